@@ -1,0 +1,287 @@
+/* bus.h - libbus, the client library of the busd service bus.
+ *
+ * A connection (bus_t) talks to one busd broker over a Unix stream socket.
+ * Services export protoc-c generated ProtobufCService implementations under a
+ * well-known name; clients call them through the same generated stubs using a
+ * proxy service, or untyped by (name, method, bytes). Events are broadcast on
+ * dotted topics and received by subscribing to a topic or a "prefix.*" pattern.
+ *
+ * Conventions
+ *   - Functions return int: >= 0 on success, a negative errno value on failure.
+ *   - Where a function takes a bus_error_t *, a failure reported by the bus
+ *     (e.g. bus.Error.NameTaken) fills it with a dotted name and a message and
+ *     the function returns -EREMOTE (or -ETIMEDOUT / -ECONNRESET with
+ *     bus.Error.Timeout / bus.Error.Disconnected). A NULL bus_error_t * is
+ *     allowed everywhere: the details are then discarded.
+ *   - Strings passed in are copied; the caller keeps ownership.
+ *   - Pointers handed to callbacks (bus_msg_t and everything it points to,
+ *     unpacked messages passed to closures) are valid only until the callback
+ *     returns; copy what you need.
+ *
+ * Threading: a bus_t is not thread-safe. Use one connection per thread, and
+ * call every function on a connection from the thread that uses it.
+ *
+ * Event loops: libbus never owns the program's loop. Drive it from any loop
+ * with bus_get_fd() / bus_get_events() / bus_get_timeout() / bus_process(),
+ * attach it to a libevent event_base with bus_attach_event(), or call
+ * bus_run() in simple programs.
+ */
+#ifndef BUS_BUS_H
+#define BUS_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BUS_PROTOCOL_VERSION 1
+
+/* Well-known error names. Services may define their own dotted names. */
+#define BUS_ERROR_NAME_HAS_NO_OWNER "bus.Error.NameHasNoOwner"
+#define BUS_ERROR_NAME_TAKEN "bus.Error.NameTaken"
+#define BUS_ERROR_NOT_OWNER "bus.Error.NotOwner"
+#define BUS_ERROR_NO_REPLY "bus.Error.NoReply"             /* callee went away */
+#define BUS_ERROR_TIMEOUT "bus.Error.Timeout"              /* libbus: timeout expired */
+#define BUS_ERROR_DISCONNECTED "bus.Error.Disconnected"    /* libbus: connection lost */
+#define BUS_ERROR_INVALID_FRAME "bus.Error.InvalidFrame"
+#define BUS_ERROR_FRAME_TOO_LARGE "bus.Error.FrameTooLarge"
+#define BUS_ERROR_VERSION_MISMATCH "bus.Error.VersionMismatch"
+#define BUS_ERROR_HELLO_REQUIRED "bus.Error.HelloRequired"
+#define BUS_ERROR_INVALID_ARGS "bus.Error.InvalidArgs"
+#define BUS_ERROR_UNKNOWN_METHOD "bus.Error.UnknownMethod"
+#define BUS_ERROR_UNKNOWN_INTERFACE "bus.Error.UnknownInterface"
+#define BUS_ERROR_SERVICE_FAILED "bus.Error.ServiceFailed" /* handler gave no reply */
+#define BUS_ERROR_FAILED "bus.Error.Failed"                /* generic */
+
+/* The broker's own name, and the topic of its name-ownership events
+ * (body bus.NameOwnerChanged, see proto/bus.proto). */
+#define BUS_NAME "bus"
+#define BUS_TOPIC_NAME_OWNER_CHANGED "bus.NameOwnerChanged"
+
+typedef struct bus bus_t;
+
+/* A bus-level error: empty name means "no error". Fixed-size, no allocation;
+ * longer texts are truncated. */
+typedef struct bus_error {
+	char name[128];
+	char message[512];
+} bus_error_t;
+
+/* Frame kinds, as in bus.Kind. */
+enum bus_kind {
+	BUS_KIND_CALL = 1,
+	BUS_KIND_REPLY = 2,
+	BUS_KIND_ERROR = 3,
+	BUS_KIND_EVENT = 4,
+};
+
+/* Header flags, as in bus.HeaderFlag. */
+#define BUS_FLAG_NO_REPLY_EXPECTED 0x1u
+
+/* A received frame. All strings are NUL-terminated and never NULL ("" when
+ * the field is absent). Valid only during the callback it is passed to. */
+typedef struct bus_msg {
+	int kind;                  /* enum bus_kind */
+	uint32_t flags;
+	uint64_t serial;
+	uint64_t reply_serial;
+	const char *sender;        /* stamped by busd: unique id (":42") or "bus" */
+	const char *destination;
+	const char *interface;     /* fully-qualified protobuf service, may be "" */
+	const char *member;        /* method (CALL) or topic (EVENT) */
+	const char *body_type;     /* fully-qualified protobuf message type, may be "" */
+	const char *error_name;    /* ERROR only */
+	const char *error_message; /* ERROR only */
+	const void *body;
+	size_t body_len;
+} bus_msg_t;
+
+/* ---- errors ---- */
+
+/* Set e (if not NULL) to name and a printf-formatted message. */
+void bus_error_set(bus_error_t *e, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Clear e. */
+void bus_error_clear(bus_error_t *e);
+/* 1 if e is set, 0 otherwise. */
+int bus_error_is_set(const bus_error_t *e);
+/* 1 if e is set to exactly name. */
+int bus_error_has_name(const bus_error_t *e, const char *name);
+
+/* ---- connection ---- */
+
+/* The socket path to use when none is given: $BUS_ADDRESS, else
+ * /run/busd/bus.sock for root, else $XDG_RUNTIME_DIR/busd.sock. Writes it
+ * into buf. Returns 0, -ENAMETOOLONG, or -ENOENT (no $XDG_RUNTIME_DIR). */
+int bus_default_address(char *buf, size_t len);
+
+/* Connect to the broker at path (NULL: bus_default_address()), say Hello and
+ * wait for the unique name. On success *busp owns a new connection (close it
+ * with bus_close()). Returns -errno of the socket, or -EREMOTE with err set
+ * when the broker refuses (e.g. bus.Error.VersionMismatch). */
+int bus_connect(bus_t **busp, const char *path, bus_error_t *err);
+
+/* Close the connection and free it. Pending calls are completed first with
+ * bus.Error.Disconnected (their callbacks run). Queued output is flushed if
+ * the socket accepts it without blocking. NULL is allowed. */
+void bus_close(bus_t *bus);
+
+/* This connection's unique id (":42"), owned by bus. */
+const char *bus_unique_name(const bus_t *bus);
+
+/* 1 while connected, 0 once the broker has gone away. */
+int bus_is_connected(const bus_t *bus);
+
+/* Called once when the connection to the broker is lost (after pending calls
+ * were failed with bus.Error.Disconnected). Replaces any previous handler. */
+typedef void (*bus_disconnect_fn)(bus_t *bus, void *userdata);
+void bus_set_disconnect_handler(bus_t *bus, bus_disconnect_fn fn, void *userdata);
+
+/* ---- names ---- */
+
+/* Claim a well-known name exclusively. A name owned by another connection
+ * fails with bus.Error.NameTaken; released when this connection closes. */
+int bus_request_name(bus_t *bus, const char *name, bus_error_t *err);
+/* Give a name up (bus.Error.NotOwner if this connection does not own it). */
+int bus_release_name(bus_t *bus, const char *name, bus_error_t *err);
+
+/* ---- serving ---- */
+
+/* Serve CALLs addressed to name (a well-known name this connection owns, or
+ * NULL for every name it owns and its unique id) with service, a protoc-c
+ * generated service initialised with its *_INIT(prefix) macro. A call is
+ * dispatched by its interface (service->descriptor->name) when the caller
+ * gave one, else to the first service exported under that name that has the
+ * method. The request is unpacked with the method's input descriptor and
+ * passed to the method handler; the request is freed when the handler
+ * returns. The handler answers by calling closure(reply, closure_data) once,
+ * now or later (closure_data stays valid until then); closure(NULL, ...)
+ * answers bus.Error.ServiceFailed. Service and name must outlive the export.
+ * Returns -EEXIST if the same (name, service) is already exported. */
+int bus_export(bus_t *bus, const char *name, ProtobufCService *service);
+/* Stop serving (name, service). Returns -ENOENT if not exported. */
+int bus_unexport(bus_t *bus, const char *name, ProtobufCService *service);
+
+/* Inside a method handler: closure_data identifies the call being served. */
+/* The CALL's header (sender etc); valid until the call is answered. */
+const bus_msg_t *bus_call_msg(void *closure_data);
+/* Answer the call with an ERROR instead of a reply. After this, the handler
+ * must not call its closure. name is a dotted error name. */
+int bus_call_fail(void *closure_data, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- calling through generated stubs ---- */
+
+/* A proxy ProtobufCService: pass it to the generated client stubs, e.g.
+ *   busd__examples__echo__echo(proxy, &req, on_reply, data);
+ * Each stub call sends a CALL to name with interface desc->name.
+ *   BUS_PROXY_SYNC: the stub blocks until the reply, error or timeout, calls
+ *     the closure before returning (with NULL on error), and other frames
+ *     arriving meanwhile are queued for the next bus_process().
+ *   BUS_PROXY_ASYNC: the stub returns at once; the closure runs later from
+ *     bus_process() (with NULL on error).
+ * In the closure, bus_proxy_error() tells why the output is NULL. The output
+ * message is freed when the closure returns. timeout_usec 0 means no timeout.
+ * Free with bus_proxy_free() (or proxy->destroy(proxy)); its pending async
+ * calls are first answered with bus.Error.Disconnected (closures run with
+ * NULL) before it returns. */
+#define BUS_PROXY_SYNC 0
+#define BUS_PROXY_ASYNC 1
+ProtobufCService *bus_proxy_new(bus_t *bus, const char *name,
+				const ProtobufCServiceDescriptor *desc,
+				uint64_t timeout_usec, int mode);
+void bus_proxy_free(ProtobufCService *proxy);
+/* The error of the call whose closure is running (or of the last completed
+ * call): empty name when it succeeded. Owned by the proxy. */
+const bus_error_t *bus_proxy_error(const ProtobufCService *proxy);
+
+/* ---- untyped calls ---- */
+
+/* Synchronous call: send body (len bytes of type body_type, may be NULL/"")
+ * to method of dest and wait up to timeout_usec (0: no timeout). On success
+ * returns 0, *reply is a malloc'd copy of the reply body (free() it; NULL
+ * when empty) and *reply_len its length. Errors: -EREMOTE (err holds the
+ * remote error), -ETIMEDOUT (bus.Error.Timeout), -ECONNRESET
+ * (bus.Error.Disconnected), -EINVAL (bad name or method). Frames that arrive
+ * meanwhile are kept for the next bus_process(). */
+int bus_call(bus_t *bus, const char *dest, const char *interface, const char *method,
+	     const char *body_type, const void *body, size_t len,
+	     uint64_t timeout_usec, bus_error_t *err, void **reply, size_t *reply_len);
+
+/* Asynchronous call. cb runs exactly once from bus_process() (or bus_close())
+ * with the reply (err NULL) or with err set and reply NULL. *serial (if not
+ * NULL) receives the call's serial for bus_call_cancel(). */
+typedef void (*bus_reply_fn)(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err,
+			     void *userdata);
+int bus_call_async(bus_t *bus, const char *dest, const char *interface, const char *method,
+		   const char *body_type, const void *body, size_t len,
+		   uint64_t timeout_usec, bus_reply_fn cb, void *userdata, uint64_t *serial);
+/* Forget a pending async call: its callback will not run. -ENOENT if unknown. */
+int bus_call_cancel(bus_t *bus, uint64_t serial);
+
+/* Unpack a frame body as a message of type desc (NULL if it does not parse).
+ * Free the result with protobuf_c_message_free_unpacked(msg, NULL). */
+ProtobufCMessage *bus_msg_unpack(const bus_msg_t *msg, const ProtobufCMessageDescriptor *desc);
+
+/* ---- events ---- */
+
+/* Broadcast msg on topic (a dotted name) to every subscriber. */
+int bus_emit(bus_t *bus, const char *topic, const ProtobufCMessage *msg);
+int bus_emit_raw(bus_t *bus, const char *topic, const char *body_type,
+		 const void *body, size_t len);
+
+/* Receive events whose topic matches pattern: an exact topic, "prefix.*"
+ * (every topic below prefix, at any depth) or "*" (all). cb runs from
+ * bus_process(). Returns a subscription id (> 0) for bus_unsubscribe(). */
+typedef void (*bus_event_fn)(bus_t *bus, const bus_msg_t *event, void *userdata);
+int bus_subscribe(bus_t *bus, const char *pattern, bus_event_fn cb, void *userdata,
+		  bus_error_t *err);
+int bus_unsubscribe(bus_t *bus, int id);
+
+/* ---- monitoring ---- */
+
+/* Turn this connection into a monitor: from now on cb sees a copy of every
+ * frame busd routes (as sent, sender stamped). A monitor connection can no
+ * longer call, serve or subscribe. */
+typedef void (*bus_monitor_fn)(bus_t *bus, const bus_msg_t *frame, void *userdata);
+int bus_become_monitor(bus_t *bus, bus_monitor_fn cb, void *userdata, bus_error_t *err);
+
+/* ---- event loop integration ---- */
+
+/* The socket to poll. */
+int bus_get_fd(const bus_t *bus);
+/* POLLIN, plus POLLOUT while output is queued. */
+int bus_get_events(const bus_t *bus);
+/* The earliest call deadline as absolute CLOCK_MONOTONIC microseconds, or
+ * UINT64_MAX when nothing is due. Returns 0 (or -ENOTCONN). */
+int bus_get_timeout(const bus_t *bus, uint64_t *usec);
+/* Do all work that can be done without blocking: write queued output, read
+ * what the socket has, dispatch every complete frame and expire timed-out
+ * calls. Returns > 0 if something was done, 0 if nothing, -ECONNRESET once
+ * the connection is lost. */
+int bus_process(bus_t *bus);
+/* Block until the socket is ready or timeout_usec passes (UINT64_MAX:
+ * forever; the nearest call deadline also ends the wait). Returns > 0 if
+ * ready, 0 on timeout, negative errno. */
+int bus_wait(bus_t *bus, uint64_t timeout_usec);
+/* Write all queued output, blocking as needed. */
+int bus_flush(bus_t *bus);
+
+/* Drive the connection from a libevent event_base: read/write events and the
+ * call-timeout timer are managed by libbus. Detach before freeing the base. */
+struct event_base;
+int bus_attach_event(bus_t *bus, struct event_base *base);
+int bus_detach_event(bus_t *bus);
+
+/* Run a private loop until bus_exit() is called or the connection is lost.
+ * Returns the code given to bus_exit(), or -ECONNRESET. */
+int bus_run(bus_t *bus);
+void bus_exit(bus_t *bus, int code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
