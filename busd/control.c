@@ -1,0 +1,332 @@
+/* control.c - bus.Bus, the broker's own service on the name "bus". Requests
+ * are unpacked with protobuf-c (this is the control path, not the hot path)
+ * and answered through router_send_reply()/router_send_error(). */
+#include "config.h"
+
+#include "control.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.pb-c.h"
+#include "broker.h"
+#include "log.h"
+
+#define BUSD_SERVER "busd " PACKAGE_VERSION
+
+struct ctl {
+	struct peer *p;
+	const wire_header *h;
+	const uint8_t *body;
+	size_t len;
+};
+
+static void reply(struct ctl *c, const ProtobufCMessage *msg)
+{
+	router_send_reply(c->p, c->h->serial, msg);
+}
+
+static __attribute__((format(printf, 3, 4))) void fail(struct ctl *c, const char *name,
+							const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	router_send_error(c->p, c->h->serial, name, "%s", msg);
+}
+
+/* Unpack the request or answer bus.Error.InvalidArgs. */
+static ProtobufCMessage *request(struct ctl *c, const ProtobufCMessageDescriptor *d)
+{
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, c->len, c->body);
+	if (!m)
+		fail(c, "bus.Error.InvalidArgs", "the request body is not a valid %s", d->name);
+	return m;
+}
+
+void control_name_changed(struct broker *b, const char *name, const struct peer *old_owner,
+			  const struct peer *new_owner)
+{
+	Bus__NameOwnerChanged ev = BUS__NAME_OWNER_CHANGED__INIT;
+	ev.name = (char *)name;
+	ev.old_owner = (char *)(old_owner ? old_owner->unique : "");
+	ev.new_owner = (char *)(new_owner ? new_owner->unique : "");
+	log_info("name %s: owner %s -> %s", name, old_owner ? old_owner->unique : "(none)",
+		 new_owner ? new_owner->unique : "(none)");
+	router_emit(b, "bus.NameOwnerChanged", &ev.base);
+}
+
+static void do_hello(struct ctl *c)
+{
+	Bus__HelloRequest *req = (Bus__HelloRequest *)request(c, &bus__hello_request__descriptor);
+	if (!req)
+		return;
+	uint32_t version = req->protocol_version;
+	bus__hello_request__free_unpacked(req, NULL);
+	if (c->p->state != PEER_HELLO) {
+		fail(c, "bus.Error.Failed", "%s", "Hello was already called on this connection");
+		return;
+	}
+	if (version != WIRE_VERSION) {
+		router_reject(c->p, c->h->serial, "bus.Error.VersionMismatch",
+			      "protocol version %u is not supported (busd speaks version 1)", version);
+		return;
+	}
+	c->p->state = PEER_ACTIVE;
+	log_debug("%s: connected (uid %d)", peer_describe(c->p), (int)c->p->uid);
+	Bus__HelloReply rep = BUS__HELLO_REPLY__INIT;
+	rep.unique_name = c->p->unique;
+	rep.protocol_version = WIRE_VERSION;
+	rep.server = (char *)BUSD_SERVER;
+	reply(c, &rep.base);
+}
+
+static void do_request_name(struct ctl *c, int release)
+{
+	struct broker *b = c->p->broker;
+	Bus__NameRequest *req = (Bus__NameRequest *)request(c, &bus__name_request__descriptor);
+	if (!req)
+		return;
+	const char *name = req->name;
+	size_t len = strlen(name);
+	int r = release ? name_release(b->names, name, len, c->p)
+			: name_request(b->names, name, len, c->p);
+	switch (r) {
+	case 0:
+		if (release)
+			control_name_changed(b, name, c->p, NULL);
+		else
+			control_name_changed(b, name, NULL, c->p);
+		/* fall through */
+	case NAME_E_ALREADY_OWNER: {
+		Bus__NameReply rep = BUS__NAME_REPLY__INIT;
+		rep.name = (char *)name;
+		rep.owner = (char *)(release ? "" : c->p->unique);
+		reply(c, &rep.base);
+		break;
+	}
+	case NAME_E_TAKEN: {
+		struct peer *owner = name_lookup(b->names, name, len);
+		router_send_error(c->p, c->h->serial, "bus.Error.NameTaken",
+				  "the name '%s' is owned by %s", name, owner ? owner->unique : "?");
+		break;
+	}
+	case NAME_E_NOT_OWNER:
+		fail(c, "bus.Error.NotOwner", "this connection does not own the name '%s'", name);
+		break;
+	case NAME_E_INVALID:
+		fail(c, "bus.Error.InvalidArgs", "'%s' is not a name that can be owned", name);
+		break;
+	default:
+		fail(c, "bus.Error.Failed", "%s", strerror(-r));
+		break;
+	}
+	bus__name_request__free_unpacked(req, NULL);
+}
+
+/* Names of one peer, collected for PeerInfo.names. */
+struct name_list {
+	char **v;
+	size_t n, cap;
+};
+
+static void collect_name(const char *name, void *owner, void *userdata)
+{
+	struct name_list *l = userdata;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4;
+		char **v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (char *)name;
+}
+
+static void peer_info(struct broker *b, struct peer *p, Bus__PeerInfo *info, struct name_list *names)
+{
+	bus__peer_info__init(info);
+	info->unique_name = p->unique;
+	info->pid = (uint32_t)p->pid;
+	info->uid = (uint32_t)p->uid;
+	info->gid = (uint32_t)p->gid;
+	info->comm = p->comm;
+	memset(names, 0, sizeof(*names));
+	name_foreach_owned(b->names, p, collect_name, names);
+	info->names = names->v;
+	info->n_names = names->n;
+}
+
+static void do_list_names(struct ctl *c)
+{
+	struct broker *b = c->p->broker;
+	ProtobufCMessage *req = request(c, &bus__list_names_request__descriptor);
+	if (!req)
+		return;
+	protobuf_c_message_free_unpacked(req, NULL);
+
+	size_t n = 0;
+	for (struct peer *p = b->all; p; p = p->next)
+		n += p->state == PEER_ACTIVE || p->state == PEER_MONITOR;
+	Bus__PeerInfo *infos = calloc(n ? n : 1, sizeof(*infos));
+	Bus__PeerInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	struct name_list *lists = calloc(n ? n : 1, sizeof(*lists));
+	if (!infos || !ptrs || !lists) {
+		fail(c, "bus.Error.Failed", "%s", "out of memory");
+		goto out;
+	}
+	size_t i = 0;
+	for (struct peer *p = b->all; p && i < n; p = p->next) {
+		if (p->state != PEER_ACTIVE && p->state != PEER_MONITOR)
+			continue;
+		peer_info(b, p, &infos[i], &lists[i]);
+		ptrs[i] = &infos[i];
+		i++;
+	}
+	Bus__ListNamesReply rep = BUS__LIST_NAMES_REPLY__INIT;
+	rep.peers = ptrs;
+	rep.n_peers = i;
+	reply(c, &rep.base);
+out:
+	for (size_t k = 0; lists && k < n; k++)
+		free(lists[k].v);
+	free(lists);
+	free(ptrs);
+	free(infos);
+}
+
+static void do_get_name_owner(struct ctl *c)
+{
+	struct broker *b = c->p->broker;
+	Bus__NameRequest *req = (Bus__NameRequest *)request(c, &bus__name_request__descriptor);
+	if (!req)
+		return;
+	size_t len = strlen(req->name);
+	struct peer *owner = len && req->name[0] == ':' ? hash_get(b->peers, req->name, len)
+						       : name_lookup(b->names, req->name, len);
+	if (!owner || owner->state != PEER_ACTIVE) {
+		fail(c, "bus.Error.NameHasNoOwner", "no peer owns the name '%s'", req->name);
+	} else {
+		Bus__PeerInfo info;
+		struct name_list names;
+		peer_info(b, owner, &info, &names);
+		reply(c, &info.base);
+		free(names.v);
+	}
+	bus__name_request__free_unpacked(req, NULL);
+}
+
+static void do_subscribe(struct ctl *c, int unsubscribe)
+{
+	struct broker *b = c->p->broker;
+	Bus__SubscribeRequest *req =
+		(Bus__SubscribeRequest *)request(c, &bus__subscribe_request__descriptor);
+	if (!req)
+		return;
+	size_t len = strlen(req->pattern);
+	int r = unsubscribe ? match_unsubscribe(b->match, c->p, req->pattern, len)
+			    : match_subscribe(b->match, c->p, req->pattern, len);
+	if (r == 0 || r == MATCH_E_EXISTS) {
+		Bus__Empty rep = BUS__EMPTY__INIT;
+		reply(c, &rep.base);
+	} else if (r == MATCH_E_INVALID) {
+		fail(c, "bus.Error.InvalidArgs",
+		     "'%s' is not a topic pattern (use a.b.c, a.b.* or *)", req->pattern);
+	} else if (r == MATCH_E_NOT_FOUND) {
+		fail(c, "bus.Error.InvalidArgs", "not subscribed to '%s'", req->pattern);
+	} else {
+		fail(c, "bus.Error.Failed", "%s", strerror(-r));
+	}
+	bus__subscribe_request__free_unpacked(req, NULL);
+}
+
+static void do_stats(struct ctl *c)
+{
+	struct broker *b = c->p->broker;
+	ProtobufCMessage *req = request(c, &bus__stats_request__descriptor);
+	if (!req)
+		return;
+	protobuf_c_message_free_unpacked(req, NULL);
+	const struct broker_stats *s = &b->stats;
+	Bus__StatsReply rep = BUS__STATS_REPLY__INIT;
+	rep.uptime_usec = broker_now_usec() - b->start_usec;
+	rep.peers = b->n_peers;
+	rep.names = (uint32_t)name_count(b->names);
+	rep.subscriptions = (uint32_t)match_count(b->match);
+	rep.monitors = b->n_monitors;
+	rep.frames_in = s->frames_in;
+	rep.frames_out = s->frames_out;
+	rep.bytes_in = s->bytes_in;
+	rep.bytes_out = s->bytes_out;
+	rep.calls = s->calls;
+	rep.replies = s->replies;
+	rep.errors = s->errors;
+	rep.events = s->events;
+	rep.event_deliveries = s->event_deliveries;
+	rep.pending_calls = b->pending.count;
+	rep.protocol_errors = s->protocol_errors;
+	rep.connections_total = s->connections_total;
+	rep.max_frame_size = b->max_frame;
+	reply(c, &rep.base);
+}
+
+static void monitor_released(const char *name, void *owner, void *userdata)
+{
+	control_name_changed(userdata, name, owner, NULL);
+}
+
+static void do_monitor(struct ctl *c)
+{
+	struct broker *b = c->p->broker;
+	ProtobufCMessage *req = request(c, &bus__monitor_request__descriptor);
+	if (!req)
+		return;
+	protobuf_c_message_free_unpacked(req, NULL);
+	/* A monitor serves nothing and receives no events: drop what it had. */
+	match_remove_owner(b->match, c->p);
+	router_drop_calls(c->p);
+	Bus__Empty rep = BUS__EMPTY__INIT;
+	reply(c, &rep.base);
+	name_release_all(b->names, c->p, monitor_released, b);
+	c->p->state = PEER_MONITOR;
+	c->p->mon_next = b->monitors;
+	b->monitors = c->p;
+	b->n_monitors++;
+	log_info("%s: became a monitor", peer_describe(c->p));
+}
+
+void control_call(struct peer *p, const wire_header *h, const uint8_t *body, size_t len)
+{
+	struct ctl c = { p, h, body, len };
+	wire_str m = h->member;
+
+	if (wire_str_eq(m, "Hello"))
+		do_hello(&c);
+	else if (p->state != PEER_ACTIVE)
+		fail(&c, "bus.Error.HelloRequired", "%s", "call Hello first");
+	else if (wire_str_eq(m, "RequestName"))
+		do_request_name(&c, 0);
+	else if (wire_str_eq(m, "ReleaseName"))
+		do_request_name(&c, 1);
+	else if (wire_str_eq(m, "ListNames"))
+		do_list_names(&c);
+	else if (wire_str_eq(m, "GetNameOwner"))
+		do_get_name_owner(&c);
+	else if (wire_str_eq(m, "Subscribe"))
+		do_subscribe(&c, 0);
+	else if (wire_str_eq(m, "Unsubscribe"))
+		do_subscribe(&c, 1);
+	else if (wire_str_eq(m, "Stats"))
+		do_stats(&c);
+	else if (wire_str_eq(m, "Monitor"))
+		do_monitor(&c);
+	else
+		router_send_error(p, h->serial, "bus.Error.UnknownMethod",
+				  "the bus service has no method '%.*s'", (int)m.len, m.ptr);
+}

@@ -1,0 +1,21 @@
+/* control.h - the broker's control service, bus.Bus on the name "bus"
+ * (proto/bus.proto): Hello, names, subscriptions, listing, stats, monitor. */
+#ifndef BUSD_CONTROL_H
+#define BUSD_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+struct peer;
+struct broker;
+
+/* Serve a CALL addressed to "bus". A peer in PEER_HELLO state may only call
+ * Hello (router.c enforces it). */
+void control_call(struct peer *p, const wire_header *h, const uint8_t *body, size_t len);
+/* Announce a change of a name's owner (either side may be NULL). */
+void control_name_changed(struct broker *b, const char *name, const struct peer *old_owner,
+			  const struct peer *new_owner);
+
+#endif

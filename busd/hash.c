@@ -1,0 +1,146 @@
+/* hash.c - chained hash table with FNV-1a hashing; the bucket array doubles
+ * when the load passes 1, so lookups stay O(1). */
+#include "hash.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+	struct entry *next;
+	uint64_t hv;
+	void *value;
+	size_t len;
+	unsigned char key[];
+};
+
+struct hash {
+	struct entry **buckets;
+	size_t n_buckets; /* power of two */
+	size_t count;
+};
+
+uint64_t hash_bytes(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+hash *hash_new(void)
+{
+	hash *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->n_buckets = 16;
+	h->buckets = calloc(h->n_buckets, sizeof(*h->buckets));
+	if (!h->buckets) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void hash_free(hash *h, void (*free_value)(void *value))
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->n_buckets; i++) {
+		struct entry *e = h->buckets[i];
+		while (e) {
+			struct entry *next = e->next;
+			if (free_value)
+				free_value(e->value);
+			free(e);
+			e = next;
+		}
+	}
+	free(h->buckets);
+	free(h);
+}
+
+static struct entry **find(const hash *h, const void *key, size_t len, uint64_t hv)
+{
+	struct entry **pp = &h->buckets[hv & (h->n_buckets - 1)];
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->hv == hv && (*pp)->len == len && memcmp((*pp)->key, key, len) == 0)
+			break;
+	return pp;
+}
+
+void *hash_get(const hash *h, const void *key, size_t len)
+{
+	struct entry *e = *find(h, key, len, hash_bytes(key, len));
+	return e ? e->value : NULL;
+}
+
+static void grow(hash *h)
+{
+	size_t n = h->n_buckets * 2;
+	struct entry **b = calloc(n, sizeof(*b));
+	if (!b)
+		return; /* stay correct, only slower */
+	for (size_t i = 0; i < h->n_buckets; i++) {
+		struct entry *e = h->buckets[i];
+		while (e) {
+			struct entry *next = e->next;
+			e->next = b[e->hv & (n - 1)];
+			b[e->hv & (n - 1)] = e;
+			e = next;
+		}
+	}
+	free(h->buckets);
+	h->buckets = b;
+	h->n_buckets = n;
+}
+
+int hash_put(hash *h, const void *key, size_t len, void *value)
+{
+	uint64_t hv = hash_bytes(key, len);
+	struct entry **pp = find(h, key, len, hv);
+	if (*pp) {
+		(*pp)->value = value;
+		return 0;
+	}
+	struct entry *e = malloc(sizeof(*e) + len);
+	if (!e)
+		return -ENOMEM;
+	e->next = NULL;
+	e->hv = hv;
+	e->value = value;
+	e->len = len;
+	memcpy(e->key, key, len);
+	*pp = e;
+	if (++h->count > h->n_buckets)
+		grow(h);
+	return 0;
+}
+
+void *hash_remove(hash *h, const void *key, size_t len)
+{
+	struct entry **pp = find(h, key, len, hash_bytes(key, len));
+	struct entry *e = *pp;
+	if (!e)
+		return NULL;
+	void *value = e->value;
+	*pp = e->next;
+	free(e);
+	h->count--;
+	return value;
+}
+
+size_t hash_count(const hash *h)
+{
+	return h->count;
+}
+
+void hash_foreach(const hash *h, hash_fn fn, void *userdata)
+{
+	for (size_t i = 0; i < h->n_buckets; i++)
+		for (struct entry *e = h->buckets[i]; e; e = e->next)
+			fn(e->key, e->len, e->value, userdata);
+}

@@ -1,0 +1,436 @@
+/* router.c - route one frame. The header is decoded in place (no
+ * allocation), re-encoded once with the sender stamped into a static buffer,
+ * and queued to each destination together with the body bytes. */
+#include "config.h"
+
+#include "router.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "broker.h"
+#include "control.h"
+#include "log.h"
+
+/* The stamped preamble + header of the frame being routed. busd is single
+ * threaded and routes one frame at a time. */
+static uint8_t head_buf[WIRE_PREAMBLE_SIZE + WIRE_MAX_HEADER];
+
+/* ---- pending calls ---- */
+
+static size_t pending_slot(const struct pending_table *t, uint64_t caller, uint64_t serial)
+{
+	uint64_t h = (caller * 0x9e3779b97f4a7c15ull) ^ (serial * 0xc2b2ae3d27d4eb4full);
+	return (size_t)(h ^ (h >> 29)) & (t->n_buckets - 1);
+}
+
+static int pending_grow(struct pending_table *t)
+{
+	size_t n = t->n_buckets ? t->n_buckets * 2 : 64;
+	struct pending **nb = calloc(n, sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	struct pending_table nt = { nb, n, t->count, t->spare };
+	for (size_t i = 0; i < t->n_buckets; i++) {
+		struct pending *e = t->buckets[i];
+		while (e) {
+			struct pending *next = e->hnext;
+			size_t s = pending_slot(&nt, e->caller_id, e->serial);
+			e->hnext = nb[s];
+			nb[s] = e;
+			e = next;
+		}
+	}
+	free(t->buckets);
+	*t = nt;
+	return 0;
+}
+
+static struct pending *pending_add(struct broker *b, struct peer *caller, struct peer *callee,
+				   uint64_t serial)
+{
+	struct pending_table *t = &b->pending;
+	if (t->count >= t->n_buckets && pending_grow(t) < 0 && t->n_buckets == 0)
+		return NULL;
+	struct pending *e = t->spare;
+	if (e)
+		t->spare = e->hnext;
+	else if (!(e = malloc(sizeof(*e))))
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->caller_id = caller->id;
+	e->serial = serial;
+	e->caller = caller;
+	e->callee = callee;
+	size_t s = pending_slot(t, caller->id, serial);
+	e->hnext = t->buckets[s];
+	t->buckets[s] = e;
+	t->count++;
+	e->in_next = callee->calls_in;
+	if (e->in_next)
+		e->in_next->in_prev = e;
+	callee->calls_in = e;
+	callee->n_calls_in++;
+	e->out_next = caller->calls_out;
+	if (e->out_next)
+		e->out_next->out_prev = e;
+	caller->calls_out = e;
+	return e;
+}
+
+static struct pending *pending_find(const struct pending_table *t, uint64_t caller, uint64_t serial)
+{
+	if (!t->n_buckets)
+		return NULL;
+	for (struct pending *e = t->buckets[pending_slot(t, caller, serial)]; e; e = e->hnext)
+		if (e->caller_id == caller && e->serial == serial)
+			return e;
+	return NULL;
+}
+
+static void pending_remove(struct broker *b, struct pending *e)
+{
+	struct pending_table *t = &b->pending;
+	struct pending **pp = &t->buckets[pending_slot(t, e->caller_id, e->serial)];
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	t->count--;
+	if (e->in_prev)
+		e->in_prev->in_next = e->in_next;
+	else
+		e->callee->calls_in = e->in_next;
+	if (e->in_next)
+		e->in_next->in_prev = e->in_prev;
+	e->callee->n_calls_in--;
+	if (e->out_prev)
+		e->out_prev->out_next = e->out_next;
+	else
+		e->caller->calls_out = e->out_next;
+	if (e->out_next)
+		e->out_next->out_prev = e->out_prev;
+	e->hnext = t->spare;
+	t->spare = e;
+}
+
+void pending_table_free(struct pending_table *t)
+{
+	for (size_t i = 0; i < t->n_buckets; i++) {
+		struct pending *e = t->buckets[i];
+		while (e) {
+			struct pending *next = e->hnext;
+			free(e);
+			e = next;
+		}
+	}
+	while (t->spare) {
+		struct pending *next = t->spare->hnext;
+		free(t->spare);
+		t->spare = next;
+	}
+	free(t->buckets);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ---- output ---- */
+
+/* Encode preamble + header for a body of body_len bytes into head_buf.
+ * Returns the head length, or 0 if the header would exceed the limit. */
+static size_t head_encode(const wire_header *h, size_t body_len)
+{
+	size_t hl = wire_header_size(h);
+	if (hl == 0 || hl > WIRE_MAX_HEADER || body_len > UINT32_MAX)
+		return 0;
+	wire_preamble_encode(head_buf, (uint32_t)hl, (uint32_t)body_len);
+	wire_header_encode(h, head_buf + WIRE_PREAMBLE_SIZE);
+	return WIRE_PREAMBLE_SIZE + hl;
+}
+
+static void copy_to_monitors(struct broker *b, size_t head_len, const void *body, size_t len)
+{
+	for (struct peer *m = b->monitors; m; m = m->mon_next)
+		peer_queue(m, head_buf, head_len, body, len);
+}
+
+/* Send a frame originated by busd (sender "bus") to p and the monitors. */
+static void send_from_bus(struct peer *p, wire_header *h, const void *body, size_t len)
+{
+	struct broker *b = p->broker;
+	h->serial = ++b->serial;
+	h->sender = wire_str_c("bus");
+	size_t hl = head_encode(h, len);
+	if (!hl)
+		return;
+	if (h->kind == WIRE_KIND_ERROR)
+		b->stats.errors++;
+	else if (h->kind == WIRE_KIND_REPLY)
+		b->stats.replies++;
+	peer_queue(p, head_buf, hl, body, len);
+	if (p->state != PEER_MONITOR)
+		copy_to_monitors(b, hl, body, len);
+}
+
+static void send_errorv(struct peer *p, uint64_t reply_serial, const char *name,
+			const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	wire_header h = { .kind = WIRE_KIND_ERROR, .reply_serial = reply_serial };
+	h.destination = (wire_str){ p->unique, (uint32_t)p->unique_len };
+	h.error_name = wire_str_c(name);
+	h.error_message = wire_str_c(msg);
+	send_from_bus(p, &h, NULL, 0);
+}
+
+void router_send_error(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	send_errorv(p, reply_serial, name, fmt, ap);
+	va_end(ap);
+}
+
+void router_reject(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p->broker->stats.protocol_errors++;
+	log_notice("%s: protocol error, disconnecting: %s: %s", peer_describe(p), name, msg);
+	router_send_error(p, reply_serial, name, "%s", msg);
+	peer_disconnect(p, "protocol error");
+}
+
+/* Pack msg into a buffer: on the stack when small, else on the heap. */
+struct packed {
+	uint8_t stack[4096];
+	uint8_t *data;
+	size_t len;
+};
+
+static int pack(const ProtobufCMessage *msg, struct packed *pk)
+{
+	pk->len = protobuf_c_message_get_packed_size(msg);
+	pk->data = pk->len <= sizeof(pk->stack) ? pk->stack : malloc(pk->len);
+	if (!pk->data)
+		return -ENOMEM;
+	protobuf_c_message_pack(msg, pk->data);
+	return 0;
+}
+
+static void packed_done(struct packed *pk)
+{
+	if (pk->data != pk->stack)
+		free(pk->data);
+}
+
+void router_send_reply(struct peer *p, uint64_t reply_serial, const ProtobufCMessage *msg)
+{
+	struct packed pk;
+	if (pack(msg, &pk) < 0) {
+		router_send_error(p, reply_serial, "bus.Error.Failed", "out of memory");
+		return;
+	}
+	wire_header h = { .kind = WIRE_KIND_REPLY, .reply_serial = reply_serial };
+	h.destination = (wire_str){ p->unique, (uint32_t)p->unique_len };
+	h.body_type = wire_str_c(msg->descriptor->name);
+	send_from_bus(p, &h, pk.data, pk.len);
+	packed_done(&pk);
+}
+
+/* ---- event fan-out ---- */
+
+struct fanout {
+	struct broker *b;
+	uint64_t mark;
+	size_t head_len;
+	const void *body;
+	size_t body_len;
+};
+
+static void fanout_one(void *owner, void *userdata)
+{
+	struct peer *p = owner;
+	struct fanout *fo = userdata;
+	if (p->event_mark == fo->mark || p->state != PEER_ACTIVE)
+		return; /* several of its patterns matched: deliver once */
+	p->event_mark = fo->mark;
+	if (peer_queue(p, head_buf, fo->head_len, fo->body, fo->body_len) == 0)
+		fo->b->stats.event_deliveries++;
+}
+
+/* Deliver the event whose head is in head_buf. */
+static void fanout(struct broker *b, wire_str topic, size_t head_len, const void *body, size_t len)
+{
+	static uint64_t mark;
+	struct fanout fo = { b, ++mark, head_len, body, len };
+	b->stats.events++;
+	match_topic(b->match, topic.ptr, topic.len, fanout_one, &fo);
+	copy_to_monitors(b, head_len, body, len);
+}
+
+void router_emit(struct broker *b, const char *topic, const ProtobufCMessage *msg)
+{
+	struct packed pk;
+	if (pack(msg, &pk) < 0)
+		return;
+	wire_header h = { .kind = WIRE_KIND_EVENT, .serial = ++b->serial };
+	h.sender = wire_str_c("bus");
+	h.member = wire_str_c(topic);
+	h.body_type = wire_str_c(msg->descriptor->name);
+	size_t hl = head_encode(&h, pk.len);
+	if (hl)
+		fanout(b, h.member, hl, pk.data, pk.len);
+	packed_done(&pk);
+}
+
+/* ---- routing ---- */
+
+static struct peer *resolve(struct broker *b, wire_str name)
+{
+	if (name.len && name.ptr[0] == ':')
+		return hash_get(b->peers, name.ptr, name.len);
+	return name_lookup(b->names, name.ptr, name.len);
+}
+
+void router_drop_calls(struct peer *p)
+{
+	struct broker *b = p->broker;
+	while (p->calls_in) {
+		struct pending *e = p->calls_in;
+		struct peer *caller = e->caller;
+		uint64_t serial = e->serial;
+		pending_remove(b, e);
+		router_send_error(caller, serial, "bus.Error.NoReply",
+				  "%s disconnected before answering", p->unique);
+	}
+	while (p->calls_out)
+		pending_remove(b, p->calls_out);
+}
+
+static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size_t len)
+{
+	struct broker *b = p->broker;
+	b->stats.calls++;
+	if (wire_str_eq(h->destination, "bus")) {
+		if (h->flags & WIRE_FLAG_NO_REPLY_EXPECTED)
+			log_debug("%s: NO_REPLY_EXPECTED call to bus is answered anyway",
+				  peer_describe(p));
+		size_t hl = head_encode(h, len);
+		if (hl)
+			copy_to_monitors(b, hl, body, len);
+		control_call(p, h, body, len);
+		return;
+	}
+	struct peer *dst = resolve(b, h->destination);
+	if (!dst || dst->state != PEER_ACTIVE) {
+		if (!(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED))
+			router_send_error(p, h->serial, "bus.Error.NameHasNoOwner",
+					  "no peer owns the name '%.*s'", (int)h->destination.len,
+					  h->destination.ptr);
+		return;
+	}
+	size_t hl = head_encode(h, len);
+	if (!hl) {
+		router_send_error(p, h->serial, "bus.Error.InvalidArgs", "header too large");
+		return;
+	}
+	if (!(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED)) {
+		if (pending_find(&b->pending, p->id, h->serial)) {
+			router_send_error(p, h->serial, "bus.Error.InvalidArgs",
+					  "serial %llu is already waiting for an answer",
+					  (unsigned long long)h->serial);
+			return;
+		}
+		if (!pending_add(b, p, dst, h->serial)) {
+			router_send_error(p, h->serial, "bus.Error.Failed", "out of memory");
+			return;
+		}
+	}
+	peer_queue(dst, head_buf, hl, body, len);
+	copy_to_monitors(b, hl, body, len);
+}
+
+static void route_answer(struct peer *p, wire_header *h, const uint8_t *body, size_t len)
+{
+	struct broker *b = p->broker;
+	struct peer *dst = resolve(b, h->destination);
+	struct pending *e = dst ? pending_find(&b->pending, dst->id, h->reply_serial) : NULL;
+
+	if (!e || e->callee != p) {
+		log_debug("%s: dropped an answer to %.*s serial %llu that no call is waiting for",
+			  peer_describe(p), (int)h->destination.len, h->destination.ptr,
+			  (unsigned long long)h->reply_serial);
+		return;
+	}
+	pending_remove(b, e);
+	/* Always address the caller by its unique id. */
+	h->destination = (wire_str){ dst->unique, (uint32_t)dst->unique_len };
+	size_t hl = head_encode(h, len);
+	if (!hl) {
+		router_send_error(dst, h->reply_serial, "bus.Error.NoReply",
+				  "the answer's header was too large");
+		return;
+	}
+	if (h->kind == WIRE_KIND_REPLY)
+		b->stats.replies++;
+	else
+		b->stats.errors++;
+	peer_queue(dst, head_buf, hl, body, len);
+	copy_to_monitors(b, hl, body, len);
+}
+
+void router_frame(struct peer *p, const wire_preamble *pre, const uint8_t *f)
+{
+	const uint8_t *hb = f + WIRE_PREAMBLE_SIZE;
+	const uint8_t *body = hb + pre->header_len;
+	wire_header h;
+	const char *why;
+
+	if (wire_header_decode(hb, pre->header_len, &h) != WIRE_OK) {
+		router_reject(p, 0, "bus.Error.InvalidFrame", "malformed frame header");
+		return;
+	}
+	if (wire_header_validate(&h, &why) != WIRE_OK) {
+		router_reject(p, h.serial, "bus.Error.InvalidFrame", "%s", why);
+		return;
+	}
+	if (p->state == PEER_MONITOR) {
+		router_reject(p, h.serial, "bus.Error.InvalidFrame",
+			      "a monitor connection may not send frames");
+		return;
+	}
+	if (p->state == PEER_HELLO &&
+	    !(h.kind == WIRE_KIND_CALL && wire_str_eq(h.destination, "bus") &&
+	      wire_str_eq(h.member, "Hello"))) {
+		router_reject(p, h.serial, "bus.Error.HelloRequired",
+			      "the first frame must be a call to bus.Hello");
+		return;
+	}
+	/* The broker stamps the sender: whatever the client wrote is replaced. */
+	h.sender = (wire_str){ p->unique, (uint32_t)p->unique_len };
+
+	switch (h.kind) {
+	case WIRE_KIND_CALL:
+		route_call(p, &h, body, pre->body_len);
+		break;
+	case WIRE_KIND_REPLY:
+	case WIRE_KIND_ERROR:
+		route_answer(p, &h, body, pre->body_len);
+		break;
+	case WIRE_KIND_EVENT: {
+		size_t hl = head_encode(&h, pre->body_len);
+		if (hl)
+			fanout(p->broker, h.member, hl, body, pre->body_len);
+		break;
+	}
+	}
+}

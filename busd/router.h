@@ -1,0 +1,52 @@
+/* router.h - what happens to one complete frame: validation, Hello, CALL
+ * routing with pending-call tracking, REPLY/ERROR matching, EVENT fan-out,
+ * monitor copies; and the frames busd itself originates (errors, replies of
+ * the control service, bus.NameOwnerChanged). */
+#ifndef BUSD_ROUTER_H
+#define BUSD_ROUTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+struct broker;
+struct peer;
+struct ProtobufCMessage;
+
+/* A call in flight: the callee owes the caller an answer. Records are
+ * recycled through a free list, so routing a call allocates nothing in
+ * steady state. */
+struct pending {
+	uint64_t caller_id, serial;
+	struct peer *caller, *callee;
+	struct pending *hnext;
+	struct pending *in_prev, *in_next;   /* callee->calls_in */
+	struct pending *out_prev, *out_next; /* caller->calls_out */
+};
+
+struct pending_table {
+	struct pending **buckets;
+	size_t n_buckets, count;
+	struct pending *spare;
+};
+
+void pending_table_free(struct pending_table *t);
+
+/* Handle the complete frame f (preamble included, p->in pulled up) from p. */
+void router_frame(struct peer *p, const wire_preamble *pre, const uint8_t *f);
+/* Protocol violation by p: send it error name/message (reply_serial when
+ * known), then disconnect it. */
+void router_reject(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Frames from "bus" to p: an ERROR answering serial, a REPLY carrying msg. */
+void router_send_error(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void router_send_reply(struct peer *p, uint64_t reply_serial, const struct ProtobufCMessage *msg);
+/* An EVENT from "bus" to every subscriber of topic. */
+void router_emit(struct broker *b, const char *topic, const struct ProtobufCMessage *msg);
+/* p is going away: answer calls waiting on it with bus.Error.NoReply and
+ * forget the calls it made. */
+void router_drop_calls(struct peer *p);
+
+#endif
