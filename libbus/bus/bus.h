@@ -151,7 +151,7 @@ int bus_release_name(bus_t *bus, const char *name, bus_error_t *err);
 /* ---- serving ---- */
 
 /* Serve CALLs addressed to name (a well-known name this connection owns, or
- * NULL for every name it owns and its unique id) with service, a protoc-c
+ * NULL for every name it owns) with service, a protoc-c
  * generated service initialised with its *_INIT(prefix) macro. A call is
  * dispatched by its interface (service->descriptor->name) when the caller
  * gave one, else to the first service exported under that name that has the
@@ -160,6 +160,7 @@ int bus_release_name(bus_t *bus, const char *name, bus_error_t *err);
  * returns. The handler answers by calling closure(reply, closure_data) once,
  * now or later (closure_data stays valid until then); closure(NULL, ...)
  * answers bus.Error.ServiceFailed. Service and name must outlive the export.
+ * A call addressed to the connection's unique id reaches every export.
  * Returns -EEXIST if the same (name, service) is already exported. */
 int bus_export(bus_t *bus, const char *name, ProtobufCService *service);
 /* Stop serving (name, service). Returns -ENOENT if not exported. */

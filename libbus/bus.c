@@ -1,0 +1,279 @@
+/* bus.c - a connection's lifetime: finding the broker's socket, connecting
+ * and saying Hello, control calls to "bus" (names), and closing - possibly
+ * from inside a callback, in which case the connection is freed when the
+ * outermost libbus call on the stack returns. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "bus-internal.h"
+#include "bus.pb-c.h"
+
+/* ---------------------------------------------------------------- lifetime */
+
+static void bus_free(bus_t *bus)
+{
+	bus_error_t e;
+
+	/* Callbacks run below; their bus_close() calls are no-ops now. */
+	bus->hold++;
+	if (bus->state == CONN_UP)
+		conn_write(bus); /* what the socket takes without blocking */
+	attach_free(bus);
+	conn_disconnected(bus, &e);
+	call_fail_all(bus, &e);
+	proxy_detach_all(bus);
+	serve_free_all(bus);
+	sub_free_all(bus);
+	call_free_all(bus);
+	if (bus->fd >= 0)
+		close(bus->fd);
+	conn_free_buffers(bus);
+	free(bus->unique);
+	free(bus);
+}
+
+void lifetime_hold(bus_t *bus)
+{
+	bus->hold++;
+}
+
+int lifetime_drop(bus_t *bus)
+{
+	if (--bus->hold == 0 && bus->closing) {
+		bus_free(bus);
+		return 1;
+	}
+	return 0;
+}
+
+/* A callback may close the connection it was called for; the caller that
+ * holds it (bus_process, a sync stub, bus_run, ...) frees it on the way out.
+ * The pointer must not be used after bus_close() either way. */
+void bus_close(bus_t *bus)
+{
+	if (!bus || bus->closing)
+		return;
+	bus->closing = 1;
+	if (bus->hold == 0)
+		bus_free(bus);
+}
+
+/* ---------------------------------------------------------------- control */
+
+struct control_out {
+	const ProtobufCMessageDescriptor *desc;
+	ProtobufCMessage **reply;
+};
+
+static int control_unpack(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *err)
+{
+	struct control_out *o = ud;
+
+	if (!o->reply)
+		return 0;
+	*o->reply = protobuf_c_message_unpack(o->desc, NULL, m->body_len, m->body);
+	if (!*o->reply) {
+		bus_error_set(err, BUS_ERROR_FAILED, "busd's reply does not parse as %s", o->desc->name);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int lifetime_control(bus_t *bus, const char *method, const ProtobufCMessage *req,
+		     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
+		     bus_error_t *err)
+{
+	struct control_out o = { reply_desc, reply_desc ? reply : NULL };
+	wire_header h = {
+		.destination = wire_str_c(BUS_NAME),
+		.interface = wire_str_c(bus__bus__descriptor.name),
+		.member = wire_str_c(method),
+		.body_type = wire_str_c(req->descriptor->name),
+	};
+
+	if (reply)
+		*reply = NULL;
+	return call_sync(bus, &h, NULL, 0, req, CONN_CONTROL_TIMEOUT, err, control_unpack, &o);
+}
+
+static int name_call(bus_t *bus, const char *method, const char *name, bus_error_t *err)
+{
+	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;
+
+	bus_error_clear(err);
+	if (!bus || !name) {
+		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no name given");
+		return -EINVAL;
+	}
+	/* busd is the one judge of what may be owned: the name goes as is. */
+	req.name = (char *)name;
+	return lifetime_control(bus, method, &req.base, NULL, NULL, err);
+}
+
+int bus_request_name(bus_t *bus, const char *name, bus_error_t *err)
+{
+	return name_call(bus, "RequestName", name, err);
+}
+
+int bus_release_name(bus_t *bus, const char *name, bus_error_t *err)
+{
+	return name_call(bus, "ReleaseName", name, err);
+}
+
+/* ---------------------------------------------------------------- connect */
+
+int bus_default_address(char *buf, size_t len)
+{
+	const char *addr = getenv("BUS_ADDRESS");
+	int n;
+
+	if (!buf || len == 0)
+		return -ENAMETOOLONG;
+	if (addr && *addr) {
+		n = snprintf(buf, len, "%s", addr);
+	} else if (geteuid() == 0) {
+		n = snprintf(buf, len, "/run/busd/bus.sock");
+	} else {
+		const char *dir = getenv("XDG_RUNTIME_DIR");
+		if (!dir || !*dir)
+			return -ENOENT;
+		n = snprintf(buf, len, "%s/busd.sock", dir);
+	}
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int socket_open(const char *path, bus_error_t *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		int r = -errno;
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "socket: %s", strerror(-r));
+		return r;
+	}
+	/* Blocking connect: a Unix socket answers at once, or with the
+	 * backlog full waits until busd accepts. */
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EINTR)
+			continue;
+		int r = -errno;
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "cannot connect to busd at %s: %s", path,
+			      strerror(-r));
+		close(fd);
+		return r;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int r = -errno;
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "fcntl: %s", strerror(-r));
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int hello(bus_t *bus, bus_error_t *err)
+{
+	Bus__HelloRequest req = BUS__HELLO_REQUEST__INIT;
+	Bus__HelloReply *rep = NULL;
+
+	req.protocol_version = BUS_PROTOCOL_VERSION;
+	req.client = (char *)"libbus " PACKAGE_VERSION;
+	int r = lifetime_control(bus, "Hello", &req.base, &bus__hello_reply__descriptor,
+				 (ProtobufCMessage **)&rep, err);
+	if (r < 0)
+		return r;
+	if (!rep->unique_name || !wire_unique_name_valid(rep->unique_name, strlen(rep->unique_name))) {
+		bus_error_set(err, BUS_ERROR_FAILED, "busd sent an invalid unique name");
+		r = -EPROTO;
+	} else if (!(bus->unique = strdup(rep->unique_name))) {
+		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
+		r = -ENOMEM;
+	}
+	bus__hello_reply__free_unpacked(rep, NULL);
+	return r;
+}
+
+int bus_connect(bus_t **busp, const char *path, bus_error_t *err)
+{
+	char def[PATH_MAX];
+
+	bus_error_clear(err);
+	if (!busp)
+		return -EINVAL;
+	*busp = NULL;
+	if (!path) {
+		int r = bus_default_address(def, sizeof(def));
+		if (r < 0) {
+			bus_error_set(err, BUS_ERROR_DISCONNECTED, "no busd socket: %s",
+				      r == -ENOENT ? "neither $BUS_ADDRESS nor $XDG_RUNTIME_DIR is set" :
+						     "the socket path is too long");
+			return r;
+		}
+		path = def;
+	}
+	int fd = socket_open(path, err);
+	if (fd < 0)
+		return fd;
+	bus_t *bus = calloc(1, sizeof(*bus));
+	if (!bus) {
+		close(fd);
+		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
+		return -ENOMEM;
+	}
+	bus->fd = fd;
+	bus->state = CONN_UP;
+	int r = hello(bus, err);
+	if (r == -ECONNRESET && bus_error_is_set(&bus->notice)) {
+		/* Refused with an ERROR that answered nothing, then closed. */
+		if (err)
+			*err = bus->notice;
+		r = -EREMOTE;
+	} else if (r == -ECONNRESET) {
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "no answer to Hello from busd at %s: %s",
+			      path, bus->lost_reason);
+	}
+	if (r < 0) {
+		bus_close(bus);
+		return r;
+	}
+	*busp = bus;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+const char *bus_unique_name(const bus_t *bus)
+{
+	return bus && bus->unique ? bus->unique : NULL;
+}
+
+int bus_is_connected(const bus_t *bus)
+{
+	return bus && conn_usable(bus);
+}
+
+void bus_set_disconnect_handler(bus_t *bus, bus_disconnect_fn fn, void *userdata)
+{
+	if (!bus)
+		return;
+	bus->on_disconnect = fn;
+	bus->disconnect_data = userdata;
+}

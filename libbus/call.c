@@ -1,0 +1,523 @@
+/* call.c - outgoing calls: the pending-call table (a hash of serials plus a
+ * deadline-ordered list), answering them from REPLY/ERROR frames, timeouts,
+ * and the synchronous wait that leaves every other frame queued. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-internal.h"
+
+#define SPARE_MAX 64 /* recycled entries kept, so steady traffic does not malloc */
+
+/* ---------------------------------------------------------------- table */
+
+static struct pending **bucket_of(const bus_t *bus, uint64_t serial)
+{
+	return &bus->buckets[serial & (bus->n_buckets - 1)];
+}
+
+static struct pending *call_find(const bus_t *bus, uint64_t serial)
+{
+	if (!bus->n_buckets || serial == 0)
+		return NULL;
+	for (struct pending *p = *bucket_of(bus, serial); p; p = p->hash_next)
+		if (p->serial == serial)
+			return p;
+	return NULL;
+}
+
+/* Serials count up, so serial & mask spreads them evenly; keep the load
+ * at one entry per bucket. A failed resize only makes chains longer. */
+static void table_grow(bus_t *bus)
+{
+	size_t n = bus->n_buckets * 2;
+	struct pending **b = calloc(n, sizeof(*b));
+	if (!b)
+		return;
+	for (size_t i = 0; i < bus->n_buckets; i++) {
+		struct pending *p = bus->buckets[i], *next;
+		for (; p; p = next) {
+			next = p->hash_next;
+			p->hash_next = b[p->serial & (n - 1)];
+			b[p->serial & (n - 1)] = p;
+		}
+	}
+	free(bus->buckets);
+	bus->buckets = b;
+	bus->n_buckets = n;
+}
+
+static struct pending *pending_new(bus_t *bus)
+{
+	struct pending *p = bus->spare;
+
+	if (p) {
+		bus->spare = p->hash_next;
+		bus->n_spare--;
+	} else {
+		p = malloc(sizeof(*p));
+		if (!p)
+			return NULL;
+	}
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+/* Keep the deadline list sorted; calls usually share one timeout, so the
+ * new entry belongs at (or near) the tail. */
+static void due_insert(bus_t *bus, struct pending *p)
+{
+	struct pending *after = bus->due_last;
+
+	while (after && after->deadline > p->deadline)
+		after = after->due_prev;
+	p->due_prev = after;
+	p->due_next = after ? after->due_next : bus->due_first;
+	if (p->due_next)
+		p->due_next->due_prev = p;
+	else
+		bus->due_last = p;
+	if (after)
+		after->due_next = p;
+	else
+		bus->due_first = p;
+}
+
+struct pending *call_add(bus_t *bus, uint64_t serial, uint64_t timeout_usec)
+{
+	if (!bus->n_buckets) {
+		bus->buckets = calloc(64, sizeof(*bus->buckets));
+		if (!bus->buckets)
+			return NULL;
+		bus->n_buckets = 64;
+	}
+	struct pending *p = pending_new(bus);
+	if (!p)
+		return NULL;
+	p->serial = serial;
+	struct pending **b = bucket_of(bus, serial);
+	p->hash_next = *b;
+	*b = p;
+	bus->n_pending++;
+	if (timeout_usec) {
+		uint64_t now = conn_now();
+		p->deadline = timeout_usec > UINT64_MAX - now ? UINT64_MAX - 1 : now + timeout_usec;
+		due_insert(bus, p);
+		if (bus->due_first == p)
+			loop_changed(bus);
+	}
+	if (bus->n_pending > bus->n_buckets)
+		table_grow(bus);
+	return p;
+}
+
+struct pending *call_add_failed(bus_t *bus, const char *name, int errnum)
+{
+	struct pending *p = pending_new(bus);
+	if (!p)
+		return NULL;
+	/* Serial 0 never answers anything: the entry lives on the deadline
+	 * list only, already due. */
+	p->deadline = 1;
+	p->fail_name = name;
+	p->fail_errno = errnum;
+	bus->n_pending++;
+	due_insert(bus, p);
+	loop_changed(bus);
+	return p;
+}
+
+void call_unlink(bus_t *bus, struct pending *p)
+{
+	if (p->serial && bus->n_buckets) {
+		struct pending **pp = bucket_of(bus, p->serial);
+		while (*pp && *pp != p)
+			pp = &(*pp)->hash_next;
+		if (*pp)
+			*pp = p->hash_next;
+	}
+	p->hash_next = NULL;
+	if (p->deadline) {
+		if (p->due_prev)
+			p->due_prev->due_next = p->due_next;
+		else
+			bus->due_first = p->due_next;
+		if (p->due_next)
+			p->due_next->due_prev = p->due_prev;
+		else
+			bus->due_last = p->due_prev;
+		p->due_prev = p->due_next = NULL;
+		p->deadline = 0;
+	}
+	if (p->proxy) {
+		struct pending **head = proxy_calls(p->proxy);
+		if (p->proxy_prev)
+			p->proxy_prev->proxy_next = p->proxy_next;
+		else
+			*head = p->proxy_next;
+		if (p->proxy_next)
+			p->proxy_next->proxy_prev = p->proxy_prev;
+		p->proxy_prev = p->proxy_next = NULL;
+	}
+	bus->n_pending--;
+}
+
+void call_recycle(bus_t *bus, struct pending *p)
+{
+	if (bus->n_spare < SPARE_MAX) {
+		p->hash_next = bus->spare;
+		bus->spare = p;
+		bus->n_spare++;
+	} else {
+		free(p);
+	}
+}
+
+void call_complete(bus_t *bus, struct pending *p, const bus_msg_t *reply, const bus_error_t *err)
+{
+	if (p->proxy)
+		proxy_complete(p, reply, err);
+	else if (p->cb)
+		p->cb(bus, reply, err, p->userdata);
+	call_recycle(bus, p);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+void call_dispatch(bus_t *bus, const bus_msg_t *m)
+{
+	struct pending *p = call_find(bus, m->reply_serial);
+
+	if (!p) {
+		/* A late answer to a call that timed out or was cancelled is
+		 * dropped; an ERROR from busd that answers nothing of ours
+		 * explains why it is about to close the connection. */
+		if (m->kind == BUS_KIND_ERROR && m->reply_serial == 0)
+			conn_note(bus, m);
+		return;
+	}
+	call_unlink(bus, p);
+	if (m->kind == BUS_KIND_ERROR) {
+		bus_error_t e;
+		error_from_msg(&e, m);
+		call_complete(bus, p, NULL, &e);
+	} else {
+		call_complete(bus, p, m, NULL);
+	}
+}
+
+int call_expire(bus_t *bus, uint64_t now)
+{
+	int due = 0, done = 0;
+
+	/* Only what is due now: callbacks that queue calls failing at once
+	 * must not keep this loop going. */
+	for (struct pending *p = bus->due_first; p && p->deadline <= now; p = p->due_next)
+		due++;
+	while (done < due && !bus->closing) {
+		struct pending *p = bus->due_first;
+		if (!p || p->deadline > now)
+			break;
+		bus_error_t e;
+		if (p->fail_name)
+			bus_error_set(&e, p->fail_name, "the call could not be sent: %s",
+				      strerror(p->fail_errno));
+		else
+			bus_error_set(&e, BUS_ERROR_TIMEOUT, "no reply within the call's timeout");
+		call_unlink(bus, p);
+		call_complete(bus, p, NULL, &e);
+		done++;
+	}
+	return done;
+}
+
+void call_fail_all(bus_t *bus, const bus_error_t *err)
+{
+	struct pending *p;
+
+	/* The connection is unusable, so callbacks cannot add calls here. */
+	while ((p = bus->due_first)) {
+		call_unlink(bus, p);
+		call_complete(bus, p, NULL, err);
+	}
+	for (size_t i = 0; i < bus->n_buckets; i++) {
+		while ((p = bus->buckets[i])) {
+			call_unlink(bus, p);
+			call_complete(bus, p, NULL, err);
+		}
+	}
+}
+
+uint64_t call_next_deadline(const bus_t *bus)
+{
+	return bus->due_first ? bus->due_first->deadline : UINT64_MAX;
+}
+
+void call_free_all(bus_t *bus)
+{
+	struct pending *p, *next;
+
+	for (p = bus->spare; p; p = next) {
+		next = p->hash_next;
+		free(p);
+	}
+	bus->spare = NULL;
+	bus->n_spare = 0;
+	free(bus->buckets);
+	bus->buckets = NULL;
+	bus->n_buckets = 0;
+}
+
+/* ---------------------------------------------------------------- sync */
+
+static int send_error(bus_t *bus, int r, const char *why, bus_error_t *err)
+{
+	switch (r) {
+	case -EINVAL:
+		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "%s", why ? why : "invalid argument");
+		break;
+	case -EMSGSIZE:
+		bus_error_set(err, BUS_ERROR_FAILED, "frame larger than libbus's limit of %u bytes",
+			      CONN_MAX_FRAME);
+		break;
+	case -ECONNRESET:
+		conn_disconnected(bus, err);
+		break;
+	default:
+		bus_error_set(err, BUS_ERROR_FAILED, "%s", strerror(-r));
+		break;
+	}
+	return r;
+}
+
+/* The answer was found at off: hand it over, then take it out of the input
+ * (everything around it stays queued for bus_process()). */
+static int sync_answer(bus_t *bus, size_t off, const struct conn_frame *f, bus_error_t *err,
+		       call_sync_fn fn, void *ud)
+{
+	struct conn_msg_strings s;
+	bus_msg_t m;
+	int r;
+
+	if (conn_msg_make(f, &m, &s) < 0) {
+		r = send_error(bus, -ENOMEM, NULL, err);
+	} else if (m.kind == BUS_KIND_ERROR) {
+		error_from_msg(err, &m);
+		r = -EREMOTE;
+	} else {
+		r = fn ? fn(bus, &m, ud, err) : 0;
+	}
+	conn_msg_done(&s);
+	conn_remove(bus, off, f->len);
+	return r;
+}
+
+/* Note a broker notice seen while scanning, so that a loss right after it
+ * can say why. */
+static void sync_note(bus_t *bus, const struct conn_frame *f)
+{
+	struct conn_msg_strings s;
+	bus_msg_t m;
+
+	if (f->h.kind != WIRE_KIND_ERROR || f->h.reply_serial != 0 || conn_msg_make(f, &m, &s) < 0)
+		return;
+	conn_note(bus, &m);
+	conn_msg_done(&s);
+}
+
+static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, bus_error_t *err,
+		     call_sync_fn fn, void *ud)
+{
+	size_t scan = 0; /* frames before in.start + scan were looked at */
+
+	for (;;) {
+		struct conn_frame f;
+		size_t off;
+		int r;
+
+		while ((off = bus->in.start + scan) < bus->in.end && (r = conn_frame_at(bus, off, &f)) > 0) {
+			if ((f.h.kind == WIRE_KIND_REPLY || f.h.kind == WIRE_KIND_ERROR) &&
+			    f.h.reply_serial == serial)
+				return sync_answer(bus, off, &f, err, fn, ud);
+			sync_note(bus, &f);
+			scan += f.len;
+		}
+		if (bus->state != CONN_UP)
+			return send_error(bus, -ECONNRESET, NULL, err);
+
+		uint64_t now = conn_now();
+		if (now >= deadline) {
+			bus_error_set(err, BUS_ERROR_TIMEOUT, "no reply within the call's timeout");
+			return -ETIMEDOUT;
+		}
+		int ms = -1;
+		if (deadline != UINT64_MAX) {
+			uint64_t left = (deadline - now + 999) / 1000;
+			ms = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		struct pollfd pfd = { .fd = bus->fd, .events = POLLIN };
+		if (bus->out.end > bus->out.start)
+			pfd.events |= POLLOUT;
+		if (poll(&pfd, 1, ms) < 0) {
+			if (errno == EINTR)
+				continue;
+			return send_error(bus, -errno, NULL, err);
+		}
+		if (pfd.revents & (POLLOUT | POLLERR))
+			conn_write(bus);
+		if (bus->fd >= 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
+			r = conn_read(bus);
+			if (r == -ENOMEM)
+				return send_error(bus, r, NULL, err);
+		}
+	}
+}
+
+int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
+	      const ProtobufCMessage *msg, uint64_t timeout_usec, bus_error_t *err,
+	      call_sync_fn fn, void *ud)
+{
+	const char *why = NULL;
+
+	bus_error_clear(err);
+	if (!conn_usable(bus))
+		return send_error(bus, -ECONNRESET, NULL, err);
+	if (bus->monitor) {
+		bus_error_set(err, BUS_ERROR_FAILED, "a monitor connection cannot make calls");
+		return -EPERM;
+	}
+	h->kind = WIRE_KIND_CALL;
+	h->serial = conn_next_serial(bus);
+	int r = conn_send(bus, h, body, len, msg, &why);
+	if (r < 0)
+		return send_error(bus, r, why, err);
+	uint64_t now = conn_now();
+	uint64_t deadline = timeout_usec == 0 || timeout_usec >= UINT64_MAX - now ?
+			    UINT64_MAX : now + timeout_usec;
+	r = sync_wait(bus, h->serial, deadline, err, fn, ud);
+	/* Frames that arrived meanwhile wait in the input buffer: an attached
+	 * loop must come back for them even though the socket is quiet. */
+	loop_changed(bus);
+	return r;
+}
+
+/* ---------------------------------------------------------------- API */
+
+struct copy_out {
+	void **reply;
+	size_t *len;
+};
+
+static int copy_reply(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *err)
+{
+	struct copy_out *c = ud;
+	void *d = NULL;
+
+	if (m->body_len) {
+		d = malloc(m->body_len);
+		if (!d) {
+			bus_error_set(err, BUS_ERROR_FAILED, "out of memory for a %zu byte reply", m->body_len);
+			return -ENOMEM;
+		}
+		memcpy(d, m->body, m->body_len);
+	}
+	if (c->reply)
+		*c->reply = d;
+	else
+		free(d);
+	if (c->len)
+		*c->len = m->body_len;
+	return 0;
+}
+
+static void header_init(wire_header *h, const char *dest, const char *interface,
+			const char *method, const char *body_type)
+{
+	memset(h, 0, sizeof(*h));
+	h->kind = WIRE_KIND_CALL;
+	h->destination = wire_str_c(dest);
+	h->interface = wire_str_c(interface);
+	h->member = wire_str_c(method);
+	h->body_type = wire_str_c(body_type);
+}
+
+int bus_call(bus_t *bus, const char *dest, const char *interface, const char *method,
+	     const char *body_type, const void *body, size_t len,
+	     uint64_t timeout_usec, bus_error_t *err, void **reply, size_t *reply_len)
+{
+	struct copy_out c = { reply, reply_len };
+	wire_header h;
+
+	if (reply)
+		*reply = NULL;
+	if (reply_len)
+		*reply_len = 0;
+	if (!bus || !dest || !method || (len && !body)) {
+		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "missing destination, method or body");
+		return -EINVAL;
+	}
+	header_init(&h, dest, interface, method, body_type);
+	return call_sync(bus, &h, body, len, NULL, timeout_usec, err, copy_reply, &c);
+}
+
+int bus_call_async(bus_t *bus, const char *dest, const char *interface, const char *method,
+		   const char *body_type, const void *body, size_t len,
+		   uint64_t timeout_usec, bus_reply_fn cb, void *userdata, uint64_t *serial)
+{
+	wire_header h;
+	struct pending *p = NULL;
+
+	if (serial)
+		*serial = 0;
+	if (!bus || !dest || !method || (len && !body))
+		return -EINVAL;
+	if (!conn_usable(bus))
+		return -ECONNRESET;
+	if (bus->monitor)
+		return -EPERM;
+	header_init(&h, dest, interface, method, body_type);
+	h.serial = conn_next_serial(bus);
+	/* Without a callback nobody wants the answer: say so to the callee. */
+	if (cb) {
+		p = call_add(bus, h.serial, timeout_usec);
+		if (!p)
+			return -ENOMEM;
+		p->cb = cb;
+		p->userdata = userdata;
+	} else {
+		h.flags = WIRE_FLAG_NO_REPLY_EXPECTED;
+	}
+	int r = conn_send(bus, &h, body, len, NULL, NULL);
+	if (r < 0) {
+		if (p) {
+			call_unlink(bus, p);
+			call_recycle(bus, p);
+		}
+		return r;
+	}
+	if (serial)
+		*serial = h.serial;
+	return 0;
+}
+
+int bus_call_cancel(bus_t *bus, uint64_t serial)
+{
+	struct pending *p = bus ? call_find(bus, serial) : NULL;
+
+	if (!p)
+		return -ENOENT;
+	call_unlink(bus, p);
+	call_recycle(bus, p);
+	return 0;
+}
+
+ProtobufCMessage *bus_msg_unpack(const bus_msg_t *msg, const ProtobufCMessageDescriptor *desc)
+{
+	if (!msg || !desc || (msg->body_len && !msg->body))
+		return NULL;
+	return protobuf_c_message_unpack(desc, NULL, msg->body_len, msg->body);
+}

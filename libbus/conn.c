@@ -1,0 +1,422 @@
+/* conn.c - the transport under a bus_t: the socket, the growable input and
+ * output buffers, queueing frames (encoded once, straight into the output
+ * buffer) and finding complete frames in the input with the shared codec.
+ * Nothing here runs a user callback. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "bus-internal.h"
+
+/* Buffers above these sizes are given back once they run empty, so that one
+ * big frame does not pin megabytes for the connection's lifetime. */
+#define OUT_KEEP (256u * 1024u)
+#define IN_KEEP (4u * CONN_READ_CHUNK)
+
+uint64_t conn_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t conn_next_serial(bus_t *bus)
+{
+	if (++bus->serial == 0)
+		bus->serial = 1;
+	return bus->serial;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static uint8_t *out_reserve(bus_t *bus, size_t need)
+{
+	struct conn_buf *b = &bus->out;
+	size_t live = b->end - b->start;
+
+	if (b->cap - b->end >= need)
+		return b->data + b->end;
+	if (b->start > 0) {
+		memmove(b->data, b->data + b->start, live);
+		b->start = 0;
+		b->end = live;
+		if (b->cap - b->end >= need)
+			return b->data + b->end;
+	}
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap - live < need)
+		cap *= 2;
+	uint8_t *d = realloc(b->data, cap);
+	if (!d)
+		return NULL;
+	b->data = d;
+	b->cap = cap;
+	return b->data + b->end;
+}
+
+int conn_send(bus_t *bus, wire_header *h, const void *body, size_t len,
+	      const ProtobufCMessage *msg, const char **why)
+{
+	struct conn_buf *b = &bus->out;
+	const char *reason = NULL;
+
+	if (!conn_usable(bus))
+		return -ECONNRESET;
+	if (wire_header_validate(h, &reason) != WIRE_OK) {
+		if (why)
+			*why = reason;
+		return -EINVAL;
+	}
+	if (msg)
+		len = protobuf_c_message_get_packed_size(msg);
+	size_t hlen = wire_header_size(h);
+	if (hlen > WIRE_MAX_HEADER) {
+		if (why)
+			*why = "header too large";
+		return -EINVAL;
+	}
+	if (len > CONN_MAX_FRAME || WIRE_PREAMBLE_SIZE + hlen + len > CONN_MAX_FRAME)
+		return -EMSGSIZE;
+
+	size_t total = WIRE_PREAMBLE_SIZE + hlen + len;
+	int was_empty = b->start == b->end;
+	uint8_t *p = out_reserve(bus, total);
+	if (!p)
+		return -ENOMEM;
+	wire_preamble_encode(p, (uint32_t)hlen, (uint32_t)len);
+	wire_header_encode(h, p + WIRE_PREAMBLE_SIZE);
+	if (msg)
+		protobuf_c_message_pack(msg, p + WIRE_PREAMBLE_SIZE + hlen);
+	else if (len)
+		memcpy(p + WIRE_PREAMBLE_SIZE + hlen, body, len);
+	b->end += total;
+
+	/* Latency first: a frame queued behind nothing goes out now, so that a
+	 * loop that only polls for input never strands it. A write that would
+	 * block leaves it queued and asks the loop for POLLOUT. */
+	if (was_empty)
+		conn_write(bus);
+	if (b->start != b->end)
+		loop_changed(bus);
+	return 0;
+}
+
+int conn_write(bus_t *bus)
+{
+	struct conn_buf *b = &bus->out;
+	size_t total = 0;
+
+	while (bus->fd >= 0 && b->start < b->end) {
+		ssize_t n = send(bus->fd, b->data + b->start, b->end - b->start,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			conn_lose(bus, 1, "write to busd failed: %s", strerror(errno));
+			return -ECONNRESET;
+		}
+		b->start += (size_t)n;
+		total += (size_t)n;
+	}
+	if (b->start == b->end) {
+		b->start = b->end = 0;
+		if (b->cap > OUT_KEEP) {
+			free(b->data);
+			b->data = NULL;
+			b->cap = 0;
+		}
+	}
+	return total > 0x7fffffff ? 0x7fffffff : (int)total;
+}
+
+/* ---------------------------------------------------------------- input */
+
+/* Make room for need more bytes after in.end. While frames are dispatched
+ * from the buffer (pinned), its bytes must not move: a new buffer takes the
+ * live bytes and the old one is retired until the last unpin. */
+static int in_reserve(bus_t *bus, size_t need)
+{
+	struct conn_buf *b = &bus->in;
+	size_t live = b->end - b->start;
+
+	if (!bus->in_pins && live == 0) {
+		b->start = b->end = 0;
+		if (b->cap > IN_KEEP) {
+			free(b->data);
+			b->data = NULL;
+			b->cap = 0;
+		}
+	}
+	if (b->cap - b->end >= need)
+		return 0;
+	if (!bus->in_pins && b->start > 0 && b->cap - live >= need) {
+		memmove(b->data, b->data + b->start, live);
+		b->start = 0;
+		b->end = live;
+		return 0;
+	}
+	size_t cap = b->cap ? b->cap : CONN_READ_CHUNK;
+	while (cap - live < need)
+		cap *= 2;
+	if (!bus->in_pins) {
+		if (b->start > 0) {
+			memmove(b->data, b->data + b->start, live);
+			b->start = 0;
+			b->end = live;
+		}
+		uint8_t *d = realloc(b->data, cap);
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+		return 0;
+	}
+	if (bus->n_retired == bus->cap_retired) {
+		size_t n = bus->cap_retired ? bus->cap_retired * 2 : 4;
+		uint8_t **r = realloc(bus->retired, n * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		bus->retired = r;
+		bus->cap_retired = n;
+	}
+	uint8_t *d = malloc(cap);
+	if (!d)
+		return -ENOMEM;
+	memcpy(d, b->data + b->start, live);
+	bus->retired[bus->n_retired++] = b->data;
+	b->data = d;
+	b->cap = cap;
+	b->start = 0;
+	b->end = live;
+	return 0;
+}
+
+int conn_read(bus_t *bus)
+{
+	struct conn_buf *b = &bus->in;
+	size_t need = CONN_READ_CHUNK;
+	wire_preamble p;
+
+	if (bus->fd < 0)
+		return bus->state == CONN_UP ? 0 : -ECONNRESET;
+	/* A frame already started at the head: make room for all of it, so
+	 * that a large body arrives in as few reads as the socket allows. */
+	if (b->end > b->start &&
+	    wire_preamble_decode(b->data + b->start, b->end - b->start, CONN_MAX_FRAME, &p) == WIRE_OK) {
+		size_t flen = WIRE_PREAMBLE_SIZE + (size_t)p.header_len + p.body_len;
+		size_t have = b->end - b->start;
+		if (flen > have && flen - have > need)
+			need = flen - have;
+	}
+	if (in_reserve(bus, need) < 0)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = recv(bus->fd, b->data + b->end, b->cap - b->end, MSG_DONTWAIT);
+		if (n > 0) {
+			b->end += (size_t)n;
+			return n > 0x7fffffff ? 0x7fffffff : (int)n;
+		}
+		if (n == 0) {
+			conn_lose(bus, 0, "busd closed the connection");
+			return -ECONNRESET;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		conn_lose(bus, 0, "read from busd failed: %s", strerror(errno));
+		return -ECONNRESET;
+	}
+}
+
+int conn_frame_at(bus_t *bus, size_t off, struct conn_frame *f)
+{
+	struct conn_buf *b = &bus->in;
+	size_t avail = b->end - off;
+	wire_preamble p;
+
+	int r = wire_preamble_decode(b->data + off, avail, CONN_MAX_FRAME, &p);
+	if (r == WIRE_E_SHORT)
+		return 0;
+	if (r != WIRE_OK) {
+		conn_lose(bus, 0, "protocol error from busd: %s", wire_strerror(r));
+		return -EPROTO;
+	}
+	size_t flen = WIRE_PREAMBLE_SIZE + (size_t)p.header_len + p.body_len;
+	if (avail < flen)
+		return 0;
+	const uint8_t *hdr = b->data + off + WIRE_PREAMBLE_SIZE;
+	if (wire_header_decode(hdr, p.header_len, &f->h) != WIRE_OK) {
+		conn_lose(bus, 0, "protocol error from busd: %s", wire_strerror(WIRE_E_MALFORMED));
+		return -EPROTO;
+	}
+	f->len = flen;
+	f->body = hdr + p.header_len;
+	f->body_len = p.body_len;
+	return 1;
+}
+
+int conn_has_work(bus_t *bus)
+{
+	struct conn_buf *b = &bus->in;
+	wire_preamble p;
+
+	if (bus->closing || bus->state == CONN_DOWN)
+		return 0;
+	if (bus->state == CONN_LOST)
+		return 1;
+	if (b->end == b->start)
+		return 0;
+	int r = wire_preamble_decode(b->data + b->start, b->end - b->start, CONN_MAX_FRAME, &p);
+	if (r == WIRE_E_SHORT)
+		return 0;
+	if (r != WIRE_OK)
+		return 1; /* bus_process() will find the broken stream */
+	return b->end - b->start >= WIRE_PREAMBLE_SIZE + (size_t)p.header_len + p.body_len;
+}
+
+void conn_remove(bus_t *bus, size_t off, size_t len)
+{
+	struct conn_buf *b = &bus->in;
+
+	if (off == b->start) {
+		b->start += len;
+		return;
+	}
+	memmove(b->data + off, b->data + off + len, b->end - off - len);
+	b->end -= len;
+}
+
+void conn_pin(bus_t *bus)
+{
+	bus->in_pins++;
+}
+
+void conn_unpin(bus_t *bus)
+{
+	if (--bus->in_pins > 0)
+		return;
+	for (size_t i = 0; i < bus->n_retired; i++)
+		free(bus->retired[i]);
+	bus->n_retired = 0;
+}
+
+/* ---------------------------------------------------------------- loss */
+
+void conn_lose(bus_t *bus, int drain, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (bus->state != CONN_UP)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(bus->lost_reason, sizeof(bus->lost_reason), fmt, ap);
+	va_end(ap);
+	bus->state = CONN_LOST;
+	if (bus->fd < 0)
+		return;
+	/* After a failed write the broker may still have told us why it closed
+	 * (an ERROR frame): keep what is readable for bus_process(), bounded. */
+	while (drain && bus->in.end - bus->in.start < CONN_MAX_FRAME) {
+		if (in_reserve(bus, CONN_READ_CHUNK) < 0)
+			break;
+		ssize_t n = recv(bus->fd, bus->in.data + bus->in.end, bus->in.cap - bus->in.end,
+				 MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		bus->in.end += (size_t)n;
+	}
+	attach_update(bus); /* drop the socket's events before the fd goes */
+	close(bus->fd);
+	bus->fd = -1;
+	bus->out.start = bus->out.end = 0;
+}
+
+void conn_note(bus_t *bus, const bus_msg_t *m)
+{
+	if (m->kind == BUS_KIND_ERROR && strcmp(m->sender, BUS_NAME) == 0)
+		error_from_msg(&bus->notice, m);
+}
+
+void conn_disconnected(const bus_t *bus, bus_error_t *err)
+{
+	if (bus->closing && bus->state == CONN_UP)
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "the connection was closed");
+	else if (bus_error_is_set(&bus->notice))
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "connection to busd lost: %s: %s",
+			      bus->notice.name, bus->notice.message);
+	else
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "connection to busd lost: %s",
+			      bus->lost_reason[0] ? bus->lost_reason : "not connected");
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static const char *put_str(char **p, wire_str s)
+{
+	char *r = *p;
+
+	if (s.len)
+		memcpy(r, s.ptr, s.len);
+	r[s.len] = 0;
+	*p += (size_t)s.len + 1;
+	return r;
+}
+
+int conn_msg_make(const struct conn_frame *f, bus_msg_t *m, struct conn_msg_strings *s)
+{
+	const wire_header *h = &f->h;
+	size_t need = (size_t)h->sender.len + h->destination.len + h->interface.len + h->member.len +
+		      h->body_type.len + h->error_name.len + h->error_message.len + 7;
+	char *p = s->buf;
+
+	s->heap = NULL;
+	if (need > sizeof(s->buf)) {
+		s->heap = malloc(need);
+		if (!s->heap)
+			return -ENOMEM;
+		p = s->heap;
+	}
+	m->kind = (int)h->kind;
+	m->flags = h->flags;
+	m->serial = h->serial;
+	m->reply_serial = h->reply_serial;
+	m->sender = put_str(&p, h->sender);
+	m->destination = put_str(&p, h->destination);
+	m->interface = put_str(&p, h->interface);
+	m->member = put_str(&p, h->member);
+	m->body_type = put_str(&p, h->body_type);
+	m->error_name = put_str(&p, h->error_name);
+	m->error_message = put_str(&p, h->error_message);
+	m->body = f->body;
+	m->body_len = f->body_len;
+	return 0;
+}
+
+void conn_msg_done(struct conn_msg_strings *s)
+{
+	free(s->heap);
+	s->heap = NULL;
+}
+
+void conn_free_buffers(bus_t *bus)
+{
+	free(bus->in.data);
+	free(bus->out.data);
+	for (size_t i = 0; i < bus->n_retired; i++)
+		free(bus->retired[i]);
+	free(bus->retired);
+	memset(&bus->in, 0, sizeof(bus->in));
+	memset(&bus->out, 0, sizeof(bus->out));
+	bus->retired = NULL;
+	bus->n_retired = bus->cap_retired = 0;
+}

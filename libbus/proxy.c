@@ -1,0 +1,262 @@
+/* proxy.c - a ProtobufCService whose invoke() goes over the bus, so that the
+ * protoc-c generated client stubs call a remote service: synchronously
+ * (closure before the stub returns) or asynchronously (closure from
+ * bus_process()). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-internal.h"
+
+struct proxy {
+	ProtobufCService base; /* first: the stubs see only this */
+	bus_t *bus;            /* NULL once the connection was closed */
+	char *name;
+	uint64_t timeout_usec;
+	int mode;
+	int freeing;
+	bus_error_t error;     /* of the running or last completed call */
+	struct pending *calls; /* async calls in flight */
+	struct proxy *prev, *next;
+};
+
+struct pending **proxy_calls(struct proxy *proxy)
+{
+	return &proxy->calls;
+}
+
+static void calls_link(struct proxy *px, struct pending *p)
+{
+	p->proxy = px;
+	p->proxy_prev = NULL;
+	p->proxy_next = px->calls;
+	if (px->calls)
+		px->calls->proxy_prev = p;
+	px->calls = p;
+}
+
+/* Unpack a REPLY as the method's output; err says why not. */
+static ProtobufCMessage *reply_unpack(const ProtobufCMethodDescriptor *md, const bus_msg_t *m,
+				      bus_error_t *err)
+{
+	if (m->body_type[0] && strcmp(m->body_type, md->output->name) != 0) {
+		bus_error_set(err, BUS_ERROR_FAILED, "%s answered with %s, not %s", md->name,
+			      m->body_type, md->output->name);
+		return NULL;
+	}
+	ProtobufCMessage *out = protobuf_c_message_unpack(md->output, NULL, m->body_len, m->body);
+	if (!out)
+		bus_error_set(err, BUS_ERROR_FAILED, "the reply to %s does not parse as %s", md->name,
+			      md->output->name);
+	return out;
+}
+
+struct sync_io {
+	const ProtobufCMethodDescriptor *method;
+	ProtobufCMessage *output;
+};
+
+static int sync_unpack(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *err)
+{
+	struct sync_io *io = ud;
+
+	io->output = reply_unpack(io->method, m, err);
+	return io->output ? 0 : -EBADMSG;
+}
+
+void proxy_complete(struct pending *p, const bus_msg_t *reply, const bus_error_t *err)
+{
+	struct proxy *px = p->proxy;
+	const ProtobufCMethodDescriptor *md = &px->base.descriptor->methods[p->method];
+	ProtobufCMessage *out = NULL;
+
+	bus_error_clear(&px->error);
+	if (reply)
+		out = reply_unpack(md, reply, &px->error);
+	else if (err)
+		px->error = *err;
+	/* The closure may free the proxy: nothing of px is used after it. */
+	if (p->closure)
+		p->closure(out, p->closure_data);
+	if (out)
+		protobuf_c_message_free_unpacked(out, NULL);
+}
+
+/* An async call that cannot be sent still answers from bus_process(). */
+static void async_failed(struct proxy *px, unsigned method, int r, ProtobufCClosure closure,
+			 void *closure_data)
+{
+	const char *name = r == -EINVAL ? BUS_ERROR_INVALID_ARGS :
+			   r == -ECONNRESET ? BUS_ERROR_DISCONNECTED : BUS_ERROR_FAILED;
+	struct pending *p = call_add_failed(px->bus, name, -r);
+
+	if (!p) {
+		bus_error_set(&px->error, name, "the call could not be sent: %s", strerror(-r));
+		if (closure)
+			closure(NULL, closure_data);
+		return;
+	}
+	calls_link(px, p);
+	p->method = method;
+	p->closure = closure;
+	p->closure_data = closure_data;
+}
+
+static void proxy_invoke(ProtobufCService *service, unsigned method_index,
+			 const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data)
+{
+	struct proxy *px = (struct proxy *)service;
+	bus_t *bus = px->bus;
+	const ProtobufCServiceDescriptor *desc = service->descriptor;
+
+	if (method_index >= desc->n_methods || !input) {
+		bus_error_set(&px->error, BUS_ERROR_INVALID_ARGS, "no such method or no request");
+		if (closure)
+			closure(NULL, closure_data);
+		return;
+	}
+	const ProtobufCMethodDescriptor *md = &desc->methods[method_index];
+	if (!bus || px->freeing || !conn_usable(bus)) {
+		if (bus && !px->freeing)
+			conn_disconnected(bus, &px->error);
+		else
+			bus_error_set(&px->error, BUS_ERROR_DISCONNECTED, "the proxy's connection is closed");
+		if (closure)
+			closure(NULL, closure_data);
+		return;
+	}
+	wire_header h = {
+		.kind = WIRE_KIND_CALL,
+		.destination = wire_str_c(px->name),
+		.interface = wire_str_c(desc->name),
+		.member = wire_str_c(md->name),
+		.body_type = wire_str_c(md->input->name),
+	};
+
+	if (px->mode == BUS_PROXY_SYNC) {
+		struct sync_io io = { md, NULL };
+		lifetime_hold(bus);
+		call_sync(bus, &h, NULL, 0, input, px->timeout_usec, &px->error, sync_unpack, &io);
+		if (closure)
+			closure(io.output, closure_data);
+		if (io.output)
+			protobuf_c_message_free_unpacked(io.output, NULL);
+		lifetime_drop(bus);
+		return;
+	}
+
+	if (bus->monitor) {
+		async_failed(px, method_index, -EPERM, closure, closure_data);
+		return;
+	}
+	h.serial = conn_next_serial(bus);
+	if (!closure) {
+		/* Nobody will look at the answer: ask the callee for none. */
+		h.flags = WIRE_FLAG_NO_REPLY_EXPECTED;
+		int r = conn_send(bus, &h, NULL, 0, input, NULL);
+		bus_error_clear(&px->error);
+		if (r < 0)
+			bus_error_set(&px->error, BUS_ERROR_FAILED, "the call could not be sent: %s",
+				      strerror(-r));
+		return;
+	}
+	struct pending *p = call_add(bus, h.serial, px->timeout_usec);
+	if (!p) {
+		async_failed(px, method_index, -ENOMEM, closure, closure_data);
+		return;
+	}
+	calls_link(px, p);
+	p->method = method_index;
+	p->closure = closure;
+	p->closure_data = closure_data;
+	int r = conn_send(bus, &h, NULL, 0, input, NULL);
+	if (r < 0) {
+		call_unlink(bus, p);
+		call_recycle(bus, p);
+		async_failed(px, method_index, r, closure, closure_data);
+	}
+}
+
+ProtobufCService *bus_proxy_new(bus_t *bus, const char *name,
+				const ProtobufCServiceDescriptor *desc,
+				uint64_t timeout_usec, int mode)
+{
+	if (!bus || !name || !wire_name_valid(name, strlen(name)) || !desc ||
+	    desc->magic != PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC ||
+	    (mode != BUS_PROXY_SYNC && mode != BUS_PROXY_ASYNC)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct proxy *px = calloc(1, sizeof(*px));
+	if (!px)
+		return NULL;
+	px->name = strdup(name);
+	if (!px->name) {
+		free(px);
+		return NULL;
+	}
+	px->base.descriptor = desc;
+	px->base.invoke = proxy_invoke;
+	px->base.destroy = bus_proxy_free;
+	px->bus = bus;
+	px->timeout_usec = timeout_usec;
+	px->mode = mode;
+	px->next = bus->proxies;
+	if (px->next)
+		px->next->prev = px;
+	bus->proxies = px;
+	return &px->base;
+}
+
+void bus_proxy_free(ProtobufCService *service)
+{
+	struct proxy *px = (struct proxy *)service;
+	bus_t *bus;
+
+	if (!px || px->freeing)
+		return;
+	px->freeing = 1;
+	bus = px->bus;
+	if (bus) {
+		bus_error_t e;
+		struct pending *p;
+
+		bus_error_set(&e, BUS_ERROR_DISCONNECTED, "the proxy was freed before the reply");
+		lifetime_hold(bus);
+		while ((p = px->calls)) {
+			call_unlink(bus, p);
+			call_complete(bus, p, NULL, &e);
+		}
+		if (px->prev)
+			px->prev->next = px->next;
+		else
+			bus->proxies = px->next;
+		if (px->next)
+			px->next->prev = px->prev;
+	}
+	free(px->name);
+	free(px);
+	if (bus)
+		lifetime_drop(bus);
+}
+
+const bus_error_t *bus_proxy_error(const ProtobufCService *proxy)
+{
+	static const bus_error_t none;
+
+	return proxy ? &((const struct proxy *)proxy)->error : &none;
+}
+
+void proxy_detach_all(bus_t *bus)
+{
+	struct proxy *px, *next;
+
+	for (px = bus->proxies; px; px = next) {
+		next = px->next;
+		px->bus = NULL;
+		px->prev = px->next = NULL;
+	}
+	bus->proxies = NULL;
+}

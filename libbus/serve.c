@@ -1,0 +1,333 @@
+/* serve.c - exported services: routing an incoming CALL to a protoc-c
+ * service method, and the call object (closure_data) that carries the answer
+ * back as a REPLY or ERROR, now or later. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-internal.h"
+
+struct export {
+	struct export *next;
+	char *name; /* NULL: every name the connection has, and its unique id */
+	ProtobufCService *service;
+};
+
+/* A call being served. The header strings live in the same allocation, so
+ * bus_call_msg() stays valid until the answer; the body only during the
+ * handler (it points into the input buffer). */
+struct incall {
+	struct incall *prev, *next;
+	bus_t *bus;
+	bus_msg_t msg;
+	int in_handler; /* the handler has not returned yet */
+	int answered;
+	char strings[];
+};
+
+/* ---------------------------------------------------------------- answers */
+
+static void incall_free(bus_t *bus, struct incall *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		bus->incalls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+}
+
+/* Send the REPLY (reply set) or ERROR frame answering the CALL m. */
+static int answer_send(bus_t *bus, const bus_msg_t *m, const ProtobufCMessage *reply,
+		       const char *ename, const char *emsg)
+{
+	wire_header h = { .serial = conn_next_serial(bus), .reply_serial = m->serial };
+	int r;
+
+	if (m->flags & BUS_FLAG_NO_REPLY_EXPECTED)
+		return 0;
+	h.destination = wire_str_c(m->sender);
+	if (reply) {
+		h.kind = WIRE_KIND_REPLY;
+		h.body_type = wire_str_c(reply->descriptor->name);
+		r = conn_send(bus, &h, NULL, 0, reply, NULL);
+		if (r != -EMSGSIZE)
+			return r;
+		ename = BUS_ERROR_FAILED;
+		emsg = "the reply is larger than libbus's frame limit";
+	}
+	h.kind = WIRE_KIND_ERROR;
+	h.body_type = wire_str_c(NULL);
+	h.error_name = wire_str_c(ename);
+	h.error_message = wire_str_c(emsg);
+	return conn_send(bus, &h, NULL, 0, NULL, NULL);
+}
+
+static __attribute__((format(printf, 4, 5)))
+int answer_error(bus_t *bus, const bus_msg_t *m, const char *name, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	return answer_send(bus, m, NULL, name, text);
+}
+
+/* Answer once; a second answer from inside the handler is ignored. After
+ * bus_close() the call object is gone, which bus.h's closure rule covers. */
+static int incall_answer(struct incall *c, const ProtobufCMessage *reply, const char *ename,
+			 const char *emsg)
+{
+	bus_t *bus = c->bus;
+	int r = 0;
+
+	if (c->answered)
+		return -EALREADY;
+	c->answered = 1;
+	if (conn_usable(bus))
+		r = answer_send(bus, &c->msg, reply, ename, emsg);
+	if (!c->in_handler)
+		incall_free(bus, c);
+	return r;
+}
+
+static void serve_closure(const ProtobufCMessage *reply, void *closure_data)
+{
+	struct incall *c = closure_data;
+	char text[512];
+
+	if (reply) {
+		incall_answer(c, reply, NULL, NULL);
+		return;
+	}
+	snprintf(text, sizeof(text), "the handler of %s gave no reply", c->msg.member);
+	incall_answer(c, NULL, BUS_ERROR_SERVICE_FAILED, text);
+}
+
+const bus_msg_t *bus_call_msg(void *closure_data)
+{
+	return closure_data ? &((struct incall *)closure_data)->msg : NULL;
+}
+
+int bus_call_fail(void *closure_data, const char *name, const char *fmt, ...)
+{
+	struct incall *c = closure_data;
+	char text[1024] = "";
+	va_list ap;
+	int bad = 0;
+
+	if (!c)
+		return -EINVAL;
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(text, sizeof(text), fmt, ap);
+		va_end(ap);
+	}
+	/* The caller is answered whatever happens: a bad name becomes the
+	 * generic one rather than leaving the call hanging. */
+	if (!name || !wire_member_valid(name, strlen(name))) {
+		name = BUS_ERROR_FAILED;
+		bad = 1;
+	}
+	int r = incall_answer(c, NULL, name, text);
+	return bad ? -EINVAL : r;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static size_t str_size(const char *s)
+{
+	return strlen(s) + 1;
+}
+
+static const char *str_put(char **p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *r = memcpy(*p, s, n);
+	*p += n;
+	return r;
+}
+
+static struct incall *incall_new(bus_t *bus, const bus_msg_t *m)
+{
+	size_t n = str_size(m->sender) + str_size(m->destination) + str_size(m->interface) +
+		   str_size(m->member) + str_size(m->body_type) + str_size(m->error_name) +
+		   str_size(m->error_message);
+	struct incall *c = malloc(sizeof(*c) + n);
+	if (!c)
+		return NULL;
+	char *p = c->strings;
+	c->bus = bus;
+	c->msg = *m;
+	c->msg.sender = str_put(&p, m->sender);
+	c->msg.destination = str_put(&p, m->destination);
+	c->msg.interface = str_put(&p, m->interface);
+	c->msg.member = str_put(&p, m->member);
+	c->msg.body_type = str_put(&p, m->body_type);
+	c->msg.error_name = str_put(&p, m->error_name);
+	c->msg.error_message = str_put(&p, m->error_message);
+	c->in_handler = 1;
+	c->answered = 0;
+	c->prev = NULL;
+	c->next = bus->incalls;
+	if (c->next)
+		c->next->prev = c;
+	bus->incalls = c;
+	return c;
+}
+
+/* busd routes to this connection only calls for names it owns or its unique
+ * id, so an export under NULL takes any destination it is given. */
+static const ProtobufCMethodDescriptor *method_find(bus_t *bus, const bus_msg_t *m,
+						    ProtobufCService **svc, int *iface_seen)
+{
+	/* The unique id names the whole connection: it reaches every export. */
+	int to_me = strcmp(m->destination, bus_unique_name(bus)) == 0;
+
+	*iface_seen = 0;
+	for (struct export *e = bus->exports; e; e = e->next) {
+		const ProtobufCServiceDescriptor *d = e->service->descriptor;
+		if (e->name && !to_me && strcmp(e->name, m->destination) != 0)
+			continue;
+		if (m->interface[0]) {
+			if (strcmp(d->name, m->interface) != 0)
+				continue;
+			*iface_seen = 1;
+		}
+		const ProtobufCMethodDescriptor *md =
+			protobuf_c_service_descriptor_get_method_by_name(d, m->member);
+		if (md) {
+			*svc = e->service;
+			return md;
+		}
+	}
+	return NULL;
+}
+
+/* A service built by the generated *__INIT macro keeps its method pointers
+ * right after the ProtobufCService base; protobuf-c calls them without a
+ * NULL check, so a method left NULL is answered here instead of crashing. */
+static int handler_present(ProtobufCService *svc, unsigned index)
+{
+	typedef void (*handler_fn)(void);
+
+	if (svc->invoke != protobuf_c_service_invoke_internal)
+		return 1; /* a hand-made service dispatches by itself */
+	return ((handler_fn *)(svc + 1))[index] != NULL;
+}
+
+void serve_dispatch(bus_t *bus, const bus_msg_t *m)
+{
+	ProtobufCService *svc = NULL;
+	int iface_seen;
+	const ProtobufCMethodDescriptor *md = method_find(bus, m, &svc, &iface_seen);
+
+	if (!md) {
+		if (m->interface[0] && !iface_seen)
+			answer_error(bus, m, BUS_ERROR_UNKNOWN_INTERFACE, "%s does not serve %s",
+				     m->destination, m->interface);
+		else
+			answer_error(bus, m, BUS_ERROR_UNKNOWN_METHOD, "%s has no method %s%s%s",
+				     m->destination, m->interface, m->interface[0] ? "." : "",
+				     m->member);
+		return;
+	}
+	if (!handler_present(svc, (unsigned)(md - svc->descriptor->methods))) {
+		answer_error(bus, m, BUS_ERROR_UNKNOWN_METHOD, "%s does not implement %s",
+			     m->destination, md->name);
+		return;
+	}
+	if (m->body_type[0] && strcmp(m->body_type, md->input->name) != 0) {
+		answer_error(bus, m, BUS_ERROR_INVALID_ARGS, "%s takes %s, not %s", md->name,
+			     md->input->name, m->body_type);
+		return;
+	}
+	ProtobufCMessage *req = protobuf_c_message_unpack(md->input, NULL, m->body_len, m->body);
+	if (!req) {
+		answer_error(bus, m, BUS_ERROR_INVALID_ARGS, "the request does not parse as %s",
+			     md->input->name);
+		return;
+	}
+	struct incall *c = incall_new(bus, m);
+	if (!c) {
+		protobuf_c_message_free_unpacked(req, NULL);
+		answer_error(bus, m, BUS_ERROR_FAILED, "out of memory");
+		return;
+	}
+	svc->invoke(svc, (unsigned)(md - svc->descriptor->methods), req, serve_closure, c);
+	protobuf_c_message_free_unpacked(req, NULL);
+	c->in_handler = 0;
+	if (c->answered) {
+		incall_free(bus, c);
+	} else {
+		c->msg.body = NULL;
+		c->msg.body_len = 0;
+	}
+}
+
+/* ---------------------------------------------------------------- exports */
+
+static int same_name(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int bus_export(bus_t *bus, const char *name, ProtobufCService *service)
+{
+	struct export **tail;
+
+	if (!bus || !service || !service->descriptor || !service->invoke ||
+	    (name && !wire_name_valid(name, strlen(name))))
+		return -EINVAL;
+	if (bus->monitor)
+		return -EPERM;
+	for (tail = &bus->exports; *tail; tail = &(*tail)->next)
+		if ((*tail)->service == service && same_name((*tail)->name, name))
+			return -EEXIST;
+	struct export *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	if (name && !(e->name = strdup(name))) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->service = service;
+	*tail = e; /* export order decides which service gets a method first */
+	return 0;
+}
+
+int bus_unexport(bus_t *bus, const char *name, ProtobufCService *service)
+{
+	if (!bus)
+		return -EINVAL;
+	for (struct export **pe = &bus->exports; *pe; pe = &(*pe)->next) {
+		struct export *e = *pe;
+		if (e->service == service && same_name(e->name, name)) {
+			*pe = e->next;
+			free(e->name);
+			free(e);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void serve_free_all(bus_t *bus)
+{
+	struct export *e, *next;
+
+	for (e = bus->exports; e; e = next) {
+		next = e->next;
+		free(e->name);
+		free(e);
+	}
+	bus->exports = NULL;
+	while (bus->incalls)
+		incall_free(bus, bus->incalls);
+}
