@@ -8,7 +8,7 @@
 #   wait_for SECONDS CMD...       retry CMD until it succeeds or time runs out
 #   check NAME COND...            record a test result (TAP line), COND via test/eval
 #   expect_eq NAME GOT WANT       TAP check that GOT equals WANT
-#   expect_match NAME TEXT REGEX  TAP check that TEXT matches the ERE REGEX
+#   expect_match NAME TEXT REGEX  TAP check that a line of TEXT matches the ERE REGEX
 #   finish                        print the plan, exit 1 if anything failed
 set -u
 
