@@ -43,11 +43,16 @@ static int parse_size(const char *s, uint32_t *out)
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s || s[0] == '-')
 		return -1;
+	unsigned long long unit = 1;
 	if (*end == 'K' || *end == 'k')
-		v *= 1024, end++;
+		unit = 1024, end++;
 	else if (*end == 'M' || *end == 'm')
-		v *= 1024 * 1024, end++;
-	if (*end || v < 1024 || v > UINT32_MAX)
+		unit = 1024 * 1024, end++;
+	/* Check before scaling: a huge count must not wrap to a small size. */
+	if (*end || v > UINT32_MAX / unit)
+		return -1;
+	v *= unit;
+	if (v < 1024)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;

@@ -1,0 +1,421 @@
+/* busctl.c - the busd command-line tool: global options, the command table,
+ * the helpers every command shares, and the two broker queries (list,
+ * status). Calls and streams live in call.c and watch.c. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "busctl.h"
+#include "bus.pb-c.h"
+
+static const struct command *const commands[] = {
+	&cmd_list, &cmd_status, &cmd_call, &cmd_emit, &cmd_listen, &cmd_monitor, NULL,
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("busctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int fail_bus(const char *what, const bus_error_t *err)
+{
+	return fail("%s: %s: %s", what, err->name[0] ? err->name : BUS_ERROR_FAILED,
+		    err->message[0] ? err->message : "failed");
+}
+
+bus_t *busctl_connect(struct busctl *ctl)
+{
+	char path[256];
+	bus_error_t err;
+	bus_t *bus;
+
+	if (ctl->socket) {
+		snprintf(path, sizeof(path), "%s", ctl->socket);
+	} else if (bus_default_address(path, sizeof(path)) < 0) {
+		fail("no socket given: use --socket PATH or set BUS_ADDRESS "
+		     "(or XDG_RUNTIME_DIR for $XDG_RUNTIME_DIR/busd.sock)");
+		return NULL;
+	}
+	int r = bus_connect(&bus, path, &err);
+	if (r == -EREMOTE) {
+		fail_bus(path, &err);
+		return NULL;
+	}
+	if (r < 0) {
+		fail("cannot connect to busd at %s: %s", path, strerror(-r));
+		return NULL;
+	}
+	return bus;
+}
+
+static void command_help(const struct command *cmd, FILE *f)
+{
+	fprintf(f, "Usage: busctl [--socket PATH] [--timeout SEC] %s %s\n\n%s.\n%s", cmd->name,
+		cmd->args, cmd->summary, cmd->help);
+}
+
+int command_usage_error(const struct command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "busctl %s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nUsage: busctl %s %s (see busctl %s --help)\n", cmd->name, cmd->args,
+		cmd->name);
+	return EXIT_USAGE;
+}
+
+int command_options(const struct command *cmd, int argc, char **argv, const char *shortopts,
+		    const struct option *extra, int (*cb)(int opt, const char *arg, void *ud),
+		    void *ud, int *first)
+{
+	struct option opts[16];
+	char optstring[64];
+	size_t n = 0;
+	int c;
+
+	while (extra && extra[n].name && n < 14) {
+		opts[n] = extra[n];
+		n++;
+	}
+	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	opts[n] = (struct option){ NULL, 0, NULL, 0 };
+	/* "+": operands end the options, so a topic or method never parses as one. */
+	snprintf(optstring, sizeof(optstring), "+:h%s", shortopts ? shortopts : "");
+	optind = 0; /* glibc: 0 re-initialises the scanner for a new argv */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+		if (c == 'h') {
+			command_help(cmd, stdout);
+			return -1;
+		}
+		if (c == '?')
+			return command_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+		if (c == ':')
+			return command_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
+		int r = cb ? cb(c, optarg, ud) : EXIT_USAGE;
+		if (r)
+			return r;
+	}
+	*first = optind;
+	return 0;
+}
+
+int read_stdin(void **buf, size_t *len)
+{
+	size_t cap = 0, n = 0;
+	char *b = NULL;
+
+	*buf = NULL;
+	*len = 0;
+	if (isatty(STDIN_FILENO))
+		return 0;
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 65536;
+			char *nb = realloc(b, cap);
+			if (!nb) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+		}
+		ssize_t r = read(STDIN_FILENO, b + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(b);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+int write_stdout(const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	fflush(stdout);
+	while (len) {
+		ssize_t r = write(STDOUT_FILENO, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+void time_now(char *buf, size_t len)
+{
+	struct timeval tv;
+	struct tm tm;
+
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	snprintf(buf, len, "%02d:%02d:%02d.%06ld", tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (long)tv.tv_usec);
+}
+
+int parse_count(const char *s, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return *s >= '0' && *s <= '9' && !*end && !errno && *out > 0;
+}
+
+/* ---------------------------------------------------------------- list */
+
+/* Ask the broker's control service; *reply is unpacked as desc. */
+static int control(bus_t *bus, struct busctl *ctl, const char *method,
+		   const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+		   ProtobufCMessage **reply)
+{
+	uint8_t body[64];
+	void *out = NULL;
+	size_t out_len = 0;
+	bus_error_t err;
+
+	size_t n = protobuf_c_message_pack(req, body); /* the requests here are empty */
+	int r = bus_call(bus, BUS_NAME, bus__bus__descriptor.name, method,
+			 req->descriptor->name, body, n, ctl->timeout_usec, &err, &out, &out_len);
+	if (r < 0)
+		return fail_bus(method, &err);
+	*reply = protobuf_c_message_unpack(desc, NULL, out_len, out);
+	free(out);
+	if (!*reply)
+		return fail("%s: busd's reply does not parse as %s", method, desc->name);
+	return 0;
+}
+
+struct row {
+	const char *name;
+	const Bus__PeerInfo *peer;
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+	int ux = x->name[0] == ':', uy = y->name[0] == ':';
+
+	if (ux != uy)
+		return ux - uy; /* well-known names first */
+	if (ux) /* unique ids in numeric order */
+		return strtoull(x->name + 1, NULL, 10) < strtoull(y->name + 1, NULL, 10) ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int list_run(struct busctl *ctl, int argc, char **argv)
+{
+	int first, r = command_options(&cmd_list, argc, argv, NULL, NULL, NULL, NULL, &first);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (first != argc)
+		return command_usage_error(&cmd_list, "unexpected argument \"%s\"", argv[first]);
+
+	bus_t *bus = busctl_connect(ctl);
+	if (!bus)
+		return 1;
+	Bus__ListNamesRequest req = BUS__LIST_NAMES_REQUEST__INIT;
+	Bus__ListNamesReply *rep = NULL;
+	r = control(bus, ctl, "ListNames", &req.base, &bus__list_names_reply__descriptor,
+		    (ProtobufCMessage **)&rep);
+	bus_close(bus);
+	if (r)
+		return r;
+
+	size_t n = 0, k = 0;
+	for (size_t i = 0; i < rep->n_peers; i++)
+		n += 1 + rep->peers[i]->n_names;
+	struct row *rows = calloc(n ? n : 1, sizeof(*rows));
+	if (!rows) {
+		protobuf_c_message_free_unpacked(&rep->base, NULL);
+		return fail("out of memory");
+	}
+	int w = 4;
+	for (size_t i = 0; i < rep->n_peers; i++) {
+		const Bus__PeerInfo *p = rep->peers[i];
+		rows[k++] = (struct row){ p->unique_name, p };
+		for (size_t j = 0; j < p->n_names; j++)
+			rows[k++] = (struct row){ p->names[j], p };
+	}
+	qsort(rows, n, sizeof(*rows), row_cmp);
+	for (size_t i = 0; i < n; i++)
+		if ((int)strlen(rows[i].name) > w)
+			w = (int)strlen(rows[i].name);
+	printf("%-*s %-8s %7s %6s %s\n", w, "NAME", "UNIQUE", "PID", "UID", "COMM");
+	for (size_t i = 0; i < n; i++) {
+		const Bus__PeerInfo *p = rows[i].peer;
+		printf("%-*s %-8s %7u %6u %s\n", w, rows[i].name, p->unique_name, p->pid, p->uid,
+		       p->comm[0] ? p->comm : "-");
+	}
+	free(rows);
+	protobuf_c_message_free_unpacked(&rep->base, NULL);
+	return fflush(stdout) == 0 ? 0 : fail("writing the list: %s", strerror(errno));
+}
+
+const struct command cmd_list = {
+	"list", "", "List the names on the bus and the peers that own them",
+	"\nOne row per well-known name, then one per connection (its unique id):\n"
+	"the owner's unique id, pid, uid and command name, as busd read them from\n"
+	"the socket (SO_PEERCRED) when the peer connected.\n",
+	list_run,
+};
+
+/* ---------------------------------------------------------------- status */
+
+static int status_run(struct busctl *ctl, int argc, char **argv)
+{
+	int first, r = command_options(&cmd_status, argc, argv, NULL, NULL, NULL, NULL, &first);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (first != argc)
+		return command_usage_error(&cmd_status, "unexpected argument \"%s\"", argv[first]);
+
+	bus_t *bus = busctl_connect(ctl);
+	if (!bus)
+		return 1;
+	Bus__StatsRequest req = BUS__STATS_REQUEST__INIT;
+	Bus__StatsReply *s = NULL;
+	r = control(bus, ctl, "Stats", &req.base, &bus__stats_reply__descriptor,
+		    (ProtobufCMessage **)&s);
+	bus_close(bus);
+	if (r)
+		return r;
+	printf("uptime            %.3f s\n", (double)s->uptime_usec / 1e6);
+	printf("peers             %u\n", s->peers);
+	printf("names             %u\n", s->names);
+	printf("subscriptions     %u\n", s->subscriptions);
+	printf("monitors          %u\n", s->monitors);
+	printf("pending_calls     %llu\n", (unsigned long long)s->pending_calls);
+	printf("connections_total %llu\n", (unsigned long long)s->connections_total);
+	printf("frames_in         %llu\n", (unsigned long long)s->frames_in);
+	printf("frames_out        %llu\n", (unsigned long long)s->frames_out);
+	printf("bytes_in          %llu\n", (unsigned long long)s->bytes_in);
+	printf("bytes_out         %llu\n", (unsigned long long)s->bytes_out);
+	printf("calls             %llu\n", (unsigned long long)s->calls);
+	printf("replies           %llu\n", (unsigned long long)s->replies);
+	printf("errors            %llu\n", (unsigned long long)s->errors);
+	printf("events            %llu\n", (unsigned long long)s->events);
+	printf("event_deliveries  %llu\n", (unsigned long long)s->event_deliveries);
+	printf("protocol_errors   %llu\n", (unsigned long long)s->protocol_errors);
+	printf("max_frame_size    %u\n", s->max_frame_size);
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	return fflush(stdout) == 0 ? 0 : fail("writing the status: %s", strerror(errno));
+}
+
+const struct command cmd_status = {
+	"status", "", "Show busd's counters",
+	"\nPeers, names, subscriptions and monitors now; frames, bytes, calls,\n"
+	"replies, errors, events and protocol errors since busd started.\n"
+	"Exit status 0 only when busd answered, so it also tells whether busd runs.\n",
+	status_run,
+};
+
+/* ---------------------------------------------------------------- main */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: busctl [--socket PATH] [--timeout SEC] COMMAND [ARGS...]\n\n"
+		   "Inspect and drive a busd service bus.\n\n"
+		   "Options:\n"
+		   "  -s, --socket PATH   busd's socket (default $BUS_ADDRESS, else\n"
+		   "                      /run/busd/bus.sock as root, $XDG_RUNTIME_DIR/busd.sock\n"
+		   "                      for other users)\n"
+		   "  -t, --timeout SEC   how long to wait for each reply (default 25; 0: forever)\n"
+		   "  -h, --help          this text; \"busctl COMMAND --help\" for a command\n"
+		   "  -V, --version       the version\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; commands[i]; i++)
+		fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(f, "\nExit status: 0 on success, 1 on a failure (one line on stderr), 2 on a\n"
+		   "usage error. This is busd's busctl, not systemd's D-Bus tool of the same name.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct busctl ctl = { .timeout_usec = 25000000u };
+	double secs;
+	char *end;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:s:t:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			ctl.socket = optarg;
+			break;
+		case 't':
+			errno = 0;
+			secs = strtod(optarg, &end);
+			if (end == optarg || *end || errno || !(secs >= 0 && secs <= 86400 * 365)) {
+				fprintf(stderr, "busctl: --timeout takes seconds (0 for none), not \"%s\"\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			ctl.timeout_usec = (uint64_t)(secs * 1e6);
+			if (secs > 0 && ctl.timeout_usec == 0)
+				ctl.timeout_usec = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("busctl %s\n", PACKAGE_VERSION);
+			return 0;
+		case ':':
+			fprintf(stderr, "busctl: option %s needs a value\n", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			fprintf(stderr, "busctl: unknown option %s\n", argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; commands[i]; i++)
+		if (strcmp(commands[i]->name, argv[optind]) == 0)
+			return commands[i]->run(&ctl, argc - optind, argv + optind);
+	fprintf(stderr, "busctl: unknown command \"%s\" (see busctl --help)\n", argv[optind]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,84 @@
+#!/bin/sh
+# demo.sh - the main job of `tests/build.sh demo`: busd on a private socket
+# with the example services, and a busctl session shown command by command.
+# Needs top_builddir and top_srcdir (tests/build.sh sets them).
+set -eu
+
+: "${top_builddir:?}" "${top_srcdir:?}"
+B=$top_builddir
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/busd-demo.XXXXXX")
+BUS_ADDRESS="$DIR/bus.sock"
+export BUS_ADDRESS
+PIDS=""
+
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+
+# Show a command as typed (busctl without its path), then run it.
+show() {
+	printf '\n$ %s\n' "$(echo "$*" | sed "s|$B/busctl/||g; s|$B/services/||g")"
+	eval "$@" 2>&1
+}
+
+busctl="$B/busctl/busctl"
+encode="protoc --proto_path=$top_srcdir/proto --encode"
+decode="protoc --proto_path=$top_srcdir/proto --decode"
+
+echo "== busd on $BUS_ADDRESS (its log: $DIR/busd.log)"
+"$B/busd/busd" --socket "$BUS_ADDRESS" -v 2>"$DIR/busd.log" &
+BUSD=$!
+PIDS="$BUSD"
+i=0
+until "$busctl" status >/dev/null 2>&1; do
+	i=$((i + 1))
+	if [ $i -gt 100 ]; then
+		echo "busd did not start:" >&2
+		cat "$DIR/busd.log" >&2
+		exit 1
+	fi
+	sleep 0.05
+done
+
+echo "== the example services: echo (org.busd.Echo) and sensor (org.busd.Sensor)"
+"$B/services/echo" &
+PIDS="$PIDS $!"
+"$B/services/sensor" --interval 500 &
+PIDS="$PIDS $!"
+"$busctl" --timeout 5 call org.busd.Sensor Read </dev/null >/dev/null 2>&1 || sleep 0.5
+"$busctl" --timeout 5 call org.busd.Echo Echo </dev/null >/dev/null
+
+echo
+echo "== a busctl session (BUS_ADDRESS=$BUS_ADDRESS)"
+# A monitor watches the whole session from the background.
+"$busctl" monitor >"$DIR/monitor.txt" 2>&1 &
+PIDS="$PIDS $!"
+sleep 0.2
+
+show "$busctl" list
+show "echo 'text: \"hello, bus\"' | $encode=busd.examples.EchoRequest echo.proto |" \
+	"$busctl call --type busd.examples.EchoRequest org.busd.Echo Echo |" \
+	"$decode=busd.examples.EchoReply echo.proto"
+show "echo 'ms: 300 text: \"later\"' | $encode=busd.examples.DelayRequest echo.proto |" \
+	"$busctl call org.busd.Echo Delay | $decode=busd.examples.EchoReply echo.proto"
+show "echo 'sensor: \"temp1\"' | $encode=busd.examples.ReadRequest sensor.proto |" \
+	"$busctl call org.busd.Sensor Read | $decode=busd.examples.Reading sensor.proto"
+show "echo 'message: \"as asked\"' | $encode=busd.examples.FailRequest echo.proto |" \
+	"$busctl call org.busd.Echo Fail || echo \"(exit status \$?)\""
+show "$busctl call org.busd.NoSuchService Ping </dev/null || echo \"(exit status \$?)\""
+show "$busctl listen --count 4 'sensor.*'"
+show "$busctl status"
+
+sleep 0.2
+echo
+echo "== what busctl monitor saw meanwhile (first 24 frames)"
+head -n 24 "$DIR/monitor.txt"
+
+echo
+echo "== stopping: SIGTERM to busd"
+kill -TERM "$BUSD"
+wait "$BUSD" && echo "busd exited with status 0" || echo "busd exited with status $?"
+test ! -e "$BUS_ADDRESS" && echo "and removed $BUS_ADDRESS"
