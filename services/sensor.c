@@ -68,6 +68,13 @@ static void reading_fill(const struct sensor *s, Busd__Examples__Reading *r)
 	r->time_usec = s->time_usec;
 }
 
+static void sensor_measure(struct sensor *s)
+{
+	s->value += drift();
+	s->seq = ++readings;
+	s->time_usec = realtime_usec();
+}
+
 static void sensors_sample(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -77,9 +84,7 @@ static void sensors_sample(evutil_socket_t fd, short what, void *arg)
 		struct sensor *s = &sensors[i];
 		Busd__Examples__Reading r = BUSD__EXAMPLES__READING__INIT;
 
-		s->value += drift();
-		s->seq = ++readings;
-		s->time_usec = realtime_usec();
+		sensor_measure(s);
 		reading_fill(s, &r);
 		int e = bus_emit(bus, s->topic, &r.base);
 		if (e < 0)
@@ -174,7 +179,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < N_SENSORS; i++) {
 		snprintf(sensors[i].topic, sizeof(sensors[i].topic), "sensor.%s.reading",
 			 sensors[i].name);
-		sensors[i].time_usec = realtime_usec();
+		sensor_measure(&sensors[i]); /* Read has a real value from the start */
 	}
 
 	if (bus_connect(&bus, socket, &err) < 0) {
