@@ -1,0 +1,80 @@
+/* bench.h - busbench's shared pieces: the measured workloads, the shared
+ * memory the processes of one measurement report through, and the helpers.
+ * busbench.c runs the method of DESIGN.md section 5, floor.c the floor
+ * (socketpair and a minimal epoll relay), busside.c the same workloads
+ * through a real busd and libbus. */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BENCH_MAX_SUBS 100
+#define BENCH_TOPIC "bench.oneway"
+#define BENCH_NAME "bench.Server"
+
+/* What one workload is asked to do. */
+struct workload {
+	size_t body;          /* body bytes */
+	unsigned warmup;      /* RTT: round trips before measuring */
+	unsigned trips;       /* RTT: measured round trips */
+	unsigned window;      /* pipelined: outstanding calls; one-way: events ahead */
+	double seconds;       /* pipelined, one-way, fan-out: how long to send */
+	unsigned subscribers; /* one-way and fan-out */
+};
+
+/* What it measured. */
+struct result {
+	double p50_us, p99_us; /* RTT */
+	double rate;           /* calls/s, replies/s, events/s or deliveries/s */
+	double mbps;           /* body megabytes (1e6) per second */
+};
+
+/* Shared (MAP_SHARED) between the processes of one measurement. */
+struct shared {
+	atomic_int ready;              /* servers/subscribers set up */
+	atomic_uint_fast64_t sent;     /* events emitted so far */
+	atomic_int done_sending;
+	uint64_t t_start_ns;           /* before the first event */
+	atomic_uint_fast64_t received[BENCH_MAX_SUBS];
+	atomic_uint_fast64_t t_last_ns[BENCH_MAX_SUBS];
+};
+
+/* ---- busbench.c */
+uint64_t now_ns(void);
+/* Die with a message: a benchmark that cannot run must not print figures. */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+struct shared *shared_new(void);
+void shared_free(struct shared *sh);
+/* Wait until sh->ready reaches n (dies after 30 s). */
+void shared_wait_ready(struct shared *sh, int n);
+/* p50/p99 of n samples (sorted in place). */
+void percentiles(double *v, size_t n, double *p50, double *p99);
+/* The emitter's flow control: wait while it is window events ahead of the
+ * slowest of n subscribers. */
+void window_wait(struct shared *sh, unsigned n, uint64_t sent, unsigned window);
+/* After sending: wait for every subscriber, then fill r (events or deliveries). */
+void oneway_collect(struct shared *sh, const struct workload *w, struct result *r);
+pid_t fork_child(void);
+void child_stop(pid_t pid);
+/* Write all of buf (blocking). */
+void write_all(int fd, const void *buf, size_t len);
+
+/* ---- floor.c: direct and relayed, raw bytes, fixed-size messages */
+void floor_rtt_pair(const struct workload *w, struct result *r);
+void floor_rtt_relay(const struct workload *w, struct result *r);
+void floor_pipelined_relay(const struct workload *w, struct result *r);
+void floor_oneway_relay(const struct workload *w, struct result *r);
+
+/* ---- busside.c: through busd and libbus */
+void busd_set_binary(const char *path);
+void bus_rtt(const struct workload *w, struct result *r);
+void bus_pipelined(const struct workload *w, struct result *r);
+/* One-way to w->subscribers subscribers; r->rate counts deliveries. */
+void bus_fanout(const struct workload *w, struct result *r);
+/* busd's RSS idle and with each count of idle peers (ascending), in bytes. */
+void bus_scale(const unsigned *peers, size_t n, uint64_t *rss_idle, uint64_t *rss);
+
+#endif

@@ -1,0 +1,461 @@
+/* busbench.c - measures busd the way DESIGN.md section 5 says: RTT p50/p99
+ * (64 B, 4 KiB), pipelined calls (window 128), one-way events, fan-out to
+ * 1/10/100 subscribers and busd's RSS with idle peers, each the median of 3
+ * runs, beside the floor measured in the same run (socketpair ping-pong and
+ * a minimal epoll relay), with busd's figures as ratios to that floor.
+ *
+ *   busbench [--quick] [--json] [--runs N] [--busd PATH]
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define MAX_RUNS 9
+
+/* ---------------------------------------------------------------- helpers */
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "busbench[%d]: ", (int)getpid());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+struct shared *shared_new(void)
+{
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	return sh; /* zero-filled */
+}
+
+void shared_free(struct shared *sh)
+{
+	munmap(sh, sizeof(*sh));
+}
+
+void shared_wait_ready(struct shared *sh, int n)
+{
+	uint64_t until = now_ns() + 30000000000u;
+
+	while (atomic_load(&sh->ready) < n) {
+		if (now_ns() > until)
+			die("only %d of %d helper processes got ready in 30 s",
+			    atomic_load(&sh->ready), n);
+		usleep(1000);
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+void percentiles(double *v, size_t n, double *p50, double *p99)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	*p50 = v[n / 2];
+	*p99 = v[(size_t)((double)n * 0.99)];
+}
+
+static uint64_t slowest(struct shared *sh, unsigned n)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t v = atomic_load_explicit(&sh->received[i], memory_order_acquire);
+		if (v < min)
+			min = v;
+	}
+	return min;
+}
+
+void window_wait(struct shared *sh, unsigned n, uint64_t sent, unsigned window)
+{
+	if (sent < window || (sent & 15) != 0)
+		return;
+	while (sent - slowest(sh, n) >= window)
+		sched_yield();
+}
+
+void oneway_collect(struct shared *sh, const struct workload *w, struct result *r)
+{
+	uint64_t sent = atomic_load(&sh->sent), until = now_ns() + 60000000000u, last = 0;
+
+	while (slowest(sh, w->subscribers) < sent) {
+		if (now_ns() > until)
+			die("subscribers got %llu of %llu events in 60 s",
+			    (unsigned long long)slowest(sh, w->subscribers), (unsigned long long)sent);
+		usleep(1000);
+	}
+	for (unsigned i = 0; i < w->subscribers; i++) {
+		uint64_t t = atomic_load(&sh->t_last_ns[i]);
+		if (t > last)
+			last = t;
+	}
+	double secs = (double)(last - sh->t_start_ns) / 1e9;
+	r->rate = (double)sent * w->subscribers / secs;
+	r->mbps = r->rate * (double)w->body / 1e6;
+}
+
+pid_t fork_child(void)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0)
+		signal(SIGTERM, SIG_DFL);
+	return pid;
+}
+
+void child_stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+void write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("write: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* ---------------------------------------------------------------- runs */
+
+typedef void (*measure_fn)(const struct workload *, struct result *);
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return v[n / 2];
+}
+
+/* Each field the median over runs; the measurements of several functions
+ * interleave so that a drift of the machine touches all of them alike. */
+static void measure(int runs, const struct workload *w, measure_fn *fns, struct result *out,
+		    int nfns)
+{
+	double p50[MAX_RUNS], p99[MAX_RUNS], rate[MAX_RUNS], mbps[MAX_RUNS];
+	struct result r[4][MAX_RUNS];
+
+	for (int i = 0; i < runs; i++)
+		for (int f = 0; f < nfns; f++) {
+			memset(&r[f][i], 0, sizeof(r[f][i]));
+			fns[f](w, &r[f][i]);
+		}
+	for (int f = 0; f < nfns; f++) {
+		for (int i = 0; i < runs; i++) {
+			p50[i] = r[f][i].p50_us;
+			p99[i] = r[f][i].p99_us;
+			rate[i] = r[f][i].rate;
+			mbps[i] = r[f][i].mbps;
+		}
+		out[f] = (struct result){ median(p50, runs), median(p99, runs), median(rate, runs),
+					  median(mbps, runs) };
+	}
+}
+
+/* ---------------------------------------------------------------- report */
+
+struct figures {
+	struct result rtt[2][3]; /* [64 B, 4 KiB][pair, relay, busd] */
+	struct result pipe[2];   /* relay, busd */
+	struct result oneway[2]; /* relay, busd */
+	struct result fan[3];    /* 1, 10, 100 */
+	uint64_t rss_idle, rss[2];
+	unsigned peers[2];
+	size_t npeers;
+};
+
+static const unsigned fan_subs[3] = { 1, 10, 100 };
+
+static double per_peer(const struct figures *f, size_t k)
+{
+	return ((double)f->rss[k] - (double)f->rss_idle) / f->peers[k];
+}
+
+static void machine(char *buf, size_t len)
+{
+	char line[256], model[128] = "unknown CPU";
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ':');
+		if (strncmp(line, "model name", 10) == 0 && p) {
+			snprintf(model, sizeof(model), "%s", p + 2);
+			model[strcspn(model, "\n")] = 0;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	uname(&u);
+	snprintf(buf, len, "%s, %ld CPUs, Linux %s", model, sysconf(_SC_NPROCESSORS_ONLN), u.release);
+}
+
+static const char *verdict(int ok)
+{
+	return ok ? "ok" : "MISS";
+}
+
+static void print_table(const struct figures *f, int runs, int quick)
+{
+	char m[256];
+	const char *sz[2] = { "64 B", "4 KiB" };
+
+	machine(m, sizeof(m));
+	printf("busbench %s%s: median of %d run%s; %s\n", PACKAGE_VERSION, quick ? " --quick" : "",
+	       runs, runs == 1 ? "" : "s", m);
+	printf("floor: socketpair = direct ping-pong; relay = client -> epoll relay -> server and back\n\n");
+	printf("%-34s %12s %12s %12s %8s %8s %5s\n", "figure", "socketpair", "relay", "busd",
+	       "ratio", "target", "");
+	for (int s = 0; s < 2; s++) {
+		const struct result *r = f->rtt[s];
+		double q50 = r[2].p50_us / r[1].p50_us, q99 = r[2].p99_us / r[1].p99_us;
+		printf("RTT p50 %-26s %12.2f %12.2f %12.2f %8.2f %8s %5s\n", sz[s], r[0].p50_us,
+		       r[1].p50_us, r[2].p50_us, q50, s ? "" : "<=1.10", s ? "" : verdict(q50 <= 1.10));
+		printf("RTT p99 %-26s %12.2f %12.2f %12.2f %8.2f %8s %5s\n", sz[s], r[0].p99_us,
+		       r[1].p99_us, r[2].p99_us, q99, s ? "" : "<=1.5", s ? "" : verdict(q99 <= 1.5));
+		printf("calls/s sequential %-15s %12.0f %12.0f %12.0f %8.2f\n", sz[s], r[0].rate,
+		       r[1].rate, r[2].rate, r[2].rate / r[1].rate);
+	}
+	double qp = f->pipe[1].rate / f->pipe[0].rate, qo = f->oneway[1].rate / f->oneway[0].rate;
+	printf("%-34s %12s %12.0f %12.0f %8.2f %8s %5s\n", "pipelined calls/s (window 128)", "",
+	       f->pipe[0].rate, f->pipe[1].rate, qp, ">=0.8", verdict(qp >= 0.8));
+	printf("%-34s %12s %12.0f %12.0f %8.2f %8s %5s\n", "one-way events/s 64 B", "",
+	       f->oneway[0].rate, f->oneway[1].rate, qo, ">=0.8", verdict(qo >= 0.8));
+	printf("%-34s %12s %12.1f %12.1f %8.2f\n", "one-way MB/s (bodies)", "", f->oneway[0].mbps,
+	       f->oneway[1].mbps, f->oneway[1].mbps / f->oneway[0].mbps);
+	for (int i = 0; i < 3; i++) {
+		char label[64];
+		double q = f->fan[i].rate / f->oneway[1].rate;
+		snprintf(label, sizeof(label), "fan-out %u, deliveries/s", fan_subs[i]);
+		printf("%-34s %12s %12s %12.0f %8.2f %8s %5s\n", label, "", "", f->fan[i].rate, q,
+		       i == 2 ? ">=0.5" : "", i == 2 ? verdict(q >= 0.5) : "");
+	}
+	printf("  (fan-out ratio: deliveries/s over busd's one-way events/s)\n");
+	printf("%-34s %12s %12s %12.0f %8s %8s %5s\n", "busd RSS idle, KiB", "", "",
+	       (double)f->rss_idle / 1024, "", "<=2048", verdict(f->rss_idle <= 2u << 20));
+	for (size_t k = 0; k < f->npeers; k++) {
+		char label[64];
+		snprintf(label, sizeof(label), "busd RSS %u idle peers, KiB", f->peers[k]);
+		printf("%-34s %12s %12s %12.0f\n", label, "", "", (double)f->rss[k] / 1024);
+		snprintf(label, sizeof(label), "  bytes per peer (%u)", f->peers[k]);
+		int last = k + 1 == f->npeers;
+		printf("%-34s %12s %12s %12.0f %8s %8s %5s\n", label, "", "", per_peer(f, k), "",
+		       last ? "<=2048" : "", last ? verdict(per_peer(f, k) <= 2048) : "");
+	}
+}
+
+static void json_result(const char *key, const struct result *r, int last)
+{
+	printf("    \"%s\": {\"p50_us\": %.3f, \"p99_us\": %.3f, \"rate\": %.1f, \"mbps\": %.3f}%s\n",
+	       key, r->p50_us, r->p99_us, r->rate, r->mbps, last ? "" : ",");
+}
+
+static void print_json(const struct figures *f, int runs, int quick)
+{
+	char m[256], key[64];
+	const char *sz[2] = { "64", "4096" }, *who[3] = { "socketpair", "relay", "busd" };
+
+	machine(m, sizeof(m));
+	printf("{\n  \"version\": \"%s\",\n  \"quick\": %s,\n  \"runs\": %d,\n  \"machine\": \"%s\",\n",
+	       PACKAGE_VERSION, quick ? "true" : "false", runs, m);
+	printf("  \"figures\": {\n");
+	for (int s = 0; s < 2; s++)
+		for (int k = 0; k < 3; k++) {
+			snprintf(key, sizeof(key), "rtt_%s_%s", sz[s], who[k]);
+			json_result(key, &f->rtt[s][k], 0);
+		}
+	json_result("pipelined_relay", &f->pipe[0], 0);
+	json_result("pipelined_busd", &f->pipe[1], 0);
+	json_result("oneway_relay", &f->oneway[0], 0);
+	json_result("oneway_busd", &f->oneway[1], 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "fanout_%u_busd", fan_subs[i]);
+		json_result(key, &f->fan[i], i == 2);
+	}
+	printf("  },\n  \"rss\": {\"idle_bytes\": %llu, \"peers\": [", (unsigned long long)f->rss_idle);
+	for (size_t k = 0; k < f->npeers; k++)
+		printf("%s{\"peers\": %u, \"bytes\": %llu, \"bytes_per_peer\": %.1f}", k ? ", " : "",
+		       f->peers[k], (unsigned long long)f->rss[k], per_peer(f, k));
+	printf("]},\n  \"ratios\": {\n");
+	printf("    \"rtt_p50_64_busd_over_relay\": %.3f,\n", f->rtt[0][2].p50_us / f->rtt[0][1].p50_us);
+	printf("    \"rtt_p99_64_busd_over_relay\": %.3f,\n", f->rtt[0][2].p99_us / f->rtt[0][1].p99_us);
+	printf("    \"rtt_p50_4096_busd_over_relay\": %.3f,\n", f->rtt[1][2].p50_us / f->rtt[1][1].p50_us);
+	printf("    \"pipelined_busd_over_relay\": %.3f,\n", f->pipe[1].rate / f->pipe[0].rate);
+	printf("    \"oneway_busd_over_relay\": %.3f,\n", f->oneway[1].rate / f->oneway[0].rate);
+	printf("    \"fanout_100_over_oneway\": %.3f\n", f->fan[2].rate / f->oneway[1].rate);
+	printf("  }\n}\n");
+}
+
+/* ---------------------------------------------------------------- main */
+
+/* 10,000 peers need that many descriptors in busbench and in busd. */
+static unsigned raise_nofile(unsigned want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	if (rl.rlim_max < want) {
+		struct rlimit up = { want, want };
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			return want;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	return rl.rlim_cur > want ? want : (unsigned)rl.rlim_cur;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: busbench [--quick] [--json] [--runs N] [--busd PATH]\n\n"
+		   "Measure busd against the floor of a direct socketpair and a minimal epoll\n"
+		   "relay (method: docs/performance.md). Every figure is the median of N runs\n"
+		   "(default 3). --quick: a ~10 s smoke run (1 run, short workloads, 1,000 idle\n"
+		   "peers). --json: every figure as one JSON object. --busd: the busd binary\n"
+		   "(default: busd/busd beside this build's tests/bench/).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "busd", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int quick = 0, json = 0, runs = 3, c;
+	char busd[4096];
+
+	snprintf(busd, sizeof(busd), "%s", argv[0]);
+	char *slash = strrchr(busd, '/');
+	snprintf(slash ? slash + 1 : busd, sizeof(busd) - (size_t)(slash ? slash + 1 - busd : 0),
+		 "../../busd/busd");
+	while ((c = getopt_long(argc, argv, "qjr:b:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'q': quick = 1; break;
+		case 'j': json = 1; break;
+		case 'r':
+			runs = atoi(optarg);
+			if (runs < 1 || runs > MAX_RUNS) {
+				fprintf(stderr, "busbench: --runs takes 1 to %d\n", MAX_RUNS);
+				return 2;
+			}
+			break;
+		case 'b': snprintf(busd, sizeof(busd), "%s", optarg); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (access(busd, X_OK) < 0)
+		die("no busd binary at %s (use --busd PATH)", busd);
+	busd_set_binary(busd);
+	signal(SIGPIPE, SIG_IGN);
+	if (quick)
+		runs = 1;
+
+	struct figures f = { .npeers = quick ? 1 : 2 };
+	f.peers[0] = 1000;
+	f.peers[1] = 10000;
+	unsigned fds = raise_nofile(f.peers[f.npeers - 1] + 256);
+	if (fds < f.peers[f.npeers - 1] + 64)
+		die("RLIMIT_NOFILE allows %u descriptors; %u idle peers need more", fds,
+		    f.peers[f.npeers - 1]);
+
+	struct workload w = {
+		.warmup = quick ? 200 : 5000, .trips = quick ? 2000 : 100000,
+		.window = 128, .seconds = quick ? 0.3 : 2.0, .subscribers = 1,
+	};
+	const size_t sizes[2] = { 64, 4096 };
+	for (int s = 0; s < 2; s++) {
+		measure_fn fns[3] = { floor_rtt_pair, floor_rtt_relay, bus_rtt };
+		w.body = sizes[s];
+		measure(runs, &w, fns, f.rtt[s], 3);
+	}
+	w.body = 64;
+	measure_fn pipe[2] = { floor_pipelined_relay, bus_pipelined };
+	measure(runs, &w, pipe, f.pipe, 2);
+
+	w.window = 1024;
+	measure_fn one[2] = { floor_oneway_relay, bus_fanout };
+	measure(runs, &w, one, f.oneway, 2);
+	w.seconds = quick ? 0.3 : 1.0;
+	for (int i = 0; i < 3; i++) {
+		measure_fn fan[1] = { bus_fanout };
+		w.subscribers = fan_subs[i];
+		measure(runs, &w, fan, &f.fan[i], 1);
+	}
+
+	uint64_t idle[MAX_RUNS], rss[2][MAX_RUNS];
+	for (int i = 0; i < runs; i++) {
+		uint64_t r[2] = { 0, 0 };
+		bus_scale(f.peers, f.npeers, &idle[i], r);
+		rss[0][i] = r[0];
+		rss[1][i] = r[1];
+	}
+	double d[MAX_RUNS];
+	for (int i = 0; i < runs; i++)
+		d[i] = (double)idle[i];
+	f.rss_idle = (uint64_t)median(d, runs);
+	for (size_t k = 0; k < f.npeers; k++) {
+		for (int i = 0; i < runs; i++)
+			d[i] = (double)rss[k][i];
+		f.rss[k] = (uint64_t)median(d, runs);
+	}
+
+	if (json)
+		print_json(&f, runs, quick);
+	else
+		print_table(&f, runs, quick);
+	return 0;
+}

@@ -1,0 +1,422 @@
+/* busside.c - busbench's workloads through a real busd and libbus, as a user
+ * gets them: a fresh busd per measurement, the server a protoc-c service
+ * (busd.bench.Bench.Ping) exported with libbus, clients using bus_call,
+ * bus_call_async and bus_emit_raw, subscribers bus_subscribe. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bus/bus.h>
+#include "bench.h"
+#include "bench.pb-c.h"
+#include "bus.pb-c.h"
+#include "wire.h"
+
+static const char *busd_binary = "busd/busd";
+
+struct busd {
+	pid_t pid;
+	char dir[64];
+	char sock[128];
+};
+
+void busd_set_binary(const char *path)
+{
+	busd_binary = path;
+}
+
+static int sock_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static void busd_start(struct busd *b)
+{
+	snprintf(b->dir, sizeof(b->dir), "/tmp/busbench.XXXXXX");
+	if (!mkdtemp(b->dir))
+		die("mkdtemp: %s", strerror(errno));
+	snprintf(b->sock, sizeof(b->sock), "%s/bus.sock", b->dir);
+	b->pid = fork_child();
+	if (b->pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		execl(busd_binary, busd_binary, "--socket", b->sock, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 2000; i++) {
+		int fd = sock_connect(b->sock);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		if (waitpid(b->pid, NULL, WNOHANG) == b->pid)
+			die("busd (%s) exited at start", busd_binary);
+		usleep(5000);
+	}
+	die("busd did not listen on %s within 10 s", b->sock);
+}
+
+static void busd_stop(struct busd *b)
+{
+	int st;
+
+	kill(b->pid, SIGTERM);
+	if (waitpid(b->pid, &st, 0) == b->pid && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+		die("busd did not exit cleanly on SIGTERM (status 0x%x)", st);
+	rmdir(b->dir);
+}
+
+static bus_t *connect_or_die(const struct busd *b)
+{
+	bus_error_t err;
+	bus_t *bus;
+
+	if (bus_connect(&bus, b->sock, &err) < 0)
+		die("bus_connect: %s: %s", err.name, err.message);
+	return bus;
+}
+
+/* ---------------------------------------------------------------- server */
+
+static void bench_ping(Busd__Bench__Bench_Service *svc, const Busd__Bench__Blob *in,
+		       Busd__Bench__Blob_Closure closure, void *closure_data)
+{
+	Busd__Bench__Blob out = BUSD__BENCH__BLOB__INIT;
+
+	(void)svc;
+	out.data = in->data;
+	closure(&out, closure_data);
+}
+
+static pid_t server_start(const struct busd *b, struct shared *sh)
+{
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		static Busd__Bench__Bench_Service svc = BUSD__BENCH__BENCH__INIT(bench_);
+		bus_error_t err;
+		bus_t *bus = connect_or_die(b);
+		if (bus_request_name(bus, BENCH_NAME, &err) < 0)
+			die("server: %s: %s", err.name, err.message);
+		bus_export(bus, BENCH_NAME, &svc.base);
+		atomic_fetch_add(&sh->ready, 1);
+		bus_run(bus);
+		bus_close(bus);
+		_exit(0);
+	}
+	shared_wait_ready(sh, 1);
+	return pid;
+}
+
+/* The request body: a Blob of w->body bytes, packed once. */
+static uint8_t *blob_new(const struct workload *w, size_t *len)
+{
+	Busd__Bench__Blob blob = BUSD__BENCH__BLOB__INIT;
+	uint8_t *data = malloc(w->body ? w->body : 1);
+
+	if (!data)
+		die("out of memory");
+	memset(data, 0xa5, w->body);
+	blob.data.data = data;
+	blob.data.len = w->body;
+	*len = busd__bench__blob__get_packed_size(&blob);
+	uint8_t *out = malloc(*len ? *len : 1);
+	if (!out)
+		die("out of memory");
+	busd__bench__blob__pack(&blob, out);
+	free(data);
+	return out;
+}
+
+/* ---------------------------------------------------------------- RTT */
+
+static void ping(bus_t *bus, const uint8_t *body, size_t len)
+{
+	bus_error_t err;
+	void *reply = NULL;
+	size_t reply_len = 0;
+
+	if (bus_call(bus, BENCH_NAME, NULL, "Ping", "busd.bench.Blob", body, len, 10000000u, &err,
+		     &reply, &reply_len) < 0)
+		die("Ping: %s: %s", err.name, err.message);
+	if (reply_len != len)
+		die("Ping: the reply has %zu bytes, the request %zu", reply_len, len);
+	free(reply);
+}
+
+void bus_rtt(const struct workload *w, struct result *r)
+{
+	struct shared *sh = shared_new();
+	struct busd b;
+	size_t len;
+
+	busd_start(&b);
+	pid_t server = server_start(&b, sh);
+	bus_t *bus = connect_or_die(&b);
+	uint8_t *body = blob_new(w, &len);
+	double *lat = malloc(w->trips * sizeof(*lat));
+	if (!lat)
+		die("out of memory");
+
+	for (unsigned i = 0; i < w->warmup; i++)
+		ping(bus, body, len);
+	uint64_t t0 = now_ns();
+	for (unsigned i = 0; i < w->trips; i++) {
+		uint64_t a = now_ns();
+		ping(bus, body, len);
+		lat[i] = (double)(now_ns() - a) / 1e3;
+	}
+	double secs = (double)(now_ns() - t0) / 1e9;
+	r->rate = w->trips / secs;
+	r->mbps = r->rate * (double)w->body / 1e6;
+	percentiles(lat, w->trips, &r->p50_us, &r->p99_us);
+
+	free(lat);
+	free(body);
+	bus_close(bus);
+	child_stop(server);
+	busd_stop(&b);
+	shared_free(sh);
+}
+
+/* ---------------------------------------------------------------- pipelined */
+
+struct pipeline {
+	const uint8_t *body;
+	size_t len;
+	uint64_t sent, answered, end;
+	int sending;
+};
+
+static void pipeline_send(bus_t *bus, struct pipeline *p);
+
+static void pipeline_reply(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err, void *ud)
+{
+	struct pipeline *p = ud;
+
+	if (!reply)
+		die("pipelined Ping: %s: %s", err->name, err->message);
+	p->answered++;
+	if (p->sending && (p->answered & 63) == 0 && now_ns() >= p->end)
+		p->sending = 0;
+	if (p->sending)
+		pipeline_send(bus, p);
+	else if (p->answered == p->sent)
+		bus_exit(bus, 0);
+}
+
+static void pipeline_send(bus_t *bus, struct pipeline *p)
+{
+	if (bus_call_async(bus, BENCH_NAME, NULL, "Ping", "busd.bench.Blob", p->body, p->len,
+			   10000000u, pipeline_reply, p, NULL) < 0)
+		die("bus_call_async failed");
+	p->sent++;
+}
+
+void bus_pipelined(const struct workload *w, struct result *r)
+{
+	struct shared *sh = shared_new();
+	struct pipeline p = { .sending = 1 };
+	struct busd b;
+
+	busd_start(&b);
+	pid_t server = server_start(&b, sh);
+	bus_t *bus = connect_or_die(&b);
+	uint8_t *body = blob_new(w, &p.len);
+	p.body = body;
+
+	uint64_t t0 = now_ns();
+	p.end = t0 + (uint64_t)(w->seconds * 1e9);
+	for (unsigned i = 0; i < w->window; i++)
+		pipeline_send(bus, &p);
+	if (bus_run(bus) < 0)
+		die("pipelined: lost the connection to busd");
+	double secs = (double)(now_ns() - t0) / 1e9;
+	r->rate = p.answered / secs;
+	r->mbps = r->rate * (double)w->body / 1e6;
+
+	free(body);
+	bus_close(bus);
+	child_stop(server);
+	busd_stop(&b);
+	shared_free(sh);
+}
+
+/* ---------------------------------------------------------------- fan-out */
+
+struct sub {
+	struct shared *sh;
+	int slot;
+	uint64_t n;
+};
+
+static void sub_event(bus_t *bus, const bus_msg_t *ev, void *ud)
+{
+	struct sub *s = ud;
+
+	(void)bus;
+	(void)ev;
+	s->n++;
+	atomic_store_explicit(&s->sh->t_last_ns[s->slot], now_ns(), memory_order_relaxed);
+	atomic_store_explicit(&s->sh->received[s->slot], s->n, memory_order_release);
+}
+
+void bus_fanout(const struct workload *w, struct result *r)
+{
+	struct shared *sh = shared_new();
+	pid_t subs[BENCH_MAX_SUBS];
+	struct busd b;
+	size_t len;
+
+	if (w->subscribers < 1 || w->subscribers > BENCH_MAX_SUBS)
+		die("fan-out to %u subscribers: 1 to %d", w->subscribers, BENCH_MAX_SUBS);
+	busd_start(&b);
+	for (unsigned i = 0; i < w->subscribers; i++) {
+		subs[i] = fork_child();
+		if (subs[i] == 0) {
+			struct sub s = { sh, (int)i, 0 };
+			bus_error_t err;
+			bus_t *bus = connect_or_die(&b);
+			if (bus_subscribe(bus, BENCH_TOPIC, sub_event, &s, &err) < 0)
+				die("subscribe: %s: %s", err.name, err.message);
+			atomic_fetch_add(&sh->ready, 1);
+			bus_run(bus);
+			bus_close(bus);
+			_exit(0);
+		}
+	}
+	shared_wait_ready(sh, (int)w->subscribers);
+	bus_t *bus = connect_or_die(&b);
+	uint8_t *body = blob_new(w, &len);
+
+	uint64_t sent = 0;
+	sh->t_start_ns = now_ns();
+	uint64_t end = sh->t_start_ns + (uint64_t)(w->seconds * 1e9);
+	for (;;) {
+		if ((sent & 255) == 0 && now_ns() >= end)
+			break;
+		if (sent >= w->window && (bus_get_events(bus) & POLLOUT) && bus_flush(bus) < 0)
+			die("emit: lost the connection to busd");
+		window_wait(sh, w->subscribers, sent, w->window);
+		if (bus_emit_raw(bus, BENCH_TOPIC, "busd.bench.Blob", body, len) < 0)
+			die("bus_emit_raw failed");
+		sent++;
+	}
+	if (bus_flush(bus) < 0)
+		die("emit: lost the connection to busd");
+	atomic_store(&sh->sent, sent);
+	oneway_collect(sh, w, r);
+
+	free(body);
+	bus_close(bus);
+	for (unsigned i = 0; i < w->subscribers; i++)
+		child_stop(subs[i]);
+	busd_stop(&b);
+	shared_free(sh);
+}
+
+/* ---------------------------------------------------------------- scale */
+
+static uint64_t rss_of(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long kb = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024u;
+}
+
+/* A peer that says Hello and then stays idle: raw bytes, so that 10,000 of
+ * them cost busbench little. */
+static int idle_peer(const struct busd *b)
+{
+	static uint8_t frame[256];
+	static size_t frame_len;
+
+	if (!frame_len) {
+		Bus__HelloRequest req = BUS__HELLO_REQUEST__INIT;
+		req.protocol_version = WIRE_VERSION;
+		req.client = (char *)"busbench idle peer";
+		wire_header h = {
+			.kind = WIRE_KIND_CALL, .serial = 1,
+			.destination = wire_str_c(BUS_NAME), .interface = wire_str_c("bus.Bus"),
+			.member = wire_str_c("Hello"), .body_type = wire_str_c("bus.HelloRequest"),
+		};
+		size_t hlen = wire_header_size(&h), blen = bus__hello_request__get_packed_size(&req);
+		wire_preamble_encode(frame, (uint32_t)hlen, (uint32_t)blen);
+		wire_header_encode(&h, frame + WIRE_PREAMBLE_SIZE);
+		bus__hello_request__pack(&req, frame + WIRE_PREAMBLE_SIZE + hlen);
+		frame_len = WIRE_PREAMBLE_SIZE + hlen + blen;
+	}
+	int fd = sock_connect(b->sock);
+	if (fd < 0)
+		die("idle peer: connect: %s", strerror(-fd));
+	write_all(fd, frame, frame_len);
+	return fd;
+}
+
+/* Every peer's Hello answered: busd has set each of them up. */
+static void idle_wait_replies(const int *fds, size_t from, size_t to)
+{
+	uint8_t buf[512];
+
+	for (size_t i = from; i < to; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLIN };
+		if (poll(&p, 1, 10000) != 1 || read(fds[i], buf, sizeof(buf)) <= 0)
+			die("idle peer %zu: no answer to Hello", i);
+	}
+}
+
+void bus_scale(const unsigned *peers, size_t n, uint64_t *rss_idle, uint64_t *rss)
+{
+	struct busd b;
+	unsigned max = peers[n - 1];
+	int *fds = calloc(max, sizeof(*fds));
+	size_t open = 0;
+
+	if (!fds)
+		die("out of memory");
+	busd_start(&b);
+	usleep(200000);
+	*rss_idle = rss_of(b.pid);
+	for (size_t k = 0; k < n; k++) {
+		size_t from = open;
+		for (; open < peers[k]; open++)
+			fds[open] = idle_peer(&b);
+		idle_wait_replies(fds, from, open);
+		usleep(200000);
+		rss[k] = rss_of(b.pid);
+	}
+	for (size_t i = 0; i < open; i++)
+		close(fds[i]);
+	free(fds);
+	busd_stop(&b);
+}
