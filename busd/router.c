@@ -151,6 +151,41 @@ static size_t head_encode(const wire_header *h, size_t body_len)
 	return WIRE_PREAMBLE_SIZE + hl;
 }
 
+/* The frame being routed, as its sender wrote it (router_frame). */
+static struct {
+	const uint8_t *header;
+	size_t header_len;
+	int had_sender; /* it carried a sender field of its own */
+} cur;
+
+/* The head of a routed frame, sender stamped. The common case keeps the
+ * client's header bytes as they are and appends the sender field (protobuf
+ * takes fields in any order): no re-encoding. A header that carried a
+ * sender of its own, or whose destination busd rewrote, is encoded afresh
+ * so that exactly one sender and the right destination go out. */
+static size_t head_stamp(const wire_header *h, size_t body_len, int destination_kept)
+{
+	if (cur.had_sender || !destination_kept)
+		return head_encode(h, body_len);
+	size_t sl = h->sender.len, field = 1 + (sl < 0x80 ? 1 : 2) + sl;
+	size_t hl = cur.header_len + field;
+	if (sl >= 0x4000 || hl > WIRE_MAX_HEADER || body_len > UINT32_MAX)
+		return 0;
+	wire_preamble_encode(head_buf, (uint32_t)hl, (uint32_t)body_len);
+	uint8_t *o = head_buf + WIRE_PREAMBLE_SIZE;
+	memcpy(o, cur.header, cur.header_len);
+	o += cur.header_len;
+	*o++ = (8u << 3) | 2u; /* bus.Header.sender, length-delimited */
+	if (sl < 0x80) {
+		*o++ = (uint8_t)sl;
+	} else {
+		*o++ = (uint8_t)(sl | 0x80);
+		*o++ = (uint8_t)(sl >> 7);
+	}
+	memcpy(o, h->sender.ptr, sl);
+	return WIRE_PREAMBLE_SIZE + hl;
+}
+
 static void copy_to_monitors(struct broker *b, size_t head_len, const void *body, size_t len)
 {
 	for (struct peer *m = b->monitors; m; m = m->mon_next)
@@ -324,7 +359,7 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 		if (h->flags & WIRE_FLAG_NO_REPLY_EXPECTED)
 			log_debug("%s: NO_REPLY_EXPECTED call to bus is answered anyway",
 				  peer_describe(p));
-		size_t hl = head_encode(h, len);
+		size_t hl = b->monitors ? head_stamp(h, len, 1) : 0;
 		if (hl)
 			copy_to_monitors(b, hl, body, len);
 		control_call(p, h, body, len);
@@ -338,7 +373,7 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 					  h->destination.ptr);
 		return;
 	}
-	size_t hl = head_encode(h, len);
+	size_t hl = head_stamp(h, len, 1);
 	if (!hl) {
 		router_send_error(p, h->serial, "bus.Error.InvalidArgs", "header too large");
 		return;
@@ -373,8 +408,10 @@ static void route_answer(struct peer *p, wire_header *h, const uint8_t *body, si
 	}
 	pending_remove(b, e);
 	/* Always address the caller by its unique id. */
+	int kept = h->destination.len == dst->unique_len &&
+		   memcmp(h->destination.ptr, dst->unique, dst->unique_len) == 0;
 	h->destination = (wire_str){ dst->unique, (uint32_t)dst->unique_len };
-	size_t hl = head_encode(h, len);
+	size_t hl = head_stamp(h, len, kept);
 	if (!hl) {
 		router_send_error(dst, h->reply_serial, "bus.Error.NoReply",
 				  "the answer's header was too large");
@@ -416,6 +453,9 @@ void router_frame(struct peer *p, const wire_preamble *pre, const uint8_t *f)
 		return;
 	}
 	/* The broker stamps the sender: whatever the client wrote is replaced. */
+	cur.header = hb;
+	cur.header_len = pre->header_len;
+	cur.had_sender = h.sender.ptr != NULL;
 	h.sender = (wire_str){ p->unique, (uint32_t)p->unique_len };
 
 	switch (h.kind) {
@@ -427,7 +467,7 @@ void router_frame(struct peer *p, const wire_preamble *pre, const uint8_t *f)
 		route_answer(p, &h, body, pre->body_len);
 		break;
 	case WIRE_KIND_EVENT: {
-		size_t hl = head_encode(&h, pre->body_len);
+		size_t hl = head_stamp(&h, pre->body_len, 1);
 		if (hl)
 			fanout(p->broker, h.member, hl, body, pre->body_len);
 		break;

@@ -84,6 +84,9 @@ struct bus {
 
 	struct attach *attach;  /* attach.c: libevent glue, NULL when detached */
 	int exit_requested, exit_code;
+
+	unsigned corked;        /* dispatching a batch: frames queue, one write after */
+	uint64_t rcvtimeo;      /* SO_RCVTIMEO now set on fd, usec (0: none) */
 };
 
 /* A frame found in the input buffer; h's strings and body point into it. */
@@ -135,6 +138,12 @@ int conn_write(bus_t *bus);
 /* One read() into the input buffer. Returns bytes read, 0 (nothing there),
  * -ECONNRESET (EOF or error: the connection is then lost) or -ENOMEM. */
 int conn_read(bus_t *bus);
+/* Block in recv() until input arrives or deadline (CLOCK_MONOTONIC usec,
+ * UINT64_MAX: none) passes: 1 when bytes were read, 0 on the deadline or a
+ * signal, -ECONNRESET when the connection is gone, -ENOMEM. The socket is
+ * in blocking mode for this; every other read and write says MSG_DONTWAIT.
+ * A sync call thus costs one send() and, commonly, one recv(). */
+int conn_read_wait(bus_t *bus, uint64_t deadline);
 /* Parse the frame at in.data + off (off >= in.start). Returns 1 with f
  * filled, 0 when incomplete, -EPROTO when the stream is broken (the
  * connection is then lost). */

@@ -179,13 +179,8 @@ static int socket_open(const char *path, bus_error_t *err)
 		close(fd);
 		return r;
 	}
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		int r = -errno;
-		bus_error_set(err, BUS_ERROR_DISCONNECTED, "fcntl: %s", strerror(-r));
-		close(fd);
-		return r;
-	}
+	/* The socket stays in blocking mode: every read and write says
+	 * MSG_DONTWAIT except the one a sync call waits in (conn_read_wait). */
 	return fd;
 }
 

@@ -354,6 +354,12 @@ static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, bus_error_t
 			bus_error_set(err, BUS_ERROR_TIMEOUT, "no reply within the call's timeout");
 			return -ETIMEDOUT;
 		}
+		if (bus->out.end == bus->out.start) {
+			r = conn_read_wait(bus, deadline);
+			if (r == -ENOMEM)
+				return send_error(bus, r, NULL, err);
+			continue;
+		}
 		int ms = -1;
 		if (deadline != UINT64_MAX) {
 			uint64_t left = (deadline - now + 999) / 1000;
@@ -395,6 +401,8 @@ int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
 	int r = conn_send(bus, h, body, len, msg, &why);
 	if (r < 0)
 		return send_error(bus, r, why, err);
+	if (bus->corked)
+		conn_write(bus); /* a sync call from a handler must not wait for the batch */
 	uint64_t now = conn_now();
 	uint64_t deadline = timeout_usec == 0 || timeout_usec >= UINT64_MAX - now ?
 			    UINT64_MAX : now + timeout_usec;

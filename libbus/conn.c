@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "bus-internal.h"
 
@@ -100,10 +101,13 @@ int conn_send(bus_t *bus, wire_header *h, const void *body, size_t len,
 
 	/* Latency first: a frame queued behind nothing goes out now, so that a
 	 * loop that only polls for input never strands it. A write that would
-	 * block leaves it queued and asks the loop for POLLOUT. */
-	if (was_empty)
+	 * block leaves it queued and asks the loop for POLLOUT. While a batch of
+	 * input is dispatched (corked), the answers it produces queue up and
+	 * leave in one write when the batch is done (loop_process). */
+	if (was_empty && !bus->corked)
 		conn_write(bus);
-	if (b->start != b->end)
+	/* Corked, loop_process writes and re-arms the loop once at the end. */
+	if (b->start != b->end && !bus->corked)
 		loop_changed(bus);
 	return 0;
 }
@@ -236,6 +240,58 @@ int conn_read(bus_t *bus)
 		conn_lose(bus, 0, "read from busd failed: %s", strerror(errno));
 		return -ECONNRESET;
 	}
+}
+
+/* SO_RCVTIMEO for a wait of left usec (0: forever). The value set for the
+ * previous call is kept when it ends at most 1/64 of the wait (at least
+ * 1 ms) after the deadline and not before half of it, so a program that
+ * makes calls with one timeout sets it once. */
+static int rcvtimeo_set(bus_t *bus, uint64_t left)
+{
+	uint64_t slack = left / 64 > 1000 ? left / 64 : 1000;
+
+	if (left == 0 ? bus->rcvtimeo == 0
+		      : bus->rcvtimeo && bus->rcvtimeo <= left + slack && bus->rcvtimeo >= left / 2)
+		return 0;
+	struct timeval tv = { .tv_sec = (time_t)(left / 1000000u),
+			      .tv_usec = (suseconds_t)(left % 1000000u) };
+	if (setsockopt(bus->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	bus->rcvtimeo = left;
+	return 0;
+}
+
+int conn_read_wait(bus_t *bus, uint64_t deadline)
+{
+	struct conn_buf *b = &bus->in;
+
+	if (bus->fd < 0)
+		return -ECONNRESET;
+	uint64_t left = 0;
+	if (deadline != UINT64_MAX) {
+		uint64_t now = conn_now();
+		if (now >= deadline)
+			return 0;
+		left = deadline - now;
+	}
+	int r = rcvtimeo_set(bus, left);
+	if (r < 0)
+		return r;
+	if (in_reserve(bus, CONN_READ_CHUNK) < 0)
+		return -ENOMEM;
+	ssize_t n = recv(bus->fd, b->data + b->end, b->cap - b->end, 0);
+	if (n > 0) {
+		b->end += (size_t)n;
+		return 1;
+	}
+	if (n == 0) {
+		conn_lose(bus, 0, "busd closed the connection");
+		return -ECONNRESET;
+	}
+	if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+		return 0;
+	conn_lose(bus, 0, "read from busd failed: %s", strerror(errno));
+	return -ECONNRESET;
 }
 
 int conn_frame_at(bus_t *bus, size_t off, struct conn_frame *f)

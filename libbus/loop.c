@@ -82,7 +82,9 @@ static void report_lost(bus_t *bus)
 		bus->on_disconnect(bus, bus->disconnect_data);
 }
 
-int loop_process(bus_t *bus, int *freed)
+/* One round of work; read: also try a non-blocking read (bus_run skips it
+ * right after a blocking one, which would only find the socket empty). */
+static int loop_step(bus_t *bus, int read, int *freed)
 {
 	int did = 0, r;
 
@@ -94,9 +96,13 @@ int loop_process(bus_t *bus, int *freed)
 	lifetime_hold(bus);
 	if (bus->out.end > bus->out.start && conn_write(bus) > 0)
 		did = 1;
-	if (bus->state == CONN_UP && conn_read(bus) > 0)
+	if (read && bus->state == CONN_UP && conn_read(bus) > 0)
 		did = 1;
+	bus->corked++;
 	did += dispatch_all(bus);
+	bus->corked--;
+	if (bus->out.end > bus->out.start && !bus->corked)
+		conn_write(bus); /* everything the batch produced, in one write */
 	if (!bus->closing)
 		did += call_expire(bus, conn_now());
 	r = did > 0;
@@ -109,6 +115,11 @@ int loop_process(bus_t *bus, int *freed)
 		return -ECONNRESET;
 	}
 	return r;
+}
+
+int loop_process(bus_t *bus, int *freed)
+{
+	return loop_step(bus, 1, freed);
 }
 
 int bus_process(bus_t *bus)
@@ -205,18 +216,27 @@ int bus_run(bus_t *bus)
 		return -EINVAL;
 	bus->exit_requested = 0;
 	lifetime_hold(bus);
+	int read = 1;
 	for (;;) {
-		r = loop_process(bus, &freed);
+		r = loop_step(bus, read, &freed);
 		if (bus->exit_requested) {
 			r = bus->exit_code;
 			break;
 		}
 		if (r < 0)
 			break;
-		if (r > 0)
+		read = 1;
+		if (conn_has_work(bus))
 			continue;
-		r = bus_wait(bus, UINT64_MAX);
-		if (r < 0 && r != -EINTR) {
+		/* The private loop waits in recv() itself when it has nothing to
+		 * write: one syscall per wake-up instead of poll() and recv(). */
+		if (bus->out.end == bus->out.start) {
+			r = conn_read_wait(bus, call_next_deadline(bus));
+			read = 0;
+		} else {
+			r = bus_wait(bus, UINT64_MAX);
+		}
+		if (r < 0 && r != -EINTR && r != -ECONNRESET) {
 			if (r == -ENOTCONN)
 				r = -ECONNRESET;
 			break;

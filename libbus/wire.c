@@ -61,9 +61,13 @@ int wire_preamble_decode(const uint8_t *in, size_t avail, uint32_t max_frame, wi
 }
 
 /* Read a varint of at most 10 bytes; returns bytes used or 0 if malformed. */
-static size_t get_varint(const uint8_t *p, size_t avail, uint64_t *v)
+static inline size_t get_varint(const uint8_t *p, size_t avail, uint64_t *v)
 {
 	uint64_t r = 0;
+	if (avail && p[0] < 0x80) { /* the common case: tags, lengths, kinds */
+		*v = p[0];
+		return 1;
+	}
 	for (size_t i = 0; i < avail && i < 10; i++) {
 		r |= (uint64_t)(p[i] & 0x7f) << (7 * i);
 		if (!(p[i] & 0x80)) {
@@ -149,10 +153,25 @@ int wire_header_decode(const uint8_t *buf, size_t len, wire_header *h)
 	return WIRE_OK;
 }
 
-static int is_elem_char(char c)
+/* Characters of a name element: [A-Za-z0-9_-]. A table, because busd checks
+ * every name of every frame it routes. */
+static const uint8_t elem_chars[256] = {
+	['-'] = 1, ['_'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+};
+
+static inline int is_elem_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '-';
+	return elem_chars[(uint8_t)c];
 }
 
 int wire_unique_name_valid(const char *s, size_t len)

@@ -63,14 +63,18 @@ void child_stop(pid_t pid);
 void write_all(int fd, const void *buf, size_t len);
 
 /* ---- floor.c: direct and relayed, raw bytes, fixed-size messages */
-void floor_rtt_pair(const struct workload *w, struct result *r);
-void floor_rtt_relay(const struct workload *w, struct result *r);
+/* RTT: a ready connection (relayed or direct) and one round trip on it. */
+struct floor_rtt *floor_rtt_open(const struct workload *w, int relayed);
+void floor_rtt_trip(void *ctx);
+void floor_rtt_close(struct floor_rtt *f);
 void floor_pipelined_relay(const struct workload *w, struct result *r);
 void floor_oneway_relay(const struct workload *w, struct result *r);
 
 /* ---- busside.c: through busd and libbus */
 void busd_set_binary(const char *path);
-void bus_rtt(const struct workload *w, struct result *r);
+struct bus_rtt *bus_rtt_open(const struct workload *w);
+void bus_rtt_trip(void *ctx);
+void bus_rtt_close(struct bus_rtt *t);
 void bus_pipelined(const struct workload *w, struct result *r);
 /* One-way to w->subscribers subscribers; r->rate counts deliveries. */
 void bus_fanout(const struct workload *w, struct result *r);

@@ -171,12 +171,26 @@ static double median(double *v, int n)
 	return v[n / 2];
 }
 
-/* Each field the median over runs; the measurements of several functions
- * interleave so that a drift of the machine touches all of them alike. */
+/* Each field of out the median of that field over the runs. */
+static void median_results(const struct result *r, int runs, struct result *out)
+{
+	double p50[MAX_RUNS], p99[MAX_RUNS], rate[MAX_RUNS], mbps[MAX_RUNS];
+
+	for (int i = 0; i < runs; i++) {
+		p50[i] = r[i].p50_us;
+		p99[i] = r[i].p99_us;
+		rate[i] = r[i].rate;
+		mbps[i] = r[i].mbps;
+	}
+	*out = (struct result){ median(p50, runs), median(p99, runs), median(rate, runs),
+				median(mbps, runs) };
+}
+
+/* The measurements of several functions alternate run by run, so that a
+ * drift of the machine touches all of them alike. */
 static void measure(int runs, const struct workload *w, measure_fn *fns, struct result *out,
 		    int nfns)
 {
-	double p50[MAX_RUNS], p99[MAX_RUNS], rate[MAX_RUNS], mbps[MAX_RUNS];
 	struct result r[4][MAX_RUNS];
 
 	for (int i = 0; i < runs; i++)
@@ -184,16 +198,54 @@ static void measure(int runs, const struct workload *w, measure_fn *fns, struct 
 			memset(&r[f][i], 0, sizeof(r[f][i]));
 			fns[f](w, &r[f][i]);
 		}
-	for (int f = 0; f < nfns; f++) {
-		for (int i = 0; i < runs; i++) {
-			p50[i] = r[f][i].p50_us;
-			p99[i] = r[f][i].p99_us;
-			rate[i] = r[f][i].rate;
-			mbps[i] = r[f][i].mbps;
-		}
-		out[f] = (struct result){ median(p50, runs), median(p99, runs), median(rate, runs),
-					  median(mbps, runs) };
+	for (int f = 0; f < nfns; f++)
+		median_results(r[f], runs, &out[f]);
+}
+
+/* One RTT run: the socketpair, the relay and busd are all set up at once
+ * and take turns in blocks of RTT_BLOCK round trips, so that the floor and
+ * busd are measured under the same conditions (these machines drift by
+ * tens of percent within a minute; sequential runs would compare drifts). */
+#define RTT_BLOCK 500
+static void rtt_run(const struct workload *w, struct result out[3])
+{
+	struct floor_rtt *pair = floor_rtt_open(w, 0), *relay = floor_rtt_open(w, 1);
+	struct bus_rtt *bus = bus_rtt_open(w);
+	void (*trip[3])(void *) = { floor_rtt_trip, floor_rtt_trip, bus_rtt_trip };
+	void *ctx[3] = { pair, relay, bus };
+	double *lat[3];
+	uint64_t spent[3] = { 0, 0, 0 };
+	unsigned n = 0;
+
+	for (int k = 0; k < 3; k++) {
+		if (!(lat[k] = malloc(w->trips * sizeof(double))))
+			die("out of memory");
+		for (unsigned i = 0; i < w->warmup; i++)
+			trip[k](ctx[k]);
 	}
+	while (n < w->trips) {
+		unsigned block = w->trips - n < RTT_BLOCK ? w->trips - n : RTT_BLOCK;
+		for (int k = 0; k < 3; k++) {
+			uint64_t t0 = now_ns(), a = t0;
+			for (unsigned i = 0; i < block; i++) {
+				trip[k](ctx[k]);
+				uint64_t b = now_ns();
+				lat[k][n + i] = (double)(b - a) / 1e3;
+				a = b;
+			}
+			spent[k] += a - t0;
+		}
+		n += block;
+	}
+	for (int k = 0; k < 3; k++) {
+		out[k].rate = w->trips / ((double)spent[k] / 1e9);
+		out[k].mbps = out[k].rate * (double)w->body / 1e6;
+		percentiles(lat[k], w->trips, &out[k].p50_us, &out[k].p99_us);
+		free(lat[k]);
+	}
+	floor_rtt_close(pair);
+	floor_rtt_close(relay);
+	bus_rtt_close(bus);
 }
 
 /* ---------------------------------------------------------------- report */
@@ -418,9 +470,16 @@ int main(int argc, char **argv)
 	};
 	const size_t sizes[2] = { 64, 4096 };
 	for (int s = 0; s < 2; s++) {
-		measure_fn fns[3] = { floor_rtt_pair, floor_rtt_relay, bus_rtt };
+		struct result r[3][MAX_RUNS];
 		w.body = sizes[s];
-		measure(runs, &w, fns, f.rtt[s], 3);
+		for (int i = 0; i < runs; i++) {
+			struct result one[3];
+			rtt_run(&w, one);
+			for (int k = 0; k < 3; k++)
+				r[k][i] = one[k];
+		}
+		for (int k = 0; k < 3; k++)
+			median_results(r[k], runs, &f.rtt[s][k]);
 	}
 	w.body = 64;
 	measure_fn pipe[2] = { floor_pipelined_relay, bus_pipelined };

@@ -165,39 +165,44 @@ static void ping(bus_t *bus, const uint8_t *body, size_t len)
 	free(reply);
 }
 
-void bus_rtt(const struct workload *w, struct result *r)
-{
-	struct shared *sh = shared_new();
+struct bus_rtt {
+	struct shared *sh;
 	struct busd b;
+	pid_t server;
+	bus_t *bus;
+	uint8_t *body;
 	size_t len;
+};
 
-	busd_start(&b);
-	pid_t server = server_start(&b, sh);
-	bus_t *bus = connect_or_die(&b);
-	uint8_t *body = blob_new(w, &len);
-	double *lat = malloc(w->trips * sizeof(*lat));
-	if (!lat)
+struct bus_rtt *bus_rtt_open(const struct workload *w)
+{
+	struct bus_rtt *t = calloc(1, sizeof(*t));
+
+	if (!t)
 		die("out of memory");
+	t->sh = shared_new();
+	busd_start(&t->b);
+	t->server = server_start(&t->b, t->sh);
+	t->bus = connect_or_die(&t->b);
+	t->body = blob_new(w, &t->len);
+	return t;
+}
 
-	for (unsigned i = 0; i < w->warmup; i++)
-		ping(bus, body, len);
-	uint64_t t0 = now_ns();
-	for (unsigned i = 0; i < w->trips; i++) {
-		uint64_t a = now_ns();
-		ping(bus, body, len);
-		lat[i] = (double)(now_ns() - a) / 1e3;
-	}
-	double secs = (double)(now_ns() - t0) / 1e9;
-	r->rate = w->trips / secs;
-	r->mbps = r->rate * (double)w->body / 1e6;
-	percentiles(lat, w->trips, &r->p50_us, &r->p99_us);
+void bus_rtt_trip(void *ctx)
+{
+	struct bus_rtt *t = ctx;
 
-	free(lat);
-	free(body);
-	bus_close(bus);
-	child_stop(server);
-	busd_stop(&b);
-	shared_free(sh);
+	ping(t->bus, t->body, t->len);
+}
+
+void bus_rtt_close(struct bus_rtt *t)
+{
+	free(t->body);
+	bus_close(t->bus);
+	child_stop(t->server);
+	busd_stop(&t->b);
+	shared_free(t->sh);
+	free(t);
 }
 
 /* ---------------------------------------------------------------- pipelined */

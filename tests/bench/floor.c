@@ -151,49 +151,12 @@ static pid_t relay_start(int a, int b, int keep1, int keep2)
 
 /* ---------------------------------------------------------------- RTT */
 
-static void rtt_client(int fd, const struct workload *w, struct result *r)
-{
-	size_t m = msg_size(w);
-	uint8_t *out = msg_new(w), *in = malloc(m);
-	double *lat = malloc(w->trips * sizeof(*lat));
-
-	if (!in || !lat)
-		die("out of memory");
-	for (unsigned i = 0; i < w->warmup; i++) {
-		write_all(fd, out, m);
-		read_all(fd, in, m);
-	}
-	uint64_t t0 = now_ns();
-	for (unsigned i = 0; i < w->trips; i++) {
-		uint64_t a = now_ns();
-		write_all(fd, out, m);
-		read_all(fd, in, m);
-		lat[i] = (double)(now_ns() - a) / 1e3;
-	}
-	double secs = (double)(now_ns() - t0) / 1e9;
-	r->rate = w->trips / secs;
-	r->mbps = r->rate * (double)w->body / 1e6;
-	percentiles(lat, w->trips, &r->p50_us, &r->p99_us);
-	free(lat);
-	free(in);
-	free(out);
-}
-
-void floor_rtt_pair(const struct workload *w, struct result *r)
-{
-	int sv[2];
-
-	pair(sv);
-	pid_t server = fork_child();
-	if (server == 0) {
-		close(sv[0]);
-		echo_server(sv[1]);
-	}
-	close(sv[1]);
-	rtt_client(sv[0], w, r);
-	close(sv[0]);
-	child_stop(server);
-}
+struct floor_rtt {
+	int fd;
+	pid_t relay, server;
+	size_t m;
+	uint8_t *out, *in;
+};
 
 /* client c[0] <-> c[1] relay s[0] <-> s[1] server */
 static void relay_setup(int c[2], int s[2], pid_t *relay_pid, pid_t *server_pid)
@@ -211,16 +174,52 @@ static void relay_setup(int c[2], int s[2], pid_t *relay_pid, pid_t *server_pid)
 	*relay_pid = relay_start(c[1], s[0], c[0], -1);
 }
 
-void floor_rtt_relay(const struct workload *w, struct result *r)
+struct floor_rtt *floor_rtt_open(const struct workload *w, int relayed)
 {
-	int c[2], s[2];
-	pid_t rl, sv;
+	struct floor_rtt *f = calloc(1, sizeof(*f));
 
-	relay_setup(c, s, &rl, &sv);
-	rtt_client(c[0], w, r);
-	close(c[0]);
-	child_stop(rl);
-	child_stop(sv);
+	if (!f)
+		die("out of memory");
+	f->m = msg_size(w);
+	f->out = msg_new(w);
+	if (!(f->in = malloc(f->m)))
+		die("out of memory");
+	f->relay = -1;
+	if (relayed) {
+		int c[2], s[2];
+		relay_setup(c, s, &f->relay, &f->server);
+		f->fd = c[0];
+	} else {
+		int sv[2];
+		pair(sv);
+		f->server = fork_child();
+		if (f->server == 0) {
+			close(sv[0]);
+			echo_server(sv[1]);
+		}
+		close(sv[1]);
+		f->fd = sv[0];
+	}
+	return f;
+}
+
+void floor_rtt_trip(void *ctx)
+{
+	struct floor_rtt *f = ctx;
+
+	write_all(f->fd, f->out, f->m);
+	read_all(f->fd, f->in, f->m);
+}
+
+void floor_rtt_close(struct floor_rtt *f)
+{
+	close(f->fd);
+	if (f->relay > 0)
+		child_stop(f->relay);
+	child_stop(f->server);
+	free(f->in);
+	free(f->out);
+	free(f);
 }
 
 /* ---------------------------------------------------------------- pipelined */
