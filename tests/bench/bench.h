@@ -58,6 +58,8 @@ void window_wait(struct shared *sh, unsigned n, uint64_t sent, unsigned window);
 /* After sending: wait for every subscriber, then fill r (events or deliveries). */
 void oneway_collect(struct shared *sh, const struct workload *w, struct result *r);
 pid_t fork_child(void);
+/* In a relay or busd child: move to the broker's CPU (see pin_setup). */
+void pin_broker(void);
 void child_stop(pid_t pid);
 /* Write all of buf (blocking). */
 void write_all(int fd, const void *buf, size_t len);

@@ -59,6 +59,7 @@ static void busd_start(struct busd *b)
 	snprintf(b->sock, sizeof(b->sock), "%s/bus.sock", b->dir);
 	b->pid = fork_child();
 	if (b->pid == 0) {
+		pin_broker();
 		int null = open("/dev/null", O_WRONLY);
 		if (null >= 0)
 			dup2(null, STDERR_FILENO);

@@ -140,6 +140,7 @@ static pid_t relay_start(int a, int b, int keep1, int keep2)
 {
 	pid_t pid = fork_child();
 	if (pid == 0) {
+		pin_broker();
 		close(keep1);
 		close(keep2);
 		relay(a, b);
