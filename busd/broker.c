@@ -19,6 +19,8 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "router.h"
+#include "settings.h"
 
 #define SHUTDOWN_FLUSH_SECONDS 2
 
@@ -52,7 +54,7 @@ static void make_parent(const char *path)
 	free(dir);
 }
 
-static int listen_on(const char *path)
+static int listen_on(const char *path, unsigned mode, gid_t gid)
 {
 	struct sockaddr_un sa;
 	if (fill_addr(&sa, path) < 0) {
@@ -96,7 +98,13 @@ static int listen_on(const char *path)
 		close(fd);
 		return -1;
 	}
-	chmod(path, 0666);
+	if (chmod(path, mode) < 0 || (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)) {
+		log_error("setting mode %04o%s of %s: %s", mode, gid != (gid_t)-1 ? " and group" : "",
+			  path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
 	if (listen(fd, SOMAXCONN) < 0) {
 		log_error("listen %s: %s", path, strerror(errno));
 		close(fd);
@@ -124,34 +132,88 @@ static void broker_on_accept(evutil_socket_t lfd, short what, void *arg)
 		}
 		b->stats.connections_total++;
 		log_debug("%s: accepted (uid %d)", peer_describe(p), (int)p->uid);
+		unsigned n = broker_uid_count(b, p->uid, +1);
+		p->uid_counted = 1;
+		if (n > b->max_conn_uid) {
+			log_warning("%s: refused: uid %d already has %u connections "
+				    "(limits.max_connections_per_uid)", peer_describe(p), (int)p->uid,
+				    n - 1);
+			router_send_error(p, 0, "bus.Error.LimitsExceeded",
+					  "uid %d already has %u connections, the most "
+					  "limits.max_connections_per_uid allows", (int)p->uid, n - 1);
+			peer_disconnect(p, "too many connections for its uid");
+		}
 	}
 	broker_after(b);
 }
 
-struct broker *broker_new(struct event_base *base, const char *path, uint32_t max_frame)
+unsigned broker_uid_count(struct broker *b, uid_t uid, int delta)
+{
+	uintptr_t n = (uintptr_t)hash_get(b->uids, &uid, sizeof(uid));
+
+	n = delta > 0 ? n + 1 : n - 1;
+	if (n == 0)
+		hash_remove(b->uids, &uid, sizeof(uid));
+	else if (hash_put(b->uids, &uid, sizeof(uid), (void *)n) < 0)
+		log_warning("out of memory counting the connections of uid %d", (int)uid);
+	return (unsigned)n;
+}
+
+void broker_set_limits(struct broker *b, const struct config *c)
+{
+	b->max_frame = c->max_frame_size;
+	b->max_queued = c->max_queued_bytes;
+	b->max_pending = c->max_pending_calls;
+	b->max_conn_uid = c->max_connections_per_uid;
+	b->max_names = c->max_names_per_peer;
+}
+
+void broker_overflow(struct broker *b, struct peer *p)
+{
+	if (p->overflowed || p->state >= PEER_CLOSING)
+		return;
+	p->overflowed = 1;
+	p->overflow_next = b->overflowed;
+	b->overflowed = p;
+}
+
+struct broker *broker_new(struct event_base *base, const struct config *c, int passed_fd)
 {
 	struct broker *b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	b->base = base;
 	b->listen_fd = -1;
-	b->max_frame = max_frame;
+	broker_set_limits(b, c);
 	b->start_usec = broker_now_usec();
 	b->peers = hash_new();
+	b->uids = hash_new();
 	b->names = name_registry_new();
 	b->match = match_new();
-	b->path = strdup(path);
-	if (!b->peers || !b->names || !b->match || !b->path) {
+	if (!b->peers || !b->uids || !b->names || !b->match) {
 		log_error("out of memory");
 		broker_free(b);
 		return NULL;
 	}
-	b->listen_fd = listen_on(path);
-	if (b->listen_fd < 0) {
-		free(b->path);
-		b->path = NULL; /* not ours: do not unlink */
-		broker_free(b);
-		return NULL;
+	if (passed_fd >= 0) {
+		b->listen_fd = passed_fd; /* systemd's: it stays, not unlinked */
+	} else {
+		gid_t gid;
+		if (config_group_id(c, &gid, stderr) < 0) {
+			broker_free(b);
+			return NULL;
+		}
+		b->listen_fd = listen_on(c->socket, c->mode, gid);
+		if (b->listen_fd < 0) {
+			broker_free(b);
+			return NULL;
+		}
+		b->path = strdup(c->socket);
+		if (!b->path) {
+			log_error("out of memory");
+			broker_free(b);
+			return NULL;
+		}
 	}
 	b->ev_accept = event_new(base, b->listen_fd, EV_READ | EV_PERSIST, broker_on_accept, b);
 	if (!b->ev_accept || event_add(b->ev_accept, NULL) < 0) {
@@ -181,6 +243,16 @@ static int all_flushed(const struct broker *b)
 
 void broker_after(struct broker *b)
 {
+	while (b->overflowed) {
+		struct peer *p = b->overflowed;
+		b->overflowed = p->overflow_next;
+		if (p->state >= PEER_CLOSING)
+			continue;
+		log_warning("%s: disconnected: it does not read its input, and more than %llu bytes "
+			    "are queued toward it (limits.max_queued_bytes)", peer_describe(p),
+			    (unsigned long long)b->max_queued);
+		peer_disconnect(p, "output queue over the limit");
+	}
 	/* Flushing can disconnect peers, which queues more frames (NoReply,
 	 * NameOwnerChanged) and marks more peers dirty: loop until none. */
 	while (b->dirty) {
@@ -228,6 +300,7 @@ void broker_shutdown(struct broker *b)
 	}
 	for (struct peer *p = b->all; p; p = p->next)
 		event_del(p->ev_read);
+	router_fail_all(b, "busd is shutting down");
 	struct timeval tv = { SHUTDOWN_FLUSH_SECONDS, 0 };
 	b->ev_shutdown_timer = evtimer_new(b->base, broker_on_shutdown_timer, b);
 	if (b->ev_shutdown_timer)
@@ -266,6 +339,7 @@ void broker_free(struct broker *b)
 		unlink(b->path);
 	free(b->path);
 	hash_free(b->peers, NULL);
+	hash_free(b->uids, NULL);
 	name_registry_free(b->names);
 	match_free(b->match);
 	pending_table_free(&b->pending);

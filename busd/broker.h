@@ -27,6 +27,10 @@ struct broker {
 	int listen_fd;
 	struct event *ev_accept;
 	uint32_t max_frame;
+	uint64_t max_queued;       /* limits.* (settings.h), changed on SIGHUP */
+	uint32_t max_pending, max_conn_uid, max_names;
+	hash *uids;                /* uid -> live connections, as (uintptr_t) */
+	struct peer *overflowed;   /* peers past max_queued, dropped in broker_after */
 
 	uint64_t next_id;          /* last unique id given out */
 	uint64_t serial;           /* serials of frames busd originates */
@@ -47,16 +51,26 @@ struct broker {
 	struct event *ev_shutdown_timer;
 };
 
-/* Create the broker and bind the socket at path (refusing when another
- * broker listens there, replacing a stale socket file). Returns NULL after
- * logging why. */
-struct broker *broker_new(struct event_base *base, const char *path, uint32_t max_frame);
+struct config;
+/* Create the broker listening on passed_fd (a socket systemd passed; busd
+ * will not unlink it) or, when that is -1, on c->socket, bound with c's mode
+ * and group (refusing when another broker listens there, replacing a stale
+ * socket file). Returns NULL after logging why. */
+struct broker *broker_new(struct event_base *base, const struct config *c, int passed_fd);
+/* Add delta (+1/-1) to uid's live connections; returns the new count. */
+unsigned broker_uid_count(struct broker *b, uid_t uid, int delta);
+/* Take the limits of c (at start and on SIGHUP). */
+void broker_set_limits(struct broker *b, const struct config *c);
+/* A peer's output queue passed max_queued: disconnect it after this
+ * callback (not during routing, which may be walking the peer lists). */
+void broker_overflow(struct broker *b, struct peer *p);
 void broker_free(struct broker *b);
 /* Called at the end of every event callback: write queued output of every
  * dirty peer (one writev each), then free dead peers. */
 void broker_after(struct broker *b);
 void broker_mark_dirty(struct broker *b, struct peer *p);
-/* Stop accepting and reading, flush (at most 2 s), then leave the loop. */
+/* Stop accepting and reading, answer every pending call with
+ * bus.Error.NoReply, flush (at most 2 s), then leave the loop. */
 void broker_shutdown(struct broker *b);
 uint64_t broker_now_usec(void);
 

@@ -94,6 +94,14 @@ static void do_request_name(struct ctl *c, int release)
 		return;
 	const char *name = req->name;
 	size_t len = strlen(name);
+	if (!release && name_lookup(b->names, name, len) != c->p &&
+	    name_count_owned(b->names, c->p) >= b->max_names) {
+		fail(c, "bus.Error.LimitsExceeded",
+			      "%s already owns %u names, the most limits.max_names_per_peer allows",
+			      c->p->unique, b->max_names);
+		bus__name_request__free_unpacked(req, NULL);
+		return;
+	}
 	int r = release ? name_release(b->names, name, len, c->p)
 			: name_request(b->names, name, len, c->p);
 	switch (r) {

@@ -1,11 +1,16 @@
-/* log.h - busd's one logging facility: leveled lines on stderr.
- * Lines about a peer name it as "peer :N (pid P, comm)" via LOG_PEER_FMT. */
+/* log.h - busd's one logging facility: leveled lines on stderr or syslog.
+ * Lines about a peer name it as "peer :N (pid P, comm)" (peer_describe). */
 #ifndef BUSD_LOG_H
 #define BUSD_LOG_H
 
-enum log_level { LOG_ERR = 3, LOG_WARNING = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7 };
+/* Levels are syslog's: LOG_ERR (3) .. LOG_DEBUG (7). */
+#include <syslog.h>
 
 void log_set_level(int level);
+int log_get_level(void);
+/* 1: log to syslog (facility daemon); 0: to stderr, with <N> priority
+ * prefixes when stderr is the systemd journal. */
+void log_set_syslog(int on);
 int log_enabled(int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1,21 +1,32 @@
-/* main.c - busd's command line, signal handling (through libevent) and the
- * event loop around the broker. */
+/* main.c - busd's command line, its configuration at start and on SIGHUP,
+ * signal handling (through libevent), systemd notification and the event
+ * loop around the broker. */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "broker.h"
 #include "log.h"
+#include "notify.h"
+#include "settings.h"
 #include "wire.h"
+
+struct daemon {
+	struct event_base *base;
+	struct broker *broker;
+	struct config cfg;
+	struct config_cmdline cmdline;
+	int activated; /* the socket came from systemd */
+};
 
 static void usage(FILE *f)
 {
@@ -23,66 +34,107 @@ static void usage(FILE *f)
 		"Usage: busd [OPTIONS]\n"
 		"The busd service bus broker: routes calls and events between local processes.\n"
 		"\n"
-		"  -s, --socket PATH          listen on PATH (default: $BUS_ADDRESS, else\n"
-		"                             /run/busd/bus.sock for root, else\n"
-		"                             $XDG_RUNTIME_DIR/busd.sock)\n"
+		"  -c, --config FILE          configuration file (default " BUSD_CONFIG_FILE ";\n"
+		"                             busd runs on built-in defaults without it)\n"
+		"      --check-config         validate the configuration, print the effective\n"
+		"                             values and where each comes from, and exit\n"
+		"  -s, --socket PATH          listen on PATH (default: $BUS_ADDRESS, else the\n"
+		"                             file's [listen] socket, else /run/busd/bus.sock\n"
+		"                             for root and $XDG_RUNTIME_DIR/busd.sock otherwise)\n"
 		"  -m, --max-frame-size BYTES largest frame accepted, with K/M suffixes\n"
 		"                             (default 16M, at least 1K)\n"
 		"  -v, --verbose              log debug messages\n"
 		"  -h, --help                 show this help\n"
 		"  -V, --version              show the version\n"
 		"\n"
-		"busd runs in the foreground and logs to stderr. SIGINT/SIGTERM: stop\n"
-		"accepting, flush queued output, remove the socket file and exit 0.\n");
+		"busd runs in the foreground and logs to stderr (or syslog, see busd.conf(5)).\n"
+		"SIGHUP: re-read the configuration and apply limits and logging live.\n"
+		"SIGINT/SIGTERM: stop accepting, answer pending calls with bus.Error.NoReply,\n"
+		"flush queued output, remove the socket file and exit 0.\n"
+		"Exit status: 0 clean exit, 1 runtime failure, 2 usage or configuration error.\n");
 }
 
-static int parse_size(const char *s, uint32_t *out)
+static uint64_t monotonic_usec(void)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
-		return -1;
-	unsigned long long unit = 1;
-	if (*end == 'K' || *end == 'k')
-		unit = 1024, end++;
-	else if (*end == 'M' || *end == 'm')
-		unit = 1024 * 1024, end++;
-	/* Check before scaling: a huge count must not wrap to a small size. */
-	if (*end || v > UINT32_MAX / unit)
-		return -1;
-	v *= unit;
-	if (v < 1024)
-		return -1;
-	*out = (uint32_t)v;
-	return 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int default_socket(char *buf, size_t len)
+static void logging_apply(const struct config *c)
 {
-	const char *env = getenv("BUS_ADDRESS");
-	int n;
-	if (env && *env)
-		n = snprintf(buf, len, "%s", env);
-	else if (geteuid() == 0)
-		n = snprintf(buf, len, "/run/busd/bus.sock");
-	else if ((env = getenv("XDG_RUNTIME_DIR")) && *env)
-		n = snprintf(buf, len, "%s/busd.sock", env);
-	else
-		return -ENOENT;
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	log_set_level(c->log_level);
+	log_set_syslog(c->log_target == LOG_TARGET_SYSLOG);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+static void notify_ready(const struct daemon *d)
 {
-	struct broker *b = arg;
+	notify_send("READY=1\nSTATUS=listening on %s, %u peers", d->cfg.socket,
+		    d->broker->n_peers);
+}
+
+/* ---------------------------------------------------------------- signals */
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
 	log_notice("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	broker_shutdown(b);
+	notify_send("STOPPING=1\nSTATUS=shutting down");
+	broker_shutdown(d->broker);
 }
 
-int main(int argc, char **argv)
+/* SIGHUP: a new configuration, or the old one kept when the file is bad. */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
 {
+	struct daemon *d = arg;
+	struct config next;
+	char *errors = NULL;
+	size_t len = 0;
+
+	(void)sig;
+	(void)what;
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+		    (unsigned long long)monotonic_usec());
+	FILE *err = open_memstream(&errors, &len);
+	int r = err ? config_load(&next, &d->cmdline, err) : -ENOMEM;
+	if (err)
+		fclose(err);
+	if (r < 0) {
+		for (char *line = errors ? strtok(errors, "\n") : NULL; line; line = strtok(NULL, "\n"))
+			log_error("reload: %s", line);
+		log_error("reload failed; keeping the running configuration");
+	} else {
+		if (strcmp(next.socket, d->cfg.socket) != 0 || next.mode != d->cfg.mode ||
+		    strcmp(next.group, d->cfg.group) != 0)
+			log_notice("reload: listen.* changed; it takes effect when busd restarts");
+		/* The listener stays what it is; everything else is the new file's. */
+		snprintf(next.socket, sizeof(next.socket), "%s", d->cfg.socket);
+		next.mode = d->cfg.mode;
+		snprintf(next.group, sizeof(next.group), "%s", d->cfg.group);
+		d->cfg = next;
+		logging_apply(&d->cfg);
+		broker_set_limits(d->broker, &d->cfg);
+		log_notice("reloaded the configuration (log level %s, max frame %u bytes, "
+			   "%u pending calls, %u connections per uid, %u names per peer)",
+			   config_level_name(d->cfg.log_level), d->cfg.max_frame_size,
+			   d->cfg.max_pending_calls, d->cfg.max_connections_per_uid,
+			   d->cfg.max_names_per_peer);
+	}
+	free(errors);
+	notify_ready(d);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int parse_args(int argc, char **argv, struct config_cmdline *cl, int *check)
+{
+	enum { OPT_CHECK = 0x100 };
 	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "socket", required_argument, NULL, 's' },
 		{ "max-frame-size", required_argument, NULL, 'm' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -90,38 +142,28 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char path[PATH_MAX];
-	const char *socket_path = NULL;
-	uint32_t max_frame = WIRE_DEFAULT_MAX_FRAME;
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "s:m:vhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:s:m:vhV", opts, NULL)) != -1) {
 		switch (c) {
-		case 's':
-			socket_path = optarg;
-			break;
-		case 'm':
-			if (parse_size(optarg, &max_frame) < 0) {
-				fprintf(stderr, "busd: invalid --max-frame-size '%s' "
-					"(bytes, K or M suffix, 1K to 4G-1)\n", optarg);
-				return 2;
-			}
-			break;
-		case 'v':
-			log_set_level(LOG_DEBUG);
-			break;
+		case 'c': cl->file = optarg; break;
+		case OPT_CHECK: *check = 1; break;
+		case 's': cl->socket = optarg; break;
+		case 'm': cl->max_frame_size = optarg; break;
+		case 'v': cl->verbose = 1; break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		case 'V':
 			printf("busd %s (protocol %d)\n", PACKAGE_VERSION, WIRE_VERSION);
 			return 0;
+		case ':':
+			fprintf(stderr, "busd: option '%s' needs a value; see busd --help\n",
+				argv[optind - 1]);
+			return 2;
 		default:
-			if (optopt)
-				fprintf(stderr, "busd: option '-%c' is unknown or needs a value; see busd --help\n", optopt);
-			else
-				fprintf(stderr, "busd: unknown option '%s'; see busd --help\n", argv[optind - 1]);
+			fprintf(stderr, "busd: unknown option '%s'; see busd --help\n", argv[optind - 1]);
 			return 2;
 		}
 	}
@@ -129,41 +171,75 @@ int main(int argc, char **argv)
 		fprintf(stderr, "busd: unexpected argument '%s'; see busd --help\n", argv[optind]);
 		return 2;
 	}
-	if (!socket_path) {
-		int r = default_socket(path, sizeof(path));
-		if (r < 0) {
-			fprintf(stderr, "busd: no socket path: give --socket, or set $BUS_ADDRESS or $XDG_RUNTIME_DIR\n");
-			return 2;
-		}
-		socket_path = path;
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	int check = 0;
+
+	int r = parse_args(argc, argv, &d.cmdline, &check);
+	if (r >= 0)
+		return r;
+	char *errors = NULL;
+	size_t len = 0;
+	FILE *err = open_memstream(&errors, &len);
+	if (!err)
+		return 1;
+	r = config_load(&d.cfg, &d.cmdline, err);
+	fclose(err);
+	/* One line per problem, each naming its file:line, variable or option. */
+	for (char *line = strtok(errors, "\n"); line; line = strtok(NULL, "\n"))
+		fprintf(stderr, "busd: %s\n", line);
+	free(errors);
+	if (r < 0)
+		return 2;
+	if (check) {
+		config_print(&d.cfg, stdout);
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
+	logging_apply(&d.cfg);
 
 	signal(SIGPIPE, SIG_IGN);
-	struct event_base *base = event_base_new();
-	if (!base) {
+	int passed = notify_listen_fd();
+	if (passed == -EINVAL)
+		return 1;
+	d.activated = passed >= 0;
+	d.base = event_base_new();
+	if (!d.base) {
 		log_error("cannot create the event loop");
 		return 1;
 	}
-	struct broker *b = broker_new(base, socket_path, max_frame);
-	if (!b) {
-		event_base_free(base);
+	d.broker = broker_new(d.base, &d.cfg, d.activated ? passed : -1);
+	if (!d.broker) {
+		event_base_free(d.base);
 		return 1;
 	}
-	struct event *sigint = evsignal_new(base, SIGINT, on_signal, b);
-	struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, b);
-	if (!sigint || !sigterm || evsignal_add(sigint, NULL) < 0 || evsignal_add(sigterm, NULL) < 0) {
-		log_error("cannot install signal handlers");
-		return 1;
-	}
-	log_notice("busd %s listening on %s (max frame %u bytes)", PACKAGE_VERSION, socket_path,
-		   max_frame);
+	struct event *sigs[3] = {
+		evsignal_new(d.base, SIGINT, on_stop, &d),
+		evsignal_new(d.base, SIGTERM, on_stop, &d),
+		evsignal_new(d.base, SIGHUP, on_reload, &d),
+	};
+	for (int i = 0; i < 3; i++)
+		if (!sigs[i] || evsignal_add(sigs[i], NULL) < 0) {
+			log_error("cannot install signal handlers");
+			return 1;
+		}
+	if (d.activated)
+		log_notice("busd %s listening on the socket systemd passed (max frame %u bytes)",
+			   PACKAGE_VERSION, d.cfg.max_frame_size);
+	else
+		log_notice("busd %s listening on %s (max frame %u bytes)", PACKAGE_VERSION,
+			   d.cfg.socket, d.cfg.max_frame_size);
+	notify_ready(&d);
 
-	int r = event_base_dispatch(base);
+	r = event_base_dispatch(d.base);
 
-	broker_free(b);
-	event_free(sigint);
-	event_free(sigterm);
-	event_base_free(base);
+	broker_free(d.broker);
+	for (int i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_base_free(d.base);
 	if (r < 0) {
 		log_error("event loop failed");
 		return 1;

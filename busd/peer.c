@@ -97,8 +97,12 @@ const char *peer_describe(const struct peer *p)
 
 int peer_queue(struct peer *p, const void *head, size_t head_len, const void *body, size_t body_len)
 {
-	if (p->state >= PEER_CLOSING)
+	if (p->state >= PEER_CLOSING || p->overflowed)
 		return -EPIPE;
+	if (evbuffer_get_length(p->out) + head_len + body_len > p->broker->max_queued) {
+		broker_overflow(p->broker, p);
+		return -ENOBUFS;
+	}
 	if (evbuffer_add(p->out, head, head_len) < 0 ||
 	    (body_len && evbuffer_add(p->out, body, body_len) < 0))
 		return -ENOMEM;
@@ -269,6 +273,10 @@ void peer_disconnect(struct peer *p, const char *why)
 		p->next->prev = p->prev;
 	p->prev = p->next = NULL;
 	b->n_peers--;
+	if (p->uid_counted) {
+		broker_uid_count(b, p->uid, -1);
+		p->uid_counted = 0;
+	}
 	if (was == PEER_MONITOR) {
 		for (struct peer **pp = &b->monitors; *pp; pp = &(*pp)->mon_next)
 			if (*pp == p) {

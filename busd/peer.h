@@ -46,7 +46,10 @@ struct peer {
 
 	struct pending *calls_in;  /* calls waiting for this peer to answer */
 	struct pending *calls_out; /* calls this peer is waiting on */
-	unsigned n_calls_in;
+	unsigned n_calls_in, n_calls_out;
+	int uid_counted;           /* counted in broker->uids */
+	int overflowed;            /* on broker->overflowed */
+	struct peer *overflow_next;
 	uint64_t event_mark;       /* fan-out de-duplication, see router.c */
 };
 

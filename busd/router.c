@@ -80,6 +80,7 @@ static struct pending *pending_add(struct broker *b, struct peer *caller, struct
 	if (e->out_next)
 		e->out_next->out_prev = e;
 	caller->calls_out = e;
+	caller->n_calls_out++;
 	return e;
 }
 
@@ -114,6 +115,7 @@ static void pending_remove(struct broker *b, struct pending *e)
 		e->caller->calls_out = e->out_next;
 	if (e->out_next)
 		e->out_next->out_prev = e->out_prev;
+	e->caller->n_calls_out--;
 	e->hnext = t->spare;
 	t->spare = e;
 }
@@ -336,6 +338,18 @@ static struct peer *resolve(struct broker *b, wire_str name)
 	return name_lookup(b->names, name.ptr, name.len);
 }
 
+void router_fail_all(struct broker *b, const char *why)
+{
+	for (struct peer *p = b->all; p; p = p->next)
+		while (p->calls_in) {
+			struct pending *e = p->calls_in;
+			struct peer *caller = e->caller;
+			uint64_t serial = e->serial;
+			pending_remove(b, e);
+			router_send_error(caller, serial, "bus.Error.NoReply", "%s", why);
+		}
+}
+
 void router_drop_calls(struct peer *p)
 {
 	struct broker *b = p->broker;
@@ -383,6 +397,12 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 			router_send_error(p, h->serial, "bus.Error.InvalidArgs",
 					  "serial %llu is already waiting for an answer",
 					  (unsigned long long)h->serial);
+			return;
+		}
+		if (p->n_calls_out >= b->max_pending) {
+			router_send_error(p, h->serial, "bus.Error.LimitsExceeded",
+					  "%u calls are already waiting for an answer, the most "
+					  "limits.max_pending_calls allows", p->n_calls_out);
 			return;
 		}
 		if (!pending_add(b, p, dst, h->serial)) {

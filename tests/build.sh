@@ -13,7 +13,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
 
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev \
-libprotobuf-c-dev protobuf-c-compiler libinih-dev protobuf-compiler python3"
+libprotobuf-c-dev protobuf-c-compiler libinih-dev protobuf-compiler python3 systemd"
 
 install_deps() {
 	missing=""

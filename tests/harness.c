@@ -213,6 +213,10 @@ void harness_start(const char *const *args)
 			argv[argc++] = t;
 	}
 	argv[argc++] = busd;
+	/* Hermetic: not the installed /etc/busd/busd.conf (a test's own -c,
+	 * given later, wins). */
+	argv[argc++] = "-c";
+	argv[argc++] = "/dev/null";
 	argv[argc++] = "--socket";
 	argv[argc++] = sock_path;
 	for (; args && *args && argc < MAX_ARGS - 1; args++)

@@ -48,7 +48,8 @@ busd_start() {
 	BUS_ADDRESS="$TEST_TMP/bus.sock"
 	export BUS_ADDRESS
 	BUSD_LOG="$TEST_TMP/busd.log"
-	"$BUSD" --socket "$BUS_ADDRESS" "$@" 2>"$BUSD_LOG" &
+	# -c /dev/null: hermetic, whatever is installed in /etc (a later -c wins).
+	"$BUSD" -c /dev/null --socket "$BUS_ADDRESS" "$@" 2>"$BUSD_LOG" &
 	BUSD_PID=$!
 	if ! wait_for 10 "$BUSCTL" status; then
 		echo "# busd did not start; its log:" >&2

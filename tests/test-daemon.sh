@@ -36,7 +36,7 @@ wait_exit() {
 
 # Run busd in the foreground with a time limit; sets OUT, ERR and RC.
 run_busd() {
-	timeout 10 "$BUSD" "$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+	timeout 10 "$BUSD" -c /dev/null "$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
 	RC=$?
 	OUT=$(cat "$TEST_TMP/out")
 	ERR=$(cat "$TEST_TMP/err")
@@ -108,7 +108,7 @@ expect_eq "  and exits 0 on SIGTERM" "$?" 0
 # ---- SIGINT, with the default disposition a terminal would give
 python3 -c 'import os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
-os.execv(sys.argv[1], sys.argv[1:])' "$BUSD" --socket "$TEST_TMP/int.sock" 2>"$TEST_TMP/int.log" &
+os.execv(sys.argv[1], sys.argv[1:])' "$BUSD" -c /dev/null --socket "$TEST_TMP/int.sock" 2>"$TEST_TMP/int.log" &
 pid=$!
 wait_for 10 sock_connect "$TEST_TMP/int.sock"
 check "busd started for SIGINT" "sock_connect '$TEST_TMP/int.sock'"
@@ -118,7 +118,7 @@ expect_eq "SIGINT: busd exits 0" "$?" 0
 check "  and removes its socket file" "[ ! -e '$TEST_TMP/int.sock' ]"
 
 # ---- the socket path from $BUS_ADDRESS
-BUS_ADDRESS="$TEST_TMP/env.sock" "$BUSD" 2>"$TEST_TMP/env.log" &
+BUS_ADDRESS="$TEST_TMP/env.sock" "$BUSD" -c /dev/null 2>"$TEST_TMP/env.log" &
 pid=$!
 wait_for 10 sock_connect "$TEST_TMP/env.sock"
 check "without --socket busd listens on \$BUS_ADDRESS" "sock_connect '$TEST_TMP/env.sock'"

@@ -55,6 +55,7 @@ extern "C" {
 #define BUS_ERROR_UNKNOWN_INTERFACE "bus.Error.UnknownInterface"
 #define BUS_ERROR_SERVICE_FAILED "bus.Error.ServiceFailed" /* handler gave no reply */
 #define BUS_ERROR_FAILED "bus.Error.Failed"                /* generic */
+#define BUS_ERROR_LIMITS_EXCEEDED "bus.Error.LimitsExceeded" /* a busd limit (busd.conf) */
 
 /* The broker's own name, and the topic of its name-ownership events
  * (body bus.NameOwnerChanged, see proto/bus.proto). */
@@ -207,7 +208,9 @@ const bus_error_t *bus_proxy_error(const ProtobufCService *proxy);
  * when empty) and *reply_len its length. Errors: -EREMOTE (err holds the
  * remote error), -ETIMEDOUT (bus.Error.Timeout), -ECONNRESET
  * (bus.Error.Disconnected), -EINVAL (bad name or method). Frames that arrive
- * meanwhile are kept for the next bus_process(). */
+ * meanwhile are kept for the next bus_process(). It costs one send() and,
+ * commonly, one recv() (with SO_RCVTIMEO, so the timeout may expire up to
+ * 1/64 of it, at least 1 ms, late). */
 int bus_call(bus_t *bus, const char *dest, const char *interface, const char *method,
 	     const char *body_type, const void *body, size_t len,
 	     uint64_t timeout_usec, bus_error_t *err, void **reply, size_t *reply_len);

@@ -28,6 +28,7 @@ struct busd {
 	pid_t pid;
 	char dir[64];
 	char sock[128];
+	char conf[128];
 };
 
 void busd_set_binary(const char *path)
@@ -57,13 +58,18 @@ static void busd_start(struct busd *b)
 	if (!mkdtemp(b->dir))
 		die("mkdtemp: %s", strerror(errno));
 	snprintf(b->sock, sizeof(b->sock), "%s/bus.sock", b->dir);
+	/* busbench's idle peers all have one uid: lift the per-uid limit. */
+	snprintf(b->conf, sizeof(b->conf), "%s/busd.conf", b->dir);
+	FILE *f = fopen(b->conf, "w");
+	if (!f || fprintf(f, "[limits]\nmax_connections_per_uid = 1000000\n") < 0 || fclose(f) != 0)
+		die("%s: %s", b->conf, strerror(errno));
 	b->pid = fork_child();
 	if (b->pid == 0) {
 		pin_broker();
 		int null = open("/dev/null", O_WRONLY);
 		if (null >= 0)
 			dup2(null, STDERR_FILENO);
-		execl(busd_binary, busd_binary, "--socket", b->sock, (char *)NULL);
+		execl(busd_binary, busd_binary, "-c", b->conf, "--socket", b->sock, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 2000; i++) {
@@ -86,6 +92,7 @@ static void busd_stop(struct busd *b)
 	kill(b->pid, SIGTERM);
 	if (waitpid(b->pid, &st, 0) == b->pid && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
 		die("busd did not exit cleanly on SIGTERM (status 0x%x)", st);
+	unlink(b->conf);
 	rmdir(b->dir);
 }
 
@@ -401,6 +408,27 @@ static void idle_wait_replies(const int *fds, size_t from, size_t to)
 	}
 }
 
+/* busd's own count of connected peers (bus.Bus.Stats), this one included. */
+static unsigned busd_peers(const struct busd *b)
+{
+	bus_t *bus = connect_or_die(b);
+	bus_error_t err;
+	void *reply = NULL;
+	size_t len = 0;
+
+	if (bus_call(bus, BUS_NAME, "bus.Bus", "Stats", "bus.StatsRequest", NULL, 0, 10000000u,
+		     &err, &reply, &len) < 0)
+		die("Stats: %s: %s", err.name, err.message);
+	Bus__StatsReply *s = bus__stats_reply__unpack(NULL, len, reply);
+	free(reply);
+	if (!s)
+		die("Stats: the reply does not parse");
+	unsigned n = s->peers;
+	bus__stats_reply__free_unpacked(s, NULL);
+	bus_close(bus);
+	return n;
+}
+
 void bus_scale(const unsigned *peers, size_t n, uint64_t *rss_idle, uint64_t *rss)
 {
 	struct busd b;
@@ -420,6 +448,9 @@ void bus_scale(const unsigned *peers, size_t n, uint64_t *rss_idle, uint64_t *rs
 		idle_wait_replies(fds, from, open);
 		usleep(200000);
 		rss[k] = rss_of(b.pid);
+		unsigned have = busd_peers(&b);
+		if (have != open + 1)
+			die("busd has %u peers, not the %zu idle ones and the one asking", have, open + 1);
 	}
 	for (size_t i = 0; i < open; i++)
 		close(fds[i]);

@@ -1,0 +1,385 @@
+/* settings.c - busd's configuration: a table of options, the INI file read
+ * with inih (through a line-counting reader, so every error names its line),
+ * the environment and the command line, each overriding the one before. */
+#include "config.h"
+#include "settings.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "log.h"
+#include "wire.h"
+
+enum type { T_PATH, T_MODE, T_GROUP, T_SIZE, T_COUNT, T_LEVEL, T_TARGET };
+
+struct option_def {
+	const char *section, *key;
+	enum type type;
+	uint64_t min, max; /* T_SIZE, T_COUNT */
+};
+
+static const struct option_def defs[CFG_N_KEYS] = {
+	[CFG_SOCKET] = { "listen", "socket", T_PATH, 0, 0 },
+	[CFG_MODE] = { "listen", "mode", T_MODE, 0, 0777 },
+	[CFG_GROUP] = { "listen", "group", T_GROUP, 0, 0 },
+	[CFG_MAX_FRAME] = { "limits", "max_frame_size", T_SIZE, 1024, 4095ull << 20 },
+	[CFG_MAX_QUEUED] = { "limits", "max_queued_bytes", T_SIZE, 64u << 10, 1ull << 40 },
+	[CFG_MAX_PENDING] = { "limits", "max_pending_calls", T_COUNT, 1, 1u << 24 },
+	[CFG_MAX_CONN_UID] = { "limits", "max_connections_per_uid", T_COUNT, 1, 1u << 24 },
+	[CFG_MAX_NAMES] = { "limits", "max_names_per_peer", T_COUNT, 1, 1u << 20 },
+	[CFG_LOG_LEVEL] = { "log", "level", T_LEVEL, 0, 0 },
+	[CFG_LOG_TARGET] = { "log", "target", T_TARGET, 0, 0 },
+};
+
+static const char *const level_names[] = {
+	[LOG_ERR] = "error", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+const char *config_level_name(int level)
+{
+	return level >= LOG_ERR && level <= LOG_DEBUG ? level_names[level] : "?";
+}
+
+/* ---------------------------------------------------------------- values */
+
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out, char *why,
+		      size_t wlen)
+{
+	char *end;
+	uint64_t unit = 1;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-' || *s == '+' || *s == ' ') {
+		snprintf(why, wlen, "'%s' is not a size (bytes, with K, M or G)", s);
+		return -EINVAL;
+	}
+	switch (*end) {
+	case 'K': case 'k': unit = 1ull << 10; end++; break;
+	case 'M': case 'm': unit = 1ull << 20; end++; break;
+	case 'G': case 'g': unit = 1ull << 30; end++; break;
+	}
+	if (*end) {
+		snprintf(why, wlen, "'%s' is not a size (bytes, with K, M or G)", s);
+		return -EINVAL;
+	}
+	if (v > max / unit || v * unit > max || v * unit < min) {
+		snprintf(why, wlen, "%s is out of range (%llu to %llu bytes)", s,
+			 (unsigned long long)min, (unsigned long long)max);
+		return -ERANGE;
+	}
+	*out = v * unit;
+	return 0;
+}
+
+static int parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out, char *why,
+		       size_t wlen)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s < '0' || *s > '9') {
+		snprintf(why, wlen, "'%s' is not a number", s);
+		return -EINVAL;
+	}
+	if (v < min || v > max) {
+		snprintf(why, wlen, "%s is out of range (%llu to %llu)", s, (unsigned long long)min,
+			 (unsigned long long)max);
+		return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Set option k from text s; why gets the reason on failure. */
+static int option_set(struct config *c, enum config_key k, const char *s, char *why, size_t wlen)
+{
+	const struct option_def *d = &defs[k];
+	uint64_t v = 0;
+	char *end;
+
+	switch (d->type) {
+	case T_PATH:
+		if (!*s || strlen(s) >= sizeof(c->socket)) {
+			snprintf(why, wlen, "a socket path must have 1 to %zu bytes",
+				 sizeof(c->socket) - 1);
+			return -EINVAL;
+		}
+		snprintf(c->socket, sizeof(c->socket), "%s", s);
+		return 0;
+	case T_MODE:
+		errno = 0;
+		v = strtoull(s, &end, 8);
+		if (errno || end == s || *end || *s < '0' || *s > '7' || v > d->max) {
+			snprintf(why, wlen, "'%s' is not an octal mode (0000 to 0777)", s);
+			return -EINVAL;
+		}
+		c->mode = (unsigned)v;
+		return 0;
+	case T_GROUP:
+		if (strlen(s) >= sizeof(c->group)) {
+			snprintf(why, wlen, "a group name has at most %zu bytes", sizeof(c->group) - 1);
+			return -EINVAL;
+		}
+		snprintf(c->group, sizeof(c->group), "%s", s);
+		return 0;
+	case T_SIZE:
+		if (parse_size(s, d->min, d->max, &v, why, wlen) < 0)
+			return -EINVAL;
+		break;
+	case T_COUNT:
+		if (parse_count(s, d->min, d->max, &v, why, wlen) < 0)
+			return -EINVAL;
+		break;
+	case T_LEVEL:
+		for (int l = LOG_ERR; l <= LOG_DEBUG; l++)
+			if (strcmp(s, level_names[l]) == 0) {
+				c->log_level = l;
+				return 0;
+			}
+		snprintf(why, wlen, "'%s' is not a level (error, warning, notice, info, debug)", s);
+		return -EINVAL;
+	case T_TARGET:
+		if (strcmp(s, "stderr") == 0 || strcmp(s, "syslog") == 0) {
+			c->log_target = s[1] == 't' ? LOG_TARGET_STDERR : LOG_TARGET_SYSLOG;
+			return 0;
+		}
+		snprintf(why, wlen, "'%s' is not a log target (stderr, syslog)", s);
+		return -EINVAL;
+	}
+	switch (k) {
+	case CFG_MAX_FRAME: c->max_frame_size = (uint32_t)v; break;
+	case CFG_MAX_QUEUED: c->max_queued_bytes = v; break;
+	case CFG_MAX_PENDING: c->max_pending_calls = (uint32_t)v; break;
+	case CFG_MAX_CONN_UID: c->max_connections_per_uid = (uint32_t)v; break;
+	case CFG_MAX_NAMES: c->max_names_per_peer = (uint32_t)v; break;
+	default: break;
+	}
+	return 0;
+}
+
+static void defaults(struct config *c)
+{
+	const char *run = getenv("XDG_RUNTIME_DIR");
+
+	memset(c, 0, sizeof(*c));
+	if (geteuid() == 0)
+		snprintf(c->socket, sizeof(c->socket), "/run/busd/bus.sock");
+	else if (run && *run && strlen(run) + sizeof("/busd.sock") <= sizeof(c->socket))
+		snprintf(c->socket, sizeof(c->socket), "%s/busd.sock", run);
+	c->mode = 0666;
+	c->max_frame_size = WIRE_DEFAULT_MAX_FRAME;
+	c->max_queued_bytes = 64u << 20;
+	c->max_pending_calls = 4096;
+	c->max_connections_per_uid = 1024;
+	c->max_names_per_peer = 256;
+	c->log_level = LOG_INFO;
+	c->log_target = LOG_TARGET_STDERR;
+	for (int k = 0; k < CFG_N_KEYS; k++)
+		snprintf(c->origin[k], sizeof(c->origin[k]), "built-in default");
+}
+
+/* ---------------------------------------------------------------- the file */
+
+struct reader {
+	FILE *f;
+	const char *path;
+	int line;   /* of the line inih works on */
+	int errors;
+	FILE *err;
+	struct config *c;
+};
+
+static char *reader_gets(char *str, int num, void *stream)
+{
+	struct reader *r = stream;
+	char *s = fgets(str, num, r->f);
+
+	if (s)
+		r->line++;
+	return s;
+}
+
+static int reader_error(struct reader *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(r->err, "%s:%d: ", r->path, r->line);
+	va_start(ap, fmt);
+	vfprintf(r->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', r->err);
+	r->errors++;
+	return 1; /* keep parsing: report every error of the file at once */
+}
+
+static int on_entry(void *user, const char *section, const char *key, const char *value)
+{
+	struct reader *r = user;
+	char why[256];
+	int known_section = 0;
+
+	if (strcmp(section, "policy") == 0)
+		return reader_error(r, "[policy] has no keys in this version (found '%s')", key);
+	for (int k = 0; k < CFG_N_KEYS; k++) {
+		if (strcmp(defs[k].section, section) != 0)
+			continue;
+		known_section = 1;
+		if (strcmp(defs[k].key, key) != 0)
+			continue;
+		if (option_set(r->c, (enum config_key)k, value, why, sizeof(why)) < 0)
+			return reader_error(r, "%s.%s: %s", section, key, why);
+		r->c->source[k] = SRC_FILE;
+		snprintf(r->c->origin[k], sizeof(r->c->origin[k]), "%s:%d", r->path, r->line);
+		return 1;
+	}
+	if (!*section)
+		return reader_error(r, "'%s' is outside any section ([listen], [limits], [log])", key);
+	if (!known_section)
+		return reader_error(r, "unknown section [%s]", section);
+	return reader_error(r, "unknown key '%s' in [%s]", key, section);
+}
+
+static int load_file(struct config *c, const char *path, int must_exist, FILE *err)
+{
+	struct reader r = { .path = path, .err = err, .c = c };
+
+	r.f = fopen(path, "r");
+	if (!r.f) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		fprintf(err, "%s: cannot read: %s\n", path, strerror(errno));
+		return -EINVAL;
+	}
+	ini_allow_multiline = false; /* every entry is one line, so r.line is its line */
+	int bad = ini_parse_stream(reader_gets, &r, on_entry, &r);
+	fclose(r.f);
+	/* inih reports the first line it could not parse and skips it; the
+	 * handler has already reported every other error. */
+	if (bad > 0) {
+		fprintf(err, "%s:%d: not a [section] or key = value line\n", path, bad);
+		r.errors++;
+	} else if (bad < 0) {
+		fprintf(err, "%s: out of memory while parsing\n", path);
+		r.errors++;
+	}
+	return r.errors ? -EINVAL : 0;
+}
+
+/* ---------------------------------------------------------------- load */
+
+static int from_env(struct config *c, enum config_key k, const char *var, FILE *err)
+{
+	const char *v = getenv(var);
+	char why[256];
+
+	if (!v || !*v)
+		return 0;
+	if (option_set(c, k, v, why, sizeof(why)) < 0) {
+		fprintf(err, "environment %s: %s\n", var, why);
+		return -EINVAL;
+	}
+	c->source[k] = SRC_ENV;
+	snprintf(c->origin[k], sizeof(c->origin[k]), "environment %s", var);
+	return 0;
+}
+
+static int from_cmdline(struct config *c, enum config_key k, const char *opt, const char *v,
+			FILE *err)
+{
+	char why[256];
+
+	if (!v)
+		return 0;
+	if (option_set(c, k, v, why, sizeof(why)) < 0) {
+		fprintf(err, "%s: %s\n", opt, why);
+		return -EINVAL;
+	}
+	c->source[k] = SRC_CMDLINE;
+	snprintf(c->origin[k], sizeof(c->origin[k]), "command line %s", opt);
+	return 0;
+}
+
+int config_load(struct config *c, const struct config_cmdline *cl, FILE *err)
+{
+	int bad = 0;
+
+	defaults(c);
+	if (load_file(c, cl->file ? cl->file : BUSD_CONFIG_FILE, cl->file != NULL, err) < 0)
+		bad = 1;
+	bad |= from_env(c, CFG_SOCKET, "BUS_ADDRESS", err) < 0;
+	bad |= from_env(c, CFG_LOG_LEVEL, "BUSD_LOG_LEVEL", err) < 0;
+	bad |= from_env(c, CFG_LOG_TARGET, "BUSD_LOG_TARGET", err) < 0;
+	bad |= from_cmdline(c, CFG_SOCKET, "--socket", cl->socket, err) < 0;
+	bad |= from_cmdline(c, CFG_MAX_FRAME, "--max-frame-size", cl->max_frame_size, err) < 0;
+	if (cl->verbose)
+		from_cmdline(c, CFG_LOG_LEVEL, "--verbose", "debug", err);
+	if (!c->socket[0]) {
+		fprintf(err, "no socket path: give --socket, set BUS_ADDRESS or XDG_RUNTIME_DIR, "
+			     "or set [listen] socket\n");
+		bad = 1;
+	}
+	if (!bad && c->max_queued_bytes < c->max_frame_size) {
+		fprintf(err, "%s: limits.max_queued_bytes (%llu) must be at least "
+			     "limits.max_frame_size (%u)\n", c->origin[CFG_MAX_QUEUED],
+			(unsigned long long)c->max_queued_bytes, c->max_frame_size);
+		bad = 1;
+	}
+	return bad ? -EINVAL : 0;
+}
+
+int config_group_id(const struct config *c, gid_t *gid, FILE *err)
+{
+	char *end;
+
+	*gid = (gid_t)-1;
+	if (!c->group[0])
+		return 0;
+	unsigned long n = strtoul(c->group, &end, 10);
+	if (!*end && c->group[0] >= '0' && c->group[0] <= '9') {
+		*gid = (gid_t)n;
+		return 0;
+	}
+	struct group *g = getgrnam(c->group);
+	if (!g) {
+		fprintf(err, "%s: listen.group: no group '%s'\n", c->origin[CFG_GROUP], c->group);
+		return -ENOENT;
+	}
+	*gid = g->gr_gid;
+	return 0;
+}
+
+void config_print(const struct config *c, FILE *out)
+{
+	char v[160];
+
+	for (int k = 0; k < CFG_N_KEYS; k++) {
+		switch (k) {
+		case CFG_SOCKET: snprintf(v, sizeof(v), "%s", c->socket); break;
+		case CFG_MODE: snprintf(v, sizeof(v), "%04o", c->mode); break;
+		case CFG_GROUP: snprintf(v, sizeof(v), "%s", c->group); break;
+		case CFG_MAX_FRAME: snprintf(v, sizeof(v), "%u", c->max_frame_size); break;
+		case CFG_MAX_QUEUED:
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_queued_bytes);
+			break;
+		case CFG_MAX_PENDING: snprintf(v, sizeof(v), "%u", c->max_pending_calls); break;
+		case CFG_MAX_CONN_UID: snprintf(v, sizeof(v), "%u", c->max_connections_per_uid); break;
+		case CFG_MAX_NAMES: snprintf(v, sizeof(v), "%u", c->max_names_per_peer); break;
+		case CFG_LOG_LEVEL: snprintf(v, sizeof(v), "%s", config_level_name(c->log_level)); break;
+		case CFG_LOG_TARGET:
+			snprintf(v, sizeof(v), "%s", c->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");
+			break;
+		}
+		fprintf(out, "%s.%s = %s  (%s)\n", defs[k].section, defs[k].key, v, c->origin[k]);
+	}
+}

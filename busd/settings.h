@@ -1,0 +1,63 @@
+/* settings.h - busd's configuration: built-in defaults, the INI file (inih),
+ * the environment and the command line, in rising precedence. Every value
+ * remembers where it came from, for --check-config. */
+#ifndef BUSD_SETTINGS_H
+#define BUSD_SETTINGS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifndef BUSD_CONFIG_FILE
+#define BUSD_CONFIG_FILE "/etc/busd/busd.conf"
+#endif
+
+enum config_source { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_CMDLINE };
+enum log_target { LOG_TARGET_STDERR, LOG_TARGET_SYSLOG };
+
+enum config_key {
+	CFG_SOCKET, CFG_MODE, CFG_GROUP,
+	CFG_MAX_FRAME, CFG_MAX_QUEUED, CFG_MAX_PENDING, CFG_MAX_CONN_UID, CFG_MAX_NAMES,
+	CFG_LOG_LEVEL, CFG_LOG_TARGET,
+	CFG_N_KEYS
+};
+
+struct config {
+	char socket[108];            /* sun_path's size */
+	unsigned mode;
+	char group[64];              /* "" : busd's own group */
+	uint32_t max_frame_size;
+	uint64_t max_queued_bytes;
+	uint32_t max_pending_calls;
+	uint32_t max_connections_per_uid;
+	uint32_t max_names_per_peer;
+	int log_level;               /* LOG_ERR .. LOG_DEBUG */
+	int log_target;
+	enum config_source source[CFG_N_KEYS];
+	char origin[CFG_N_KEYS][128]; /* "FILE:LINE" or the variable's name */
+};
+
+/* What the command line asked for; it wins over everything else, also on
+ * every reload. */
+struct config_cmdline {
+	const char *file;       /* -c; NULL: BUSD_CONFIG_FILE, fine if missing */
+	const char *socket;
+	const char *max_frame_size;
+	int verbose;
+};
+
+/* Build the configuration: defaults, then the file, the environment and
+ * the command line. Each problem is written to err as one line ("FILE:LINE:
+ * message", or naming the variable or option); returns 0 or -EINVAL. */
+int config_load(struct config *c, const struct config_cmdline *cl, FILE *err);
+
+/* One "section.key = value (source)" line per option. */
+void config_print(const struct config *c, FILE *out);
+
+/* The socket file's group as a gid; (gid_t)-1 when none is set. -ENOENT
+ * (with a message on err) when the group does not exist. */
+int config_group_id(const struct config *c, gid_t *gid, FILE *err);
+
+const char *config_level_name(int level);
+
+#endif

@@ -1,0 +1,143 @@
+#!/bin/sh
+# test-config.sh - busd's configuration: defaults, the shipped file,
+# precedence (command line > environment > file > defaults), every error with
+# its file:line, and --check-config.
+. "$top_srcdir/tests/lib.sh"
+
+unset BUS_ADDRESS BUSD_LOG_LEVEL BUSD_LOG_TARGET
+CONF="$TEST_TMP/busd.conf"
+
+# busd --check-config with a time limit; sets OUT, ERR and RC.
+check_config() {
+	timeout 10 "$BUSD" --check-config "$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+	RC=$?
+	OUT=$(cat "$TEST_TMP/out")
+	ERR=$(cat "$TEST_TMP/err")
+}
+lines() {
+	if [ -z "$1" ]; then echo 0; else printf '%s\n' "$1" | wc -l | tr -d ' '; fi
+}
+value() { printf '%s\n' "$OUT" | sed -n "s/^$1 = \([^ ]*\)  (.*)\$/\1/p"; }
+origin() { printf '%s\n' "$OUT" | sed -n "s/^$1 = .*  (\(.*\))\$/\1/p"; }
+
+# ---- defaults
+check_config -c /dev/null --socket "$TEST_TMP/d.sock"
+expect_eq "an empty file is valid" "$RC" 0
+expect_eq "  and prints ten options" "$(lines "$OUT")" 10
+expect_eq "  listen.mode defaults to 0666" "$(value listen.mode)" 0666
+expect_eq "  limits.max_frame_size to 16 MiB" "$(value limits.max_frame_size)" 16777216
+expect_eq "  limits.max_queued_bytes to 64 MiB" "$(value limits.max_queued_bytes)" 67108864
+expect_eq "  limits.max_pending_calls to 4096" "$(value limits.max_pending_calls)" 4096
+expect_eq "  limits.max_connections_per_uid to 1024" "$(value limits.max_connections_per_uid)" 1024
+expect_eq "  limits.max_names_per_peer to 256" "$(value limits.max_names_per_peer)" 256
+expect_eq "  log.level to info" "$(value log.level)" info
+expect_eq "  log.target to stderr" "$(value log.target)" stderr
+expect_eq "  and says where each came from" "$(origin limits.max_pending_calls)" "built-in default"
+
+check_config -c "$top_srcdir/conf/busd.conf" --socket "$TEST_TMP/d.sock"
+expect_eq "the shipped conf/busd.conf is valid" "$RC" 0
+shipped=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket')
+check_config -c /dev/null --socket "$TEST_TMP/d.sock"
+defaults=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket')
+expect_eq "  and changes nothing: every value is the default" "$shipped" "$defaults"
+
+# ---- precedence
+cat >"$CONF" <<EOF
+[listen]
+socket = $TEST_TMP/file.sock
+mode = 0660
+
+[limits]
+max_frame_size = 64K
+max_queued_bytes = 1M
+
+[log]
+level = warning
+EOF
+check_config -c "$CONF"
+expect_eq "the file sets the socket" "$(value listen.socket)" "$TEST_TMP/file.sock"
+expect_eq "  and names its file and line" "$(origin listen.socket)" "$CONF:2"
+expect_eq "  mode 0660 from line 3" "$(value listen.mode) $(origin listen.mode)" "0660 $CONF:3"
+expect_eq "  64K is 65536 bytes" "$(value limits.max_frame_size)" 65536
+expect_eq "  1M is 1048576 bytes" "$(value limits.max_queued_bytes)" 1048576
+expect_eq "  level warning" "$(value log.level)" warning
+
+BUS_ADDRESS="$TEST_TMP/env.sock" BUSD_LOG_LEVEL=debug check_config -c "$CONF"
+expect_eq "the environment beats the file: BUS_ADDRESS" "$(value listen.socket)" "$TEST_TMP/env.sock"
+expect_eq "  and BUSD_LOG_LEVEL" "$(value log.level)" debug
+expect_eq "  saying so" "$(origin log.level)" "environment BUSD_LOG_LEVEL"
+
+BUS_ADDRESS="$TEST_TMP/env.sock" BUSD_LOG_LEVEL=error check_config -c "$CONF" \
+	--socket "$TEST_TMP/cmd.sock" --max-frame-size 32K -v
+expect_eq "the command line beats both: --socket" "$(value listen.socket)" "$TEST_TMP/cmd.sock"
+expect_eq "  --max-frame-size" "$(value limits.max_frame_size)" 32768
+expect_eq "  -v" "$(value log.level)" debug
+expect_eq "  saying so" "$(origin listen.socket)" "command line --socket"
+
+# ---- errors: each with file:line, all reported, exit 2
+bad() { # NAME LINE-OF-FILE EXPECTED-REGEX
+	printf '%s\n' "$2" >"$CONF"
+	check_config -c "$CONF" --socket "$TEST_TMP/d.sock"
+	expect_eq "$1: exit 2" "$RC" 2
+	expect_match "  busd: $CONF:N: message" "$ERR" "^busd: $CONF:[0-9]+: $3"
+}
+bad "an unknown key" "[limits]
+max_frames = 5" "unknown key 'max_frames' in \[limits\]"
+expect_match "  on line 2" "$ERR" ":2: "
+bad "an unknown section" "[limit]
+max_frame_size = 5" "unknown section \[limit\]"
+bad "a key outside any section" "level = info" "'level' is outside any section"
+bad "a line that is not key = value" "[log]
+level = info
+this is not valid" "not a \[section\] or key = value line"
+expect_match "  on line 3" "$ERR" ":3: "
+bad "a mode that is not octal" "[listen]
+mode = 0999" "listen.mode: '0999' is not an octal mode"
+bad "a size with a bad suffix" "[limits]
+max_frame_size = 12Q" "limits.max_frame_size: '12Q' is not a size"
+bad "a size below its minimum" "[limits]
+max_frame_size = 512" "limits.max_frame_size: 512 is out of range"
+bad "a size that overflows when scaled" "[limits]
+max_queued_bytes = 18014398509481985K" "limits.max_queued_bytes: .* is out of range"
+bad "a count of zero" "[limits]
+max_pending_calls = 0" "limits.max_pending_calls: 0 is out of range"
+bad "a count that is not a number" "[limits]
+max_names_per_peer = many" "limits.max_names_per_peer: 'many' is not a number"
+bad "a negative count" "[limits]
+max_connections_per_uid = -1" "limits.max_connections_per_uid: '-1' is not a number"
+bad "an unknown level" "[log]
+level = loud" "log.level: 'loud' is not a level"
+bad "an unknown target" "[log]
+target = file" "log.target: 'file' is not a log target"
+bad "a policy key (none exist yet)" "[policy]
+allow = everyone" "\[policy\] has no keys in this version"
+bad "max_queued_bytes below max_frame_size" "[limits]
+max_frame_size = 1M
+max_queued_bytes = 512K" "limits.max_queued_bytes \(524288\) must be at least limits.max_frame_size"
+
+printf '[limits]\nmax_frame_size = x\n\n[log]\nlevel = y\n' >"$CONF"
+check_config -c "$CONF" --socket "$TEST_TMP/d.sock"
+expect_eq "two bad lines: two errors" "$(lines "$ERR")" 2
+expect_match "  the first on line 2" "$ERR" "^busd: $CONF:2: limits.max_frame_size"
+expect_match "  the second on line 5" "$ERR" "^busd: $CONF:5: log.level"
+expect_eq "  and nothing on stdout" "$OUT" ""
+
+check_config -c "$TEST_TMP/missing.conf" --socket "$TEST_TMP/d.sock"
+expect_eq "-c with a missing file: exit 2" "$RC" 2
+expect_match "  naming it" "$ERR" "missing\.conf: cannot read"
+
+BUSD_LOG_LEVEL=chatty check_config -c /dev/null --socket "$TEST_TMP/d.sock"
+expect_eq "a bad BUSD_LOG_LEVEL: exit 2" "$RC" 2
+expect_match "  naming the variable" "$ERR" "^busd: environment BUSD_LOG_LEVEL: 'chatty' is not a level"
+
+check_config -c /dev/null --socket "$TEST_TMP/d.sock" --max-frame-size 10
+expect_eq "a bad --max-frame-size: exit 2" "$RC" 2
+expect_match "  naming the option" "$ERR" "^busd: --max-frame-size: 10 is out of range"
+
+# A bad file keeps busd from starting at all.
+printf '[log]\nlevel = loud\n' >"$CONF"
+timeout 10 "$BUSD" -c "$CONF" --socket "$TEST_TMP/never.sock" 2>"$TEST_TMP/err"
+expect_eq "busd with a bad file exits 2" "$?" 2
+check "  and never creates its socket" "[ ! -e '$TEST_TMP/never.sock' ]"
+
+finish

@@ -1,0 +1,165 @@
+#!/bin/sh
+# test-service.sh - busd as a system service: SIGHUP reload with peers
+# connected, an invalid file on reload, the SIGTERM drain, sd_notify over a
+# real datagram socket, socket activation through systemd-socket-activate,
+# journal priority prefixes, and the connection and queue limits.
+. "$top_srcdir/tests/lib.sh"
+
+unset BUSD_LOG_LEVEL BUSD_LOG_TARGET NOTIFY_SOCKET JOURNAL_STREAM
+CONF="$TEST_TMP/busd.conf"
+lines() {
+	if [ -z "$1" ]; then echo 0; else printf '%s\n' "$1" | wc -l | tr -d ' '; fi
+}
+counter() { "$BUSCTL" status | awk -v k="$1" '$1 == k { print $2 }'; }
+log_has() { grep -Eq -- "$1" "$BUSD_LOG"; }
+echo_reply() { # the text echo answers with, via protoc
+	echo "text: \"$1\"" | protoc --proto_path="$top_srcdir/proto" --encode=busd.examples.EchoRequest echo.proto |
+		"$BUSCTL" call org.busd.Echo Echo |
+		protoc --proto_path="$top_srcdir/proto" --decode=busd.examples.EchoReply echo.proto
+}
+
+# A datagram socket that records what busd tells systemd, one message per
+# line (newlines inside a message become spaces).
+NOTIFY_LOG="$TEST_TMP/notify.log"
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[2], "w").close()
+while True:
+    m = s.recv(4096).decode()
+    with open(sys.argv[2], "a") as f:
+        f.write(m.replace("\n", " ") + "\n")' "$TEST_TMP/notify.sock" "$NOTIFY_LOG" &
+_bg_pids="$_bg_pids $!"
+wait_for 10 test -S "$TEST_TMP/notify.sock"
+
+# ---- start, with NOTIFY_SOCKET and a configuration file
+cat >"$CONF" <<EOF
+[limits]
+max_connections_per_uid = 100
+[log]
+level = info
+EOF
+NOTIFY_SOCKET="$TEST_TMP/notify.sock" busd_start -c "$CONF"
+wait_for 5 grep -q READY=1 "$NOTIFY_LOG"
+expect_match "busd tells systemd READY=1 with a STATUS" "$(cat "$NOTIFY_LOG")" \
+	"^READY=1 STATUS=listening on .*bus\.sock, [0-9]+ peers"
+
+bg "$ECHO_SVC"
+ECHO_PID=$LAST_BG
+wait_for 10 sh -c "'$BUSCTL' list | grep -q org.busd.Echo"
+echo_id=$("$BUSCTL" list | awk '$1 == "org.busd.Echo" { print $2 }')
+"$BUSCTL" listen test.reload >"$TEST_TMP/listen" 2>&1 &
+listen_pid=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"subscriptions\" { print \$2 }') -ge 1 ]"
+expect_eq "echo answers before the reload" "$(echo_reply before)" 'text: "before"'
+
+# ---- SIGHUP with peers connected: new limits and log level apply
+cat >"$CONF" <<EOF
+[limits]
+max_connections_per_uid = 3
+[log]
+level = debug
+EOF
+kill -HUP "$BUSD_PID"
+wait_for 5 log_has "reloaded the configuration"
+check "SIGHUP: busd logs the reload" "log_has 'notice: reloaded the configuration \(log level debug'"
+wait_for 5 grep -q MONOTONIC_USEC "$NOTIFY_LOG"
+expect_match "  and tells systemd RELOADING=1 with MONOTONIC_USEC" "$(cat "$NOTIFY_LOG")" \
+	"^RELOADING=1 MONOTONIC_USEC=[0-9]+ STATUS="
+expect_eq "  then READY=1 again" "$(grep -c '^READY=1' "$NOTIFY_LOG")" 2
+expect_eq "echo keeps its connection (same unique id)" \
+	"$("$BUSCTL" list | awk '$1 == "org.busd.Echo" { print $2 }')" "$echo_id"
+printf 'x' | "$BUSCTL" emit test.reload
+wait_for 5 grep -q test.reload "$TEST_TMP/listen"
+check "the listener connected before the reload still gets events" "grep -q test.reload '$TEST_TMP/listen'"
+check "the new log level applies: debug lines appear" "log_has 'debug: peer :[0-9]+ \(pid [0-9]+, busctl\)'"
+# echo and the listener are two connections of this uid; with the status
+# call below a third; one more is over the new limit of 3.
+"$BUSCTL" listen never.happens >/dev/null 2>&1 &
+third=$!
+wait_for 5 sh -c "! '$BUSCTL' status >/dev/null 2>&1"
+out=$("$BUSCTL" status 2>&1)
+expect_match "the new max_connections_per_uid applies: a 4th connection is refused" "$out" \
+	"bus\.Error\.LimitsExceeded: uid [0-9]+ already has 3 connections"
+check "  with a warning naming the peer and the limit" \
+	"log_has 'warning: peer :[0-9]+ \(pid [0-9]+, busctl\): refused: .*limits.max_connections_per_uid'"
+kill "$third"
+wait "$third" 2>/dev/null
+
+# ---- an invalid file on SIGHUP: reported, the running configuration kept
+printf '[limits]\nmax_connections_per_uid = 100\nmax_names_per_peer = lots\n' >"$CONF"
+kill -HUP "$BUSD_PID"
+wait_for 5 log_has "reload failed"
+check "a bad file on SIGHUP is reported with file:line" \
+	"log_has 'error: reload: $CONF:3: limits.max_names_per_peer: .lots. is not a number'"
+check "  and busd keeps the running configuration" "log_has 'reload failed; keeping the running configuration'"
+expect_eq "  and keeps serving" "$(echo_reply after)" 'text: "after"'
+
+# ---- SIGTERM drain: a pending call gets its error, the socket goes away
+echo 'ms: 20000' | protoc --proto_path="$top_srcdir/proto" --encode=busd.examples.DelayRequest echo.proto \
+	>"$TEST_TMP/delay"
+"$BUSCTL" call org.busd.Echo Delay <"$TEST_TMP/delay" >/dev/null 2>"$TEST_TMP/delay.err" &
+caller=$!
+wait_for 5 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"pending_calls\" { print \$2 }') -ge 1 ]"
+sock=$BUS_ADDRESS
+busd_stop
+expect_eq "SIGTERM: busd exits 0" "$?" 0
+wait "$caller"
+expect_eq "  the pending call fails (exit 1)" "$?" 1
+expect_eq "  with bus.Error.NoReply, busd is shutting down" "$(cat "$TEST_TMP/delay.err")" \
+	"busctl: org.busd.Echo Delay: bus.Error.NoReply: busd is shutting down"
+check "  the socket file is removed" "[ ! -e '$sock' ]"
+expect_match "  and systemd heard STOPPING=1" "$(cat "$NOTIFY_LOG")" "^STOPPING=1"
+wait "$listen_pid" 2>/dev/null
+
+# ---- socket activation with systemd's own tool
+ACT="$TEST_TMP/act.sock"
+systemd-socket-activate -l "$ACT" "$BUSD" -c /dev/null 2>"$TEST_TMP/act.log" &
+act_pid=$!
+_bg_pids="$_bg_pids $act_pid"
+wait_for 10 test -S "$ACT"
+out=$("$BUSCTL" --socket "$ACT" status 2>&1)
+expect_match "socket activation: busd answers on the passed socket" "$out" "^peers +1$"
+check "  and says it uses the socket systemd passed" \
+	"grep -q 'listening on the socket systemd passed' '$TEST_TMP/act.log'"
+kill -TERM "$act_pid"
+wait "$act_pid"
+expect_eq "  SIGTERM: exit 0" "$?" 0
+check "  and the socket file, systemd's, is left alone" "[ -S '$ACT' ]"
+
+# ---- journal priority prefixes: stderr matching $JOURNAL_STREAM
+J="$TEST_TMP/journal"
+: >"$J"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$J") timeout -s TERM 1 "$BUSD" -c /dev/null \
+	--socket "$TEST_TMP/j.sock" 2>>"$J"
+expect_match "on the journal, lines carry <N> prefixes instead of the name" "$(cat "$J")" \
+	"^<5>notice: busd [0-9.]+ listening on"
+check "  and no line starts with 'busd:'" "! grep -q '^busd:' '$J'"
+timeout -s TERM 1 "$BUSD" -c /dev/null --socket "$TEST_TMP/j.sock" 2>"$TEST_TMP/plain"
+expect_match "redirected elsewhere, lines are plain" "$(cat "$TEST_TMP/plain")" \
+	"^busd: notice: busd [0-9.]+ listening on"
+
+# ---- max_queued_bytes: a peer that stops reading is dropped, by name
+printf '[limits]\nmax_frame_size = 64K\nmax_queued_bytes = 64K\n' >"$CONF"
+busd_start -c "$CONF"
+"$BUSCTL" listen flood.topic >/dev/null 2>"$TEST_TMP/flood.err" &
+slow=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"subscriptions\" { print \$2 }') -ge 1 ]"
+kill -STOP "$slow"
+head -c 60000 /dev/zero >"$TEST_TMP/blob"
+i=0
+while [ $i -lt 40 ] && ! log_has "limits.max_queued_bytes"; do
+	"$BUSCTL" emit flood.topic <"$TEST_TMP/blob"
+	i=$((i + 1))
+done
+wait_for 5 log_has "limits.max_queued_bytes"
+check "a subscriber that stops reading is disconnected, named in the log" \
+	"log_has 'warning: peer :[0-9]+ \(pid $slow, busctl\): disconnected: .*more than 65536 bytes .*limits.max_queued_bytes'"
+expect_match "busd keeps serving everyone else" "$("$BUSCTL" status)" "^peers +[0-9]+$"
+kill -CONT "$slow"
+wait "$slow"
+expect_eq "  and the slow listener, resumed, learns it was dropped (exit 1)" "$?" 1
+busd_stop
+expect_eq "busd exits 0" "$?" 0
+
+finish
