@@ -56,8 +56,13 @@ void control_name_changed(struct broker *b, const char *name, const struct peer 
 	ev.name = (char *)name;
 	ev.old_owner = (char *)(old_owner ? old_owner->unique : "");
 	ev.new_owner = (char *)(new_owner ? new_owner->unique : "");
-	log_info("name %s: owner %s -> %s", name, old_owner ? old_owner->unique : "(none)",
-		 new_owner ? new_owner->unique : "(none)");
+	if (log_enabled(LOG_INFO)) {
+		/* peer_describe() has one buffer: describe the old owner first. */
+		char was[96];
+		snprintf(was, sizeof(was), "%s", old_owner ? peer_describe(old_owner) : "(none)");
+		log_info("name %s: owner %s -> %s", name, was,
+			 new_owner ? peer_describe(new_owner) : "(none)");
+	}
 	router_emit(b, "bus.NameOwnerChanged", &ev.base);
 }
 
