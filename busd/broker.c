@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "router.h"
+#include "schema.h"
 #include "settings.h"
 
 #define SHUTDOWN_FLUSH_SECONDS 2
@@ -166,6 +167,7 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	b->max_pending = c->max_pending_calls;
 	b->max_conn_uid = c->max_connections_per_uid;
 	b->max_names = c->max_names_per_peer;
+	b->max_schema_bytes = c->max_schema_bytes;
 }
 
 void broker_overflow(struct broker *b, struct peer *p)
@@ -190,7 +192,8 @@ struct broker *broker_new(struct event_base *base, const struct config *c, int p
 	b->uids = hash_new();
 	b->names = name_registry_new();
 	b->match = match_new();
-	if (!b->peers || !b->uids || !b->names || !b->match) {
+	b->schemas = schema_store_new();
+	if (!b->peers || !b->uids || !b->names || !b->match || !b->schemas) {
 		log_error("out of memory");
 		broker_free(b);
 		return NULL;
@@ -340,6 +343,7 @@ void broker_free(struct broker *b)
 	free(b->path);
 	hash_free(b->peers, NULL);
 	hash_free(b->uids, NULL);
+	schema_store_free(b->schemas);
 	name_registry_free(b->names);
 	match_free(b->match);
 	pending_table_free(&b->pending);

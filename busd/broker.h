@@ -29,6 +29,8 @@ struct broker {
 	uint32_t max_frame;
 	uint64_t max_queued;       /* limits.* (settings.h), changed on SIGHUP */
 	uint32_t max_pending, max_conn_uid, max_names;
+	uint64_t max_schema_bytes;
+	struct schema_store *schemas;
 	hash *uids;                /* uid -> live connections, as (uintptr_t) */
 	struct peer *overflowed;   /* peers past max_queued, dropped in broker_after */
 

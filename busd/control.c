@@ -14,6 +14,8 @@
 #include "bus.pb-c.h"
 #include "broker.h"
 #include "log.h"
+#include "schema.h"
+#include "wire.h"
 
 #define BUSD_SERVER "busd " PACKAGE_VERSION
 
@@ -289,6 +291,153 @@ static void do_stats(struct ctl *c)
 	reply(c, &rep.base);
 }
 
+/* ---- schemas and exports (schema.c keeps them) ---- */
+
+static void do_add_schema(struct ctl *c)
+{
+	struct broker *b = c->p->broker;
+	Bus__AddSchemaRequest *req =
+		(Bus__AddSchemaRequest *)request(c, &bus__add_schema_request__descriptor);
+	char id[SCHEMA_ID_LEN + 1];
+	int known = 0;
+
+	if (!req)
+		return;
+	int r = req->file_descriptor_set.len == 0 ? -EINVAL
+		: schema_add(b->schemas, c->p, req->file_descriptor_set.data,
+			     req->file_descriptor_set.len, b->max_schema_bytes, id, &known);
+	if (r == -EINVAL)
+		fail(c, "bus.Error.InvalidArgs", "an empty schema");
+	else if (r == -EDQUOT)
+		fail(c, "bus.Error.LimitsExceeded",
+		     "%s would hold more than %llu schema bytes, the most limits.max_schema_bytes allows",
+		     c->p->unique, (unsigned long long)b->max_schema_bytes);
+	else if (r == -EEXIST)
+		fail(c, "bus.Error.Failed", "another schema has the same hash (%s)", id);
+	else if (r < 0)
+		fail(c, "bus.Error.Failed", "out of memory");
+	else {
+		Bus__AddSchemaReply rep = BUS__ADD_SCHEMA_REPLY__INIT;
+		rep.id = id;
+		rep.known = known;
+		reply(c, &rep.base);
+		log_debug("%s: schema %s (%zu bytes%s)", peer_describe(c->p), id,
+			  req->file_descriptor_set.len, known ? ", already known" : "");
+	}
+	bus__add_schema_request__free_unpacked(req, NULL);
+}
+
+static void do_get_schema(struct ctl *c)
+{
+	Bus__GetSchemaRequest *req =
+		(Bus__GetSchemaRequest *)request(c, &bus__get_schema_request__descriptor);
+	size_t len;
+
+	if (!req)
+		return;
+	const uint8_t *data = schema_get(c->p->broker->schemas, req->id, &len);
+	if (!data) {
+		fail(c, "bus.Error.UnknownSchema", "no schema '%s' (it goes away with the last "
+		     "peer that added it)", req->id);
+	} else {
+		Bus__GetSchemaReply rep = BUS__GET_SCHEMA_REPLY__INIT;
+		rep.file_descriptor_set.data = (uint8_t *)data;
+		rep.file_descriptor_set.len = len;
+		reply(c, &rep.base);
+	}
+	bus__get_schema_request__free_unpacked(req, NULL);
+}
+
+static void do_export(struct ctl *c)
+{
+	Bus__ExportRequest *req = (Bus__ExportRequest *)request(c, &bus__export_request__descriptor);
+
+	if (!req)
+		return;
+	size_t nl = strlen(req->name), sl = strlen(req->service);
+	if (nl && !wire_name_valid(req->name, nl)) {
+		fail(c, "bus.Error.InvalidArgs", "'%s' is not a valid name", req->name);
+	} else if (!wire_member_valid(req->service, sl)) {
+		fail(c, "bus.Error.InvalidArgs", "'%s' is not a valid service name", req->service);
+	} else {
+		int r = schema_export(c->p, req->name, req->service, req->remove);
+		if (r == -ENOENT)
+			fail(c, "bus.Error.InvalidArgs", "%s is not exported under '%s'", req->service,
+			     req->name);
+		else if (r == -ENOSPC)
+			fail(c, "bus.Error.LimitsExceeded", "a peer may export at most %d services",
+			     SCHEMA_MAX_EXPORTS);
+		else if (r < 0)
+			fail(c, "bus.Error.Failed", "out of memory");
+		else {
+			Bus__Empty rep = BUS__EMPTY__INIT;
+			reply(c, &rep.base);
+		}
+	}
+	bus__export_request__free_unpacked(req, NULL);
+}
+
+struct strings {
+	char **v;
+	size_t n, cap;
+	int nomem;
+};
+
+/* Collect distinct strings (the lists are short: exports of one peer). */
+static void strings_add(const char *s, void *ud)
+{
+	struct strings *l = ud;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		char **v = realloc(l->v, cap * sizeof(*v));
+		if (!v) {
+			l->nomem = 1;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (char *)s;
+}
+
+static void do_introspect(struct ctl *c)
+{
+	struct broker *b = c->p->broker;
+	Bus__IntrospectRequest *req =
+		(Bus__IntrospectRequest *)request(c, &bus__introspect_request__descriptor);
+	struct strings services = { 0 }, ids = { 0 };
+
+	if (!req)
+		return;
+	size_t len = strlen(req->name);
+	struct peer *owner = len && req->name[0] == ':' ? hash_get(b->peers, req->name, len)
+							: name_lookup(b->names, req->name, len);
+	if (!owner || owner->state != PEER_ACTIVE) {
+		fail(c, "bus.Error.NameHasNoOwner", "no peer owns the name '%s'", req->name);
+	} else {
+		schema_each_service(owner, req->name, strings_add, &services);
+		schema_each_id(owner, strings_add, &ids);
+		if (services.nomem || ids.nomem) {
+			fail(c, "bus.Error.Failed", "out of memory");
+		} else {
+			Bus__IntrospectReply rep = BUS__INTROSPECT_REPLY__INIT;
+			rep.unique_name = owner->unique;
+			rep.services = services.v;
+			rep.n_services = services.n;
+			rep.schema_ids = ids.v;
+			rep.n_schema_ids = ids.n;
+			reply(c, &rep.base);
+		}
+	}
+	free(services.v);
+	free(ids.v);
+	bus__introspect_request__free_unpacked(req, NULL);
+}
+
 static void monitor_released(const char *name, void *owner, void *userdata)
 {
 	control_name_changed(userdata, name, owner, NULL);
@@ -339,6 +488,14 @@ void control_call(struct peer *p, const wire_header *h, const uint8_t *body, siz
 		do_stats(&c);
 	else if (wire_str_eq(m, "Monitor"))
 		do_monitor(&c);
+	else if (wire_str_eq(m, "AddSchema"))
+		do_add_schema(&c);
+	else if (wire_str_eq(m, "GetSchema"))
+		do_get_schema(&c);
+	else if (wire_str_eq(m, "Export"))
+		do_export(&c);
+	else if (wire_str_eq(m, "Introspect"))
+		do_introspect(&c);
 	else
 		router_send_error(p, h->serial, "bus.Error.UnknownMethod",
 				  "the bus service has no method '%.*s'", (int)m.len, m.ptr);

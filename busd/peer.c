@@ -19,6 +19,7 @@
 #include "broker.h"
 #include "control.h"
 #include "log.h"
+#include "schema.h"
 
 /* Per wake-up, read at most this much from one peer before letting others
  * run; each read asks for up to READ_CHUNK bytes. */
@@ -287,6 +288,7 @@ void peer_disconnect(struct peer *p, const char *why)
 	}
 
 	match_remove_owner(b->match, p);
+	schema_peer_gone(b->schemas, p);
 	router_drop_calls(p);
 	name_release_all(b->names, p, release_name, NULL);
 

@@ -11,6 +11,8 @@
 
 struct broker;
 struct pending;
+struct peer_schema;
+struct peer_export;
 struct evbuffer;
 struct event;
 
@@ -48,6 +50,9 @@ struct peer {
 	struct pending *calls_out; /* calls this peer is waiting on */
 	unsigned n_calls_in, n_calls_out;
 	int uid_counted;           /* counted in broker->uids */
+	struct peer_schema *schemas; /* schema.c: schemas it added, charged to it */
+	struct peer_export *exports; /* schema.c: (name, service) it serves */
+	uint64_t schema_bytes;
 	int overflowed;            /* on broker->overflowed */
 	struct peer *overflow_next;
 	uint64_t event_mark;       /* fan-out de-duplication, see router.c */

@@ -34,6 +34,7 @@ static const struct option_def defs[CFG_N_KEYS] = {
 	[CFG_MAX_PENDING] = { "limits", "max_pending_calls", T_COUNT, 1, 1u << 24 },
 	[CFG_MAX_CONN_UID] = { "limits", "max_connections_per_uid", T_COUNT, 1, 1u << 24 },
 	[CFG_MAX_NAMES] = { "limits", "max_names_per_peer", T_COUNT, 1, 1u << 20 },
+	[CFG_MAX_SCHEMA] = { "limits", "max_schema_bytes", T_SIZE, 64u << 10, 1ull << 30 },
 	[CFG_LOG_LEVEL] = { "log", "level", T_LEVEL, 0, 0 },
 	[CFG_LOG_TARGET] = { "log", "target", T_TARGET, 0, 0 },
 };
@@ -163,6 +164,7 @@ static int option_set(struct config *c, enum config_key k, const char *s, char *
 	case CFG_MAX_PENDING: c->max_pending_calls = (uint32_t)v; break;
 	case CFG_MAX_CONN_UID: c->max_connections_per_uid = (uint32_t)v; break;
 	case CFG_MAX_NAMES: c->max_names_per_peer = (uint32_t)v; break;
+	case CFG_MAX_SCHEMA: c->max_schema_bytes = v; break;
 	default: break;
 	}
 	return 0;
@@ -183,6 +185,7 @@ static void defaults(struct config *c)
 	c->max_pending_calls = 4096;
 	c->max_connections_per_uid = 1024;
 	c->max_names_per_peer = 256;
+	c->max_schema_bytes = 4u << 20;
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_STDERR;
 	for (int k = 0; k < CFG_N_KEYS; k++)
@@ -375,6 +378,9 @@ void config_print(const struct config *c, FILE *out)
 		case CFG_MAX_PENDING: snprintf(v, sizeof(v), "%u", c->max_pending_calls); break;
 		case CFG_MAX_CONN_UID: snprintf(v, sizeof(v), "%u", c->max_connections_per_uid); break;
 		case CFG_MAX_NAMES: snprintf(v, sizeof(v), "%u", c->max_names_per_peer); break;
+		case CFG_MAX_SCHEMA:
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_schema_bytes);
+			break;
 		case CFG_LOG_LEVEL: snprintf(v, sizeof(v), "%s", config_level_name(c->log_level)); break;
 		case CFG_LOG_TARGET:
 			snprintf(v, sizeof(v), "%s", c->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");

@@ -18,6 +18,7 @@ enum log_target { LOG_TARGET_STDERR, LOG_TARGET_SYSLOG };
 enum config_key {
 	CFG_SOCKET, CFG_MODE, CFG_GROUP,
 	CFG_MAX_FRAME, CFG_MAX_QUEUED, CFG_MAX_PENDING, CFG_MAX_CONN_UID, CFG_MAX_NAMES,
+	CFG_MAX_SCHEMA,
 	CFG_LOG_LEVEL, CFG_LOG_TARGET,
 	CFG_N_KEYS
 };
@@ -31,6 +32,7 @@ struct config {
 	uint32_t max_pending_calls;
 	uint32_t max_connections_per_uid;
 	uint32_t max_names_per_peer;
+	uint64_t max_schema_bytes;
 	int log_level;               /* LOG_ERR .. LOG_DEBUG */
 	int log_target;
 	enum config_source source[CFG_N_KEYS];

@@ -118,6 +118,7 @@ void lifetime_hold(bus_t *bus);
 int lifetime_drop(bus_t *bus);
 /* A control call to "bus": request packed from req, reply unpacked with
  * reply_desc into *reply (if reply is not NULL). Returns as bus_call(). */
+int lifetime_announce_export(bus_t *bus, const char *name, const char *service, int remove);
 int lifetime_control(bus_t *bus, const char *method, const ProtobufCMessage *req,
 		     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
 		     bus_error_t *err);

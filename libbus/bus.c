@@ -129,6 +129,41 @@ int bus_release_name(bus_t *bus, const char *name, bus_error_t *err)
 	return name_call(bus, "ReleaseName", name, err);
 }
 
+int bus_add_schema(bus_t *bus, const void *fds, size_t len, bus_error_t *err)
+{
+	Bus__AddSchemaRequest req = BUS__ADD_SCHEMA_REQUEST__INIT;
+
+	bus_error_clear(err);
+	if (!bus || !fds || len == 0) {
+		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no schema given");
+		return -EINVAL;
+	}
+	req.file_descriptor_set.data = (uint8_t *)fds;
+	req.file_descriptor_set.len = len;
+	return lifetime_control(bus, "AddSchema", &req.base, NULL, NULL, err);
+}
+
+/* Tell busd about an export, without waiting: busd handles frames in order,
+ * so a later Introspect from anyone sees it. */
+int lifetime_announce_export(bus_t *bus, const char *name, const char *service, int remove)
+{
+	Bus__ExportRequest req = BUS__EXPORT_REQUEST__INIT;
+	wire_header h = {
+		.kind = WIRE_KIND_CALL,
+		.flags = WIRE_FLAG_NO_REPLY_EXPECTED,
+		.serial = conn_next_serial(bus),
+		.destination = wire_str_c(BUS_NAME),
+		.interface = wire_str_c(bus__bus__descriptor.name),
+		.member = wire_str_c("Export"),
+		.body_type = wire_str_c(bus__export_request__descriptor.name),
+	};
+
+	req.name = (char *)(name ? name : "");
+	req.service = (char *)service;
+	req.remove = remove;
+	return conn_usable(bus) ? conn_send(bus, &h, NULL, 0, &req.base, NULL) : 0;
+}
+
 /* ---------------------------------------------------------------- connect */
 
 int bus_default_address(char *buf, size_t len)

@@ -299,6 +299,7 @@ int bus_export(bus_t *bus, const char *name, ProtobufCService *service)
 	}
 	e->service = service;
 	*tail = e; /* export order decides which service gets a method first */
+	lifetime_announce_export(bus, name, service->descriptor->name, 0);
 	return 0;
 }
 
@@ -309,6 +310,7 @@ int bus_unexport(bus_t *bus, const char *name, ProtobufCService *service)
 	for (struct export **pe = &bus->exports; *pe; pe = &(*pe)->next) {
 		struct export *e = *pe;
 		if (e->service == service && same_name(e->name, name)) {
+			lifetime_announce_export(bus, name, service->descriptor->name, 1);
 			*pe = e->next;
 			free(e->name);
 			free(e);

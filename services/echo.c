@@ -17,6 +17,10 @@
 #include <bus/bus.h>
 #include "echo.pb-c.h"
 
+/* echo.proto's FileDescriptorSet, linked in by the build (proto/echo.fds.c). */
+extern const unsigned char bus_schema_echo[];
+extern const size_t bus_schema_echo_len;
+
 #define ECHO_ERROR_FAILED "org.busd.Echo.Error.Failed"
 #define DELAY_MAX_MS (10u * 60u * 1000u)
 
@@ -172,6 +176,10 @@ int main(int argc, char **argv)
 		bus_close(bus);
 		return 1;
 	}
+	/* The schema first, so that busctl introspect can describe the export. */
+	if (bus_add_schema(bus, bus_schema_echo, bus_schema_echo_len, &err) < 0)
+		fprintf(stderr, "echo: schema not registered (introspection will not work): %s: %s\n",
+			err.name, err.message);
 	bus_export(bus, name, &service.base);
 
 	base = event_base_new();

@@ -13,7 +13,8 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
 
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev \
-libprotobuf-c-dev protobuf-c-compiler libinih-dev protobuf-compiler python3 systemd"
+libprotobuf-c-dev protobuf-c-compiler libinih-dev protobuf-compiler libprotobuf-dev \
+libjson-c-dev python3 systemd"
 
 install_deps() {
 	missing=""

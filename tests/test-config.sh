@@ -23,13 +23,14 @@ origin() { printf '%s\n' "$OUT" | sed -n "s/^$1 = .*  (\(.*\))\$/\1/p"; }
 # ---- defaults
 check_config -c /dev/null --socket "$TEST_TMP/d.sock"
 expect_eq "an empty file is valid" "$RC" 0
-expect_eq "  and prints ten options" "$(lines "$OUT")" 10
+expect_eq "  and prints eleven options" "$(lines "$OUT")" 11
 expect_eq "  listen.mode defaults to 0666" "$(value listen.mode)" 0666
 expect_eq "  limits.max_frame_size to 16 MiB" "$(value limits.max_frame_size)" 16777216
 expect_eq "  limits.max_queued_bytes to 64 MiB" "$(value limits.max_queued_bytes)" 67108864
 expect_eq "  limits.max_pending_calls to 4096" "$(value limits.max_pending_calls)" 4096
 expect_eq "  limits.max_connections_per_uid to 1024" "$(value limits.max_connections_per_uid)" 1024
 expect_eq "  limits.max_names_per_peer to 256" "$(value limits.max_names_per_peer)" 256
+expect_eq "  limits.max_schema_bytes to 4 MiB" "$(value limits.max_schema_bytes)" 4194304
 expect_eq "  log.level to info" "$(value log.level)" info
 expect_eq "  log.target to stderr" "$(value log.target)" stderr
 expect_eq "  and says where each came from" "$(origin limits.max_pending_calls)" "built-in default"

@@ -56,6 +56,7 @@ extern "C" {
 #define BUS_ERROR_SERVICE_FAILED "bus.Error.ServiceFailed" /* handler gave no reply */
 #define BUS_ERROR_FAILED "bus.Error.Failed"                /* generic */
 #define BUS_ERROR_LIMITS_EXCEEDED "bus.Error.LimitsExceeded" /* a busd limit (busd.conf) */
+#define BUS_ERROR_UNKNOWN_SCHEMA "bus.Error.UnknownSchema"  /* GetSchema: no such id */
 
 /* The broker's own name, and the topic of its name-ownership events
  * (body bus.NameOwnerChanged, see proto/bus.proto). */
@@ -164,6 +165,15 @@ int bus_release_name(bus_t *bus, const char *name, bus_error_t *err);
  * A call addressed to the connection's unique id reaches every export.
  * Returns -EEXIST if the same (name, service) is already exported. */
 int bus_export(bus_t *bus, const char *name, ProtobufCService *service);
+/* Upload the schema of the services this connection exports: the
+ * FileDescriptorSet of their .proto files (protoc --include_imports
+ * --descriptor_set_out; the build can link it in as a byte array). busd
+ * keeps it for busctl introspect and anyone's GetSchema, charged to this
+ * connection (limits.max_schema_bytes), until the connection closes. Each
+ * bus_export() also tells busd which service is served under which name.
+ * Errors: bus.Error.LimitsExceeded, bus.Error.InvalidArgs (empty). */
+int bus_add_schema(bus_t *bus, const void *fds, size_t len, bus_error_t *err);
+
 /* Stop serving (name, service). Returns -ENOENT if not exported. */
 int bus_unexport(bus_t *bus, const char *name, ProtobufCService *service);
 

@@ -1,0 +1,46 @@
+/* schema.h - the schemas peers upload (FileDescriptorSets, kept as opaque
+ * bytes, one copy per distinct content, reference-counted by the peers that
+ * added them) and which service each peer exports under which name, for
+ * the control service's AddSchema, GetSchema, Export and Introspect. busd
+ * never parses a schema: busctl and other clients do. */
+#ifndef BUSD_SCHEMA_H
+#define BUSD_SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct peer;
+struct schema_store;
+
+#define SCHEMA_ID_LEN 16 /* hex digits of the 64-bit content hash */
+#define SCHEMA_MAX_EXPORTS 1024 /* per peer */
+
+struct schema_store *schema_store_new(void);
+void schema_store_free(struct schema_store *s);
+
+/* Add a schema for p, charged to p (p->schema_bytes) even when another peer
+ * already added the same bytes. id receives its NUL-terminated id, *known
+ * whether busd already had it. Adding the same schema twice is a no-op.
+ * -EDQUOT when p would hold more than max_bytes, -ENOMEM. */
+int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size_t len,
+	       uint64_t max_bytes, char id[SCHEMA_ID_LEN + 1], int *known);
+
+/* The bytes of schema id, or NULL. */
+const uint8_t *schema_get(const struct schema_store *s, const char *id, size_t *len);
+
+/* Record (or with remove, forget) that p serves service under name ("" for
+ * every name it owns). -ENOSPC past SCHEMA_MAX_EXPORTS, -ENOENT when
+ * removing what is not there, -ENOMEM. */
+int schema_export(struct peer *p, const char *name, const char *service, int remove);
+
+/* The services p exports under name (name's exports and the "" ones; all
+ * of them when name is p's unique id), and p's schema ids: each callback
+ * is called once per item. */
+void schema_each_service(const struct peer *p, const char *name,
+			 void (*fn)(const char *service, void *ud), void *ud);
+void schema_each_id(const struct peer *p, void (*fn)(const char *id, void *ud), void *ud);
+
+/* p is going away: drop its references and exports. */
+void schema_peer_gone(struct schema_store *s, struct peer *p);
+
+#endif

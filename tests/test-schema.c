@@ -1,0 +1,220 @@
+/* test-schema.c - schemas on the bus: AddSchema keeps one copy per distinct
+ * FileDescriptorSet (by content) charged to every peer that adds it,
+ * GetSchema returns the exact bytes, Export/Introspect tell which service a
+ * name serves, and all of it goes away with the peers. Also the
+ * limits.max_schema_bytes limit and services/echo's own registration. */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bus/bus.h>
+#include "bus.pb-c.h"
+#include "harness.h"
+#include "tap.h"
+
+#define SCHEMA_LIMIT (64 * 1024)
+
+/* A control call to busd; the unpacked reply (or NULL with err set). */
+static ProtobufCMessage *control(bus_t *bus, const char *method, const ProtobufCMessage *req,
+				 const ProtobufCMessageDescriptor *rd, bus_error_t *err)
+{
+	size_t len, rlen = 0;
+	void *body = harness_pack(req, &len), *rep = NULL;
+	int r = bus_call(bus, BUS_NAME, "bus.Bus", method, req->descriptor->name, body, len,
+			 5000000u, err, &rep, &rlen);
+	free(body);
+	if (r < 0)
+		return NULL;
+	ProtobufCMessage *m = protobuf_c_message_unpack(rd, NULL, rlen, rep);
+	free(rep);
+	return m;
+}
+
+static Bus__IntrospectReply *introspect(bus_t *bus, const char *name, bus_error_t *err)
+{
+	Bus__IntrospectRequest req = BUS__INTROSPECT_REQUEST__INIT;
+	req.name = (char *)name;
+	return (Bus__IntrospectReply *)control(bus, "Introspect", &req.base,
+					       &bus__introspect_reply__descriptor, err);
+}
+
+static int get_schema(bus_t *bus, const char *id, ProtobufCBinaryData *out, bus_error_t *err)
+{
+	Bus__GetSchemaRequest req = BUS__GET_SCHEMA_REQUEST__INIT;
+	req.id = (char *)id;
+	Bus__GetSchemaReply *rep = (Bus__GetSchemaReply *)control(
+		bus, "GetSchema", &req.base, &bus__get_schema_reply__descriptor, err);
+	if (!rep)
+		return -1;
+	out->len = rep->file_descriptor_set.len;
+	out->data = malloc(out->len ? out->len : 1);
+	memcpy(out->data, rep->file_descriptor_set.data, out->len);
+	bus__get_schema_reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+static char *add_schema(bus_t *bus, const void *data, size_t len, int *known, bus_error_t *err)
+{
+	Bus__AddSchemaRequest req = BUS__ADD_SCHEMA_REQUEST__INIT;
+	req.file_descriptor_set.data = (uint8_t *)data;
+	req.file_descriptor_set.len = len;
+	Bus__AddSchemaReply *rep = (Bus__AddSchemaReply *)control(
+		bus, "AddSchema", &req.base, &bus__add_schema_reply__descriptor, err);
+	if (!rep)
+		return NULL;
+	char *id = strdup(rep->id);
+	*known = rep->known;
+	bus__add_schema_reply__free_unpacked(rep, NULL);
+	return id;
+}
+
+/* Any exported service will do for the export bookkeeping. */
+static void noop_method(ProtobufCService *s, unsigned i, const ProtobufCMessage *in,
+			ProtobufCClosure c, void *d)
+{
+	(void)s, (void)i, (void)in;
+	c(NULL, d);
+}
+
+static void test_store(void)
+{
+	bus_t *a = harness_connect(), *b = harness_connect(), *c = harness_connect();
+	static const uint8_t blob[] = "\x0a\x0a\x0a\x08test.proto"; /* bytes, as busd sees them */
+	ProtobufCBinaryData got = { 0 };
+	bus_error_t err;
+	int known = -1;
+
+	char *id = add_schema(a, blob, sizeof(blob) - 1, &known, &err);
+	ok(id && strlen(id) == 16, "AddSchema answers a 16-hex-digit id (%s)", id ? id : err.name);
+	is_int(known, 0, "  new to busd");
+	int known2 = -1;
+	char *id2 = add_schema(b, blob, sizeof(blob) - 1, &known2, &err);
+	ok(id && id2 && strcmp(id, id2) == 0, "the same bytes from another peer: the same id");
+	is_int(known2, 1, "  busd already had them");
+	ok(get_schema(c, id, &got, &err) == 0 && got.len == sizeof(blob) - 1 &&
+	   memcmp(got.data, blob, got.len) == 0, "GetSchema returns the exact bytes to a third peer");
+	free(got.data);
+
+	ok(bus_request_name(a, "org.test.Schema", &err) == 0, "a owns org.test.Schema");
+	static const ProtobufCServiceDescriptor desc = {
+		PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC, "test.Svc", "Svc", "Svc", "test", 0, NULL, NULL,
+	};
+	ProtobufCService svc = { &desc, noop_method, NULL };
+	ok(bus_export(a, "org.test.Schema", &svc) == 0, "a exports test.Svc under it");
+	Bus__IntrospectReply *in = introspect(c, "org.test.Schema", &err);
+	ok(in != NULL, "Introspect answers (%s)", in ? "" : err.message);
+	if (in) {
+		is_str(in->unique_name, bus_unique_name(a), "  with the owner's unique id");
+		ok(in->n_services == 1 && strcmp(in->services[0], "test.Svc") == 0,
+		   "  the exported service");
+		ok(in->n_schema_ids == 1 && strcmp(in->schema_ids[0], id) == 0, "  and a's schema id");
+		bus__introspect_reply__free_unpacked(in, NULL);
+	}
+	in = introspect(c, bus_unique_name(a), &err);
+	ok(in && in->n_services == 1, "Introspect by unique id lists every export");
+	if (in)
+		bus__introspect_reply__free_unpacked(in, NULL);
+	ok(bus_unexport(a, "org.test.Schema", &svc) == 0, "a unexports it");
+	in = introspect(c, "org.test.Schema", &err);
+	ok(in && in->n_services == 0, "Introspect then lists no service");
+	if (in)
+		bus__introspect_reply__free_unpacked(in, NULL);
+
+	in = introspect(c, "org.test.Nobody", &err);
+	ok(!in && bus_error_has_name(&err, BUS_ERROR_NAME_HAS_NO_OWNER),
+	   "Introspect of a name nobody owns: bus.Error.NameHasNoOwner");
+
+	bus_close(a);
+	ok(get_schema(c, id, &got, &err) == 0, "the schema stays while b still holds it");
+	free(got.data);
+	bus_close(b);
+	harness_sleep_ms(100);
+	ok(get_schema(c, id, &got, &err) < 0 && bus_error_has_name(&err, BUS_ERROR_UNKNOWN_SCHEMA),
+	   "and goes with the last peer that added it: bus.Error.UnknownSchema");
+	ok(get_schema(c, "zz", &got, &err) < 0 && bus_error_has_name(&err, BUS_ERROR_UNKNOWN_SCHEMA),
+	   "a malformed id: bus.Error.UnknownSchema");
+	free(id);
+	free(id2);
+	bus_close(c);
+}
+
+static void test_limit(void)
+{
+	bus_t *a = harness_connect();
+	bus_error_t err;
+	uint8_t *big = calloc(1, SCHEMA_LIMIT / 2 + 1);
+	int known;
+
+	big[0] = 1;
+	char *id = add_schema(a, big, SCHEMA_LIMIT / 2 + 1, &known, &err);
+	ok(id != NULL, "half the limit is accepted");
+	big[0] = 2;
+	char *id2 = add_schema(a, big, SCHEMA_LIMIT / 2 + 1, &known, &err);
+	ok(!id2 && bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED),
+	   "a second, different half over limits.max_schema_bytes: bus.Error.LimitsExceeded");
+	ok(strstr(err.message, "limits.max_schema_bytes") != NULL, "  naming the limit (%s)",
+	   err.message);
+	big[0] = 1;
+	char *id3 = add_schema(a, big, SCHEMA_LIMIT / 2 + 1, &known, &err);
+	ok(id3 && id && strcmp(id, id3) == 0, "adding the first one again costs nothing");
+	char *empty = add_schema(a, big, 0, &known, &err);
+	ok(!empty && bus_error_has_name(&err, BUS_ERROR_INVALID_ARGS), "an empty schema: InvalidArgs");
+	free(id);
+	free(id2);
+	free(id3);
+	free(big);
+	bus_close(a);
+}
+
+static void test_echo(void)
+{
+	harness_child echo;
+	bus_t *bus = harness_connect();
+	bus_error_t err;
+	ProtobufCBinaryData got = { 0 };
+
+	if (harness_spawn_echo(&echo) < 0) {
+		ok(0, "services/echo is up");
+		bus_close(bus);
+		return;
+	}
+	Bus__IntrospectReply *in = introspect(bus, "org.busd.Echo", &err);
+	ok(in && in->n_services == 1 && strcmp(in->services[0], "busd.examples.Echo") == 0,
+	   "services/echo exports busd.examples.Echo under org.busd.Echo");
+	ok(in && in->n_schema_ids == 1 && get_schema(bus, in->schema_ids[0], &got, &err) == 0,
+	   "  and uploaded its schema");
+	ok(got.len > 0 && memmem(got.data, got.len, "echo.proto", 10) != NULL,
+	   "  which describes echo.proto (%zu bytes)", got.len);
+	free(got.data);
+	if (in)
+		bus__introspect_reply__free_unpacked(in, NULL);
+	harness_signal(&echo, SIGTERM);
+	harness_wait(&echo, 5000);
+	bus_close(bus);
+}
+
+int main(void)
+{
+	char path[512], opt[] = "-c";
+	snprintf(path, sizeof(path), "%s/busd-schema.%d.conf",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		printf("Bail out! cannot write %s\n", path);
+		return 1;
+	}
+	fprintf(f, "[limits]\nmax_schema_bytes = %d\n", SCHEMA_LIMIT);
+	fclose(f);
+	const char *args[] = { opt, path, NULL };
+	harness_start(args);
+	test_store();
+	test_limit();
+	test_echo();
+	int r = harness_done();
+	unlink(path);
+	return r;
+}
