@@ -13,11 +13,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "busctl.h"
 #include "bus.pb-c.h"
 
 static const struct command *const commands[] = {
-	&cmd_list, &cmd_status, &cmd_call, &cmd_emit, &cmd_listen, &cmd_monitor, NULL,
+	&cmd_list, &cmd_status, &cmd_introspect, &cmd_call, &cmd_emit, &cmd_listen, &cmd_monitor,
+	&cmd_capture, &cmd_decode, NULL,
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -68,7 +71,7 @@ bus_t *busctl_connect(struct busctl *ctl)
 
 static void command_help(const struct command *cmd, FILE *f)
 {
-	fprintf(f, "Usage: busctl [--socket PATH] [--timeout SEC] %s %s\n\n%s.\n%s", cmd->name,
+	fprintf(f, "Usage: busctl [--socket PATH] [--timeout SEC] [--json] %s %s\n\n%s.\n%s", cmd->name,
 		cmd->args, cmd->summary, cmd->help);
 }
 
@@ -273,9 +276,22 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		if ((int)strlen(rows[i].name) > w)
 			w = (int)strlen(rows[i].name);
-	printf("%-*s %-8s %7s %6s %s\n", w, "NAME", "UNIQUE", "PID", "UID", "COMM");
+	if (!ctl->json)
+		printf("%-*s %-8s %7s %6s %s\n", w, "NAME", "UNIQUE", "PID", "UID", "COMM");
 	for (size_t i = 0; i < n; i++) {
 		const Bus__PeerInfo *p = rows[i].peer;
+		if (ctl->json) {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "name", json_object_new_string(rows[i].name));
+			json_object_object_add(o, "unique", json_object_new_string(p->unique_name));
+			json_object_object_add(o, "pid", json_object_new_int64(p->pid));
+			json_object_object_add(o, "uid", json_object_new_int64(p->uid));
+			json_object_object_add(o, "gid", json_object_new_int64(p->gid));
+			json_object_object_add(o, "comm", json_object_new_string(p->comm));
+			puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+			json_object_put(o);
+			continue;
+		}
 		printf("%-*s %-8s %7u %6u %s\n", w, rows[i].name, p->unique_name, p->pid, p->uid,
 		       p->comm[0] ? p->comm : "-");
 	}
@@ -312,6 +328,22 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	bus_close(bus);
 	if (r)
 		return r;
+	if (ctl->json) {
+		/* protobuf-c's own field table: every counter, by its proto name. */
+		json_object *o = json_object_new_object();
+		const ProtobufCMessageDescriptor *d = s->base.descriptor;
+		for (unsigned i = 0; i < d->n_fields; i++) {
+			const ProtobufCFieldDescriptor *f = &d->fields[i];
+			const char *m = (const char *)s + f->offset;
+			uint64_t v = f->type == PROTOBUF_C_TYPE_UINT64 ? *(const uint64_t *)m
+								      : *(const uint32_t *)m;
+			json_object_object_add(o, f->name, json_object_new_uint64(v));
+		}
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+		protobuf_c_message_free_unpacked(&s->base, NULL);
+		return fflush(stdout) == 0 ? 0 : fail("writing the status: %s", strerror(errno));
+	}
 	printf("uptime            %.3f s\n", (double)s->uptime_usec / 1e6);
 	printf("peers             %u\n", s->peers);
 	printf("names             %u\n", s->names);
@@ -346,19 +378,22 @@ const struct command cmd_status = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: busctl [--socket PATH] [--timeout SEC] COMMAND [ARGS...]\n\n"
+	fprintf(f, "Usage: busctl [--socket PATH] [--timeout SEC] [--json] COMMAND [ARGS...]\n\n"
 		   "Inspect and drive a busd service bus.\n\n"
 		   "Options:\n"
 		   "  -s, --socket PATH   busd's socket (default $BUS_ADDRESS, else\n"
 		   "                      /run/busd/bus.sock as root, $XDG_RUNTIME_DIR/busd.sock\n"
 		   "                      for other users)\n"
 		   "  -t, --timeout SEC   how long to wait for each reply (default 25; 0: forever)\n"
+		   "  -j, --json          JSON output: one object per line (list, status,\n"
+		   "                      introspect, listen, monitor, decode)\n"
 		   "  -h, --help          this text; \"busctl COMMAND --help\" for a command\n"
 		   "  -V, --version       the version\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; commands[i]; i++)
 		fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
-	fprintf(f, "\nExit status: 0 on success, 1 on a failure (one line on stderr), 2 on a\n"
+	fprintf(f, "\nOutput is a table for people, or JSON lines with --json; never colour.\n"
+		   "Exit status: 0 on success, 1 on a failure (one line on stderr), 2 on a\n"
 		   "usage error. This is busd's busctl, not systemd's D-Bus tool of the same name.\n");
 }
 
@@ -367,6 +402,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -377,8 +413,11 @@ int main(int argc, char **argv)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:s:t:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:s:t:jhV", opts, NULL)) != -1) {
 		switch (c) {
+		case 'j':
+			ctl.json = 1;
+			break;
 		case 's':
 			ctl.socket = optarg;
 			break;

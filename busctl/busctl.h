@@ -8,12 +8,14 @@
 #include <stdint.h>
 
 #include <bus/bus.h>
+#include <bus/schema.h>
 
 #define EXIT_USAGE 2
 
 struct busctl {
 	const char *socket;    /* NULL: $BUS_ADDRESS or the default path */
 	uint64_t timeout_usec; /* per call */
+	int json;              /* --json: JSON lines instead of tables */
 };
 
 /* A command: argv[0] is its name; options are parsed by the command. */
@@ -25,7 +27,23 @@ struct command {
 	int (*run)(struct busctl *ctl, int argc, char **argv);
 };
 
-extern const struct command cmd_list, cmd_status, cmd_call, cmd_emit, cmd_listen, cmd_monitor;
+extern const struct command cmd_list, cmd_status, cmd_call, cmd_emit, cmd_listen, cmd_monitor,
+	cmd_introspect, cmd_capture, cmd_decode;
+
+/* ---- schema.c: the schemas on the bus, for the JSON codec */
+#define INTROSPECT_MAX 64
+struct introspection {
+	char owner[32];
+	char services[INTROSPECT_MAX][256];
+	size_t n_services, n_schemas;
+};
+/* What name serves; its owner's schemas are added to s. */
+int schema_introspect(bus_t *bus, struct busctl *ctl, const char *name, bus_schema_t *s,
+		      struct introspection *out, bus_error_t *err);
+/* busd's own bus.proto, linked into busctl. */
+void schema_add_own(bus_schema_t *s);
+/* Every schema any peer on the bus has uploaded, into s. */
+int schema_load_all(bus_t *bus, struct busctl *ctl, bus_schema_t *s, bus_error_t *err);
 
 /* Print "busctl: " and the formatted message on stderr; returns 1. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -51,6 +69,10 @@ int command_usage_error(const struct command *cmd, const char *fmt, ...)
 int read_stdin(void **buf, size_t *len);
 /* Write all of buf to stdout. */
 int write_stdout(const void *buf, size_t len);
+
+/* Print body (of type) as JSON on stdout; what prefixes errors. */
+int json_out(const bus_schema_t *s, const char *type, const void *body, size_t len,
+	     const char *what);
 
 /* "12:34:56.789012" local time, now. */
 void time_now(char *buf, size_t len);

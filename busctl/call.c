@@ -70,20 +70,53 @@ static int body_out(const void *body, size_t len, int raw)
 
 /* ---------------------------------------------------------------- call */
 
-static int call_run(struct busctl *ctl, int argc, char **argv)
+/* The JSON text of a request or event: the argument, else stdin (unless it
+ * is a terminal), else "{}". Caller frees. */
+static char *json_input(int argc, char **argv, int at)
 {
-	struct send_opts o = { 0 };
-	int first, r = command_options(&cmd_call, argc, argv, "i:T:r", send_options, send_opt, &o,
-				       &first);
-	if (r)
-		return r < 0 ? 0 : r;
-	if (argc - first != 2)
-		return command_usage_error(&cmd_call, "expected NAME and METHOD");
-	const char *dest = argv[first], *method = argv[first + 1];
+	void *buf;
+	size_t len;
 
+	if (at < argc)
+		return strdup(argv[at]);
+	if (read_stdin(&buf, &len) < 0)
+		return NULL;
+	if (!buf || len == 0) {
+		free(buf);
+		return strdup("{}");
+	}
+	char *text = realloc(buf, len + 1);
+	if (!text) {
+		free(buf);
+		return NULL;
+	}
+	text[len] = '\0';
+	return text;
+}
+
+/* A body as JSON on stdout: indented on a terminal, one line otherwise. */
+int json_out(const bus_schema_t *s, const char *type, const void *body, size_t len,
+	     const char *what)
+{
+	bus_error_t err;
+	char *json = NULL;
+	unsigned flags = isatty(STDOUT_FILENO) ? BUS_JSON_PRETTY : 0;
+
+	if (bus_json_decode(s, type, body, len, flags, &json, &err) < 0)
+		return fail("%s: the reply does not decode as %s: %s", what, type, err.message);
+	puts(json);
+	free(json);
+	return fflush(stdout) == 0 ? 0 : fail("writing the reply: %s", strerror(errno));
+}
+
+static int call_raw(struct busctl *ctl, const struct send_opts *o, const char *dest,
+		    const char *method, const char *what)
+{
 	void *body, *reply = NULL;
 	size_t len, reply_len = 0;
-	r = read_stdin(&body, &len);
+	bus_error_t err;
+
+	int r = read_stdin(&body, &len);
 	if (r < 0)
 		return fail("reading the request body from stdin: %s", strerror(-r));
 	bus_t *bus = busctl_connect(ctl);
@@ -91,10 +124,7 @@ static int call_run(struct busctl *ctl, int argc, char **argv)
 		free(body);
 		return 1;
 	}
-	bus_error_t err;
-	char what[300];
-	snprintf(what, sizeof(what), "%s %s", dest, method);
-	r = bus_call(bus, dest, o.interface, method, o.type, body, len, ctl->timeout_usec, &err,
+	r = bus_call(bus, dest, o->interface, method, o->type, body, len, ctl->timeout_usec, &err,
 		     &reply, &reply_len);
 	free(body);
 	bus_close(bus);
@@ -102,29 +132,115 @@ static int call_run(struct busctl *ctl, int argc, char **argv)
 		return fail("%s: not a valid destination, interface, method or type name", what);
 	if (r < 0)
 		return fail_bus(what, &err);
-	r = body_out(reply, reply_len, o.raw);
+	r = body_out(reply, reply_len, 0);
 	free(reply);
 	return r;
 }
 
+static int call_json(struct busctl *ctl, const struct send_opts *o, const char *dest,
+		     const char *method, const char *json, const char *what)
+{
+	bus_schema_t *s = NULL;
+	struct introspection in;
+	bus_error_t err;
+	const char *svc, *in_type, *out_type;
+	void *body = NULL, *reply = NULL;
+	size_t len = 0, reply_len = 0;
+	int r;
+
+	bus_t *bus = busctl_connect(ctl);
+	if (!bus)
+		return 1;
+	if (bus_schema_new(&s) < 0) {
+		bus_close(bus);
+		return fail("out of memory");
+	}
+	if (schema_introspect(bus, ctl, dest, s, &in, &err) < 0) {
+		r = fail_bus(what, &err);
+		goto out;
+	}
+	r = bus_schema_method(s, o->interface, method, &svc, &in_type, &out_type);
+	if (r == -EEXIST) {
+		r = fail("%s: several services of %s have %s; choose one with --interface", what, dest,
+			 method);
+		goto out;
+	}
+	if (r < 0) {
+		r = in.n_schemas ? fail("%s: the schemas of %s describe no method %s%s%s (see busctl "
+				       "introspect %s)", what, dest, o->interface ? o->interface : "",
+				       o->interface ? "." : "", method, dest)
+				 : fail("%s: %s uploaded no schema; send an encoded body with --raw",
+					what, dest);
+		goto out;
+	}
+	if (bus_json_encode(s, in_type, json, &body, &len, &err) < 0) {
+		r = fail("%s: the request is not a valid %s: %s", what, in_type, err.message);
+		goto out;
+	}
+	r = bus_call(bus, dest, svc, method, in_type, body, len, ctl->timeout_usec, &err, &reply,
+		     &reply_len);
+	if (r < 0) {
+		r = fail_bus(what, &err);
+		goto out;
+	}
+	r = json_out(s, out_type, reply, reply_len, what);
+out:
+	free(body);
+	free(reply);
+	bus_schema_free(s);
+	bus_close(bus);
+	return r;
+}
+
+static int call_run(struct busctl *ctl, int argc, char **argv)
+{
+	struct send_opts o = { 0 };
+	int first, r = command_options(&cmd_call, argc, argv, "i:T:r", send_options, send_opt, &o,
+				       &first);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (argc - first < 2 || argc - first > 3 || (o.raw && argc - first != 2))
+		return command_usage_error(&cmd_call, o.raw ? "expected NAME and METHOD"
+						     : "expected NAME, METHOD and at most one JSON");
+	if (o.type && !o.raw)
+		return command_usage_error(&cmd_call, "--type goes with --raw (with JSON the "
+					   "schema gives the type)");
+	const char *dest = argv[first], *method = argv[first + 1];
+	char what[300];
+	snprintf(what, sizeof(what), "%s %s", dest, method);
+	if (o.raw)
+		return call_raw(ctl, &o, dest, method, what);
+	char *json = json_input(argc, argv, first + 2);
+	if (!json)
+		return fail("reading the request from stdin: %s", strerror(errno));
+	r = call_json(ctl, &o, dest, method, json, what);
+	free(json);
+	return r;
+}
+
 const struct command cmd_call = {
-	"call", "[--interface IFACE] [--type TYPE] [--raw] NAME METHOD",
-	"Call METHOD of NAME with the request body read from stdin",
-	"\nNAME is a well-known name (org.busd.Echo) or a unique id (:3). The request\n"
-	"is the encoded protobuf message on stdin (empty when stdin is a terminal);\n"
-	"the reply's encoded body goes to stdout. On a terminal it is shown as a hex\n"
-	"dump instead, unless --raw. An error reply, a timeout (--timeout) or a lost\n"
+	"call", "[--interface IFACE] NAME METHOD [JSON] | --raw [--type TYPE] NAME METHOD",
+	"Call METHOD of NAME, with JSON or an encoded body",
+	"\nNAME is a well-known name (org.busd.Echo) or a unique id (:3). busctl fetches\n"
+	"the schema NAME's owner uploaded, encodes the JSON request (the argument,\n"
+	"else stdin, else {}) as the method's request type, and prints the reply as\n"
+	"JSON (proto3 JSON mapping: lowerCamelCase names, 64-bit integers as\n"
+	"strings, bytes as base64, enums by name), indented on a terminal and on one\n"
+	"line otherwise. With --raw the request is the encoded protobuf message on\n"
+	"stdin and the encoded reply goes to stdout (a hex dump on a terminal), for\n"
+	"services without a schema and for protoc --encode/--decode. An error reply, a timeout or a lost\n"
 	"connection prints one line \"busctl: NAME METHOD: ERROR.NAME: message\" and\n"
-	"exits 1.\n\n"
+	"exits 1; so does a request that does not fit the schema.\n\n"
 	"Options:\n"
 	"  -i, --interface IFACE  the protobuf service (busd.examples.Echo) when NAME\n"
 	"                         serves several that share a method name\n"
-	"  -T, --type TYPE        the request's message type (busd.examples.EchoRequest),\n"
-	"                         checked by the service before it decodes the body\n"
-	"  -r, --raw              write the reply's bytes even to a terminal\n\n"
-	"Example, with protoc doing the encoding:\n"
+	"  -r, --raw              encoded bodies on stdin and stdout\n"
+	"  -T, --type TYPE        with --raw: the request's message type, checked by the\n"
+	"                         service before it decodes the body\n\n"
+	"Examples:\n"
+	"  busctl call org.busd.Echo Echo '{\"text\":\"hi\"}'\n"
 	"  echo 'text: \"hi\"' | protoc --encode=busd.examples.EchoRequest echo.proto |\n"
-	"    busctl call org.busd.Echo Echo |\n"
+	"    busctl call --raw org.busd.Echo Echo |\n"
 	"    protoc --decode=busd.examples.EchoReply echo.proto\n",
 	call_run,
 };
@@ -134,27 +250,56 @@ const struct command cmd_call = {
 static int emit_run(struct busctl *ctl, int argc, char **argv)
 {
 	struct send_opts o = { 0 };
-	int first, r = command_options(&cmd_emit, argc, argv, "T:", send_options + 1, send_opt, &o,
+	bus_schema_t *s = NULL;
+	bus_error_t err;
+	void *body = NULL;
+	size_t len = 0;
+	int first, r = command_options(&cmd_emit, argc, argv, "T:r", send_options + 1, send_opt, &o,
 				       &first);
 	if (r)
 		return r < 0 ? 0 : r;
-	if (o.raw)
-		return command_usage_error(&cmd_emit, "--raw applies to call only");
-	if (argc - first != 1)
-		return command_usage_error(&cmd_emit, "expected one TOPIC");
-	const char *topic = argv[first];
+	int n = argc - first;
+	if (o.raw ? n != 1 : (n < 2 || n > 3))
+		return command_usage_error(&cmd_emit, o.raw ? "expected one TOPIC"
+						     : "expected TOPIC, TYPE and at most one JSON");
+	if (o.type && !o.raw)
+		return command_usage_error(&cmd_emit, "--type goes with --raw");
+	const char *topic = argv[first], *type = o.raw ? o.type : argv[first + 1];
 
-	void *body;
-	size_t len;
-	r = read_stdin(&body, &len);
-	if (r < 0)
-		return fail("reading the event body from stdin: %s", strerror(-r));
+	if (o.raw) {
+		r = read_stdin(&body, &len);
+		if (r < 0)
+			return fail("reading the event body from stdin: %s", strerror(-r));
+	}
 	bus_t *bus = busctl_connect(ctl);
 	if (!bus) {
 		free(body);
 		return 1;
 	}
-	r = bus_emit_raw(bus, topic, o.type, body, len);
+	if (!o.raw) {
+		char *json = json_input(argc, argv, first + 2);
+		if (!json || bus_schema_new(&s) < 0) {
+			free(json);
+			bus_close(bus);
+			return fail("out of memory");
+		}
+		r = schema_load_all(bus, ctl, s, &err);
+		if (r == 0 && !bus_schema_has_type(s, type)) {
+			r = fail("emit %s: no schema on the bus describes %s; use --raw", topic, type);
+		} else if (r < 0) {
+			r = fail_bus("emit: loading the schemas on the bus", &err);
+		} else if (bus_json_encode(s, type, json, &body, &len, &err) < 0) {
+			r = fail("emit %s: not a valid %s: %s", topic, type, err.message);
+		}
+		free(json);
+		bus_schema_free(s);
+		if (r) {
+			free(body);
+			bus_close(bus);
+			return r;
+		}
+	}
+	r = bus_emit_raw(bus, topic, type, body, len);
 	free(body);
 	if (r == 0)
 		r = bus_flush(bus);
@@ -169,13 +314,16 @@ static int emit_run(struct busctl *ctl, int argc, char **argv)
 }
 
 const struct command cmd_emit = {
-	"emit", "[--type TYPE] TOPIC",
-	"Emit an event on TOPIC with the body read from stdin",
-	"\nTOPIC is a dotted name (sensor.temp0.reading). The body is the encoded\n"
-	"protobuf message on stdin (empty when stdin is a terminal); every peer\n"
-	"subscribed to a matching pattern receives it. Exits once the event is\n"
-	"written to busd's socket.\n\n"
+	"emit", "TOPIC TYPE [JSON] | --raw [--type TYPE] TOPIC",
+	"Emit an event on TOPIC, from JSON or an encoded body",
+	"\nTOPIC is a dotted name (sensor.temp0.reading). TYPE is the fully-qualified\n"
+	"message type of the body (busd.examples.Reading), found in the schemas the\n"
+	"peers on the bus uploaded; the JSON (the argument, else stdin, else {}) is\n"
+	"encoded as TYPE. With --raw the body is the encoded message on stdin.\n"
+	"Every peer subscribed to a matching pattern receives the event. busctl\n"
+	"exits once it is written to busd's socket.\n\n"
 	"Options:\n"
-	"  -T, --type TYPE   the body's message type, carried in the header\n",
+	"  -r, --raw         the encoded body on stdin\n"
+	"  -T, --type TYPE   with --raw: the body's type, carried in the header\n",
 	emit_run,
 };

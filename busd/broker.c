@@ -320,6 +320,8 @@ void broker_free(struct broker *b)
 		struct peer *p = b->all;
 		b->all = p->next;
 		p->state = PEER_DEAD;
+		if (b->schemas)
+			schema_peer_gone(b->schemas, p);
 		peer_free(p);
 	}
 	while (b->graveyard) {

@@ -59,18 +59,17 @@ PIDS="$PIDS $!"
 sleep 0.2
 
 show "$busctl" list
-show "echo 'text: \"hello, bus\"' | $encode=busd.examples.EchoRequest echo.proto |" \
-	"$busctl call --type busd.examples.EchoRequest org.busd.Echo Echo |" \
-	"$decode=busd.examples.EchoReply echo.proto"
-show "echo 'ms: 300 text: \"later\"' | $encode=busd.examples.DelayRequest echo.proto |" \
-	"$busctl call org.busd.Echo Delay | $decode=busd.examples.EchoReply echo.proto"
-show "echo 'sensor: \"temp1\"' | $encode=busd.examples.ReadRequest sensor.proto |" \
-	"$busctl call org.busd.Sensor Read | $decode=busd.examples.Reading sensor.proto"
-show "echo 'message: \"as asked\"' | $encode=busd.examples.FailRequest echo.proto |" \
-	"$busctl call org.busd.Echo Fail || echo \"(exit status \$?)\""
-show "$busctl call org.busd.NoSuchService Ping </dev/null || echo \"(exit status \$?)\""
+show "$busctl" introspect org.busd.Echo
+show "$busctl call org.busd.Echo Echo '{\"text\": \"hello, bus\", \"data\": \"AAEC\"}'"
+show "$busctl call org.busd.Echo Delay '{\"ms\": 300, \"text\": \"later\"}'"
+show "$busctl call org.busd.Sensor Read '{\"sensor\": \"temp1\"}'"
+show "$busctl call org.busd.Echo Fail '{\"message\": \"as asked\"}' || echo \"(exit status \$?)\""
+show "$busctl call org.busd.Echo Delay '{\"ms\": \"soon\"}' || echo \"(exit status \$?)\""
+show "$busctl call org.busd.NoSuchService Ping || echo \"(exit status \$?)\""
+show "echo 'text: \"raw bytes\"' | $encode=busd.examples.EchoRequest echo.proto |" \
+	"$busctl call --raw org.busd.Echo Echo | $decode=busd.examples.EchoReply echo.proto"
 show "$busctl listen --count 4 'sensor.*'"
-show "$busctl status"
+show "$busctl --json status"
 
 sleep 0.2
 echo

@@ -14,7 +14,7 @@ counter() { "$BUSCTL" status | awk -v k="$1" '$1 == k { print $2 }'; }
 log_has() { grep -Eq -- "$1" "$BUSD_LOG"; }
 echo_reply() { # the text echo answers with, via protoc
 	echo "text: \"$1\"" | protoc --proto_path="$top_srcdir/proto" --encode=busd.examples.EchoRequest echo.proto |
-		"$BUSCTL" call org.busd.Echo Echo |
+		"$BUSCTL" call --raw org.busd.Echo Echo |
 		protoc --proto_path="$top_srcdir/proto" --decode=busd.examples.EchoReply echo.proto
 }
 
@@ -48,7 +48,7 @@ bg "$ECHO_SVC"
 ECHO_PID=$LAST_BG
 wait_for 10 sh -c "'$BUSCTL' list | grep -q org.busd.Echo"
 echo_id=$("$BUSCTL" list | awk '$1 == "org.busd.Echo" { print $2 }')
-"$BUSCTL" listen test.reload >"$TEST_TMP/listen" 2>&1 &
+"$BUSCTL" listen --raw test.reload >"$TEST_TMP/listen" 2>&1 &
 listen_pid=$!
 wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"subscriptions\" { print \$2 }') -ge 1 ]"
 expect_eq "echo answers before the reload" "$(echo_reply before)" 'text: "before"'
@@ -69,14 +69,15 @@ expect_match "  and tells systemd RELOADING=1 with MONOTONIC_USEC" "$(cat "$NOTI
 expect_eq "  then READY=1 again" "$(grep -c '^READY=1' "$NOTIFY_LOG")" 2
 expect_eq "echo keeps its connection (same unique id)" \
 	"$("$BUSCTL" list | awk '$1 == "org.busd.Echo" { print $2 }')" "$echo_id"
-printf 'x' | "$BUSCTL" emit test.reload
+printf 'x' | "$BUSCTL" emit --raw test.reload
 wait_for 5 grep -q test.reload "$TEST_TMP/listen"
 check "the listener connected before the reload still gets events" "grep -q test.reload '$TEST_TMP/listen'"
 check "the new log level applies: debug lines appear" "log_has 'debug: peer :[0-9]+ \(pid [0-9]+, busctl\)'"
-# echo and the listener are two connections of this uid, a third listener
+# echo and the listener (--raw: one connection, no schema queries) are two
+# connections of this uid, a third listener
 # makes three; one more is over the new limit of 3. Wait for the third in
 # the (now debug) log: polling with busctl would itself be a connection.
-"$BUSCTL" listen never.happens >/dev/null 2>&1 &
+"$BUSCTL" listen --raw never.happens >/dev/null 2>&1 &
 third=$!
 wait_for 10 log_has "peer :[0-9]+ \(pid $third, busctl\): accepted"
 out=$("$BUSCTL" status 2>&1)
@@ -103,7 +104,7 @@ expect_eq "  and keeps serving" "$(echo_reply after)" 'text: "after"'
 # ---- SIGTERM drain: a pending call gets its error, the socket goes away
 echo 'ms: 20000' | protoc --proto_path="$top_srcdir/proto" --encode=busd.examples.DelayRequest echo.proto \
 	>"$TEST_TMP/delay"
-"$BUSCTL" call org.busd.Echo Delay <"$TEST_TMP/delay" >/dev/null 2>"$TEST_TMP/delay.err" &
+"$BUSCTL" call --raw org.busd.Echo Delay <"$TEST_TMP/delay" >/dev/null 2>"$TEST_TMP/delay.err" &
 caller=$!
 wait_for 5 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"pending_calls\" { print \$2 }') -ge 1 ]"
 sock=$BUS_ADDRESS
@@ -147,14 +148,14 @@ expect_match "redirected elsewhere, lines are plain" "$(cat "$TEST_TMP/plain")" 
 # ---- max_queued_bytes: a peer that stops reading is dropped, by name
 printf '[limits]\nmax_frame_size = 64K\nmax_queued_bytes = 64K\n' >"$CONF"
 busd_start -c "$CONF"
-"$BUSCTL" listen flood.topic >/dev/null 2>"$TEST_TMP/flood.err" &
+"$BUSCTL" listen --raw flood.topic >/dev/null 2>"$TEST_TMP/flood.err" &
 slow=$!
 wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"subscriptions\" { print \$2 }') -ge 1 ]"
 kill -STOP "$slow"
 head -c 60000 /dev/zero >"$TEST_TMP/blob"
 i=0
 while [ $i -lt 40 ] && ! log_has "limits.max_queued_bytes"; do
-	"$BUSCTL" emit flood.topic <"$TEST_TMP/blob"
+	"$BUSCTL" emit --raw flood.topic <"$TEST_TMP/blob"
 	i=$((i + 1))
 done
 wait_for 5 log_has "limits.max_queued_bytes"

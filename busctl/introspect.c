@@ -1,0 +1,109 @@
+/* introspect.c - busctl introspect: what a name serves, from the schema its
+ * owner uploaded: the services and methods with their request and reply
+ * types, and a .proto-like rendering of every type they use. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "busctl.h"
+
+static int introspect_run(struct busctl *ctl, int argc, char **argv)
+{
+	int first, r = command_options(&cmd_introspect, argc, argv, NULL, NULL, NULL, NULL, &first);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (argc - first != 1)
+		return command_usage_error(&cmd_introspect, "expected one NAME");
+	const char *name = argv[first];
+
+	bus_t *bus = busctl_connect(ctl);
+	if (!bus)
+		return 1;
+	bus_schema_t *s = NULL;
+	struct introspection in;
+	bus_error_t err;
+	if (bus_schema_new(&s) < 0) {
+		bus_close(bus);
+		return fail("out of memory");
+	}
+	r = schema_introspect(bus, ctl, name, s, &in, &err);
+	bus_close(bus);
+	if (r < 0) {
+		bus_schema_free(s);
+		return fail_bus(name, &err);
+	}
+	if (in.n_services && !in.n_schemas) {
+		bus_schema_free(s);
+		return fail("%s (%s) exports %s but uploaded no schema to describe it", name, in.owner,
+			    in.services[0]);
+	}
+
+	if (ctl->json) {
+		json_object *o = json_object_new_object(), *svcs = json_object_new_array();
+		json_object_object_add(o, "name", json_object_new_string(name));
+		json_object_object_add(o, "owner", json_object_new_string(in.owner));
+		for (size_t i = 0; i < in.n_services; i++) {
+			json_object *so = json_object_new_object(), *ms = json_object_new_array();
+			json_object_object_add(so, "service", json_object_new_string(in.services[i]));
+			const char *const *methods;
+			size_t n = bus_schema_methods(s, in.services[i], &methods);
+			for (size_t k = 0; k < n; k++) {
+				const char *svc, *it, *ot;
+				if (bus_schema_method(s, in.services[i], methods[k], &svc, &it, &ot) < 0)
+					continue;
+				json_object *mo = json_object_new_object();
+				json_object_object_add(mo, "method", json_object_new_string(methods[k]));
+				json_object_object_add(mo, "request", json_object_new_string(it));
+				json_object_object_add(mo, "reply", json_object_new_string(ot));
+				json_object_array_add(ms, mo);
+			}
+			json_object_object_add(so, "methods", ms);
+			char *text = NULL;
+			if (bus_schema_render(s, in.services[i], &text) == 0)
+				json_object_object_add(so, "proto", json_object_new_string(text));
+			free(text);
+			json_object_array_add(svcs, so);
+		}
+		json_object_object_add(o, "services", svcs);
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		printf("%s (owner %s): %zu service%s\n", name, in.owner, in.n_services,
+		       in.n_services == 1 ? "" : "s");
+		for (size_t i = 0; i < in.n_services; i++) {
+			const char *const *methods;
+			size_t n = bus_schema_methods(s, in.services[i], &methods);
+			printf("\nservice %s\n", in.services[i]);
+			for (size_t k = 0; k < n; k++) {
+				const char *svc, *it, *ot;
+				if (bus_schema_method(s, in.services[i], methods[k], &svc, &it, &ot) == 0)
+					printf("  %-16s %s -> %s\n", methods[k], it, ot);
+			}
+			char *text = NULL;
+			if (bus_schema_render(s, in.services[i], &text) == 0)
+				printf("\n%s", text);
+			else
+				printf("\n(the schemas on the bus do not describe %s)\n", in.services[i]);
+			free(text);
+		}
+	}
+	bus_schema_free(s);
+	return fflush(stdout) == 0 ? 0 : fail("writing: %s", strerror(errno));
+}
+
+const struct command cmd_introspect = {
+	"introspect", "NAME",
+	"Show the services NAME serves, their methods and types",
+	"\nNAME is a well-known name or a unique id. busctl asks busd what NAME's\n"
+	"owner exports under it (Introspect) and fetches the schemas the owner\n"
+	"uploaded (GetSchema), then prints each service, each method with its\n"
+	"request and reply types, and a .proto-like rendering of the service and\n"
+	"every type it uses. With --json: one object with name, owner and services\n"
+	"(methods with request/reply types, and the rendering as \"proto\").\n",
+	introspect_run,
+};

@@ -1,0 +1,28 @@
+/* watch.h - the frame printer shared by monitor/listen (watch.c) and
+ * decode (capture.c): table or JSON lines, bodies decoded through the
+ * schemas on the bus, reply latency. */
+#ifndef BUSCTL_WATCH_H
+#define BUSCTL_WATCH_H
+
+#include <stdint.h>
+
+#include "busctl.h"
+
+struct printer;
+
+/* query: a connection to fetch schemas with (NULL: bodies stay hex, as with
+ * raw). */
+struct printer *printer_new(struct busctl *ctl, bus_t *query, int raw);
+void printer_free(struct printer *pr);
+/* listen's lines: time, sender, topic, type, size, body. */
+void printer_events_only(struct printer *pr);
+/* One frame seen at usec (CLOCK_REALTIME microseconds). */
+void printer_frame(struct printer *pr, const bus_msg_t *m, uint64_t usec);
+/* A frame not printed: its call still counts for a reply's latency. */
+void printer_note(struct printer *pr, const bus_msg_t *m, uint64_t usec);
+/* 1 if m passes every --match spec. */
+int watch_matches(const char *const *match, int n, const bus_msg_t *m);
+/* Standard base64 of len bytes, malloc'd (NULL when out of memory). */
+char *b64(const void *data, size_t len);
+
+#endif
