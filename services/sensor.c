@@ -190,16 +190,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sensor: %s: %s\n", err.name, err.message);
 		return 1;
 	}
+	/* The schema, then the export, then the name: busd reads a connection's
+	 * frames in order, so once the name shows in busctl list, busctl
+	 * introspect can describe what is served under it. */
+	if (bus_add_schema(bus, bus_schema_sensor, bus_schema_sensor_len, &err) < 0)
+		fprintf(stderr, "sensor: schema not registered (introspection will not work): %s: %s\n",
+			err.name, err.message);
+	bus_export(bus, name, &service.base);
 	if (bus_request_name(bus, name, &err) < 0) {
 		fprintf(stderr, "sensor: cannot own %s: %s: %s\n", name, err.name, err.message);
 		bus_close(bus);
 		return 1;
 	}
-	/* The schema first, so that busctl introspect can describe the export. */
-	if (bus_add_schema(bus, bus_schema_sensor, bus_schema_sensor_len, &err) < 0)
-		fprintf(stderr, "sensor: schema not registered (introspection will not work): %s: %s\n",
-			err.name, err.message);
-	bus_export(bus, name, &service.base);
 
 	base = event_base_new();
 	struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);

@@ -163,6 +163,9 @@ int bus_release_name(bus_t *bus, const char *name, bus_error_t *err);
  * now or later (closure_data stays valid until then); closure(NULL, ...)
  * answers bus.Error.ServiceFailed. Service and name must outlive the export.
  * A call addressed to the connection's unique id reaches every export.
+ * busd is told (for Introspect) without waiting for an answer: it sees the
+ * export before any later frame from this connection, so once a later sync
+ * call on this connection has returned, every peer's Introspect shows it.
  * Returns -EEXIST if the same (name, service) is already exported. */
 int bus_export(bus_t *bus, const char *name, ProtobufCService *service);
 /* Upload the schema of the services this connection exports: the
@@ -174,7 +177,8 @@ int bus_export(bus_t *bus, const char *name, ProtobufCService *service);
  * Errors: bus.Error.LimitsExceeded, bus.Error.InvalidArgs (empty). */
 int bus_add_schema(bus_t *bus, const void *fds, size_t len, bus_error_t *err);
 
-/* Stop serving (name, service). Returns -ENOENT if not exported. */
+/* Stop serving (name, service). Returns -ENOENT if not exported. busd is
+ * told the same way as for bus_export(). */
 int bus_unexport(bus_t *bus, const char *name, ProtobufCService *service);
 
 /* Inside a method handler: closure_data identifies the call being served. */
