@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -207,6 +208,22 @@ static int skip_value(const uint8_t **p, const uint8_t *end, int wt)
 	}
 }
 
+static const field_desc *field_by_number(const msg_desc *d, uint64_t n);
+
+/* Raw bytes that are whole unknown fields of d: keys with a field number d
+ * does not have and a usable wire type, each followed by a complete value. */
+static int fields_valid(const msg_desc *d, const uint8_t *p, size_t len)
+{
+	const uint8_t *end = p + len;
+	uint64_t key;
+
+	while (p < end)
+		if (get_varint(&p, end, &key) < 0 || (key >> 3) == 0 || (key >> 3) > 0x1fffffff ||
+		    field_by_number(d, key >> 3) || skip_value(&p, end, (int)(key & 7)) < 0)
+			return 0;
+	return 1;
+}
+
 static const field_desc *field_by_number(const msg_desc *d, uint64_t n)
 {
 	for (size_t i = 0; i < d->n_field; i++)
@@ -232,6 +249,8 @@ static int wire_type_of(const field_desc *f)
 }
 
 /* ---------------------------------------------------------------- decode */
+
+static int implicit_presence(const struct schema_msg *m, const field_desc *f);
 
 static json_object *decode_message(struct ctx *c, const struct schema_msg *m, const uint8_t *p,
 				   size_t len, int *bad);
@@ -260,6 +279,8 @@ static json_object *json_float(double v, int is_float)
 		return json_object_new_string("NaN");
 	if (isinf(v))
 		return json_object_new_string(v > 0 ? "Infinity" : "-Infinity");
+	if (v == 0 && signbit(v)) /* "-0" would read back as the integer 0 */
+		return json_object_new_double_s(v, "-0.0");
 	for (int digits = is_float ? 6 : 15; digits <= 17; digits++) {
 		snprintf(s, sizeof(s), "%.*g", digits, v);
 		double back = strtod(s, NULL);
@@ -365,8 +386,9 @@ static json_object *len_json(struct ctx *c, const field_desc *f, const uint8_t *
 	return sub ? decode_message(c, sub, p, n, bad) : NULL;
 }
 
-/* Timestamp and Duration have string forms; Empty is {}. */
-static json_object *wkt_json(struct ctx *c, const struct schema_msg *m, json_object *o)
+/* Timestamp and Duration have string forms; Empty is {}. Values those
+ * forms cannot carry (nanos out of range, years past 9999) are refused. */
+static json_object *wkt_json(struct ctx *c, const struct schema_msg *m, json_object *o, int *bad)
 {
 	int ts = is_wkt(m, "google.protobuf.Timestamp"), du = is_wkt(m, "google.protobuf.Duration");
 	if (!ts && !du)
@@ -376,6 +398,16 @@ static json_object *wkt_json(struct ctx *c, const struct schema_msg *m, json_obj
 	json_object_object_get_ex(o, "nanos", &jn);
 	int64_t secs = js ? strtoll(json_object_get_string(js), NULL, 10) : 0;
 	int32_t nanos = jn ? json_object_get_int(jn) : 0;
+	/* RFC 3339 years 0001-9999; Duration within +-10,000 years, nanos
+	 * of the seconds' sign. */
+	if (ts ? (nanos < 0 || nanos > 999999999 || secs < -62135596800LL || secs > 253402300799LL)
+	       : (nanos < -999999999 || nanos > 999999999 || secs < -315576000000LL ||
+		  secs > 315576000000LL || (secs > 0 && nanos < 0) || (secs < 0 && nanos > 0))) {
+		json_object_put(o);
+		*bad = fail(c, "seconds %" PRId64 " and nanos %d are not a valid %s", secs, nanos,
+			    m->name);
+		return NULL;
+	}
 	char s[64], frac[16] = "";
 	if (nanos)
 		snprintf(frac, sizeof(frac), ".%09d", nanos < 0 ? -nanos : nanos);
@@ -386,6 +418,7 @@ static json_object *wkt_json(struct ctx *c, const struct schema_msg *m, json_obj
 		struct tm tm;
 		if (!gmtime_r(&t, &tm)) {
 			json_object_put(o);
+			*bad = fail(c, "seconds %" PRId64 " are not a valid Timestamp", secs);
 			return NULL;
 		}
 		snprintf(s, sizeof(s), "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
@@ -395,7 +428,6 @@ static json_object *wkt_json(struct ctx *c, const struct schema_msg *m, json_obj
 		uint64_t abs_secs = secs < 0 ? (uint64_t)(-(secs + 1)) + 1 : (uint64_t)secs;
 		snprintf(s, sizeof(s), "%s%" PRIu64 "%ss", neg ? "-" : "", abs_secs, frac);
 	}
-	(void)c;
 	json_object_put(o);
 	return json_object_new_string(s);
 }
@@ -464,7 +496,10 @@ static int add_value(struct ctx *c, json_object *o, const field_desc *f, const c
 	if (vf)
 		json_object_object_get_ex(v, (c->flags & BUS_JSON_ORIGINAL_NAMES) ? vf->name
 						: schema_json_name(vf, vb, sizeof(vb)), &val);
-	char *ks = map_key(k);
+	/* A key at its default may be left out of the entry: "", 0 or false */
+	json_object *kdef = !k && kf && kf->type != FIELD(STRING) ? scalar_json(c, kf, 0) : NULL;
+	char *ks = map_key(k ? k : kdef);
+	json_object_put(kdef);
 	if (!ks) {
 		json_object_put(v);
 		return -1;
@@ -495,7 +530,7 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 	while (p < end) {
 		const uint8_t *start = p;
 		uint64_t key;
-		if (get_varint(&p, end, &key) < 0 || (key >> 3) == 0) {
+		if (get_varint(&p, end, &key) < 0 || (key >> 3) == 0 || (key >> 3) > 0x1fffffff) {
 			*bad = fail(c, "malformed field key in %s", m->name);
 			goto err;
 		}
@@ -534,6 +569,12 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 				*bad = fail(c, "field %d: truncated or of the wrong wire type", f->number);
 				goto err;
 			}
+			if (n == 0 && implicit_presence(m, f)) {
+				/* "" is the default: as if the field were not there */
+				json_object_object_del(o, jk);
+				path_pop(c, was);
+				continue;
+			}
 			json_object *v = len_json(c, f, p, (size_t)n, bad);
 			if (*bad) {
 				json_object_put(v);
@@ -550,7 +591,15 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 				*bad = fail(c, "field %d: truncated or of the wrong wire type", f->number);
 				goto err;
 			}
-			add_value(c, o, f, jk, scalar_json(c, f, raw));
+			/* Zero of a 32-bit type may come as a 64-bit varint: compare
+			 * what the type keeps. */
+			uint64_t kept = wt == WT_I32 || f->type == FIELD(INT32) || f->type == FIELD(UINT32) ||
+					f->type == FIELD(SINT32) || f->type == FIELD(ENUM) || f->type == FIELD(BOOL)
+					? (f->type == FIELD(BOOL) ? raw != 0 : (uint32_t)raw) : raw;
+			if (kept == 0 && implicit_presence(m, f))
+				json_object_object_del(o, jk);
+			else
+				add_value(c, o, f, jk, scalar_json(c, f, raw));
 		}
 		path_pop(c, was);
 	}
@@ -564,7 +613,7 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 	}
 	free(unknown.p);
 	c->depth--;
-	return wkt_json(c, m, o);
+	return wkt_json(c, m, o, bad);
 err:
 	free(unknown.p);
 	json_object_put(o);
@@ -584,7 +633,9 @@ int bus_json_decode(const bus_schema_t *s, const char *type, const void *buf, si
 	const struct schema_msg *m = s && type ? schema_find_msg(s, type) : NULL;
 	if (!m)
 		return fail(&c, "no message type %s in the schema", type ? type : "(none)");
-	json_object *o = decode_message(&c, m, buf, len, &bad);
+	if (!buf && len)
+		return fail(&c, "no bytes for a body of %zu", len);
+	json_object *o = decode_message(&c, m, buf ? buf : (const void *)"", len, &bad);
 	if (!o)
 		return bad ? bad : fail(&c, "out of memory");
 	const char *text = json_object_to_json_string_ext(
@@ -739,8 +790,12 @@ static int encode_value(struct ctx *c, const field_desc *f, json_object *v, stru
 	}
 	case FIELD(FLOAT): {
 		r = json_floatval(c, v, &d);
-		if (r == 0 && isfinite(d) && (d > 3.4028234663852886e38 || d < -3.4028234663852886e38))
+		/* Up to half a step above FLT_MAX rounds to FLT_MAX (its shortest
+		 * text, 3.4028235e+38, is such a value); beyond that, out of range. */
+		if (r == 0 && isfinite(d) && fabs(d) >= 3.4028235677973366e38)
 			return fail(c, "%g is out of range for float", d);
+		if (r == 0 && isfinite(d) && fabs(d) > FLT_MAX)
+			d = d > 0 ? FLT_MAX : -FLT_MAX;
 		union { float f; uint32_t u; } x = { (float)d };
 		raw = x.u;
 		break;
@@ -942,7 +997,10 @@ static int encode_message(struct ctx *c, const struct schema_msg *m, json_object
 			const char *s = json_object_get_string(val);
 			uint8_t *bytes = malloc(strlen(s) * 3 / 4 + 3);
 			long n = bytes && json_object_is_type(val, json_type_string) ? b64_decode(s, bytes) : -1;
-			r = n < 0 ? fail(c, "expected base64 of raw fields") : buf_put(out, bytes, (size_t)n);
+			r = n < 0 || !fields_valid(m->d, bytes, (size_t)n)
+				    ? fail(c, "expected base64 of raw protobuf fields %s does not know",
+					   m->name)
+				    : buf_put(out, bytes, (size_t)n);
 			free(bytes);
 			if (r < 0)
 				break;

@@ -4,7 +4,8 @@
 #
 #   tests/build.sh demo    build into build/, run busd + examples + a busctl session
 #   tests/build.sh check   build into build/ and build-san/ (ASan+UBSan), run
-#                          `make check` in both and `make distcheck`, print
+#                          `make check` in both, `make distcheck` and the
+#                          libFuzzer targets for 60 s each (make fuzz-run), print
 #                          "N passed, N failed" last; non-zero exit on failure
 set -eu
 
@@ -14,7 +15,7 @@ cd "$src"
 
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev \
 libprotobuf-c-dev protobuf-c-compiler libinih-dev protobuf-compiler libprotobuf-dev \
-libjson-c-dev python3 systemd"
+libjson-c-dev python3 systemd clang"
 
 install_deps() {
 	missing=""
@@ -93,6 +94,16 @@ check)
 		echo "FAIL: distcheck"
 		dist=0; status=1
 	fi
+	echo "== make fuzz-run (libFuzzer, ${FUZZ_SECONDS:-60} s per target)"
+	rm -rf build/tests/fuzz/crash-*
+	if make -C build fuzz-run FUZZ_SECONDS="${FUZZ_SECONDS:-60}" >build/fuzz.out 2>&1; then
+		grep -E '^(PASS|stat::number_of_executed_units)' build/fuzz.out || true
+		fuzz=1
+	else
+		tail -n 50 build/fuzz.out
+		echo "FAIL: fuzz-run"
+		fuzz=0; status=1
+	fi
 	for d in build build-san; do
 		if [ -f "$d/test-suite.log" ]; then
 			sed -n '/^# TOTAL/,/^# ERROR/p' "$d/test-suite.log"
@@ -106,7 +117,7 @@ check)
 		fi
 	done
 	{ cat build/test-suite.log build-san/test-suite.log 2>/dev/null
-	  echo "# PASS: $dist"; echo "# FAIL: $((1 - dist))"; } > build/summary.in
+	  echo "# PASS: $((dist + fuzz))"; echo "# FAIL: $((2 - dist - fuzz))"; } > build/summary.in
 	summarize build/summary.in
 	exit $status
 	;;

@@ -260,6 +260,28 @@ static void test_wire_decode(void)
 	static const unsigned char badutf8[] = { 0x4a, 0x02, 0xc3, 0x28 };
 	ok(bus_json_decode(S, "jt.All", badutf8, sizeof(badutf8), 0, &json, &err) < 0 &&
 	   strstr(err.message, "UTF-8"), "a string that is not UTF-8 is refused");
+
+	/* Found by fuzz-json: values that must survive wire -> JSON -> wire. */
+	static const struct { unsigned char wire[8]; size_t len; const char *json, *what; } stable[] = {
+		{ { 0x15, 0x00, 0x00, 0x00, 0x80 }, 5, "{\"fFloat\":-0.0}", "float -0.0 keeps its sign" },
+		{ { 0x15, 0xff, 0xff, 0x7f, 0x7f }, 5, "{\"fFloat\":3.4028235e+38}", "FLT_MAX" },
+		{ { 0x28, 0x00 }, 2, "{}", "an int32 0 sent on the wire is the default" },
+	};
+	for (size_t i = 0; i < sizeof(stable) / sizeof(stable[0]); i++) {
+		char *again = NULL;
+		json = NULL;
+		back = NULL;
+		len = 0;
+		int r = bus_json_decode(S, "jt.All", stable[i].wire, stable[i].len, 0, &json, &err);
+		ok(r == 0 && same_json(json, stable[i].json) &&
+		   bus_json_encode(S, "jt.All", json, &back, &len, &err) == 0 &&
+		   bus_json_decode(S, "jt.All", back, len, 0, &again, &err) == 0 &&
+		   strcmp(json, again) == 0, "%s: %s, stable through a round trip (%s)", stable[i].what,
+		   json ? json : err.message, again ? again : "-");
+		free(json);
+		free(back);
+		free(again);
+	}
 	ok(bus_json_decode(S, "jt.Nope", "", 0, 0, &json, &err) < 0 &&
 	   strstr(err.message, "no message type jt.Nope"), "an unknown type is refused");
 }

@@ -1,0 +1,42 @@
+/* fuzz-config.c - libFuzzer target for busd's configuration parser: any
+ * bytes as busd.conf (through a memfd, the same fopen/inih path busd uses),
+ * errors written to /dev/null. It must never crash, leak or accept a value
+ * outside an option's range. */
+#define _GNU_SOURCE 1
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "settings.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static FILE *devnull;
+	char path[64];
+	struct config c;
+
+	if (!devnull && !(devnull = fopen("/dev/null", "w")))
+		abort();
+	int fd = memfd_create("busd.conf", MFD_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (write(fd, data, size) != (ssize_t)size) {
+		close(fd);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	struct config_cmdline cl = { .file = path, .socket = "/tmp/fuzz.sock" };
+	if (config_load(&c, &cl, devnull) == 0 &&
+	    (c.mode > 0777 || c.max_frame_size < 1024 || c.max_queued_bytes < c.max_frame_size ||
+	     c.max_pending_calls < 1 || c.max_connections_per_uid < 1 || c.max_names_per_peer < 1 ||
+	     c.log_level < 3 || c.log_level > 7))
+		abort(); /* accepted a value outside its range */
+	close(fd);
+	return 0;
+}
