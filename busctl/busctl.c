@@ -238,9 +238,29 @@ static int row_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+static int list_opt(int opt, const char *arg, void *ud)
+{
+	(void)arg;
+	if (opt == 'l')
+		*(int *)ud = 1;
+	return 0;
+}
+
+/* "12 34" for a peer's groups, "-" for none. */
+static const char *groups_text(const Bus__PeerInfo *p, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < p->n_groups && o + 12 < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%u", i ? "," : "", p->groups[i]);
+	return buf[0] ? buf : "-";
+}
+
 static int list_run(struct busctl *ctl, int argc, char **argv)
 {
-	int first, r = command_options(&cmd_list, argc, argv, NULL, NULL, NULL, NULL, &first);
+	static const struct option opts[] = { { "long", no_argument, NULL, 'l' }, { 0 } };
+	int longfmt = 0;
+	int first, r = command_options(&cmd_list, argc, argv, "l", opts, list_opt, &longfmt, &first);
 	if (r)
 		return r < 0 ? 0 : r;
 	if (first != argc)
@@ -276,10 +296,15 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		if ((int)strlen(rows[i].name) > w)
 			w = (int)strlen(rows[i].name);
-	if (!ctl->json)
-		printf("%-*s %-8s %7s %6s %s\n", w, "NAME", "UNIQUE", "PID", "UID", "COMM");
+	if (!ctl->json && longfmt)
+		printf("%-*s %-8s %7s %6s %6s %-16s %-12s %9s %8s %7s %5s %s\n", w, "NAME", "UNIQUE",
+		       "PID", "UID", "GID", "COMM", "GROUPS", "QUEUED", "DROPPED", "PENDING", "SUBS",
+		       "FLOW");
+	else if (!ctl->json)
+		printf("%-*s %-8s %7s %6s %6s %s\n", w, "NAME", "UNIQUE", "PID", "UID", "GID", "COMM");
 	for (size_t i = 0; i < n; i++) {
 		const Bus__PeerInfo *p = rows[i].peer;
+		char groups[256];
 		if (ctl->json) {
 			json_object *o = json_object_new_object();
 			json_object_object_add(o, "name", json_object_new_string(rows[i].name));
@@ -288,12 +313,31 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 			json_object_object_add(o, "uid", json_object_new_int64(p->uid));
 			json_object_object_add(o, "gid", json_object_new_int64(p->gid));
 			json_object_object_add(o, "comm", json_object_new_string(p->comm));
+			json_object *g = json_object_new_array();
+			for (size_t j = 0; j < p->n_groups; j++)
+				json_object_array_add(g, json_object_new_int64(p->groups[j]));
+			json_object_object_add(o, "groups", g);
+			json_object_object_add(o, "queued_bytes", json_object_new_uint64(p->queued_bytes));
+			json_object_object_add(o, "dropped", json_object_new_uint64(p->dropped));
+			json_object_object_add(o, "pending_calls", json_object_new_int64(p->pending_calls));
+			json_object_object_add(o, "subscriptions", json_object_new_int64(p->subscriptions));
+			json_object_object_add(o, "congested", json_object_new_boolean(p->congested));
+			json_object_object_add(o, "held", json_object_new_boolean(p->held));
 			puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 			json_object_put(o);
 			continue;
 		}
-		printf("%-*s %-8s %7u %6u %s\n", w, rows[i].name, p->unique_name, p->pid, p->uid,
-		       p->comm[0] ? p->comm : "-");
+		if (longfmt)
+			printf("%-*s %-8s %7u %6u %6u %-16s %-12s %9llu %8llu %7u %5u %s\n", w,
+			       rows[i].name, p->unique_name, p->pid, p->uid, p->gid,
+			       p->comm[0] ? p->comm : "-", groups_text(p, groups, sizeof(groups)),
+			       (unsigned long long)p->queued_bytes, (unsigned long long)p->dropped,
+			       p->pending_calls, p->subscriptions,
+			       p->held ? (p->congested ? "congested,held" : "held")
+				       : p->congested ? "congested" : "-");
+		else
+			printf("%-*s %-8s %7u %6u %6u %s\n", w, rows[i].name, p->unique_name, p->pid,
+			       p->uid, p->gid, p->comm[0] ? p->comm : "-");
 	}
 	free(rows);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
@@ -301,10 +345,16 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 }
 
 const struct command cmd_list = {
-	"list", "", "List the names on the bus and the peers that own them",
+	"list", "[--long]", "List the names on the bus and the peers that own them",
 	"\nOne row per well-known name, then one per connection (its unique id):\n"
-	"the owner's unique id, pid, uid and command name, as busd read them from\n"
-	"the socket (SO_PEERCRED) when the peer connected.\n",
+	"the owner's unique id, pid, uid, gid and command name, as busd read them\n"
+	"from the socket (SO_PEERCRED) when the peer connected.\n"
+	"\n  -l, --long  also: supplementary groups (SO_PEERGROUPS), bytes queued\n"
+	"              toward it in busd, events dropped for it (it did not keep\n"
+	"              up), its calls waiting for an answer, its subscriptions, and\n"
+	"              FLOW: congested (its queue is above limits.queue_hold_bytes)\n"
+	"              and/or held (busd is not reading it for now), or -.\n"
+	"\nWith --json every field is there, groups as an array.\n",
 	list_run,
 };
 
@@ -361,6 +411,13 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	printf("events            %llu\n", (unsigned long long)s->events);
 	printf("event_deliveries  %llu\n", (unsigned long long)s->event_deliveries);
 	printf("protocol_errors   %llu\n", (unsigned long long)s->protocol_errors);
+	printf("events_dropped    %llu\n", (unsigned long long)s->events_dropped);
+	printf("monitor_dropped   %llu\n", (unsigned long long)s->monitor_dropped);
+	printf("holds             %llu\n", (unsigned long long)s->holds);
+	printf("peers_held        %u\n", s->peers_held);
+	printf("calls_refused     %llu\n", (unsigned long long)s->calls_refused);
+	printf("quota_disconnects %llu\n", (unsigned long long)s->quota_disconnects);
+	printf("access_denied     %llu\n", (unsigned long long)s->access_denied);
 	printf("max_frame_size    %u\n", s->max_frame_size);
 	protobuf_c_message_free_unpacked(&s->base, NULL);
 	return fflush(stdout) == 0 ? 0 : fail("writing the status: %s", strerror(errno));

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "quota.h"
 #include "router.h"
 #include "schema.h"
 #include "settings.h"
@@ -168,6 +169,10 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	b->max_conn_uid = c->max_connections_per_uid;
 	b->max_names = c->max_names_per_peer;
 	b->max_schema_bytes = c->max_schema_bytes;
+	b->queue_hold = c->queue_hold_bytes;
+	b->queue_grace_usec = (uint64_t)c->queue_grace * 1000000u;
+	b->max_subs = c->max_subscriptions_per_peer;
+	quota_limits_changed(b);
 }
 
 void broker_overflow(struct broker *b, struct peer *p)
@@ -252,8 +257,9 @@ void broker_after(struct broker *b)
 		if (p->state >= PEER_CLOSING)
 			continue;
 		log_warning("%s: disconnected: it does not read its input, and more than %llu bytes "
-			    "are queued toward it (limits.max_queued_bytes)", peer_describe(p),
-			    (unsigned long long)b->max_queued);
+			    "are queued toward it (limits.max_queued_bytes, no grace period)",
+			    peer_describe(p), (unsigned long long)b->max_queued);
+		b->stats.quota_disconnects++;
 		peer_disconnect(p, "output queue over the limit");
 	}
 	/* Flushing can disconnect peers, which queues more frames (NoReply,
@@ -338,6 +344,8 @@ void broker_free(struct broker *b)
 		event_free(b->ev_accept);
 	if (b->ev_shutdown_timer)
 		event_free(b->ev_shutdown_timer);
+	if (b->ev_quota)
+		event_free(b->ev_quota);
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
 	if (b->path)

@@ -19,6 +19,8 @@ struct broker_stats {
 	uint64_t frames_in, frames_out, bytes_in, bytes_out;
 	uint64_t calls, replies, errors, events, event_deliveries;
 	uint64_t protocol_errors, connections_total;
+	uint64_t events_dropped, monitor_dropped; /* toward congested peers */
+	uint64_t holds, calls_refused, quota_disconnects, access_denied;
 };
 
 struct broker {
@@ -30,6 +32,12 @@ struct broker {
 	uint64_t max_queued;       /* limits.* (settings.h), changed on SIGHUP */
 	uint32_t max_pending, max_conn_uid, max_names;
 	uint64_t max_schema_bytes;
+	uint64_t queue_hold;       /* limits.queue_hold_bytes */
+	uint64_t queue_grace_usec; /* limits.queue_grace_seconds */
+	uint32_t max_subs;
+	struct peer *congested;    /* quota.c: peers above queue_hold */
+	unsigned n_held;           /* peers busd does not read for now */
+	struct event *ev_quota;    /* quota.c's watchdog, armed while congested */
 	struct schema_store *schemas;
 	hash *uids;                /* uid -> live connections, as (uintptr_t) */
 	struct peer *overflowed;   /* peers past max_queued, dropped in broker_after */
@@ -63,8 +71,9 @@ struct broker *broker_new(struct event_base *base, const struct config *c, int p
 unsigned broker_uid_count(struct broker *b, uid_t uid, int delta);
 /* Take the limits of c (at start and on SIGHUP). */
 void broker_set_limits(struct broker *b, const struct config *c);
-/* A peer's output queue passed max_queued: disconnect it after this
- * callback (not during routing, which may be walking the peer lists). */
+/* A peer's output queue passed max_queued with no grace period: disconnect
+ * it after this callback (not during routing, which may be walking the peer
+ * lists). */
 void broker_overflow(struct broker *b, struct peer *p);
 void broker_free(struct broker *b);
 /* Called at the end of every event callback: write queued output of every

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "bus.pb-c.h"
 #include "broker.h"
 #include "log.h"
@@ -172,6 +174,14 @@ static void peer_info(struct broker *b, struct peer *p, Bus__PeerInfo *info, str
 	info->uid = (uint32_t)p->uid;
 	info->gid = (uint32_t)p->gid;
 	info->comm = p->comm;
+	info->groups = (uint32_t *)p->groups; /* gid_t is 32 bits on Linux */
+	info->n_groups = p->n_groups;
+	info->queued_bytes = evbuffer_get_length(p->out);
+	info->dropped = p->dropped;
+	info->pending_calls = p->n_calls_out;
+	info->held = p->held_on != NULL;
+	info->subscriptions = p->n_subs;
+	info->congested = p->congested != 0;
 	memset(names, 0, sizeof(*names));
 	name_foreach_owned(b->names, p, collect_name, names);
 	info->names = names->v;
@@ -245,8 +255,19 @@ static void do_subscribe(struct ctl *c, int unsubscribe)
 	if (!req)
 		return;
 	size_t len = strlen(req->pattern);
+	/* Subscribing again to a pattern it has is fine (idempotent). */
+	if (!unsubscribe && c->p->n_subs >= b->max_subs &&
+	    !match_has(b->match, c->p, req->pattern, len)) {
+		fail(c, "bus.Error.LimitsExceeded",
+		     "%u subscriptions already, the most limits.max_subscriptions_per_peer allows",
+		     c->p->n_subs);
+		bus__subscribe_request__free_unpacked(req, NULL);
+		return;
+	}
 	int r = unsubscribe ? match_unsubscribe(b->match, c->p, req->pattern, len)
 			    : match_subscribe(b->match, c->p, req->pattern, len);
+	if (r == 0)
+		c->p->n_subs += unsubscribe ? -1u : 1u;
 	if (r == 0 || r == MATCH_E_EXISTS) {
 		Bus__Empty rep = BUS__EMPTY__INIT;
 		reply(c, &rep.base);
@@ -288,6 +309,13 @@ static void do_stats(struct ctl *c)
 	rep.protocol_errors = s->protocol_errors;
 	rep.connections_total = s->connections_total;
 	rep.max_frame_size = b->max_frame;
+	rep.events_dropped = s->events_dropped;
+	rep.monitor_dropped = s->monitor_dropped;
+	rep.holds = s->holds;
+	rep.peers_held = b->n_held;
+	rep.calls_refused = s->calls_refused;
+	rep.quota_disconnects = s->quota_disconnects;
+	rep.access_denied = s->access_denied;
 	reply(c, &rep.base);
 }
 

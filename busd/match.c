@@ -73,6 +73,11 @@ static struct sub *owner_find(const struct match *m, void *owner, const char *pa
 	return NULL;
 }
 
+int match_has(const struct match *m, void *owner, const char *pattern, size_t len)
+{
+	return owner_find(m, owner, pattern, len) != NULL;
+}
+
 int match_subscribe(struct match *m, void *owner, const char *pattern, size_t len)
 {
 	if (!wire_pattern_valid(pattern, len))

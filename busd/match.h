@@ -21,6 +21,8 @@ void match_free(struct match *m);
 int match_subscribe(struct match *m, void *owner, const char *pattern, size_t len);
 /* Returns 0, MATCH_E_NOT_FOUND or MATCH_E_INVALID. */
 int match_unsubscribe(struct match *m, void *owner, const char *pattern, size_t len);
+/* 1 if owner is subscribed to exactly this pattern. */
+int match_has(const struct match *m, void *owner, const char *pattern, size_t len);
 /* Drop every subscription of owner. */
 void match_remove_owner(struct match *m, void *owner);
 /* Call fn for each subscription matching topic; an owner with several

@@ -18,6 +18,7 @@
 
 #include "broker.h"
 #include "control.h"
+#include "quota.h"
 #include "log.h"
 #include "schema.h"
 
@@ -46,6 +47,28 @@ static void read_comm(struct peer *p)
 	fclose(f);
 }
 
+/* The supplementary groups, as the kernel recorded them at connect(). */
+static void read_groups(struct peer *p)
+{
+	socklen_t len = 16 * sizeof(gid_t);
+
+	for (int tries = 0; tries < 4; tries++) {
+		gid_t *g = malloc(len);
+		if (!g)
+			return;
+		socklen_t got = len;
+		if (getsockopt(p->fd, SOL_SOCKET, SO_PEERGROUPS, g, &got) == 0) {
+			p->groups = g;
+			p->n_groups = got / sizeof(gid_t);
+			return;
+		}
+		free(g);
+		if (errno != ERANGE || got <= len)
+			return; /* no groups known: only uid and gid count */
+		len = got;
+	}
+}
+
 struct peer *peer_new(struct broker *b, int fd)
 {
 	struct peer *p = calloc(1, sizeof(*p));
@@ -69,6 +92,7 @@ struct peer *peer_new(struct broker *b, int fd)
 		p->uid = p->gid = (uid_t)-1;
 	}
 	read_comm(p);
+	read_groups(p);
 
 	p->in = evbuffer_new();
 	p->out = evbuffer_new();
@@ -100,21 +124,22 @@ int peer_queue(struct peer *p, const void *head, size_t head_len, const void *bo
 {
 	if (p->state >= PEER_CLOSING || p->overflowed)
 		return -EPIPE;
-	if (evbuffer_get_length(p->out) + head_len + body_len > p->broker->max_queued) {
-		broker_overflow(p->broker, p);
-		return -ENOBUFS;
-	}
 	if (evbuffer_add(p->out, head, head_len) < 0 ||
 	    (body_len && evbuffer_add(p->out, body, body_len) < 0))
 		return -ENOMEM;
 	p->broker->stats.frames_out++;
 	p->broker->stats.bytes_out += head_len + body_len;
 	broker_mark_dirty(p->broker, p);
+	/* What may be queued, and who is held, is quota.c's business. */
+	if (evbuffer_get_length(p->out) > p->broker->queue_hold)
+		quota_queued(p);
 	return 0;
 }
 
 int peer_flush(struct peer *p)
 {
+	int wrote = 0;
+
 	if (p->fd < 0)
 		return -EPIPE;
 	while (evbuffer_get_length(p->out) > 0) {
@@ -126,7 +151,10 @@ int peer_flush(struct peer *p)
 		}
 		if (n == 0)
 			break;
+		wrote = 1;
 	}
+	if (wrote && p->congested)
+		quota_drained(p);
 	if (evbuffer_get_length(p->out) > 0)
 		event_add(p->ev_write, NULL);
 	else
@@ -139,7 +167,7 @@ static void peer_process(struct peer *p)
 {
 	struct broker *b = p->broker;
 
-	while (p->state <= PEER_MONITOR) {
+	while (p->state <= PEER_MONITOR && !p->held_on) {
 		size_t avail = evbuffer_get_length(p->in);
 		uint8_t pre[WIRE_PREAMBLE_SIZE];
 		wire_preamble wp;
@@ -181,6 +209,9 @@ static void peer_process(struct peer *p)
 		b->stats.bytes_in += total;
 		router_frame(p, &wp, f);
 		evbuffer_drain(p->in, total);
+		/* Not reading its answers: take no more requests from it. */
+		if (p->congested && !p->held_on && p->state <= PEER_MONITOR)
+			quota_hold(p, p);
 	}
 }
 
@@ -190,7 +221,11 @@ static void peer_on_read(evutil_socket_t fd, short what, void *arg)
 	struct broker *b = p->broker;
 	size_t budget = READ_BUDGET;
 
-	while (p->state <= PEER_MONITOR && budget > 0) {
+	/* Frames left in the buffer when p was held come first (quota.c makes
+	 * this callback active when it lets p go). */
+	if (evbuffer_get_length(p->in) > 0)
+		peer_process(p);
+	while (p->state <= PEER_MONITOR && !p->held_on && budget > 0) {
 		struct evbuffer_iovec vec[2];
 		int nv = evbuffer_reserve_space(p->in, READ_CHUNK, vec, 2);
 		if (nv < 0) {
@@ -287,7 +322,9 @@ void peer_disconnect(struct peer *p, const char *why)
 		b->n_monitors--;
 	}
 
+	quota_peer_gone(p);
 	match_remove_owner(b->match, p);
+	p->n_subs = 0;
 	schema_peer_gone(b->schemas, p);
 	router_drop_calls(p);
 	name_release_all(b->names, p, release_name, NULL);
@@ -348,5 +385,6 @@ void peer_free(struct peer *p)
 		evbuffer_free(p->in);
 	if (p->out)
 		evbuffer_free(p->out);
+	free(p->groups);
 	free(p);
 }

@@ -35,6 +35,8 @@ struct peer {
 	uid_t uid;
 	gid_t gid;
 	char comm[17];            /* /proc/PID/comm, "?" if unknown */
+	gid_t *groups;            /* supplementary groups (SO_PEERGROUPS), for the policy */
+	unsigned n_groups;
 
 	struct evbuffer *in, *out;
 	struct event *ev_read, *ev_write, *ev_linger;
@@ -56,6 +58,18 @@ struct peer {
 	int overflowed;            /* on broker->overflowed */
 	struct peer *overflow_next;
 	uint64_t event_mark;       /* fan-out de-duplication, see router.c */
+
+	/* quota.c: back-pressure */
+	struct peer *held_on;      /* not read until held_on's queue drains */
+	struct peer *held_next;    /* on held_on->held_list */
+	struct peer *held_list;    /* peers held until this one drains */
+	int congested;             /* queue above limits.queue_hold_bytes */
+	int stalled;               /* congested, and took nothing for the grace period */
+	struct peer *cong_next, *cong_prev; /* broker->congested */
+	uint64_t progress_usec;    /* last write toward it while congested */
+	uint64_t over_usec;        /* since when above limits.max_queued_bytes; 0: not */
+	uint64_t dropped;          /* events and monitor copies dropped for it */
+	unsigned n_subs;           /* subscriptions (limits.max_subscriptions_per_peer) */
 };
 
 /* Take over an accepted socket: credentials, buffers, read event. */

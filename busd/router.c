@@ -16,6 +16,7 @@
 #include "broker.h"
 #include "control.h"
 #include "log.h"
+#include "quota.h"
 
 /* The stamped preamble + header of the frame being routed. busd is single
  * threaded and routes one frame at a time. */
@@ -188,10 +189,17 @@ static size_t head_stamp(const wire_header *h, size_t body_len, int destination_
 	return WIRE_PREAMBLE_SIZE + hl;
 }
 
+/* A monitor that cannot keep up loses copies (counted), never the bus. */
 static void copy_to_monitors(struct broker *b, size_t head_len, const void *body, size_t len)
 {
-	for (struct peer *m = b->monitors; m; m = m->mon_next)
+	for (struct peer *m = b->monitors; m; m = m->mon_next) {
+		if (m->congested) {
+			m->dropped++;
+			b->stats.monitor_dropped++;
+			continue;
+		}
 		peer_queue(m, head_buf, head_len, body, len);
+	}
 }
 
 /* Send a frame originated by busd (sender "bus") to p and the monitors. */
@@ -300,6 +308,11 @@ static void fanout_one(void *owner, void *userdata)
 	if (p->event_mark == fo->mark || p->state != PEER_ACTIVE)
 		return; /* several of its patterns matched: deliver once */
 	p->event_mark = fo->mark;
+	if (p->congested) { /* it cannot keep up: its loss alone, and counted */
+		p->dropped++;
+		fo->b->stats.events_dropped++;
+		return;
+	}
 	if (peer_queue(p, head_buf, fo->head_len, fo->body, fo->body_len) == 0)
 		fo->b->stats.event_deliveries++;
 }
@@ -392,6 +405,9 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 		router_send_error(p, h->serial, "bus.Error.InvalidArgs", "header too large");
 		return;
 	}
+	if (dst->congested &&
+	    quota_refuse_call(p, dst, h->serial, !(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED)))
+		return;
 	if (!(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED)) {
 		if (pending_find(&b->pending, p->id, h->serial)) {
 			router_send_error(p, h->serial, "bus.Error.InvalidArgs",
@@ -412,6 +428,9 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 	}
 	peer_queue(dst, head_buf, hl, body, len);
 	copy_to_monitors(b, hl, body, len);
+	/* Back-pressure: the caller waits until dst has taken some of its queue. */
+	if (dst->congested && dst != p)
+		quota_hold(p, dst);
 }
 
 static void route_answer(struct peer *p, wire_header *h, const uint8_t *body, size_t len)

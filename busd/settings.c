@@ -35,6 +35,9 @@ static const struct option_def defs[CFG_N_KEYS] = {
 	[CFG_MAX_CONN_UID] = { "limits", "max_connections_per_uid", T_COUNT, 1, 1u << 24 },
 	[CFG_MAX_NAMES] = { "limits", "max_names_per_peer", T_COUNT, 1, 1u << 20 },
 	[CFG_MAX_SCHEMA] = { "limits", "max_schema_bytes", T_SIZE, 64u << 10, 1ull << 30 },
+	[CFG_HOLD] = { "limits", "queue_hold_bytes", T_SIZE, 16u << 10, 1ull << 40 },
+	[CFG_GRACE] = { "limits", "queue_grace_seconds", T_COUNT, 0, 3600 },
+	[CFG_MAX_SUBS] = { "limits", "max_subscriptions_per_peer", T_COUNT, 1, 1u << 20 },
 	[CFG_LOG_LEVEL] = { "log", "level", T_LEVEL, 0, 0 },
 	[CFG_LOG_TARGET] = { "log", "target", T_TARGET, 0, 0 },
 };
@@ -165,6 +168,9 @@ static int option_set(struct config *c, enum config_key k, const char *s, char *
 	case CFG_MAX_CONN_UID: c->max_connections_per_uid = (uint32_t)v; break;
 	case CFG_MAX_NAMES: c->max_names_per_peer = (uint32_t)v; break;
 	case CFG_MAX_SCHEMA: c->max_schema_bytes = v; break;
+	case CFG_HOLD: c->queue_hold_bytes = v; break;
+	case CFG_GRACE: c->queue_grace = (uint32_t)v; break;
+	case CFG_MAX_SUBS: c->max_subscriptions_per_peer = (uint32_t)v; break;
 	default: break;
 	}
 	return 0;
@@ -186,6 +192,9 @@ static void defaults(struct config *c)
 	c->max_connections_per_uid = 1024;
 	c->max_names_per_peer = 256;
 	c->max_schema_bytes = 4u << 20;
+	c->queue_hold_bytes = 8u << 20;
+	c->queue_grace = 10;
+	c->max_subscriptions_per_peer = 1024;
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_STDERR;
 	for (int k = 0; k < CFG_N_KEYS; k++)
@@ -338,6 +347,21 @@ int config_load(struct config *c, const struct config_cmdline *cl, FILE *err)
 			(unsigned long long)c->max_queued_bytes, c->max_frame_size);
 		bad = 1;
 	}
+	/* Unless given, back-pressure starts at an eighth of the ceiling. */
+	if (c->source[CFG_HOLD] == SRC_DEFAULT) {
+		c->queue_hold_bytes = c->max_queued_bytes / 8;
+		if (c->queue_hold_bytes < defs[CFG_HOLD].min)
+			c->queue_hold_bytes = defs[CFG_HOLD].min;
+		snprintf(c->origin[CFG_HOLD], sizeof(c->origin[CFG_HOLD]),
+			 "built-in default: max_queued_bytes / 8");
+	}
+	if (!bad && c->queue_hold_bytes > c->max_queued_bytes) {
+		fprintf(err, "%s: limits.queue_hold_bytes (%llu) must be at most "
+			     "limits.max_queued_bytes (%llu)\n", c->origin[CFG_HOLD],
+			(unsigned long long)c->queue_hold_bytes,
+			(unsigned long long)c->max_queued_bytes);
+		bad = 1;
+	}
 	return bad ? -EINVAL : 0;
 }
 
@@ -381,6 +405,11 @@ void config_print(const struct config *c, FILE *out)
 		case CFG_MAX_SCHEMA:
 			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_schema_bytes);
 			break;
+		case CFG_HOLD:
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->queue_hold_bytes);
+			break;
+		case CFG_GRACE: snprintf(v, sizeof(v), "%u", c->queue_grace); break;
+		case CFG_MAX_SUBS: snprintf(v, sizeof(v), "%u", c->max_subscriptions_per_peer); break;
 		case CFG_LOG_LEVEL: snprintf(v, sizeof(v), "%s", config_level_name(c->log_level)); break;
 		case CFG_LOG_TARGET:
 			snprintf(v, sizeof(v), "%s", c->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");

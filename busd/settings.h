@@ -18,7 +18,7 @@ enum log_target { LOG_TARGET_STDERR, LOG_TARGET_SYSLOG };
 enum config_key {
 	CFG_SOCKET, CFG_MODE, CFG_GROUP,
 	CFG_MAX_FRAME, CFG_MAX_QUEUED, CFG_MAX_PENDING, CFG_MAX_CONN_UID, CFG_MAX_NAMES,
-	CFG_MAX_SCHEMA,
+	CFG_MAX_SCHEMA, CFG_HOLD, CFG_GRACE, CFG_MAX_SUBS,
 	CFG_LOG_LEVEL, CFG_LOG_TARGET,
 	CFG_N_KEYS
 };
@@ -33,6 +33,9 @@ struct config {
 	uint32_t max_connections_per_uid;
 	uint32_t max_names_per_peer;
 	uint64_t max_schema_bytes;
+	uint64_t queue_hold_bytes;   /* back-pressure starts above this */
+	uint32_t queue_grace;        /* seconds: stalled / over max_queued_bytes */
+	uint32_t max_subscriptions_per_peer;
 	int log_level;               /* LOG_ERR .. LOG_DEBUG */
 	int log_target;
 	enum config_source source[CFG_N_KEYS];

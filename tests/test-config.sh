@@ -23,13 +23,18 @@ origin() { printf '%s\n' "$OUT" | sed -n "s/^$1 = .*  (\(.*\))\$/\1/p"; }
 # ---- defaults
 check_config -c /dev/null --socket "$TEST_TMP/d.sock"
 expect_eq "an empty file is valid" "$RC" 0
-expect_eq "  and prints eleven options" "$(lines "$OUT")" 11
+expect_eq "  and prints fourteen options" "$(lines "$OUT")" 14
 expect_eq "  listen.mode defaults to 0666" "$(value listen.mode)" 0666
 expect_eq "  limits.max_frame_size to 16 MiB" "$(value limits.max_frame_size)" 16777216
 expect_eq "  limits.max_queued_bytes to 64 MiB" "$(value limits.max_queued_bytes)" 67108864
 expect_eq "  limits.max_pending_calls to 4096" "$(value limits.max_pending_calls)" 4096
 expect_eq "  limits.max_connections_per_uid to 1024" "$(value limits.max_connections_per_uid)" 1024
 expect_eq "  limits.max_names_per_peer to 256" "$(value limits.max_names_per_peer)" 256
+expect_eq "  limits.queue_hold_bytes to an eighth of max_queued_bytes" \
+	"$(value limits.queue_hold_bytes) $(origin limits.queue_hold_bytes)" \
+	"8388608 built-in default: max_queued_bytes / 8"
+expect_eq "  limits.queue_grace_seconds to 10" "$(value limits.queue_grace_seconds)" 10
+expect_eq "  limits.max_subscriptions_per_peer to 1024" "$(value limits.max_subscriptions_per_peer)" 1024
 expect_eq "  limits.max_schema_bytes to 4 MiB" "$(value limits.max_schema_bytes)" 4194304
 expect_eq "  log.level to info" "$(value log.level)" info
 expect_eq "  log.target to stderr" "$(value log.target)" stderr
@@ -61,6 +66,7 @@ expect_eq "  and names its file and line" "$(origin listen.socket)" "$CONF:2"
 expect_eq "  mode 0660 from line 3" "$(value listen.mode) $(origin listen.mode)" "0660 $CONF:3"
 expect_eq "  64K is 65536 bytes" "$(value limits.max_frame_size)" 65536
 expect_eq "  1M is 1048576 bytes" "$(value limits.max_queued_bytes)" 1048576
+expect_eq "  queue_hold_bytes follows it: 128K" "$(value limits.queue_hold_bytes)" 131072
 expect_eq "  level warning" "$(value log.level)" warning
 
 BUS_ADDRESS="$TEST_TMP/env.sock" BUSD_LOG_LEVEL=debug check_config -c "$CONF"
@@ -115,6 +121,11 @@ allow = everyone" "\[policy\] has no keys in this version"
 bad "max_queued_bytes below max_frame_size" "[limits]
 max_frame_size = 1M
 max_queued_bytes = 512K" "limits.max_queued_bytes \(524288\) must be at least limits.max_frame_size"
+bad "queue_hold_bytes above max_queued_bytes" "[limits]
+max_queued_bytes = 16M
+queue_hold_bytes = 32M" "limits.queue_hold_bytes \(33554432\) must be at most limits.max_queued_bytes"
+bad "a grace period past an hour" "[limits]
+queue_grace_seconds = 3601" "limits.queue_grace_seconds: 3601 is out of range \(0 to 3600\)"
 
 printf '[limits]\nmax_frame_size = x\n\n[log]\nlevel = y\n' >"$CONF"
 check_config -c "$CONF" --socket "$TEST_TMP/d.sock"

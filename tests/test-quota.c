@@ -1,0 +1,352 @@
+/* test-quota.c - back-pressure with real slow peers (busd.conf [limits]
+ * queue_hold_bytes, max_queued_bytes, queue_grace_seconds):
+ *  - a caller of a service that stops reading is held, not dropped; other
+ *    peers keep being served; when the service reads again every call gets
+ *    exactly one answer;
+ *  - a service that reads nothing for the grace period is stalled: its
+ *    callers are let go and get bus.Error.LimitsExceeded, still one answer
+ *    per call;
+ *  - a peer that does not read the answers to its own calls is held on
+ *    itself, and disconnected once its queue stays above the ceiling for the
+ *    grace period, with a log line naming it; nobody else notices;
+ *  - max_subscriptions_per_peer. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bus/bus.h>
+#include "echo.pb-c.h"
+#include "harness.h"
+#include "raw.h"
+#include "tap.h"
+
+#define HOLD (64 * 1024)
+#define CEILING (512 * 1024)
+#define BODY (32 * 1024)
+#define N_CALLS 40
+
+struct tally {
+	int replies, limited, no_reply, other;
+	int seen[N_CALLS];
+	int twice;
+	char last_error[1024];
+};
+
+struct call_ctx {
+	struct tally *t;
+	int i;
+};
+
+static void on_answer(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err, void *ud)
+{
+	struct call_ctx *c = ud;
+	struct tally *t = c->t;
+
+	(void)bus;
+	if (t->seen[c->i]++)
+		t->twice++;
+	if (reply)
+		t->replies++;
+	else if (bus_error_has_name(err, BUS_ERROR_LIMITS_EXCEEDED))
+		t->limited++;
+	else if (bus_error_has_name(err, BUS_ERROR_NO_REPLY))
+		t->no_reply++;
+	else
+		t->other++;
+	if (err)
+		snprintf(t->last_error, sizeof(t->last_error), "%s: %s", err->name, err->message);
+}
+
+static int answered(const struct tally *t)
+{
+	return t->replies + t->limited + t->no_reply + t->other;
+}
+
+/* A service on a raw connection, so that it can stop reading at will. */
+static void raw_service(raw_conn *svc, const char *name)
+{
+	raw_frame f;
+	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;
+
+	if (raw_open(svc, harness_socket()) < 0 || raw_hello(svc, 1, &f, 5000) < 0)
+		printf("Bail out! raw service cannot connect\n");
+	req.name = (char *)name;
+	ok(raw_control(svc, "RequestName", &req.base, &f, 5000) == 0, "a raw service owns %s", name);
+}
+
+static Bus__PeerInfo *peer_of(Bus__ListNamesReply *l, const char *unique)
+{
+	return l ? harness_find_peer(l, unique) : NULL;
+}
+
+static void send_calls(bus_t *caller, const char *dest, struct call_ctx *ctx, struct tally *t)
+{
+	static uint8_t body[BODY];
+	for (int i = 0; i < N_CALLS; i++) {
+		ctx[i] = (struct call_ctx){ t, i };
+		bus_call_async(caller, dest, NULL, "Take", "", body, sizeof(body), 30000000u,
+			       on_answer, &ctx[i], NULL);
+	}
+}
+
+/* Answer every CALL that arrives on svc until want calls were answered. */
+static int serve_raw(raw_conn *svc, bus_t *caller, int want, int timeout_ms)
+{
+	uint64_t until = harness_now_ms() + (uint64_t)timeout_ms;
+	int served = 0;
+	raw_frame f;
+
+	while (served < want && harness_now_ms() < until) {
+		int r = raw_recv(svc, &f, 20);
+		if (r == 1 && f.h.kind == WIRE_KIND_CALL) {
+			char sender[64];
+			wire_header h = { .kind = WIRE_KIND_REPLY, .serial = ++svc->serial,
+					  .reply_serial = f.h.serial };
+			raw_str(f.h.sender, sender, sizeof(sender));
+			h.destination = wire_str_c(sender);
+			raw_send(svc, &h, NULL, 0);
+			served++;
+		} else if (r == 0 || r == -EPROTO) {
+			break;
+		}
+		harness_loop_for(caller, 1);
+	}
+	return served;
+}
+
+static void test_held_then_served(void)
+{
+	raw_conn svc;
+	bus_t *caller = harness_connect(), *other = harness_connect();
+	struct tally t = { 0 };
+	struct call_ctx ctx[N_CALLS];
+	Bus__ListNamesReply *l = NULL;
+
+	raw_service(&svc, "org.test.Slow");
+	send_calls(caller, "org.test.Slow", ctx, &t);
+	harness_loop_for(caller, 500);
+
+	ok(harness_list_names(other, &l) == 0, "ListNames answers while a caller is held");
+	Bus__PeerInfo *pc = peer_of(l, bus_unique_name(caller)), *ps = peer_of(l, svc.unique);
+	ok(pc && pc->held, "the caller of a service that does not read is held");
+	ok(ps && ps->congested, "  the service is flagged congested");
+	ok(ps && ps->queued_bytes <= HOLD + BODY + 1024,
+	   "  busd's queue toward it stays near queue_hold_bytes (%llu bytes)",
+	   ps ? (unsigned long long)ps->queued_bytes : 0ull);
+	is_int(answered(&t), 0, "  no call was dropped or refused");
+	if (l)
+		protobuf_c_message_free_unpacked(&l->base, NULL);
+
+	/* Someone else is not held: a round trip through busd works. */
+	bus_error_t err;
+	void *rep = NULL;
+	size_t rlen = 0;
+	Bus__StatsRequest sreq = BUS__STATS_REQUEST__INIT;
+	size_t slen;
+	void *sbody = harness_pack(&sreq.base, &slen);
+	ok(bus_call(other, BUS_NAME, "bus.Bus", "Stats", "bus.StatsRequest", sbody, slen, 2000000u,
+		    &err, &rep, &rlen) == 0, "another peer's calls are served meanwhile");
+	Bus__StatsReply *st = rep ? bus__stats_reply__unpack(NULL, rlen, rep) : NULL;
+	ok(st && st->holds >= 1 && st->peers_held >= 1, "  status counts the hold (holds %llu, held %u)",
+	   st ? (unsigned long long)st->holds : 0ull, st ? st->peers_held : 0);
+	if (st)
+		bus__stats_reply__free_unpacked(st, NULL);
+	free(rep);
+	free(sbody);
+
+	int served = serve_raw(&svc, caller, N_CALLS, 20000);
+	is_int(served, N_CALLS, "the service reads again: all %d calls reach it", N_CALLS);
+	uint64_t until = harness_now_ms() + 10000;
+	while (answered(&t) < N_CALLS && harness_now_ms() < until)
+		harness_loop_for(caller, 20);
+	is_int(t.replies, N_CALLS, "  and each caller gets its reply (%s)", t.last_error);
+	is_int(t.twice, 0, "  exactly once");
+	raw_close(&svc);
+	bus_close(other);
+	bus_close(caller);
+}
+
+static void test_stalled(void)
+{
+	raw_conn svc;
+	bus_t *caller = harness_connect(), *other = harness_connect();
+	struct tally t = { 0 };
+	struct call_ctx ctx[N_CALLS];
+
+	raw_service(&svc, "org.test.Stuck");
+	send_calls(caller, "org.test.Stuck", ctx, &t);
+	/* grace is 1 s; the watchdog looks once a second */
+	uint64_t until = harness_now_ms() + 5000;
+	while (t.limited == 0 && harness_now_ms() < until)
+		harness_loop_for(caller, 20);
+	ok(t.limited > 0, "a service that reads nothing for the grace period: its callers are let "
+	   "go with bus.Error.LimitsExceeded (%d calls)", t.limited);
+	ok(strstr(t.last_error, "has read nothing for 1 s") != NULL, "  saying why (%s)",
+	   t.last_error);
+	Bus__ListNamesReply *l = NULL;
+	harness_list_names(other, &l);
+	ok(peer_of(l, svc.unique) != NULL, "  the stalled service is not disconnected");
+	Bus__PeerInfo *pc = peer_of(l, bus_unique_name(caller));
+	ok(pc && !pc->held, "  the caller is no longer held");
+	if (l)
+		protobuf_c_message_free_unpacked(&l->base, NULL);
+	raw_close(&svc); /* the calls it had: bus.Error.NoReply */
+	until = harness_now_ms() + 10000;
+	while (answered(&t) < N_CALLS && harness_now_ms() < until)
+		harness_loop_for(caller, 20);
+	is_int(answered(&t), N_CALLS, "every call gets one answer (%d refused, %d no reply, %d other)",
+	       t.limited, t.no_reply, t.other);
+	is_int(t.twice, 0, "  exactly once");
+	is_int(t.other + t.replies, 0, "  and only those two kinds");
+	bus_close(other);
+	bus_close(caller);
+}
+
+/* The runaway: many calls whose answers it never reads. */
+static int runaway(int ctl, void *arg)
+{
+	raw_conn c;
+	raw_frame f;
+	char line[64];
+	static char text[48 * 1024];
+	Busd__Examples__DelayRequest req = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
+	size_t len;
+
+	(void)arg;
+	if (raw_open(&c, harness_socket()) < 0 || raw_hello(&c, 1, &f, 5000) < 0) {
+		raw_close(&c);
+		return 10;
+	}
+	harness_send(ctl, "%s", c.unique);
+	memset(text, 'x', sizeof(text) - 1);
+	req.ms = 300; /* every call reaches echo before the first answer comes back */
+	req.text = text;
+	void *body = harness_pack(&req.base, &len);
+	for (int i = 0; i < 30; i++)
+		if (raw_call(&c, "org.busd.Echo", "Delay", "busd.examples.DelayRequest", body, len) < 0) {
+			free(body);
+			raw_close(&c);
+			return 11;
+		}
+	free(body);
+	harness_send(ctl, "sent");
+	if (harness_recv(ctl, line, sizeof(line), 30000) < 0) {
+		raw_close(&c);
+		return 12;
+	}
+	/* Now read: whatever was queued, then the end of the connection. */
+	int r = raw_wait_eof(&c, 10000) == 1 ? 0 : 13;
+	raw_close(&c);
+	return r;
+}
+
+static int log_has(const char *needle)
+{
+	char path[600], line[1024];
+	snprintf(path, sizeof(path), "%s/busd.log", harness_dir());
+	FILE *f = fopen(path, "r");
+	int found = 0;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void test_ceiling(void)
+{
+	harness_child echo, rc;
+	bus_t *other = harness_connect();
+	char unique[64], line[64];
+
+	if (harness_spawn_echo(&echo) < 0) {
+		ok(0, "services/echo is up");
+		bus_close(other);
+		return;
+	}
+	harness_fork(&rc, runaway, NULL);
+	ok(harness_recv(rc.ctl, unique, sizeof(unique), 5000) > 0, "a runaway client connects (%s)",
+	   unique);
+	ok(harness_recv(rc.ctl, line, sizeof(line), 10000) > 0, "  sends 30 calls of 48 KiB");
+	char needle[128];
+	snprintf(needle, sizeof(needle), "peer %s (pid %d, ", unique, (int)rc.pid);
+	uint64_t until = harness_now_ms() + 8000;
+	while (!log_has("limits.max_queued_bytes, limits.queue_grace_seconds") &&
+	       harness_now_ms() < until)
+		harness_sleep_ms(50);
+	ok(log_has(needle) && log_has("disconnected: more than 524288 bytes were queued toward it "
+				      "for 1 s"),
+	   "it never reads its answers: above the ceiling for the grace period, it is "
+	   "disconnected, and the log names it and the limits");
+	harness_send(rc.ctl, "read");
+	is_int(harness_wait(&rc, 15000), 0, "  it gets what was queued, then end of file");
+
+	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
+	size_t len;
+	req.text = "still here";
+	void *body = harness_pack(&req.base, &len), *rep = NULL;
+	bus_error_t err;
+	size_t rlen = 0;
+	ok(bus_call(other, "org.busd.Echo", NULL, "Echo", "busd.examples.EchoRequest", body, len,
+		    5000000u, &err, &rep, &rlen) == 0, "everyone else is served as before");
+	free(body);
+	free(rep);
+	harness_signal(&echo, SIGTERM);
+	harness_wait(&echo, 5000);
+	bus_close(other);
+}
+
+static void ignore_event(bus_t *bus, const bus_msg_t *ev, void *ud)
+{
+	(void)bus;
+	(void)ev;
+	(void)ud;
+}
+
+static void test_subscriptions(void)
+{
+	bus_t *bus = harness_connect();
+	bus_error_t err;
+	char topic[64];
+	int r = 0;
+
+	for (int i = 0; i < 4 && r >= 0; i++) {
+		snprintf(topic, sizeof(topic), "quota.t%d", i);
+		r = bus_subscribe(bus, topic, ignore_event, NULL, &err);
+	}
+	ok(r >= 0, "4 subscriptions, the limit, are taken");
+	r = bus_subscribe(bus, "quota.t4", ignore_event, NULL, &err);
+	ok(r < 0 && bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED) &&
+	   strstr(err.message, "limits.max_subscriptions_per_peer"),
+	   "a fifth: bus.Error.LimitsExceeded (%s)", err.message);
+	bus_close(bus);
+}
+
+int main(void)
+{
+	char path[512], opt[] = "-c";
+	snprintf(path, sizeof(path), "%s/busd-quota.%d.conf",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		printf("Bail out! cannot write %s\n", path);
+		return 1;
+	}
+	fprintf(f, "[limits]\nmax_frame_size = 64K\nqueue_hold_bytes = %d\nmax_queued_bytes = %d\n"
+		   "queue_grace_seconds = 1\nmax_subscriptions_per_peer = 4\n", HOLD, CEILING);
+	fclose(f);
+	const char *args[] = { opt, path, NULL };
+	harness_start(args);
+	test_held_then_served();
+	test_stalled();
+	test_ceiling();
+	test_subscriptions();
+	int r = harness_done();
+	unlink(path);
+	return r;
+}
