@@ -172,6 +172,7 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	b->queue_hold = c->queue_hold_bytes;
 	b->queue_grace_usec = (uint64_t)c->queue_grace * 1000000u;
 	b->max_subs = c->max_subscriptions_per_peer;
+	b->policy = c->policy;
 	quota_limits_changed(b);
 }
 

@@ -14,6 +14,7 @@
 
 struct event_base;
 struct event;
+struct policy;
 
 struct broker_stats {
 	uint64_t frames_in, frames_out, bytes_in, bytes_out;
@@ -35,6 +36,7 @@ struct broker {
 	uint64_t queue_hold;       /* limits.queue_hold_bytes */
 	uint64_t queue_grace_usec; /* limits.queue_grace_seconds */
 	uint32_t max_subs;
+	const struct policy *policy; /* [policy] rules, owned by the configuration */
 	struct peer *congested;    /* quota.c: peers above queue_hold */
 	unsigned n_held;           /* peers busd does not read for now */
 	struct event *ev_quota;    /* quota.c's watchdog, armed while congested */

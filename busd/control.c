@@ -16,6 +16,7 @@
 #include "bus.pb-c.h"
 #include "broker.h"
 #include "log.h"
+#include "policy.h"
 #include "schema.h"
 #include "wire.h"
 
@@ -108,6 +109,12 @@ static void do_request_name(struct ctl *c, int release)
 		fail(c, "bus.Error.LimitsExceeded",
 			      "%s already owns %u names, the most limits.max_names_per_peer allows",
 			      c->p->unique, b->max_names);
+		bus__name_request__free_unpacked(req, NULL);
+		return;
+	}
+	if (!release && name[0] != ':' && wire_name_valid(name, len) &&
+	    name_lookup(b->names, name, len) != c->p &&
+	    !router_permit(c->p, POL_OWN, name, len, NULL, 0, c->h->serial, 1)) {
 		bus__name_request__free_unpacked(req, NULL);
 		return;
 	}
@@ -255,6 +262,12 @@ static void do_subscribe(struct ctl *c, int unsubscribe)
 	if (!req)
 		return;
 	size_t len = strlen(req->pattern);
+	if (!unsubscribe && policy_may_deny(b->policy, POL_SUBSCRIBE) &&
+	    wire_pattern_valid(req->pattern, len) &&
+	    !router_permit(c->p, POL_SUBSCRIBE, req->pattern, len, NULL, 0, c->h->serial, 1)) {
+		bus__subscribe_request__free_unpacked(req, NULL);
+		return;
+	}
 	/* Subscribing again to a pattern it has is fine (idempotent). */
 	if (!unsubscribe && c->p->n_subs >= b->max_subs &&
 	    !match_has(b->match, c->p, req->pattern, len)) {
@@ -478,6 +491,8 @@ static void do_monitor(struct ctl *c)
 	if (!req)
 		return;
 	protobuf_c_message_free_unpacked(req, NULL);
+	if (!router_permit(c->p, POL_MONITOR, "*", 1, NULL, 0, c->h->serial, 1))
+		return;
 	/* A monitor serves nothing and receives no events: drop what it had. */
 	match_remove_owner(b->match, c->p);
 	router_drop_calls(c->p);

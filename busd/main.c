@@ -17,6 +17,7 @@
 #include "broker.h"
 #include "log.h"
 #include "notify.h"
+#include "policy.h"
 #include "settings.h"
 #include "wire.h"
 
@@ -48,7 +49,7 @@ static void usage(FILE *f)
 		"  -V, --version              show the version\n"
 		"\n"
 		"busd runs in the foreground and logs to stderr (or syslog, see busd.conf(5)).\n"
-		"SIGHUP: re-read the configuration and apply limits and logging live.\n"
+		"SIGHUP: re-read the configuration and apply limits, logging and policy live.\n"
 		"SIGINT/SIGTERM: stop accepting, answer pending calls with bus.Error.NoReply,\n"
 		"flush queued output, remove the socket file and exit 0.\n"
 		"Exit status: 0 clean exit, 1 runtime failure, 2 usage or configuration error.\n");
@@ -114,14 +115,17 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		snprintf(next.socket, sizeof(next.socket), "%s", d->cfg.socket);
 		next.mode = d->cfg.mode;
 		snprintf(next.group, sizeof(next.group), "%s", d->cfg.group);
+		struct policy *old = d->cfg.policy;
 		d->cfg = next;
 		logging_apply(&d->cfg);
-		broker_set_limits(d->broker, &d->cfg);
+		broker_set_limits(d->broker, &d->cfg); /* the broker now uses the new policy */
+		policy_free(old);
 		log_notice("reloaded the configuration (log level %s, max frame %u bytes, "
-			   "%u pending calls, %u connections per uid, %u names per peer)",
+			   "%u pending calls, %u connections per uid, %u names per peer, "
+			   "%zu policy rules)",
 			   config_level_name(d->cfg.log_level), d->cfg.max_frame_size,
 			   d->cfg.max_pending_calls, d->cfg.max_connections_per_uid,
-			   d->cfg.max_names_per_peer);
+			   d->cfg.max_names_per_peer, d->cfg.policy ? d->cfg.policy->n : 0);
 	}
 	free(errors);
 	notify_ready(d);
@@ -197,23 +201,28 @@ int main(int argc, char **argv)
 		return 2;
 	if (check) {
 		config_print(&d.cfg, stdout);
+		config_free(&d.cfg);
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	logging_apply(&d.cfg);
 
 	signal(SIGPIPE, SIG_IGN);
 	int passed = notify_listen_fd();
-	if (passed == -EINVAL)
+	if (passed == -EINVAL) {
+		config_free(&d.cfg);
 		return 1;
+	}
 	d.activated = passed >= 0;
 	d.base = event_base_new();
 	if (!d.base) {
 		log_error("cannot create the event loop");
+		config_free(&d.cfg);
 		return 1;
 	}
 	d.broker = broker_new(d.base, &d.cfg, d.activated ? passed : -1);
 	if (!d.broker) {
 		event_base_free(d.base);
+		config_free(&d.cfg);
 		return 1;
 	}
 	struct event *sigs[3] = {
@@ -224,6 +233,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 3; i++)
 		if (!sigs[i] || evsignal_add(sigs[i], NULL) < 0) {
 			log_error("cannot install signal handlers");
+			config_free(&d.cfg);
 			return 1;
 		}
 	if (d.activated)
@@ -237,6 +247,7 @@ int main(int argc, char **argv)
 	r = event_base_dispatch(d.base);
 
 	broker_free(d.broker);
+	config_free(&d.cfg);
 	for (int i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_base_free(d.base);

@@ -16,6 +16,7 @@
 #include "broker.h"
 #include "control.h"
 #include "log.h"
+#include "policy.h"
 #include "quota.h"
 
 /* The stamped preamble + header of the frame being routed. busd is single
@@ -254,6 +255,73 @@ void router_reject(struct peer *p, uint64_t reply_serial, const char *name, cons
 	peer_disconnect(p, "protocol error");
 }
 
+/* ---- policy ---- */
+
+static struct policy_subject subject_of(const struct peer *p)
+{
+	return (struct policy_subject){ p->uid, p->gid, p->groups, p->n_groups };
+}
+
+int router_permit(struct peer *p, int verb, const char *object, size_t len, const char *method,
+		  size_t mlen, uint64_t serial, int answer)
+{
+	struct broker *b = p->broker;
+	struct policy_subject who = subject_of(p);
+	const struct policy_rule *rule;
+	char what[320], because[448];
+
+	if (policy_check(b->policy, (enum policy_verb)verb, &who, object, len, method, mlen, &rule))
+		return 1;
+	b->stats.access_denied++;
+	if (verb == POL_MONITOR)
+		snprintf(what, sizeof(what), "monitor");
+	else
+		snprintf(what, sizeof(what), "%s %.*s%s%.*s", policy_verb_name((enum policy_verb)verb),
+			 (int)len, object, method ? " method " : "", method ? (int)mlen : 0,
+			 method ? method : "");
+	if (rule)
+		snprintf(because, sizeof(because), "%s: %s", rule->origin, rule->text);
+	else
+		snprintf(because, sizeof(because), "no [policy] rule allows it; without one only "
+			 "root and busd's own user may %s", verb == POL_OWN ? "own names" : "monitor");
+	log_notice("%s uid %d: access denied: %s (%s)", peer_describe(p), (int)p->uid, what, because);
+	if (answer)
+		router_send_error(p, serial, "bus.Error.AccessDenied", "%s is not allowed (%s)", what,
+				  because);
+	return 0;
+}
+
+struct call_check {
+	struct peer *caller;
+	const wire_header *h;
+	int denied;
+};
+
+static void check_owned_name(const char *name, void *owner, void *userdata)
+{
+	struct call_check *cc = userdata;
+	(void)owner;
+	if (!cc->denied)
+		cc->denied = !router_permit(cc->caller, POL_CALL, name, strlen(name),
+					    cc->h->member.ptr, cc->h->member.len, cc->h->serial,
+					    !(cc->h->flags & WIRE_FLAG_NO_REPLY_EXPECTED));
+}
+
+/* A call is checked against the name it was addressed to; one addressed to
+ * a unique id is checked against every name its owner has as well, so that
+ * the id is no way around a rule on a name. */
+static int permit_call(struct peer *p, struct peer *dst, const wire_header *h)
+{
+	struct call_check cc = { p, h, 0 };
+
+	if (!router_permit(p, POL_CALL, h->destination.ptr, h->destination.len, h->member.ptr,
+			   h->member.len, h->serial, !(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED)))
+		return 0;
+	if (h->destination.len && h->destination.ptr[0] == ':')
+		name_foreach_owned(p->broker->names, dst, check_owned_name, &cc);
+	return !cc.denied;
+}
+
 /* Pack msg into a buffer: on the stack when small, else on the heap. */
 struct packed {
 	uint8_t stack[4096];
@@ -295,6 +363,8 @@ void router_send_reply(struct peer *p, uint64_t reply_serial, const ProtobufCMes
 
 struct fanout {
 	struct broker *b;
+	wire_str topic;
+	int filter;             /* subscribe rules may deny: check each subscriber */
 	uint64_t mark;
 	size_t head_len;
 	const void *body;
@@ -308,6 +378,14 @@ static void fanout_one(void *owner, void *userdata)
 	if (p->event_mark == fo->mark || p->state != PEER_ACTIVE)
 		return; /* several of its patterns matched: deliver once */
 	p->event_mark = fo->mark;
+	if (fo->filter) {
+		/* a pattern like "*" was allowed; a topic under it may not be */
+		struct policy_subject who = subject_of(p);
+		const struct policy_rule *rule;
+		if (!policy_check(fo->b->policy, POL_SUBSCRIBE, &who, fo->topic.ptr, fo->topic.len,
+				  NULL, 0, &rule))
+			return;
+	}
 	if (p->congested) { /* it cannot keep up: its loss alone, and counted */
 		p->dropped++;
 		fo->b->stats.events_dropped++;
@@ -321,7 +399,8 @@ static void fanout_one(void *owner, void *userdata)
 static void fanout(struct broker *b, wire_str topic, size_t head_len, const void *body, size_t len)
 {
 	static uint64_t mark;
-	struct fanout fo = { b, ++mark, head_len, body, len };
+	struct fanout fo = { b, topic, policy_may_deny(b->policy, POL_SUBSCRIBE), ++mark, head_len,
+			     body, len };
 	b->stats.events++;
 	match_topic(b->match, topic.ptr, topic.len, fanout_one, &fo);
 	copy_to_monitors(b, head_len, body, len);
@@ -405,6 +484,8 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 		router_send_error(p, h->serial, "bus.Error.InvalidArgs", "header too large");
 		return;
 	}
+	if (policy_may_deny(b->policy, POL_CALL) && !permit_call(p, dst, h))
+		return;
 	if (dst->congested &&
 	    quota_refuse_call(p, dst, h->serial, !(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED)))
 		return;
@@ -506,6 +587,9 @@ void router_frame(struct peer *p, const wire_preamble *pre, const uint8_t *f)
 		route_answer(p, &h, body, pre->body_len);
 		break;
 	case WIRE_KIND_EVENT: {
+		if (policy_may_deny(p->broker->policy, POL_EMIT) &&
+		    !router_permit(p, POL_EMIT, h.member.ptr, h.member.len, NULL, 0, h.serial, 1))
+			break;
 		size_t hl = head_stamp(&h, pre->body_len, 1);
 		if (hl)
 			fanout(p->broker, h.member, hl, body, pre->body_len);

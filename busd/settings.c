@@ -15,6 +15,7 @@
 #include <ini.h>
 
 #include "log.h"
+#include "policy.h"
 #include "wire.h"
 
 enum type { T_PATH, T_MODE, T_GROUP, T_SIZE, T_COUNT, T_LEVEL, T_TARGET };
@@ -241,8 +242,16 @@ static int on_entry(void *user, const char *section, const char *key, const char
 	char why[256];
 	int known_section = 0;
 
-	if (strcmp(section, "policy") == 0)
-		return reader_error(r, "[policy] has no keys in this version (found '%s')", key);
+	if (strcmp(section, "policy") == 0) {
+		char origin[160];
+		if (strcmp(key, "allow") != 0 && strcmp(key, "deny") != 0)
+			return reader_error(r, "[policy] takes 'allow = RULE' and 'deny = RULE' "
+					       "lines, not '%s'", key);
+		snprintf(origin, sizeof(origin), "%s:%d", r->path, r->line);
+		if (policy_add(&r->c->policy, key[0] == 'a', value, origin, why, sizeof(why)) < 0)
+			return reader_error(r, "%s: %s", key, why);
+		return 1;
+	}
 	for (int k = 0; k < CFG_N_KEYS; k++) {
 		if (strcmp(defs[k].section, section) != 0)
 			continue;
@@ -256,7 +265,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
 		return 1;
 	}
 	if (!*section)
-		return reader_error(r, "'%s' is outside any section ([listen], [limits], [log])", key);
+		return reader_error(r, "'%s' is outside any section ([listen], [limits], [log], "
+				       "[policy])", key);
 	if (!known_section)
 		return reader_error(r, "unknown section [%s]", section);
 	return reader_error(r, "unknown key '%s' in [%s]", key, section);
@@ -362,7 +372,15 @@ int config_load(struct config *c, const struct config_cmdline *cl, FILE *err)
 			(unsigned long long)c->max_queued_bytes);
 		bad = 1;
 	}
+	if (bad)
+		config_free(c);
 	return bad ? -EINVAL : 0;
+}
+
+void config_free(struct config *c)
+{
+	policy_free(c->policy);
+	c->policy = NULL;
 }
 
 int config_group_id(const struct config *c, gid_t *gid, FILE *err)
@@ -417,4 +435,5 @@ void config_print(const struct config *c, FILE *out)
 		}
 		fprintf(out, "%s.%s = %s  (%s)\n", defs[k].section, defs[k].key, v, c->origin[k]);
 	}
+	policy_print(c->policy, out);
 }

@@ -12,6 +12,8 @@
 #define BUSD_CONFIG_FILE "/etc/busd/busd.conf"
 #endif
 
+struct policy;
+
 enum config_source { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_CMDLINE };
 enum log_target { LOG_TARGET_STDERR, LOG_TARGET_SYSLOG };
 
@@ -38,6 +40,7 @@ struct config {
 	uint32_t max_subscriptions_per_peer;
 	int log_level;               /* LOG_ERR .. LOG_DEBUG */
 	int log_target;
+	struct policy *policy;       /* [policy] rules (policy.h); NULL: none */
 	enum config_source source[CFG_N_KEYS];
 	char origin[CFG_N_KEYS][128]; /* "FILE:LINE" or the variable's name */
 };
@@ -56,7 +59,11 @@ struct config_cmdline {
  * message", or naming the variable or option); returns 0 or -EINVAL. */
 int config_load(struct config *c, const struct config_cmdline *cl, FILE *err);
 
-/* One "section.key = value (source)" line per option. */
+/* Free what config_load() allocated (the policy). */
+void config_free(struct config *c);
+
+/* One "section.key = value (source)" line per option, then one per
+ * [policy] rule. */
 void config_print(const struct config *c, FILE *out);
 
 /* The socket file's group as a gid; (gid_t)-1 when none is set. -ENOENT

@@ -116,8 +116,29 @@ bad "an unknown level" "[log]
 level = loud" "log.level: 'loud' is not a level"
 bad "an unknown target" "[log]
 target = file" "log.target: 'file' is not a log target"
-bad "a policy key (none exist yet)" "[policy]
-allow = everyone" "\[policy\] has no keys in this version"
+bad "a policy key that is not allow or deny" "[policy]
+permit = own x" "\[policy\] takes 'allow = RULE' and 'deny = RULE' lines, not 'permit'"
+bad "a policy rule with an unknown verb" "[policy]
+allow = everyone" "allow: 'everyone' is not a verb \(own, call, emit, subscribe, monitor\)"
+bad "a policy rule naming an unknown user" "[policy]
+deny = call org.x user=no-such-user-here" "deny: no user 'no-such-user-here'"
+bad "a policy rule naming an unknown group" "[policy]
+allow = own org.x.* group=no-such-group-here" "allow: no group 'no-such-group-here'"
+bad "a policy rule with a bad name" "[policy]
+allow = own org..x" "allow: 'org..x' is not a well-known name, 'prefix.\*' or '\*'"
+bad "a policy rule with a bad topic" "[policy]
+deny = emit a.*.b" "deny: 'a.\*.b' is not a topic"
+bad "method= on a rule that is not a call" "[policy]
+allow = own org.x method=Get" "allow: 'method=' is not allowed"
+bad "a monitor rule with an object" "[policy]
+allow = monitor org.x" "allow: monitor takes no object"
+printf '[policy]\nallow = own org.example.* user=0 group=0\ndeny = call org.example.Secret method=Get\n' >"$CONF"
+check_config -c "$CONF" --socket "$TEST_TMP/d.sock"
+expect_eq "policy rules are valid" "$RC" 0
+expect_match "  --check-config prints each rule with its file:line" "$OUT" \
+	"^policy: allow own org\.example\.\* user=0 group=0  \($CONF:2\)$"
+expect_match "  in file order" "$(printf '%s\n' "$OUT" | tail -n 1)" \
+	"^policy: deny call org\.example\.Secret method=Get  \($CONF:3\)$"
 bad "max_queued_bytes below max_frame_size" "[limits]
 max_frame_size = 1M
 max_queued_bytes = 512K" "limits.max_queued_bytes \(524288\) must be at least limits.max_frame_size"

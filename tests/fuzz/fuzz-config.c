@@ -1,7 +1,7 @@
 /* fuzz-config.c - libFuzzer target for busd's configuration parser: any
  * bytes as busd.conf (through a memfd, the same fopen/inih path busd uses),
  * errors written to /dev/null. It must never crash, leak or accept a value
- * outside an option's range. */
+ * outside an option's range; [policy] rules are parsed and printed too. */
 #define _GNU_SOURCE 1
 #include "config.h"
 
@@ -32,11 +32,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	struct config_cmdline cl = { .file = path, .socket = "/tmp/fuzz.sock" };
-	if (config_load(&c, &cl, devnull) == 0 &&
-	    (c.mode > 0777 || c.max_frame_size < 1024 || c.max_queued_bytes < c.max_frame_size ||
-	     c.max_pending_calls < 1 || c.max_connections_per_uid < 1 || c.max_names_per_peer < 1 ||
-	     c.log_level < 3 || c.log_level > 7))
-		abort(); /* accepted a value outside its range */
+	if (config_load(&c, &cl, devnull) == 0) {
+		if (c.mode > 0777 || c.max_frame_size < 1024 || c.max_queued_bytes < c.max_frame_size ||
+		    c.max_pending_calls < 1 || c.max_connections_per_uid < 1 ||
+		    c.max_names_per_peer < 1 || c.log_level < 3 || c.log_level > 7 ||
+		    c.queue_hold_bytes > c.max_queued_bytes || c.queue_grace > 3600 ||
+		    c.max_subscriptions_per_peer < 1)
+			abort(); /* accepted a value outside its range */
+		/* every accepted rule must print (the --check-config path) */
+		config_print(&c, devnull);
+		config_free(&c);
+	}
 	close(fd);
 	return 0;
 }
