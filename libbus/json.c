@@ -515,6 +515,20 @@ static int add_value(struct ctx *c, json_object *o, const field_desc *f, const c
 	return 0;
 }
 
+/* The last member of a oneof on the wire wins: forget the others seen. */
+static void drop_oneof_siblings(struct ctx *c, const struct schema_msg *m, const field_desc *f,
+				json_object *o)
+{
+	char nb[256];
+
+	for (size_t i = 0; i < m->d->n_field; i++) {
+		const field_desc *g = m->d->field[i];
+		if (g != f && g->has_oneof_index && g->oneof_index == f->oneof_index)
+			json_object_object_del(o, (c->flags & BUS_JSON_ORIGINAL_NAMES)
+							  ? g->name : schema_json_name(g, nb, sizeof(nb)));
+	}
+}
+
 static json_object *decode_message(struct ctx *c, const struct schema_msg *m, const uint8_t *p,
 				   size_t len, int *bad)
 {
@@ -545,6 +559,8 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 		}
 		const char *jk = (c->flags & BUS_JSON_ORIGINAL_NAMES) ? f->name
 								     : schema_json_name(f, nb, sizeof(nb));
+		if (f->has_oneof_index)
+			drop_oneof_siblings(c, m, f, o);
 		size_t was = path_push(c, ".%s", jk);
 		if (wt == WT_LEN && f->label == REPEATED && is_packable(f)) {
 			uint64_t n;
@@ -936,8 +952,11 @@ static json_object *wkt_parse(struct ctx *c, const struct schema_msg *m, json_ob
 		secs = (int64_t)timegm(&tm);
 	} else {
 		int neg = *s == '-';
+		if (s[neg] < '0' || s[neg] > '9')
+			goto bad;
+		errno = 0;
 		secs = strtoll(s + neg, &end, 10);
-		if (end == s + neg)
+		if (errno || secs > 315576000000LL) /* the JSON mapping's +-10,000 years */
 			goto bad;
 		p = end;
 		if (neg)
@@ -956,6 +975,8 @@ static json_object *wkt_parse(struct ctx *c, const struct schema_msg *m, json_ob
 			nanos = -nanos;
 	}
 	if (ts ? strcmp(p, "Z") != 0 : strcmp(p, "s") != 0)
+		goto bad;
+	if (ts && (secs < -62135596800LL || secs > 253402300799LL)) /* years 0001 to 9999 */
 		goto bad;
 	json_object *o = json_object_new_object();
 	char num[24];

@@ -266,6 +266,8 @@ static void test_wire_decode(void)
 		{ { 0x15, 0x00, 0x00, 0x00, 0x80 }, 5, "{\"fFloat\":-0.0}", "float -0.0 keeps its sign" },
 		{ { 0x15, 0xff, 0xff, 0x7f, 0x7f }, 5, "{\"fFloat\":3.4028235e+38}", "FLT_MAX" },
 		{ { 0x28, 0x00 }, 2, "{}", "an int32 0 sent on the wire is the default" },
+		{ { 0xc0, 0x01, 0x00, 0xba, 0x01, 0x00 }, 6, "{\"cText\":\"\"}",
+		  "two members of a oneof: the last wins" },
 	};
 	for (size_t i = 0; i < sizeof(stable) / sizeof(stable[0]); i++) {
 		char *again = NULL;
@@ -305,6 +307,10 @@ static void test_errors(void)
 	check_err("{\"fBytes\": \"***\"}", "at .fBytes: \"***\" is not base64", "bad base64");
 	check_err("{\"fDouble\": \"lots\"}", "at .fDouble: expected a number", "text for a double");
 	check_err("{\"fFloat\": 1e39}", "out of range for float", "float overflow");
+	check_err("{\"dur\": \"-9999999999999999999999.5s\"}", "at .dur: \"-9999999999999999999999.5s\" is not a Duration",
+		  "a Duration past int64 (found by fuzz-json)");
+	check_err("{\"dur\": \"315576000001s\"}", "is not a Duration", "a Duration past 10,000 years");
+	check_err("{\"ts\": \"10000-01-01T00:00:00Z\"}", "is not a Timestamp", "a Timestamp past 9999");
 	check_err("{\"color\": \"BLUE\"}", "at .color: \"BLUE\" is not a value of jt.Color", "an unknown enum name");
 	check_err("{\"rInt32\": 5}", "at .rInt32: expected an array", "a scalar for a repeated field");
 	check_err("{\"rInt32\": [1, \"x\"]}", "at .rInt32[1]: expected an integer", "a bad array element");
