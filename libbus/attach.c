@@ -1,8 +1,9 @@
 /* attach.c - the libevent glue: a persistent read event, a write event armed
  * only while output is queued, and one timer for the nearest call deadline
- * (or "now" when frames wait in the input buffer). Every callback runs
- * bus_process() and re-arms; libbus re-arms too when user code queues output
- * or adds a deadline between loop iterations (loop_changed). */
+ * (or "now" when frames wait in the input buffer, or the next reconnect
+ * try). Every callback runs bus_process() and re-arms; libbus re-arms too
+ * when user code queues output or adds a deadline between loop iterations
+ * (loop_changed). A reconnect brings a new socket: the events move to it. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 struct attach {
 	struct event_base *base;
 	struct event *rd, *wr, *timer;
+	int fd;            /* the socket rd and wr are for */
 	uint64_t timer_at; /* deadline the timer is armed for */
 };
 
@@ -44,12 +46,21 @@ void attach_update(bus_t *bus)
 	if (!a)
 		return;
 	int up = bus->state == CONN_UP && !bus->closing && bus->fd >= 0;
+	if (up && bus->fd != a->fd) {
+		/* A new connection: libevent allows re-assigning events that are
+		 * not pending. The old socket was closed with both deleted. */
+		event_set_on(a->rd, 0);
+		event_set_on(a->wr, 0);
+		event_assign(a->rd, a->base, bus->fd, EV_READ | EV_PERSIST, attach_ready, bus);
+		event_assign(a->wr, a->base, bus->fd, EV_WRITE | EV_PERSIST, attach_ready, bus);
+		a->fd = bus->fd;
+	}
 	event_set_on(a->rd, up);
 	event_set_on(a->wr, up && bus->out.end > bus->out.start);
 
 	uint64_t at = UINT64_MAX;
 	if (!bus->closing && bus->state != CONN_DOWN)
-		at = conn_has_work(bus) ? 0 : call_next_deadline(bus);
+		at = conn_has_work(bus) ? 0 : loop_next_deadline(bus);
 	int armed = event_pending(a->timer, EV_TIMEOUT, NULL) != 0;
 	if (at == UINT64_MAX) {
 		if (armed)
@@ -70,12 +81,14 @@ int bus_attach_event(bus_t *bus, struct event_base *base)
 		return -EINVAL;
 	if (bus->attach)
 		return -EBUSY;
-	if (!conn_usable(bus) || bus->fd < 0)
+	/* Reconnecting, the events get the socket once there is one. */
+	if ((!conn_usable(bus) || bus->fd < 0) && !conn_reconnecting(bus))
 		return -ENOTCONN;
 	struct attach *a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	a->base = base;
+	a->fd = bus->fd;
 	a->rd = event_new(base, bus->fd, EV_READ | EV_PERSIST, attach_ready, bus);
 	a->wr = event_new(base, bus->fd, EV_WRITE | EV_PERSIST, attach_ready, bus);
 	a->timer = evtimer_new(base, attach_ready, bus);

@@ -28,6 +28,16 @@
  * answers at once, so only a wedged broker ever hits it. */
 #define CONN_CONTROL_TIMEOUT (25ull * 1000000ull)
 
+/* Reconnecting (bus_set_reconnect): the first retry comes after
+ * RETRY_MIN, each failed one doubles the delay up to RETRY_MAX, and every
+ * delay is drawn from [d/2, d] so that the clients of a restarted busd do
+ * not all knock at once. The control calls that restore a connection's
+ * state give up after RESTORE_TIMEOUT: this runs inside bus_process(), and a
+ * fresh broker that cannot answer that fast is retried later instead. */
+#define RETRY_MIN (50ull * 1000ull)
+#define RETRY_MAX (2ull * 1000000ull)
+#define RESTORE_TIMEOUT (5ull * 1000000ull)
+
 /* A byte buffer: live bytes are data[start, end). */
 struct conn_buf {
 	uint8_t *data;
@@ -38,6 +48,7 @@ enum conn_state {
 	CONN_UP,   /* connected */
 	CONN_LOST, /* the transport is gone; bus_process() has not reported it yet */
 	CONN_DOWN, /* loss reported: pending calls failed, disconnect handler ran */
+	CONN_RETRY, /* loss reported, reconnecting: the next try is due at retry_at */
 };
 
 struct pending;
@@ -46,6 +57,8 @@ struct incall;
 struct sub;
 struct proxy;
 struct attach;
+struct kept;
+struct watch;
 
 struct bus {
 	int fd;                 /* -1 once the transport is gone */
@@ -82,6 +95,27 @@ struct bus {
 	bus_disconnect_fn on_disconnect;
 	void *disconnect_data;
 
+	/* Reconnecting (reconnect.c). What was registered with the broker is kept
+	 * here (or in exports/subs/watches) so that a new connection can be
+	 * given the same state; generation counts connections, so that an
+	 * answer to a call served on an earlier one is never sent on a later. */
+	char *address;          /* the socket path connected to */
+	int reconnect;          /* bus_set_reconnect() */
+	uint64_t retry_at;      /* CONN_RETRY: next try, CLOCK_MONOTONIC usec */
+	uint64_t retry_delay;   /* current backoff step, usec */
+	uint64_t rand_state;    /* xorshift64 state for the jitter */
+	unsigned generation;
+	struct kept *names;     /* well-known names owned */
+	struct kept *schemas;   /* bytes given to bus_add_schema() */
+	bus_connection_fn on_connection;
+	void *connection_data;
+
+	struct watch *watches;  /* event.c: bus_watch_name() */
+	int last_watch_id;
+	int watch_sub;          /* subscription to bus.NameOwnerChanged, 0: none */
+	unsigned watch_walks;   /* watch reports in progress */
+	int watches_dead;
+
 	struct attach *attach;  /* attach.c: libevent glue, NULL when detached */
 	int exit_requested, exit_code;
 
@@ -109,6 +143,13 @@ static inline int conn_usable(const bus_t *bus)
 	return bus->state == CONN_UP && !bus->closing;
 }
 
+/* Lost, but a new connection will be tried: state given meanwhile
+ * (subscriptions, schemas, exports) is kept for it instead of failing. */
+static inline int conn_reconnecting(const bus_t *bus)
+{
+	return bus->reconnect && !bus->closing && (bus->state == CONN_LOST || bus->state == CONN_RETRY);
+}
+
 /* ---- bus.c: lifetime ---- */
 
 /* Callbacks may call bus_close(). Code that runs callbacks holds the
@@ -116,12 +157,60 @@ static inline int conn_usable(const bus_t *bus)
  * lifetime_drop() frees it. lifetime_drop() returns 1 if bus is now freed. */
 void lifetime_hold(bus_t *bus);
 int lifetime_drop(bus_t *bus);
+/* Tell busd about an export (or its removal) without waiting for an answer. */
+int lifetime_announce_export(bus_t *bus, const char *name, const char *service, int remove);
 /* A control call to "bus": request packed from req, reply unpacked with
  * reply_desc into *reply (if reply is not NULL). Returns as bus_call(). */
-int lifetime_announce_export(bus_t *bus, const char *name, const char *service, int remove);
 int lifetime_control(bus_t *bus, const char *method, const ProtobufCMessage *req,
 		     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
-		     bus_error_t *err);
+		     uint64_t timeout_usec, bus_error_t *err);
+/* Send a control call to "bus" whose answer comes to cb from bus_process().
+ * Returns the pending entry (serial in p->serial) or NULL (not connected,
+ * out of memory). */
+struct pending *lifetime_control_async(bus_t *bus, const char *method, const ProtobufCMessage *req,
+				       bus_reply_fn cb, void *userdata);
+/* State a new connection must be given again: a name owned (data is the
+ * NUL-terminated name) or a schema uploaded (data is its bytes). */
+struct kept {
+	struct kept *next;
+	size_t len;
+	uint8_t data[];
+};
+/* Forget the entry with these bytes; 1 if there was one. */
+int lifetime_kept_remove(struct kept **list, const void *data, size_t len);
+/* The pieces of bus_connect() a reconnect uses again: a connected socket
+ * (non-blocking connect when retry is set), Hello, a schema upload. */
+int lifetime_socket_open(const char *path, int retry, bus_error_t *err);
+int lifetime_hello(bus_t *bus, uint64_t timeout_usec, bus_error_t *err);
+int lifetime_schema_upload(bus_t *bus, const void *fds, size_t len, uint64_t timeout_usec,
+			   bus_error_t *err);
+
+/* ---- reconnect.c: after the broker went away ---- */
+
+/* The transport was lost and bus_process() reports it: with reconnecting on,
+ * schedule the first try (CONN_RETRY) and return 1; else 0 (CONN_DOWN). */
+int lifetime_lost(bus_t *bus);
+/* CONN_RETRY and the try is due: connect, Hello, restore names, schemas,
+ * exports, subscriptions and watches, then report. Returns 1 when connected
+ * again, 0 when the next try was scheduled. Runs callbacks. */
+int lifetime_retry(bus_t *bus);
+
+/* Things a new connection could not get back, reported when the restore is
+ * done (callbacks must not run while it is under way). */
+struct restore_fail {
+	struct restore_fail *next;
+	int what;               /* enum bus_conn_event */
+	bus_error_t err;
+	char subject[];
+};
+struct restore {
+	struct restore_fail *first, **tail;
+};
+/* After a control call of the restore that returned r: 0 to go on (a
+ * refusal is noted in rs as what, for subject), or -ECONNRESET when the new
+ * connection is unusable (the try failed; a timeout makes it so). */
+int lifetime_restore_check(bus_t *bus, struct restore *rs, int r, int what, const char *subject,
+			   const bus_error_t *err);
 
 /* ---- conn.c: transport and frames ---- */
 
@@ -221,6 +310,8 @@ void call_free_all(bus_t *bus);
 /* ---- serve.c ---- */
 
 void serve_dispatch(bus_t *bus, const bus_msg_t *m);
+/* A new connection: tell busd about every export again. */
+void serve_announce_all(bus_t *bus);
 void serve_free_all(bus_t *bus);
 
 /* ---- proxy.c ---- */
@@ -235,7 +326,17 @@ void proxy_detach_all(bus_t *bus);
 /* ---- event.c ---- */
 
 void sub_dispatch(bus_t *bus, const bus_msg_t *m);
+/* A new connection: Subscribe every pattern in use again. Returns 0 or
+ * -ECONNRESET (see lifetime_restore_check). */
+int sub_restore(bus_t *bus, struct restore *rs);
 void sub_free_all(bus_t *bus);
+
+/* Watched names: the transport is gone (owners become unknown and are
+ * reported gone), a new connection asks for every owner again, and the
+ * connection is freed. */
+void watch_lost(bus_t *bus);
+void watch_restore(bus_t *bus);
+void watch_free_all(bus_t *bus);
 
 /* ---- loop.c / attach.c ---- */
 
@@ -245,6 +346,9 @@ void loop_changed(bus_t *bus);
 /* bus_process() body; returns as bus_process(). Sets *freed when a callback
  * closed the connection and it was freed on the way out. */
 int loop_process(bus_t *bus, int *freed);
+/* The earliest time the loop must run: a call deadline or the next
+ * reconnect try (UINT64_MAX: none). */
+uint64_t loop_next_deadline(const bus_t *bus);
 void attach_update(bus_t *bus);
 void attach_free(bus_t *bus);
 

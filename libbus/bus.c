@@ -1,7 +1,8 @@
 /* bus.c - a connection's lifetime: finding the broker's socket, connecting
- * and saying Hello, control calls to "bus" (names), and closing - possibly
- * from inside a callback, in which case the connection is freed when the
- * outermost libbus call on the stack returns. */
+ * and saying Hello, control calls to "bus" (names, schemas), the state a new
+ * connection must be given again (reconnect.c does that), and closing -
+ * possibly from inside a callback, in which case the connection is freed
+ * when the outermost libbus call on the stack returns. */
 #include "config.h"
 
 #include <errno.h>
@@ -16,6 +17,64 @@
 
 #include "bus-internal.h"
 #include "bus.pb-c.h"
+
+
+static struct kept *kept_new(const void *data, size_t len)
+{
+	struct kept *k = malloc(sizeof(*k) + len);
+
+	if (!k)
+		return NULL;
+	k->next = NULL;
+	k->len = len;
+	memcpy(k->data, data, len);
+	return k;
+}
+
+static struct kept **kept_find(struct kept **list, const void *data, size_t len)
+{
+	for (; *list; list = &(*list)->next)
+		if ((*list)->len == len && memcmp((*list)->data, data, len) == 0)
+			return list;
+	return NULL;
+}
+
+/* Append k unless an equal entry is there (k is then freed): restoring in
+ * the original order keeps what busd sees the same as the first time. */
+static void kept_add(struct kept **list, struct kept *k)
+{
+	if (kept_find(list, k->data, k->len)) {
+		free(k);
+		return;
+	}
+	while (*list)
+		list = &(*list)->next;
+	*list = k;
+}
+
+/* Returns 1 if an entry was removed. */
+int lifetime_kept_remove(struct kept **list, const void *data, size_t len)
+{
+	struct kept **pk = kept_find(list, data, len);
+
+	if (!pk)
+		return 0;
+	struct kept *k = *pk;
+	*pk = k->next;
+	free(k);
+	return 1;
+}
+
+static void kept_free(struct kept **list)
+{
+	struct kept *k, *next;
+
+	for (k = *list; k; k = next) {
+		next = k->next;
+		free(k);
+	}
+	*list = NULL;
+}
 
 /* ---------------------------------------------------------------- lifetime */
 
@@ -33,10 +92,14 @@ static void bus_free(bus_t *bus)
 	proxy_detach_all(bus);
 	serve_free_all(bus);
 	sub_free_all(bus);
+	watch_free_all(bus); /* after call_fail_all: its GetNameOwner calls point at watches */
 	call_free_all(bus);
 	if (bus->fd >= 0)
 		close(bus->fd);
 	conn_free_buffers(bus);
+	kept_free(&bus->names);
+	kept_free(&bus->schemas);
+	free(bus->address);
 	free(bus->unique);
 	free(bus);
 }
@@ -90,7 +153,7 @@ static int control_unpack(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t 
 
 int lifetime_control(bus_t *bus, const char *method, const ProtobufCMessage *req,
 		     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
-		     bus_error_t *err)
+		     uint64_t timeout_usec, bus_error_t *err)
 {
 	struct control_out o = { reply_desc, reply_desc ? reply : NULL };
 	wire_header h = {
@@ -102,45 +165,117 @@ int lifetime_control(bus_t *bus, const char *method, const ProtobufCMessage *req
 
 	if (reply)
 		*reply = NULL;
-	return call_sync(bus, &h, NULL, 0, req, CONN_CONTROL_TIMEOUT, err, control_unpack, &o);
+	return call_sync(bus, &h, NULL, 0, req, timeout_usec, err, control_unpack, &o);
+}
+
+struct pending *lifetime_control_async(bus_t *bus, const char *method, const ProtobufCMessage *req,
+				       bus_reply_fn cb, void *userdata)
+{
+	wire_header h = {
+		.kind = WIRE_KIND_CALL,
+		.destination = wire_str_c(BUS_NAME),
+		.interface = wire_str_c(bus__bus__descriptor.name),
+		.member = wire_str_c(method),
+		.body_type = wire_str_c(req->descriptor->name),
+	};
+
+	if (!conn_usable(bus))
+		return NULL;
+	h.serial = conn_next_serial(bus);
+	struct pending *p = call_add(bus, h.serial, CONN_CONTROL_TIMEOUT);
+	if (!p)
+		return NULL;
+	p->cb = cb;
+	p->userdata = userdata;
+	if (conn_send(bus, &h, NULL, 0, req, NULL) < 0) {
+		call_unlink(bus, p);
+		call_recycle(bus, p);
+		return NULL;
+	}
+	return p;
 }
 
 static int name_call(bus_t *bus, const char *method, const char *name, bus_error_t *err)
 {
 	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;
 
+	/* busd is the one judge of what may be owned: the name goes as is. */
+	req.name = (char *)name;
+	return lifetime_control(bus, method, &req.base, NULL, NULL, CONN_CONTROL_TIMEOUT, err);
+}
+
+int bus_request_name(bus_t *bus, const char *name, bus_error_t *err)
+{
 	bus_error_clear(err);
 	if (!bus || !name) {
 		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no name given");
 		return -EINVAL;
 	}
-	/* busd is the one judge of what may be owned: the name goes as is. */
-	req.name = (char *)name;
-	return lifetime_control(bus, method, &req.base, NULL, NULL, err);
-}
-
-int bus_request_name(bus_t *bus, const char *name, bus_error_t *err)
-{
-	return name_call(bus, "RequestName", name, err);
+	/* Allocated first: a name owned must be one a reconnect asks for. */
+	struct kept *k = kept_new(name, strlen(name) + 1);
+	if (!k) {
+		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
+		return -ENOMEM;
+	}
+	int r = name_call(bus, "RequestName", name, err);
+	if (r < 0)
+		free(k);
+	else
+		kept_add(&bus->names, k);
+	return r;
 }
 
 int bus_release_name(bus_t *bus, const char *name, bus_error_t *err)
 {
-	return name_call(bus, "ReleaseName", name, err);
+	bus_error_clear(err);
+	if (!bus || !name) {
+		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no name given");
+		return -EINVAL;
+	}
+	/* No broker to tell: the name is nobody's there, and giving it up
+	 * means not asking for it again. */
+	if (conn_reconnecting(bus)) {
+		if (lifetime_kept_remove(&bus->names, name, strlen(name) + 1))
+			return 0;
+		bus_error_set(err, BUS_ERROR_NOT_OWNER, "this connection does not own the name '%s'",
+			      name);
+		return -EREMOTE;
+	}
+	int r = name_call(bus, "ReleaseName", name, err);
+	if (r == 0 || (r == -EREMOTE && bus_error_has_name(err, BUS_ERROR_NOT_OWNER)))
+		lifetime_kept_remove(&bus->names, name, strlen(name) + 1);
+	return r;
+}
+
+int lifetime_schema_upload(bus_t *bus, const void *fds, size_t len, uint64_t timeout_usec,
+			 bus_error_t *err)
+{
+	Bus__AddSchemaRequest req = BUS__ADD_SCHEMA_REQUEST__INIT;
+
+	req.file_descriptor_set.data = (uint8_t *)fds;
+	req.file_descriptor_set.len = len;
+	return lifetime_control(bus, "AddSchema", &req.base, NULL, NULL, timeout_usec, err);
 }
 
 int bus_add_schema(bus_t *bus, const void *fds, size_t len, bus_error_t *err)
 {
-	Bus__AddSchemaRequest req = BUS__ADD_SCHEMA_REQUEST__INIT;
-
 	bus_error_clear(err);
 	if (!bus || !fds || len == 0) {
 		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no schema given");
 		return -EINVAL;
 	}
-	req.file_descriptor_set.data = (uint8_t *)fds;
-	req.file_descriptor_set.len = len;
-	return lifetime_control(bus, "AddSchema", &req.base, NULL, NULL, err);
+	struct kept *k = kept_new(fds, len);
+	if (!k) {
+		bus_error_set(err, BUS_ERROR_FAILED, "out of memory for a copy of the schema");
+		return -ENOMEM;
+	}
+	/* Reconnecting, the new connection uploads it with the others. */
+	int r = conn_reconnecting(bus) ? 0 : lifetime_schema_upload(bus, fds, len, CONN_CONTROL_TIMEOUT, err);
+	if (r < 0)
+		free(k);
+	else
+		kept_add(&bus->schemas, k);
+	return r;
 }
 
 /* Tell busd about an export, without waiting: busd handles frames in order,
@@ -188,7 +323,9 @@ int bus_default_address(char *buf, size_t len)
 	return 0;
 }
 
-static int socket_open(const char *path, bus_error_t *err)
+/* Connect to path. A reconnect try (retry) must not wait for a broker
+ * whose backlog is full: it fails instead (-EAGAIN) and tries later. */
+int lifetime_socket_open(const char *path, int retry, bus_error_t *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
@@ -197,14 +334,14 @@ static int socket_open(const char *path, bus_error_t *err)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (retry ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0) {
 		int r = -errno;
 		bus_error_set(err, BUS_ERROR_DISCONNECTED, "socket: %s", strerror(-r));
 		return r;
 	}
-	/* Blocking connect: a Unix socket answers at once, or with the
-	 * backlog full waits until busd accepts. */
+	/* A Unix socket answers at once, or with the backlog full waits until
+	 * busd accepts (a retry gets -EAGAIN instead). */
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == EINTR)
 			continue;
@@ -214,28 +351,39 @@ static int socket_open(const char *path, bus_error_t *err)
 		close(fd);
 		return r;
 	}
+	if (retry && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int r = -errno;
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "fcntl: %s", strerror(-r));
+		close(fd);
+		return r;
+	}
 	/* The socket stays in blocking mode: every read and write says
 	 * MSG_DONTWAIT except the one a sync call waits in (conn_read_wait). */
 	return fd;
 }
 
-static int hello(bus_t *bus, bus_error_t *err)
+int lifetime_hello(bus_t *bus, uint64_t timeout_usec, bus_error_t *err)
 {
 	Bus__HelloRequest req = BUS__HELLO_REQUEST__INIT;
 	Bus__HelloReply *rep = NULL;
+	char *unique;
 
 	req.protocol_version = BUS_PROTOCOL_VERSION;
 	req.client = (char *)"libbus " PACKAGE_VERSION;
 	int r = lifetime_control(bus, "Hello", &req.base, &bus__hello_reply__descriptor,
-				 (ProtobufCMessage **)&rep, err);
+			     (ProtobufCMessage **)&rep, timeout_usec, err);
 	if (r < 0)
 		return r;
 	if (!rep->unique_name || !wire_unique_name_valid(rep->unique_name, strlen(rep->unique_name))) {
 		bus_error_set(err, BUS_ERROR_FAILED, "busd sent an invalid unique name");
 		r = -EPROTO;
-	} else if (!(bus->unique = strdup(rep->unique_name))) {
+	} else if (!(unique = strdup(rep->unique_name))) {
 		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
 		r = -ENOMEM;
+	} else {
+		/* A reconnect replaces the old connection's id. */
+		free(bus->unique);
+		bus->unique = unique;
 	}
 	bus__hello_reply__free_unpacked(rep, NULL);
 	return r;
@@ -259,7 +407,7 @@ int bus_connect(bus_t **busp, const char *path, bus_error_t *err)
 		}
 		path = def;
 	}
-	int fd = socket_open(path, err);
+	int fd = lifetime_socket_open(path, 0, err);
 	if (fd < 0)
 		return fd;
 	bus_t *bus = calloc(1, sizeof(*bus));
@@ -270,7 +418,15 @@ int bus_connect(bus_t **busp, const char *path, bus_error_t *err)
 	}
 	bus->fd = fd;
 	bus->state = CONN_UP;
-	int r = hello(bus, err);
+	bus->retry_delay = RETRY_MIN;
+	/* Jitter needs no quality, only clients that differ. */
+	bus->rand_state = (conn_now() ^ (uint64_t)(uintptr_t)bus ^ ((uint64_t)getpid() << 32)) | 1;
+	if (!(bus->address = strdup(path))) {
+		bus_close(bus);
+		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
+		return -ENOMEM;
+	}
+	int r = lifetime_hello(bus, CONN_CONTROL_TIMEOUT, err);
 	if (r == -ECONNRESET && bus_error_is_set(&bus->notice)) {
 		/* Refused with an ERROR that answered nothing, then closed. */
 		if (err)
@@ -306,4 +462,12 @@ void bus_set_disconnect_handler(bus_t *bus, bus_disconnect_fn fn, void *userdata
 		return;
 	bus->on_disconnect = fn;
 	bus->disconnect_data = userdata;
+}
+
+void bus_set_connection_handler(bus_t *bus, bus_connection_fn fn, void *userdata)
+{
+	if (!bus)
+		return;
+	bus->on_connection = fn;
+	bus->connection_data = userdata;
 }

@@ -326,7 +326,7 @@ int conn_has_work(bus_t *bus)
 	struct conn_buf *b = &bus->in;
 	wire_preamble p;
 
-	if (bus->closing || bus->state == CONN_DOWN)
+	if (bus->closing || bus->state == CONN_DOWN || bus->state == CONN_RETRY)
 		return 0;
 	if (bus->state == CONN_LOST)
 		return 1;

@@ -70,16 +70,22 @@ static int dispatch_all(bus_t *bus)
 	return n;
 }
 
-/* Report a lost connection once, after the frames that came before it. */
+/* Report a lost connection once, after the frames that came before it.
+ * Reconnecting, the first try is scheduled before any callback runs, so
+ * that what callbacks do (subscribe, export...) is kept for it. */
 static void report_lost(bus_t *bus)
 {
 	bus_error_t e;
 
-	bus->state = CONN_DOWN;
 	conn_disconnected(bus, &e);
+	lifetime_lost(bus);
 	call_fail_all(bus, &e);
 	if (bus->on_disconnect && !bus->closing)
 		bus->on_disconnect(bus, bus->disconnect_data);
+	if (bus->on_connection && !bus->closing)
+		bus->on_connection(bus, BUS_CONN_LOST, NULL, &e, bus->connection_data);
+	if (!bus->closing)
+		watch_lost(bus);
 }
 
 /* One round of work; read: also try a non-blocking read (bus_run skips it
@@ -94,6 +100,9 @@ static int loop_step(bus_t *bus, int read, int *freed)
 	if (bus->closing || bus->state == CONN_DOWN)
 		return -ECONNRESET;
 	lifetime_hold(bus);
+	/* Reconnected, the rest of this round serves the new connection. */
+	if (bus->state == CONN_RETRY && conn_now() >= bus->retry_at)
+		did += lifetime_retry(bus);
 	if (bus->out.end > bus->out.start && conn_write(bus) > 0)
 		did = 1;
 	if (read && bus->state == CONN_UP && conn_read(bus) > 0)
@@ -105,9 +114,11 @@ static int loop_step(bus_t *bus, int read, int *freed)
 		conn_write(bus); /* everything the batch produced, in one write */
 	if (!bus->closing)
 		did += call_expire(bus, conn_now());
-	r = did > 0;
-	if (bus->state == CONN_LOST && !bus->closing)
+	if (bus->state == CONN_LOST && !bus->closing) {
 		report_lost(bus);
+		did++;
+	}
+	r = did > 0;
 	if (bus->state == CONN_DOWN || bus->closing)
 		r = -ECONNRESET;
 	if (lifetime_drop(bus)) {
@@ -153,8 +164,17 @@ int bus_get_timeout(const bus_t *bus, uint64_t *usec)
 	}
 	/* Frames left queued by a sync call, or a loss to report, are due now:
 	 * the socket alone would never wake the loop for them. */
-	*usec = conn_has_work((bus_t *)bus) ? 0 : call_next_deadline(bus);
+	*usec = conn_has_work((bus_t *)bus) ? 0 : loop_next_deadline(bus);
 	return 0;
+}
+
+uint64_t loop_next_deadline(const bus_t *bus)
+{
+	uint64_t due = call_next_deadline(bus);
+
+	if (bus->state == CONN_RETRY && bus->retry_at < due)
+		due = bus->retry_at;
+	return due;
 }
 
 static int ms_until(uint64_t deadline, uint64_t now)
@@ -177,9 +197,10 @@ int bus_wait(bus_t *bus, uint64_t timeout_usec)
 		return 1;
 	uint64_t now = conn_now();
 	uint64_t until = timeout_usec >= UINT64_MAX - now ? UINT64_MAX : now + timeout_usec;
-	uint64_t due = call_next_deadline(bus);
+	uint64_t due = loop_next_deadline(bus);
 	if (due < until)
 		until = due;
+	/* Reconnecting there is no socket: poll() ignores fd -1 and sleeps. */
 	struct pollfd pfd = { .fd = bus->fd, .events = (short)bus_get_events(bus) };
 	int r = poll(&pfd, 1, ms_until(until, now));
 	if (r < 0)
@@ -229,8 +250,11 @@ int bus_run(bus_t *bus)
 		if (conn_has_work(bus))
 			continue;
 		/* The private loop waits in recv() itself when it has nothing to
-		 * write: one syscall per wake-up instead of poll() and recv(). */
-		if (bus->out.end == bus->out.start) {
+		 * write: one syscall per wake-up instead of poll() and recv().
+		 * Reconnecting, it sleeps until the next try. */
+		if (bus->state == CONN_RETRY) {
+			r = bus_wait(bus, UINT64_MAX);
+		} else if (bus->out.end == bus->out.start) {
 			r = conn_read_wait(bus, call_next_deadline(bus));
 			read = 0;
 		} else {

@@ -23,6 +23,7 @@ struct incall {
 	struct incall *prev, *next;
 	bus_t *bus;
 	bus_msg_t msg;
+	unsigned generation; /* the connection it came on (bus->generation) */
 	int in_handler; /* the handler has not returned yet */
 	int answered;
 	char strings[];
@@ -80,17 +81,20 @@ int answer_error(bus_t *bus, const bus_msg_t *m, const char *name, const char *f
 }
 
 /* Answer once; a second answer from inside the handler is ignored. After
- * bus_close() the call object is gone, which bus.h's closure rule covers. */
+ * bus_close() the call object is gone, which bus.h's closure rule covers.
+ * A call that came on an earlier connection is not answered on a later
+ * one: its sender and serial meant something to the old broker only, and
+ * busd answered the caller when the connection went. */
 static int incall_answer(struct incall *c, const ProtobufCMessage *reply, const char *ename,
 			 const char *emsg)
 {
 	bus_t *bus = c->bus;
-	int r = 0;
+	int r = -ECONNRESET;
 
 	if (c->answered)
 		return -EALREADY;
 	c->answered = 1;
-	if (conn_usable(bus))
+	if (conn_usable(bus) && c->generation == bus->generation)
 		r = answer_send(bus, &c->msg, reply, ename, emsg);
 	if (!c->in_handler)
 		incall_free(bus, c);
@@ -172,6 +176,7 @@ static struct incall *incall_new(bus_t *bus, const bus_msg_t *m)
 	c->msg.body_type = str_put(&p, m->body_type);
 	c->msg.error_name = str_put(&p, m->error_name);
 	c->msg.error_message = str_put(&p, m->error_message);
+	c->generation = bus->generation;
 	c->in_handler = 1;
 	c->answered = 0;
 	c->prev = NULL;
@@ -318,6 +323,12 @@ int bus_unexport(bus_t *bus, const char *name, ProtobufCService *service)
 		}
 	}
 	return -ENOENT;
+}
+
+void serve_announce_all(bus_t *bus)
+{
+	for (struct export *e = bus->exports; e; e = e->next)
+		lifetime_announce_export(bus, e->name, e->service->descriptor->name, 0);
 }
 
 void serve_free_all(bus_t *bus)

@@ -24,6 +24,8 @@ extern const size_t bus_schema_echo_len;
 #define ECHO_ERROR_FAILED "org.busd.Echo.Error.Failed"
 #define DELAY_MAX_MS (10u * 60u * 1000u)
 
+#define PROG "echo"
+
 static struct event_base *base;
 
 /* A Delay call waiting for its timer; kept in a list so that a shutdown
@@ -133,12 +135,36 @@ static void on_disconnect(bus_t *bus, void *userdata)
 	event_base_loopbreak(base);
 }
 
+/* --reconnect: busd went away and came back, or is being waited for. */
+static void on_connection(bus_t *b, int event, const char *subject, const bus_error_t *err,
+			  void *userdata)
+{
+	(void)b;
+	if (event == BUS_CONN_LOST) {
+		fprintf(stderr, "%s: lost the connection to busd (%s); reconnecting\n", PROG,
+			err ? err->message : "closed");
+	} else if (event == BUS_CONN_RESTORED) {
+		fprintf(stderr, "%s: reconnected to busd as %s\n", PROG, subject);
+	} else if (event == BUS_CONN_NAME_LOST) {
+		/* someone else took the name meanwhile: nothing left to serve */
+		fprintf(stderr, "%s: %s was taken while busd was away: %s\n", PROG, subject,
+			err ? err->message : "");
+		*(int *)userdata = 1;
+		event_base_loopbreak(base);
+	} else if (err) {
+		fprintf(stderr, "%s: after reconnecting: %s: %s\n", PROG, err->name, err->message);
+	}
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: echo [--socket PATH] [--name NAME]\n"
+	fprintf(f, "Usage: echo [--socket PATH] [--name NAME] [--reconnect]\n"
 		   "Serve busd.examples.Echo (Echo, Delay, Fail) under NAME (default org.busd.Echo).\n"
 		   "The socket defaults to $BUS_ADDRESS, then /run/busd/bus.sock as root and\n"
-		   "$XDG_RUNTIME_DIR/busd.sock for other users.\n");
+		   "$XDG_RUNTIME_DIR/busd.sock for other users.\n"
+		   "  -r, --reconnect  when busd goes away, keep running: reconnect (with\n"
+		   "                   backoff), own NAME again and go on serving; without it\n"
+		   "                   the program exits 1 when busd goes away.\n");
 }
 
 int main(int argc, char **argv)
@@ -146,6 +172,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "reconnect", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -153,12 +180,13 @@ int main(int argc, char **argv)
 	const char *socket = NULL, *name = "org.busd.Echo";
 	bus_error_t err;
 	bus_t *bus;
-	int c, lost = 0;
+	int c, lost = 0, reconnect = 0;
 
-	while ((c = getopt_long(argc, argv, "s:n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:rh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': socket = optarg; break;
 		case 'n': name = optarg; break;
+		case 'r': reconnect = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -192,7 +220,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echo: cannot set up the event loop\n");
 		return 1;
 	}
-	bus_set_disconnect_handler(bus, on_disconnect, &lost);
+	if (reconnect) {
+		bus_set_connection_handler(bus, on_connection, &lost);
+		bus_set_reconnect(bus, 1);
+	} else {
+		bus_set_disconnect_handler(bus, on_disconnect, &lost);
+	}
 	event_base_dispatch(base);
 
 	while (delayed_calls)

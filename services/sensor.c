@@ -35,6 +35,8 @@ struct sensor {
 	uint64_t seq;       /* of the latest reading */
 	uint64_t time_usec; /* of the latest reading */
 };
+#define PROG "sensor"
+
 static struct sensor sensors[] = {
 	{ .name = "temp0", .value = 21.0 },
 	{ .name = "temp1", .value = 35.0 },
@@ -134,14 +136,38 @@ static void on_disconnect(bus_t *b, void *userdata)
 	event_base_loopbreak(base);
 }
 
+/* --reconnect: busd went away and came back, or is being waited for. */
+static void on_connection(bus_t *b, int event, const char *subject, const bus_error_t *err,
+			  void *userdata)
+{
+	(void)b;
+	if (event == BUS_CONN_LOST) {
+		fprintf(stderr, "%s: lost the connection to busd (%s); reconnecting\n", PROG,
+			err ? err->message : "closed");
+	} else if (event == BUS_CONN_RESTORED) {
+		fprintf(stderr, "%s: reconnected to busd as %s\n", PROG, subject);
+	} else if (event == BUS_CONN_NAME_LOST) {
+		/* someone else took the name meanwhile: nothing left to serve */
+		fprintf(stderr, "%s: %s was taken while busd was away: %s\n", PROG, subject,
+			err ? err->message : "");
+		*(int *)userdata = 1;
+		event_base_loopbreak(base);
+	} else if (err) {
+		fprintf(stderr, "%s: after reconnecting: %s: %s\n", PROG, err->name, err->message);
+	}
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: sensor [--socket PATH] [--name NAME] [--interval MS]\n"
+	fprintf(f, "Usage: sensor [--socket PATH] [--name NAME] [--reconnect] [--interval MS]\n"
 		   "Own NAME (default org.busd.Sensor), serve busd.examples.Sensor.Read and emit\n"
 		   "a busd.examples.Reading on sensor.<sensor>.reading every MS milliseconds\n"
 		   "(default 1000) for the sensors temp0 and temp1.\n"
 		   "The socket defaults to $BUS_ADDRESS, then /run/busd/bus.sock as root and\n"
-		   "$XDG_RUNTIME_DIR/busd.sock for other users.\n");
+		   "$XDG_RUNTIME_DIR/busd.sock for other users.\n"
+		   "  -r, --reconnect  when busd goes away, keep running: reconnect (with\n"
+		   "                   backoff), own NAME again and go on serving; without it\n"
+		   "                   the program exits 1 when busd goes away.\n");
 }
 
 int main(int argc, char **argv)
@@ -149,6 +175,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "reconnect", no_argument, NULL, 'r' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -158,9 +185,9 @@ int main(int argc, char **argv)
 	unsigned long interval = 1000;
 	bus_error_t err;
 	char *end;
-	int c, lost = 0;
+	int c, lost = 0, reconnect = 0;
 
-	while ((c = getopt_long(argc, argv, "s:n:i:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:i:rh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': socket = optarg; break;
 		case 'n': name = optarg; break;
@@ -172,6 +199,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'r': reconnect = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -215,7 +243,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sensor: cannot set up the event loop\n");
 		return 1;
 	}
-	bus_set_disconnect_handler(bus, on_disconnect, &lost);
+	if (reconnect) {
+		bus_set_connection_handler(bus, on_connection, &lost);
+		bus_set_reconnect(bus, 1);
+	} else {
+		bus_set_disconnect_handler(bus, on_disconnect, &lost);
+	}
 	event_base_dispatch(base);
 
 	bus_flush(bus);

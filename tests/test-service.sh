@@ -181,4 +181,31 @@ wait "$slow" 2>/dev/null
 busd_stop
 expect_eq "busd exits 0" "$?" 0
 
+# ---- kill -9 busd under the example services: they come back by themselves
+busd_start
+"$ECHO_SVC" --reconnect 2>"$TEST_TMP/echo-rc.err" &
+echo_pid=$!
+"$SENSOR_SVC" --reconnect --interval 100 2>"$TEST_TMP/sensor-rc.err" &
+sensor_pid=$!
+_bg_pids="$_bg_pids $echo_pid $sensor_pid"
+wait_for 10 sh -c "'$BUSCTL' list | grep -q org.busd.Echo && '$BUSCTL' list | grep -q org.busd.Sensor"
+expect_match "echo --reconnect answers" "$("$BUSCTL" call org.busd.Echo Echo '{"text":"before"}')" '"text": ?"before"'
+kill -9 "$BUSD_PID"
+wait "$BUSD_PID" 2>/dev/null
+BUSD_PID=""
+wait_for 5 grep -q "reconnecting" "$TEST_TMP/echo-rc.err"
+check "busd killed with -9: echo says it lost busd and is reconnecting" \
+	"grep -q 'echo: lost the connection to busd (.*); reconnecting' '$TEST_TMP/echo-rc.err'"
+check "  and keeps running" "kill -0 $echo_pid && kill -0 $sensor_pid"
+busd_start
+wait_for 10 sh -c "'$BUSCTL' list | grep -q org.busd.Echo && '$BUSCTL' list | grep -q org.busd.Sensor"
+expect_match "a new busd on the same socket: both names are back" "$("$BUSCTL" list)" "^org\.busd\.Sensor "
+expect_match "  echo answers calls again" "$("$BUSCTL" call org.busd.Echo Echo '{"text":"after"}')" '"text": ?"after"'
+expect_match "  introspect describes it again (its schema was uploaded again)" \
+	"$("$BUSCTL" introspect org.busd.Echo)" "^service busd\.examples\.Echo"
+expect_match "  the sensor's events flow again" "$(timeout 3 "$BUSCTL" listen --count 1 'sensor.*' 2>&1)" "sensor\.temp[01]\.reading"
+check "  echo said it reconnected" "grep -q 'echo: reconnected to busd as :' '$TEST_TMP/echo-rc.err'"
+busd_stop
+expect_eq "busd exits 0" "$?" 0
+
 finish

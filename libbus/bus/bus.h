@@ -25,6 +25,12 @@
  * with bus_get_fd() / bus_get_events() / bus_get_timeout() / bus_process(),
  * attach it to a libevent event_base with bus_attach_event(), or call
  * bus_run() in simple programs.
+ *
+ * Broker restarts: with bus_set_reconnect() on, a lost connection is
+ * reconnected by the same loop (with backoff), and the names, schemas,
+ * exports, subscriptions and name watches of the connection are given to
+ * the new one; bus_set_connection_handler() tells the program. Calls never
+ * survive: they fail with bus.Error.Disconnected.
  */
 #ifndef BUS_BUS_H
 #define BUS_BUS_H
@@ -134,13 +140,65 @@ void bus_close(bus_t *bus);
 /* This connection's unique id (":42"), owned by bus. */
 const char *bus_unique_name(const bus_t *bus);
 
-/* 1 while connected, 0 once the broker has gone away. */
+/* 1 while connected, 0 once the broker has gone away (and, when
+ * reconnecting, until a new connection is up again). */
 int bus_is_connected(const bus_t *bus);
 
-/* Called once when the connection to the broker is lost (after pending calls
- * were failed with bus.Error.Disconnected). Replaces any previous handler. */
+/* Called when the connection to the broker is lost (after pending calls
+ * were failed with bus.Error.Disconnected): once, or with reconnecting on,
+ * at every loss. Replaces any previous handler. */
 typedef void (*bus_disconnect_fn)(bus_t *bus, void *userdata);
 void bus_set_disconnect_handler(bus_t *bus, bus_disconnect_fn fn, void *userdata);
+
+/* ---- reconnecting ---- */
+
+/* Reconnect after the broker goes away (1) or not (0, the default: the
+ * connection is then finished once lost, as before). Takes effect at the
+ * next loss; turned on after a loss was reported, it starts reconnecting;
+ * turned off while reconnecting, it stops (bus_process() then returns
+ * -ECONNRESET). Returns 0, or -EINVAL.
+ *
+ * When the transport is lost: every pending call fails at once with
+ * bus.Error.Disconnected, the disconnect handler and then the connection
+ * handler (BUS_CONN_LOST) run, watched names with an owner are reported
+ * without one, and libbus tries to connect to the same socket path after 50
+ * ms, doubling the delay after each failed try up to 2 s (each drawn at
+ * random from [delay/2, delay]). The tries are made by bus_process(): a
+ * loop that follows bus_get_timeout() (or bus_run(), or a libevent attach)
+ * makes them on time. Meanwhile the connection is not usable: calls, sync or
+ * async, emits and bus_request_name() fail at once with -ECONNRESET
+ * (bus.Error.Disconnected); bus_subscribe(), bus_add_schema(), bus_export()
+ * and bus_watch_name() succeed and take effect on the new connection;
+ * bus_get_fd() is -1, bus_get_events() 0 and bus_process() returns >= 0.
+ *
+ * On a new connection libbus says Hello (the unique name changes: the
+ * pointer from bus_unique_name() is valid until then), uploads every schema,
+ * announces every export, requests every name the connection owned,
+ * subscribes every pattern and becomes a monitor again if it was one, each
+ * with one control call, before anything else is dispatched. What busd
+ * refuses (a name someone else took meanwhile: bus.Error.NameTaken) is
+ * reported and dropped, never fatal. Then the handler hears
+ * BUS_CONN_RESTORED and watched names are asked for again. A call served on
+ * the old connection cannot be answered on the new one: its closure or
+ * bus_call_fail() then sends nothing. The socket changes: a loop that
+ * registered bus_get_fd() must register the new one (bus_attach_event()
+ * does it by itself). bus_close() at any time frees everything. */
+int bus_set_reconnect(bus_t *bus, int enable);
+
+/* What a connection handler hears. subject and err are NULL unless said. */
+enum bus_conn_event {
+	BUS_CONN_LOST = 1,             /* transport gone (reconnecting if on); err: why */
+	BUS_CONN_RESTORED = 2,         /* connected again; subject: the new unique name */
+	BUS_CONN_NAME_LOST = 3,        /* subject: a name not owned again; err: busd's refusal */
+	BUS_CONN_SUBSCRIBE_FAILED = 4, /* subject: a pattern busd refused; err: why */
+	BUS_CONN_SCHEMA_FAILED = 5,    /* a schema busd refused (still kept); err: why */
+};
+/* Called from bus_process(), never from bus_close(). After a reconnect the
+ * failures come first, BUS_CONN_RESTORED last. The strings are valid during
+ * the call. Replaces any previous handler. */
+typedef void (*bus_connection_fn)(bus_t *bus, int event, const char *subject,
+				  const bus_error_t *err, void *userdata);
+void bus_set_connection_handler(bus_t *bus, bus_connection_fn fn, void *userdata);
 
 /* ---- names ---- */
 
@@ -149,6 +207,30 @@ void bus_set_disconnect_handler(bus_t *bus, bus_disconnect_fn fn, void *userdata
 int bus_request_name(bus_t *bus, const char *name, bus_error_t *err);
 /* Give a name up (bus.Error.NotOwner if this connection does not own it). */
 int bus_release_name(bus_t *bus, const char *name, bus_error_t *err);
+
+/* Watch a well-known name: fn(bus, name, owner, userdata) runs from
+ * bus_process() once the current owner is known (owner is its unique id, or
+ * NULL when the name has none), then whenever that changes: the name gets
+ * an owner (appears), loses it (disappears) or changes hands. Built on the
+ * broker's bus.NameOwnerChanged events (one subscription for all watches)
+ * and a GetNameOwner call for the starting state; the strings are valid
+ * during the call. When the connection is lost an owned name is reported
+ * gone (owner NULL); after a reconnect the owner is asked for again.
+ * fn may unwatch. Returns a watch id (> 0) for bus_unwatch_name(), or
+ * -EINVAL (not a well-known name), -EPERM (monitor), -ENOMEM, or the error
+ * of the Subscribe call (err set). */
+typedef void (*bus_name_fn)(bus_t *bus, const char *name, const char *owner, void *userdata);
+int bus_watch_name(bus_t *bus, const char *name, bus_name_fn fn, void *userdata,
+		   bus_error_t *err);
+/* Stop a watch: fn does not run again. -ENOENT if unknown. */
+int bus_unwatch_name(bus_t *bus, int id);
+/* Wait until name has an owner: returns 0 at once if it has one, else
+ * processes the connection (callbacks run, as in bus_process()) until it
+ * gets one or timeout_usec passes (0: no timeout): -ETIMEDOUT
+ * (bus.Error.Timeout). Reconnecting goes on meanwhile; without it a lost
+ * connection ends the wait with -ECONNRESET (bus.Error.Disconnected). Not
+ * from inside a callback of the same connection. */
+int bus_wait_name(bus_t *bus, const char *name, uint64_t timeout_usec, bus_error_t *err);
 
 /* ---- serving ---- */
 
@@ -174,7 +256,9 @@ int bus_export(bus_t *bus, const char *name, ProtobufCService *service);
  * keeps it for busctl introspect and anyone's GetSchema, charged to this
  * connection (limits.max_schema_bytes), until the connection closes. Each
  * bus_export() also tells busd which service is served under which name.
- * Errors: bus.Error.LimitsExceeded, bus.Error.InvalidArgs (empty). */
+ * Errors: bus.Error.LimitsExceeded, bus.Error.InvalidArgs (empty).
+ * libbus keeps a copy of each distinct set accepted, to upload it again
+ * after a reconnect (see bus_set_reconnect()). */
 int bus_add_schema(bus_t *bus, const void *fds, size_t len, bus_error_t *err);
 
 /* Stop serving (name, service). Returns -ENOENT if not exported. busd is
@@ -185,7 +269,9 @@ int bus_unexport(bus_t *bus, const char *name, ProtobufCService *service);
 /* The CALL's header (sender etc); valid until the call is answered. */
 const bus_msg_t *bus_call_msg(void *closure_data);
 /* Answer the call with an ERROR instead of a reply. After this, the handler
- * must not call its closure. name is a dotted error name. */
+ * must not call its closure. name is a dotted error name. Returns 0, or
+ * -ECONNRESET when nothing was sent because the connection the call came on
+ * is gone (also after a reconnect: the caller was answered by busd). */
 int bus_call_fail(void *closure_data, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -269,17 +355,21 @@ int bus_become_monitor(bus_t *bus, bus_monitor_fn cb, void *userdata, bus_error_
 
 /* ---- event loop integration ---- */
 
-/* The socket to poll. */
+/* The socket to poll: -1 while there is none (lost; reconnecting). It
+ * changes when libbus reconnects. */
 int bus_get_fd(const bus_t *bus);
 /* POLLIN, plus POLLOUT while output is queued. */
 int bus_get_events(const bus_t *bus);
-/* The earliest call deadline as absolute CLOCK_MONOTONIC microseconds, or
- * UINT64_MAX when nothing is due. Returns 0 (or -ENOTCONN). */
+/* The earliest call deadline (or, reconnecting, the next try) as absolute
+ * CLOCK_MONOTONIC microseconds, or UINT64_MAX when nothing is due. Returns 0
+ * (or -ENOTCONN). */
 int bus_get_timeout(const bus_t *bus, uint64_t *usec);
 /* Do all work that can be done without blocking: write queued output, read
  * what the socket has, dispatch every complete frame and expire timed-out
- * calls. Returns > 0 if something was done, 0 if nothing, -ECONNRESET once
- * the connection is lost. */
+ * calls; reconnecting, make the try that is due (it blocks for the
+ * restoring control calls, which a fresh busd answers at once). Returns > 0
+ * if something was done, 0 if nothing, -ECONNRESET once the connection is
+ * lost (never while reconnecting). */
 int bus_process(bus_t *bus);
 /* Block until the socket is ready or timeout_usec passes (UINT64_MAX:
  * forever; the nearest call deadline also ends the wait). Returns > 0 if
@@ -294,8 +384,9 @@ struct event_base;
 int bus_attach_event(bus_t *bus, struct event_base *base);
 int bus_detach_event(bus_t *bus);
 
-/* Run a private loop until bus_exit() is called or the connection is lost.
- * Returns the code given to bus_exit(), or -ECONNRESET. */
+/* Run a private loop until bus_exit() is called or the connection is lost
+ * (with reconnecting on, it runs on through losses). Returns the code given
+ * to bus_exit(), or -ECONNRESET. */
 int bus_run(bus_t *bus);
 void bus_exit(bus_t *bus, int code);
 
