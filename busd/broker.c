@@ -5,6 +5,8 @@
 
 #include "broker.h"
 
+#include <malloc.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -250,6 +252,36 @@ static int all_flushed(const struct broker *b)
 	return 1;
 }
 
+static void broker_on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)fd;
+	(void)what;
+	router_trim(b);
+	malloc_trim(0);
+	b->peers_peak = b->n_peers;
+	struct mallinfo2 mi = mallinfo2();
+	log_debug("gave freed memory back (%u peers now; heap %zu bytes in use, %zu free)",
+		  b->n_peers, mi.uordblks, mi.fordblks);
+}
+
+/* After a crowd has left (a quarter of the peak number of peers remains),
+ * hand the freed heap back to the kernel: glibc only trims the top of the
+ * heap by itself, and a burst of connections leaves holes below it. A
+ * second later, so that one trim covers the whole crowd leaving. */
+static void give_back_memory(struct broker *b)
+{
+	if (b->peers_peak < 64 || b->n_peers * 4 > b->peers_peak)
+		return;
+	if (!b->ev_trim)
+		b->ev_trim = evtimer_new(b->base, broker_on_trim, b);
+	if (b->ev_trim && !evtimer_pending(b->ev_trim, NULL)) {
+		struct timeval tv = { 1, 0 };
+		evtimer_add(b->ev_trim, &tv);
+	}
+}
+
 void broker_after(struct broker *b)
 {
 	while (b->overflowed) {
@@ -281,11 +313,15 @@ void broker_after(struct broker *b)
 			peer_destroy(p);
 		}
 	}
+	int freed = 0;
 	while (b->graveyard) {
 		struct peer *p = b->graveyard;
 		b->graveyard = p->dead_next;
 		peer_free(p);
+		freed = 1;
 	}
+	if (freed)
+		give_back_memory(b);
 	if (b->shutting_down && all_flushed(b))
 		event_base_loopbreak(b->base);
 }
@@ -347,6 +383,8 @@ void broker_free(struct broker *b)
 		event_free(b->ev_shutdown_timer);
 	if (b->ev_quota)
 		event_free(b->ev_quota);
+	if (b->ev_trim)
+		event_free(b->ev_trim);
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
 	if (b->path)

@@ -50,6 +50,8 @@ struct broker {
 	hash *peers;               /* ":N" -> struct peer */
 	struct peer *all;          /* live peers (HELLO, ACTIVE, MONITOR) */
 	unsigned n_peers, n_monitors;
+	unsigned peers_peak;       /* most peers since memory was last given back */
+	struct event *ev_trim;     /* gives memory back after a crowd left */
 	struct peer *monitors;
 	struct peer *dirty;        /* peers with output to flush */
 	struct peer *lingering;    /* CLOSING peers flushing their last output */

@@ -110,6 +110,8 @@ struct peer *peer_new(struct broker *b, int fd)
 		b->all->prev = p;
 	b->all = p;
 	b->n_peers++;
+	if (b->n_peers > b->peers_peak)
+		b->peers_peak = b->n_peers;
 	return p;
 }
 

@@ -122,6 +122,16 @@ static void pending_remove(struct broker *b, struct pending *e)
 	t->spare = e;
 }
 
+void router_trim(struct broker *b)
+{
+	struct pending_table *t = &b->pending;
+	while (t->spare) {
+		struct pending *next = t->spare->hnext;
+		free(t->spare);
+		t->spare = next;
+	}
+}
+
 void pending_table_free(struct pending_table *t)
 {
 	for (size_t i = 0; i < t->n_buckets; i++) {

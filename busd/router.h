@@ -53,6 +53,8 @@ void router_emit(struct broker *b, const char *topic, const struct ProtobufCMess
 /* p is going away: answer calls waiting on it with bus.Error.NoReply and
  * forget the calls it made. */
 void router_drop_calls(struct peer *p);
+/* Free the recycled pending-call records (after a crowd has left). */
+void router_trim(struct broker *b);
 /* Answer every pending call with bus.Error.NoReply and the message why. */
 void router_fail_all(struct broker *b, const char *why);
 
