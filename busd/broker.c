@@ -136,7 +136,7 @@ static void broker_on_accept(evutil_socket_t lfd, short what, void *arg)
 		}
 		b->stats.connections_total++;
 		log_debug("%s: accepted (uid %d)", peer_describe(p), (int)p->uid);
-		unsigned n = broker_uid_count(b, p->uid, +1);
+		unsigned n = ++p->uu->conns;
 		p->uid_counted = 1;
 		if (n > b->max_conn_uid) {
 			log_warning("%s: refused: uid %d already has %u connections "
@@ -151,18 +151,6 @@ static void broker_on_accept(evutil_socket_t lfd, short what, void *arg)
 	broker_after(b);
 }
 
-unsigned broker_uid_count(struct broker *b, uid_t uid, int delta)
-{
-	uintptr_t n = (uintptr_t)hash_get(b->uids, &uid, sizeof(uid));
-
-	n = delta > 0 ? n + 1 : n - 1;
-	if (n == 0)
-		hash_remove(b->uids, &uid, sizeof(uid));
-	else if (hash_put(b->uids, &uid, sizeof(uid), (void *)n) < 0)
-		log_warning("out of memory counting the connections of uid %d", (int)uid);
-	return (unsigned)n;
-}
-
 void broker_set_limits(struct broker *b, const struct config *c)
 {
 	b->max_frame = c->max_frame_size;
@@ -174,6 +162,10 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	b->queue_hold = c->queue_hold_bytes;
 	b->queue_grace_usec = (uint64_t)c->queue_grace * 1000000u;
 	b->max_subs = c->max_subscriptions_per_peer;
+	b->max_queued_uid = c->max_queued_bytes_per_uid;
+	b->max_pending_uid = c->max_pending_calls_per_uid;
+	b->max_names_uid = c->max_names_per_uid;
+	b->max_subs_uid = c->max_subscriptions_per_uid;
 	b->policy = c->policy;
 	quota_limits_changed(b);
 }
@@ -391,7 +383,7 @@ void broker_free(struct broker *b)
 		unlink(b->path);
 	free(b->path);
 	hash_free(b->peers, NULL);
-	hash_free(b->uids, NULL);
+	hash_free(b->uids, free); /* empty once every peer is freed */
 	schema_store_free(b->schemas);
 	name_registry_free(b->names);
 	match_free(b->match);

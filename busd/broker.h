@@ -36,12 +36,14 @@ struct broker {
 	uint64_t queue_hold;       /* limits.queue_hold_bytes */
 	uint64_t queue_grace_usec; /* limits.queue_grace_seconds */
 	uint32_t max_subs;
+	uint64_t max_queued_uid;   /* limits.*_per_uid */
+	uint32_t max_pending_uid, max_names_uid, max_subs_uid;
 	const struct policy *policy; /* [policy] rules, owned by the configuration */
 	struct peer *congested;    /* quota.c: peers above queue_hold */
 	unsigned n_held;           /* peers busd does not read for now */
 	struct event *ev_quota;    /* quota.c's watchdog, armed while congested */
 	struct schema_store *schemas;
-	hash *uids;                /* uid -> live connections, as (uintptr_t) */
+	hash *uids;                /* uid -> struct uid_usage (quota.h) */
 	struct peer *overflowed;   /* peers past max_queued, dropped in broker_after */
 
 	uint64_t next_id;          /* last unique id given out */
@@ -71,8 +73,6 @@ struct config;
  * and group (refusing when another broker listens there, replacing a stale
  * socket file). Returns NULL after logging why. */
 struct broker *broker_new(struct event_base *base, const struct config *c, int passed_fd);
-/* Add delta (+1/-1) to uid's live connections; returns the new count. */
-unsigned broker_uid_count(struct broker *b, uid_t uid, int delta);
 /* Take the limits of c (at start and on SIGHUP). */
 void broker_set_limits(struct broker *b, const struct config *c);
 /* A peer's output queue passed max_queued with no grace period: disconnect

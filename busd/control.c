@@ -17,6 +17,7 @@
 #include "broker.h"
 #include "log.h"
 #include "policy.h"
+#include "quota.h"
 #include "schema.h"
 #include "wire.h"
 
@@ -112,6 +113,14 @@ static void do_request_name(struct ctl *c, int release)
 		bus__name_request__free_unpacked(req, NULL);
 		return;
 	}
+	if (!release && name_lookup(b->names, name, len) != c->p &&
+	    c->p->uu->names >= b->max_names_uid) {
+		fail(c, "bus.Error.LimitsExceeded",
+		     "uid %d already owns %u names, the most limits.max_names_per_uid allows",
+		     (int)c->p->uid, c->p->uu->names);
+		bus__name_request__free_unpacked(req, NULL);
+		return;
+	}
 	if (!release && name[0] != ':' && wire_name_valid(name, len) &&
 	    name_lookup(b->names, name, len) != c->p &&
 	    !router_permit(c->p, POL_OWN, name, len, NULL, 0, c->h->serial, 1)) {
@@ -122,10 +131,13 @@ static void do_request_name(struct ctl *c, int release)
 			: name_request(b->names, name, len, c->p);
 	switch (r) {
 	case 0:
-		if (release)
+		if (release) {
+			c->p->uu->names--;
 			control_name_changed(b, name, c->p, NULL);
-		else
+		} else {
+			c->p->uu->names++;
 			control_name_changed(b, name, NULL, c->p);
+		}
 		/* fall through */
 	case NAME_E_ALREADY_OWNER: {
 		Bus__NameReply rep = BUS__NAME_REPLY__INIT;
@@ -277,10 +289,20 @@ static void do_subscribe(struct ctl *c, int unsubscribe)
 		bus__subscribe_request__free_unpacked(req, NULL);
 		return;
 	}
+	if (!unsubscribe && c->p->uu->subs >= b->max_subs_uid &&
+	    !match_has(b->match, c->p, req->pattern, len)) {
+		fail(c, "bus.Error.LimitsExceeded",
+		     "uid %d has %u subscriptions already, the most "
+		     "limits.max_subscriptions_per_uid allows", (int)c->p->uid, c->p->uu->subs);
+		bus__subscribe_request__free_unpacked(req, NULL);
+		return;
+	}
 	int r = unsubscribe ? match_unsubscribe(b->match, c->p, req->pattern, len)
 			    : match_subscribe(b->match, c->p, req->pattern, len);
-	if (r == 0)
+	if (r == 0) {
 		c->p->n_subs += unsubscribe ? -1u : 1u;
+		c->p->uu->subs += unsubscribe ? -1u : 1u;
+	}
 	if (r == 0 || r == MATCH_E_EXISTS) {
 		Bus__Empty rep = BUS__EMPTY__INIT;
 		reply(c, &rep.base);
@@ -481,6 +503,7 @@ static void do_introspect(struct ctl *c)
 
 static void monitor_released(const char *name, void *owner, void *userdata)
 {
+	((struct peer *)owner)->uu->names--;
 	control_name_changed(userdata, name, owner, NULL);
 }
 
@@ -495,6 +518,8 @@ static void do_monitor(struct ctl *c)
 		return;
 	/* A monitor serves nothing and receives no events: drop what it had. */
 	match_remove_owner(b->match, c->p);
+	c->p->uu->subs -= c->p->n_subs;
+	c->p->n_subs = 0;
 	router_drop_calls(c->p);
 	Bus__Empty rep = BUS__EMPTY__INIT;
 	reply(c, &rep.base);

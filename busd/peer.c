@@ -93,12 +93,13 @@ struct peer *peer_new(struct broker *b, int fd)
 	}
 	read_comm(p);
 	read_groups(p);
+	p->uu = quota_uid_get(b, p->uid);
 
 	p->in = evbuffer_new();
 	p->out = evbuffer_new();
 	p->ev_read = event_new(b->base, fd, EV_READ | EV_PERSIST, peer_on_read, p);
 	p->ev_write = event_new(b->base, fd, EV_WRITE | EV_PERSIST, peer_on_write, p);
-	if (!p->in || !p->out || !p->ev_read || !p->ev_write ||
+	if (!p->uu || !p->in || !p->out || !p->ev_read || !p->ev_write ||
 	    hash_put(b->peers, p->unique, p->unique_len, p) < 0) {
 		p->fd = -1; /* the caller closes fd */
 		peer_free(p);
@@ -131,9 +132,10 @@ int peer_queue(struct peer *p, const void *head, size_t head_len, const void *bo
 		return -ENOMEM;
 	p->broker->stats.frames_out++;
 	p->broker->stats.bytes_out += head_len + body_len;
+	p->uu->queued += head_len + body_len;
 	broker_mark_dirty(p->broker, p);
 	/* What may be queued, and who is held, is quota.c's business. */
-	if (evbuffer_get_length(p->out) > p->broker->queue_hold)
+	if (evbuffer_get_length(p->out) > p->broker->queue_hold || quota_uid_over(p))
 		quota_queued(p);
 	return 0;
 }
@@ -153,6 +155,7 @@ int peer_flush(struct peer *p)
 		}
 		if (n == 0)
 			break;
+		p->uu->queued -= (uint64_t)n;
 		wrote = 1;
 	}
 	if (wrote && p->congested)
@@ -287,6 +290,7 @@ static void peer_on_linger(evutil_socket_t fd, short what, void *arg)
 static void release_name(const char *name, void *owner, void *userdata)
 {
 	struct peer *p = owner;
+	p->uu->names--;
 	control_name_changed(p->broker, name, p, NULL);
 }
 
@@ -312,7 +316,7 @@ void peer_disconnect(struct peer *p, const char *why)
 	p->prev = p->next = NULL;
 	b->n_peers--;
 	if (p->uid_counted) {
-		broker_uid_count(b, p->uid, -1);
+		p->uu->conns--;
 		p->uid_counted = 0;
 	}
 	if (was == PEER_MONITOR) {
@@ -326,6 +330,7 @@ void peer_disconnect(struct peer *p, const char *why)
 
 	quota_peer_gone(p);
 	match_remove_owner(b->match, p);
+	p->uu->subs -= p->n_subs;
 	p->n_subs = 0;
 	schema_peer_gone(b->schemas, p);
 	router_drop_calls(p);
@@ -385,8 +390,12 @@ void peer_free(struct peer *p)
 		event_free(p->ev_linger);
 	if (p->in)
 		evbuffer_free(p->in);
-	if (p->out)
+	if (p->out) {
+		if (p->uu) /* output never sent no longer counts for its uid */
+			p->uu->queued -= evbuffer_get_length(p->out);
 		evbuffer_free(p->out);
+	}
+	quota_uid_put(p->broker, p->uu);
 	free(p->groups);
 	free(p);
 }

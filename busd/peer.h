@@ -51,7 +51,8 @@ struct peer {
 	struct pending *calls_in;  /* calls waiting for this peer to answer */
 	struct pending *calls_out; /* calls this peer is waiting on */
 	unsigned n_calls_in, n_calls_out;
-	int uid_counted;           /* counted in broker->uids */
+	int uid_counted;           /* counted in uu->conns */
+	struct uid_usage *uu;      /* what its uid holds in all (quota.h) */
 	struct peer_schema *schemas; /* schema.c: schemas it added, charged to it */
 	struct peer_export *exports; /* schema.c: (name, service) it serves */
 	uint64_t schema_bytes;

@@ -5,6 +5,8 @@
 
 #include "quota.h"
 
+#include <stdlib.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 
@@ -14,6 +16,45 @@
 #include "router.h"
 
 static void quota_on_tick(evutil_socket_t fd, short what, void *arg);
+
+/* ---------------------------------------------------------------- per uid */
+
+struct uid_usage *quota_uid_get(struct broker *b, uid_t uid)
+{
+	struct uid_usage *u = hash_get(b->uids, &uid, sizeof(uid));
+
+	if (!u) {
+		if (!(u = calloc(1, sizeof(*u))))
+			return NULL;
+		u->uid = uid;
+		if (hash_put(b->uids, &u->uid, sizeof(u->uid), u) < 0) {
+			free(u);
+			return NULL;
+		}
+	}
+	u->refs++;
+	return u;
+}
+
+void quota_uid_put(struct broker *b, struct uid_usage *u)
+{
+	if (!u || --u->refs > 0)
+		return;
+	hash_remove(b->uids, &u->uid, sizeof(u->uid));
+	free(u);
+}
+
+int quota_uid_over(const struct peer *p)
+{
+	return p->uu->queued > p->broker->max_queued_uid;
+}
+
+/* A congested peer may be let go: its own queue is below half the
+ * threshold, and its uid's total below half of its own. */
+static int may_uncongest(const struct peer *p, size_t len)
+{
+	return len < p->broker->queue_hold / 2 && p->uu->queued <= p->broker->max_queued_uid / 2;
+}
 
 static void congested_unlink(struct broker *b, struct peer *p)
 {
@@ -64,8 +105,9 @@ void quota_queued(struct peer *p)
 		if (b->congested)
 			b->congested->cong_prev = p;
 		b->congested = p;
-		log_debug("%s: congested: %zu bytes queued toward it (limits.queue_hold_bytes)",
-			  peer_describe(p), len);
+		log_debug("%s: congested: %zu bytes queued toward it (limits.queue_hold_bytes), "
+			  "%llu toward uid %d (limits.max_queued_bytes_per_uid)", peer_describe(p),
+			  len, (unsigned long long)p->uu->queued, (int)p->uid);
 		if (!b->ev_quota)
 			b->ev_quota = event_new(b->base, -1, EV_PERSIST, quota_on_tick, b);
 		if (b->ev_quota && !evtimer_pending(b->ev_quota, NULL)) {
@@ -92,7 +134,7 @@ void quota_drained(struct peer *p)
 	}
 	if (len <= b->max_queued)
 		p->over_usec = 0;
-	if (len < b->queue_hold / 2) {
+	if (may_uncongest(p, len)) {
 		congested_unlink(b, p);
 		release_held(p);
 	}
@@ -165,7 +207,7 @@ void quota_limits_changed(struct broker *b)
 	for (; p; p = next) {
 		next = p->cong_next;
 		size_t len = evbuffer_get_length(p->out);
-		if (len < b->queue_hold / 2) {
+		if (may_uncongest(p, len)) {
 			congested_unlink(b, p);
 			release_held(p);
 		} else if (len <= b->max_queued) {
@@ -189,6 +231,12 @@ static void quota_on_tick(evutil_socket_t fd, short what, void *arg)
 		if (p->state > PEER_MONITOR)
 			continue;
 		size_t len = evbuffer_get_length(p->out);
+		if (may_uncongest(p, len)) {
+			/* congested by its uid's total, which has gone down */
+			congested_unlink(b, p);
+			release_held(p);
+			continue;
+		}
 		if (p->over_usec && now - p->over_usec >= b->queue_grace_usec) {
 			log_warning("%s: disconnected: more than %llu bytes were queued toward it for "
 				    "%u s (%zu now; limits.max_queued_bytes, limits.queue_grace_seconds)",
@@ -198,7 +246,10 @@ static void quota_on_tick(evutil_socket_t fd, short what, void *arg)
 			peer_disconnect(p, "output queue over the limit");
 			continue;
 		}
-		if (!p->stalled && now - p->progress_usec >= b->queue_grace_usec) {
+		/* Stalled: it has something to read and has taken nothing. (A peer
+		 * congested only by its uid's total has nothing waiting.) */
+		if (!p->stalled && len >= b->queue_hold / 2 &&
+		    now - p->progress_usec >= b->queue_grace_usec) {
 			p->stalled = 1;
 			log_warning("%s: has read nothing for %u s with %zu bytes queued toward it; "
 				    "calls to it are refused until it reads (limits.queue_grace_seconds)",

@@ -19,12 +19,30 @@
 #define BUSD_QUOTA_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct broker;
 struct peer;
 
+/* What all the peers of one uid hold together (limits.*_per_uid). Every
+ * peer points at its uid's record from accept to free. */
+struct uid_usage {
+	uid_t uid;
+	unsigned refs;            /* peers pointing here */
+	unsigned conns;           /* live connections */
+	unsigned names, pending, subs;
+	uint64_t queued;          /* bytes queued toward its peers */
+};
+
+/* The record of uid, created on first use (NULL: out of memory). */
+struct uid_usage *quota_uid_get(struct broker *b, uid_t uid);
+void quota_uid_put(struct broker *b, struct uid_usage *u);
+/* Whether p's uid holds more queued bytes than limits.max_queued_bytes_per_uid. */
+int quota_uid_over(const struct peer *p);
+
 /* After bytes were queued toward p and its queue is above the hold
- * threshold: mark it congested, note when it passed the ceiling. */
+ * threshold (or its uid's above the per-uid one): mark it congested, note
+ * when it passed the ceiling. */
 void quota_queued(struct peer *p);
 /* After a write toward congested p: progress; un-congest it (and let its
  * held peers go) once its queue is below half the threshold. */

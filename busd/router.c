@@ -83,6 +83,7 @@ static struct pending *pending_add(struct broker *b, struct peer *caller, struct
 		e->out_next->out_prev = e;
 	caller->calls_out = e;
 	caller->n_calls_out++;
+	caller->uu->pending++;
 	return e;
 }
 
@@ -118,6 +119,7 @@ static void pending_remove(struct broker *b, struct pending *e)
 	if (e->out_next)
 		e->out_next->out_prev = e->out_prev;
 	e->caller->n_calls_out--;
+	e->caller->uu->pending--;
 	e->hnext = t->spare;
 	t->spare = e;
 }
@@ -510,6 +512,13 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 			router_send_error(p, h->serial, "bus.Error.LimitsExceeded",
 					  "%u calls are already waiting for an answer, the most "
 					  "limits.max_pending_calls allows", p->n_calls_out);
+			return;
+		}
+		if (p->uu->pending >= b->max_pending_uid) {
+			router_send_error(p, h->serial, "bus.Error.LimitsExceeded",
+					  "uid %d has %u calls waiting for an answer, the most "
+					  "limits.max_pending_calls_per_uid allows", (int)p->uid,
+					  p->uu->pending);
 			return;
 		}
 		if (!pending_add(b, p, dst, h->serial)) {

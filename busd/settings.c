@@ -39,6 +39,10 @@ static const struct option_def defs[CFG_N_KEYS] = {
 	[CFG_HOLD] = { "limits", "queue_hold_bytes", T_SIZE, 16u << 10, 1ull << 40 },
 	[CFG_GRACE] = { "limits", "queue_grace_seconds", T_COUNT, 0, 3600 },
 	[CFG_MAX_SUBS] = { "limits", "max_subscriptions_per_peer", T_COUNT, 1, 1u << 20 },
+	[CFG_UID_QUEUED] = { "limits", "max_queued_bytes_per_uid", T_SIZE, 64u << 10, 1ull << 40 },
+	[CFG_UID_PENDING] = { "limits", "max_pending_calls_per_uid", T_COUNT, 1, 1u << 24 },
+	[CFG_UID_NAMES] = { "limits", "max_names_per_uid", T_COUNT, 1, 1u << 24 },
+	[CFG_UID_SUBS] = { "limits", "max_subscriptions_per_uid", T_COUNT, 1, 1u << 24 },
 	[CFG_LOG_LEVEL] = { "log", "level", T_LEVEL, 0, 0 },
 	[CFG_LOG_TARGET] = { "log", "target", T_TARGET, 0, 0 },
 };
@@ -172,6 +176,10 @@ static int option_set(struct config *c, enum config_key k, const char *s, char *
 	case CFG_HOLD: c->queue_hold_bytes = v; break;
 	case CFG_GRACE: c->queue_grace = (uint32_t)v; break;
 	case CFG_MAX_SUBS: c->max_subscriptions_per_peer = (uint32_t)v; break;
+	case CFG_UID_QUEUED: c->max_queued_bytes_per_uid = v; break;
+	case CFG_UID_PENDING: c->max_pending_calls_per_uid = (uint32_t)v; break;
+	case CFG_UID_NAMES: c->max_names_per_uid = (uint32_t)v; break;
+	case CFG_UID_SUBS: c->max_subscriptions_per_uid = (uint32_t)v; break;
 	default: break;
 	}
 	return 0;
@@ -196,6 +204,10 @@ static void defaults(struct config *c)
 	c->queue_hold_bytes = 8u << 20;
 	c->queue_grace = 10;
 	c->max_subscriptions_per_peer = 1024;
+	c->max_queued_bytes_per_uid = 256u << 20;
+	c->max_pending_calls_per_uid = 16384;
+	c->max_names_per_uid = 1024;
+	c->max_subscriptions_per_uid = 16384;
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_STDERR;
 	for (int k = 0; k < CFG_N_KEYS; k++)
@@ -365,6 +377,13 @@ int config_load(struct config *c, const struct config_cmdline *cl, FILE *err)
 		snprintf(c->origin[CFG_HOLD], sizeof(c->origin[CFG_HOLD]),
 			 "built-in default: max_queued_bytes / 8");
 	}
+	if (!bad && c->max_queued_bytes_per_uid < c->max_queued_bytes) {
+		fprintf(err, "%s: limits.max_queued_bytes_per_uid (%llu) must be at least "
+			     "limits.max_queued_bytes (%llu)\n", c->origin[CFG_UID_QUEUED],
+			(unsigned long long)c->max_queued_bytes_per_uid,
+			(unsigned long long)c->max_queued_bytes);
+		bad = 1;
+	}
 	if (!bad && c->queue_hold_bytes > c->max_queued_bytes) {
 		fprintf(err, "%s: limits.queue_hold_bytes (%llu) must be at most "
 			     "limits.max_queued_bytes (%llu)\n", c->origin[CFG_HOLD],
@@ -428,6 +447,12 @@ void config_print(const struct config *c, FILE *out)
 			break;
 		case CFG_GRACE: snprintf(v, sizeof(v), "%u", c->queue_grace); break;
 		case CFG_MAX_SUBS: snprintf(v, sizeof(v), "%u", c->max_subscriptions_per_peer); break;
+		case CFG_UID_QUEUED:
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_queued_bytes_per_uid);
+			break;
+		case CFG_UID_PENDING: snprintf(v, sizeof(v), "%u", c->max_pending_calls_per_uid); break;
+		case CFG_UID_NAMES: snprintf(v, sizeof(v), "%u", c->max_names_per_uid); break;
+		case CFG_UID_SUBS: snprintf(v, sizeof(v), "%u", c->max_subscriptions_per_uid); break;
 		case CFG_LOG_LEVEL: snprintf(v, sizeof(v), "%s", config_level_name(c->log_level)); break;
 		case CFG_LOG_TARGET:
 			snprintf(v, sizeof(v), "%s", c->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");

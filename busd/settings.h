@@ -21,6 +21,7 @@ enum config_key {
 	CFG_SOCKET, CFG_MODE, CFG_GROUP,
 	CFG_MAX_FRAME, CFG_MAX_QUEUED, CFG_MAX_PENDING, CFG_MAX_CONN_UID, CFG_MAX_NAMES,
 	CFG_MAX_SCHEMA, CFG_HOLD, CFG_GRACE, CFG_MAX_SUBS,
+	CFG_UID_QUEUED, CFG_UID_PENDING, CFG_UID_NAMES, CFG_UID_SUBS,
 	CFG_LOG_LEVEL, CFG_LOG_TARGET,
 	CFG_N_KEYS
 };
@@ -38,6 +39,10 @@ struct config {
 	uint64_t queue_hold_bytes;   /* back-pressure starts above this */
 	uint32_t queue_grace;        /* seconds: stalled / over max_queued_bytes */
 	uint32_t max_subscriptions_per_peer;
+	uint64_t max_queued_bytes_per_uid; /* all of one uid's peers together */
+	uint32_t max_pending_calls_per_uid;
+	uint32_t max_names_per_uid;
+	uint32_t max_subscriptions_per_uid;
 	int log_level;               /* LOG_ERR .. LOG_DEBUG */
 	int log_target;
 	struct policy *policy;       /* [policy] rules (policy.h); NULL: none */

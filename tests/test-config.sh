@@ -23,7 +23,7 @@ origin() { printf '%s\n' "$OUT" | sed -n "s/^$1 = .*  (\(.*\))\$/\1/p"; }
 # ---- defaults
 check_config -c /dev/null --socket "$TEST_TMP/d.sock"
 expect_eq "an empty file is valid" "$RC" 0
-expect_eq "  and prints fourteen options" "$(lines "$OUT")" 14
+expect_eq "  and prints eighteen options" "$(lines "$OUT")" 18
 expect_eq "  listen.mode defaults to 0666" "$(value listen.mode)" 0666
 expect_eq "  limits.max_frame_size to 16 MiB" "$(value limits.max_frame_size)" 16777216
 expect_eq "  limits.max_queued_bytes to 64 MiB" "$(value limits.max_queued_bytes)" 67108864
@@ -35,6 +35,9 @@ expect_eq "  limits.queue_hold_bytes to an eighth of max_queued_bytes" \
 	"8388608 built-in default: max_queued_bytes / 8"
 expect_eq "  limits.queue_grace_seconds to 10" "$(value limits.queue_grace_seconds)" 10
 expect_eq "  limits.max_subscriptions_per_peer to 1024" "$(value limits.max_subscriptions_per_peer)" 1024
+expect_eq "  per uid: 256 MiB queued, 16384 pending calls, 1024 names, 16384 subscriptions" \
+	"$(value limits.max_queued_bytes_per_uid) $(value limits.max_pending_calls_per_uid) $(value limits.max_names_per_uid) $(value limits.max_subscriptions_per_uid)" \
+	"268435456 16384 1024 16384"
 expect_eq "  limits.max_schema_bytes to 4 MiB" "$(value limits.max_schema_bytes)" 4194304
 expect_eq "  log.level to info" "$(value log.level)" info
 expect_eq "  log.target to stderr" "$(value log.target)" stderr
@@ -145,6 +148,8 @@ max_queued_bytes = 512K" "limits.max_queued_bytes \(524288\) must be at least li
 bad "queue_hold_bytes above max_queued_bytes" "[limits]
 max_queued_bytes = 16M
 queue_hold_bytes = 32M" "limits.queue_hold_bytes \(33554432\) must be at most limits.max_queued_bytes"
+bad "max_queued_bytes_per_uid below max_queued_bytes" "[limits]
+max_queued_bytes_per_uid = 1M" "limits.max_queued_bytes_per_uid \(1048576\) must be at least limits.max_queued_bytes"
 bad "a grace period past an hour" "[limits]
 queue_grace_seconds = 3601" "limits.queue_grace_seconds: 3601 is out of range \(0 to 3600\)"
 

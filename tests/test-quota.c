@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <bus/bus.h>
@@ -327,6 +328,126 @@ static void test_subscriptions(void)
 	bus_close(bus);
 }
 
+/* ---------------------------------------------------------------- per uid */
+
+struct sub_agent {
+	raw_conn c;
+	char unique[64];
+};
+
+static void test_per_uid(const char *path)
+{
+	bus_t *a = harness_connect(), *b = harness_connect();
+	bus_error_t err;
+	char name[64];
+	int r = 0;
+
+	/* names: 3 per peer, 4 per uid (this test's connections share a uid) */
+	for (int i = 0; i < 3 && r >= 0; i++) {
+		snprintf(name, sizeof(name), "org.test.Uid%d", i);
+		r = bus_request_name(a, name, &err);
+	}
+	ok(r >= 0 && bus_request_name(b, "org.test.Uid3", &err) == 0,
+	   "names: 3 on one connection and a 4th on another of the same uid");
+	r = bus_request_name(b, "org.test.Uid4", &err);
+	ok(r < 0 && bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED) &&
+	   strstr(err.message, "limits.max_names_per_uid"),
+	   "  a 5th: bus.Error.LimitsExceeded for the uid (%s)", err.message);
+	bus_release_name(a, "org.test.Uid0", &err);
+	is_int(bus_request_name(b, "org.test.Uid4", &err), 0, "  one released: the uid may take it");
+
+	/* subscriptions: 4 per peer, 6 per uid */
+	r = 0;
+	for (int i = 0; i < 4 && r >= 0; i++) {
+		snprintf(name, sizeof(name), "uid.a%d", i);
+		r = bus_subscribe(a, name, ignore_event, NULL, &err);
+	}
+	for (int i = 0; i < 2 && r >= 0; i++) {
+		snprintf(name, sizeof(name), "uid.b%d", i);
+		r = bus_subscribe(b, name, ignore_event, NULL, &err);
+	}
+	ok(r >= 0, "subscriptions: 4 + 2 on two connections of one uid");
+	r = bus_subscribe(b, "uid.b2", ignore_event, NULL, &err);
+	ok(r < 0 && strstr(err.message, "limits.max_subscriptions_per_uid"),
+	   "  a 7th: bus.Error.LimitsExceeded for the uid (%s)", err.message);
+	bus_close(a); /* its subscriptions and names no longer count */
+	ok(bus_subscribe(b, "uid.b2", ignore_event, NULL, &err) > 0,
+	   "  a connection closes: its share is free again");
+
+	/* pending calls: 4 per peer, 6 per uid; echo's Delay keeps them open */
+	harness_child echo;
+	if (harness_spawn_echo(&echo) < 0) {
+		ok(0, "services/echo is up");
+		bus_close(b);
+		return;
+	}
+	bus_t *c1 = harness_connect(), *c2 = harness_connect();
+	struct tally t = { 0 };
+	struct call_ctx ctx[8];
+	Busd__Examples__DelayRequest req = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
+	size_t len;
+	req.ms = 500;
+	req.text = "wait";
+	void *body = harness_pack(&req.base, &len);
+	for (int i = 0; i < 7; i++) {
+		ctx[i] = (struct call_ctx){ &t, i };
+		bus_call_async(i < 4 ? c1 : c2, "org.busd.Echo", NULL, "Delay",
+			       "busd.examples.DelayRequest", body, len, 10000000u, on_answer, &ctx[i],
+			       NULL);
+	}
+	free(body);
+	uint64_t until = harness_now_ms() + 10000;
+	while (answered(&t) < 7 && harness_now_ms() < until) {
+		harness_loop_for(c1, 10);
+		harness_loop_for(c2, 10);
+	}
+	is_int(t.limited, 1, "pending calls: 4 + 3 from one uid, the 7th is refused");
+	ok(strstr(t.last_error, "limits.max_pending_calls_per_uid") != NULL, "  naming the limit (%s)",
+	   t.last_error);
+	is_int(t.replies, 6, "  the 6 within it are answered");
+	bus_close(c1);
+	bus_close(c2);
+	harness_signal(&echo, SIGTERM);
+	harness_wait(&echo, 5000);
+
+	/* queued bytes: 3 subscribers that stop reading, 8 KiB events. Alone
+	 * each would hold up to queue_hold_bytes (64K); together the uid's
+	 * 128K stops them all. */
+	struct sub_agent s[3];
+	raw_frame f;
+	for (int i = 0; i < 3; i++) {
+		raw_open(&s[i].c, harness_socket());
+		raw_hello(&s[i].c, 1, &f, 5000);
+		raw_subscribe(&s[i].c, "flood.*", &f);
+		/* a small receive buffer, so that busd's queue fills first */
+		int one = 4096;
+		setsockopt(s[i].c.fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one));
+	}
+	static uint8_t blob[8192];
+	for (int i = 0; i < 200; i++)
+		bus_emit_raw(b, "flood.x", "", blob, sizeof(blob));
+	bus_flush(b);
+	harness_loop_for(b, 500);
+	Bus__ListNamesReply *l = NULL;
+	harness_list_names(b, &l);
+	uint64_t total = 0, each_dropped = 1;
+	for (int i = 0; i < 3; i++) {
+		Bus__PeerInfo *pi = l ? harness_find_peer(l, s[i].c.unique) : NULL;
+		total += pi ? pi->queued_bytes : 0;
+		each_dropped &= pi && pi->dropped > 0;
+	}
+	ok(each_dropped, "queued bytes: 3 subscribers that do not read all lose events");
+	ok(total <= 128 * 1024 + 3 * (8192 + 256),
+	   "  busd holds %llu bytes toward the uid in all: its 128 KiB, not 3 x 64 KiB",
+	   (unsigned long long)total);
+	if (l)
+		protobuf_c_message_free_unpacked(&l->base, NULL);
+	for (int i = 0; i < 3; i++)
+		raw_close(&s[i].c);
+	bus_close(b);
+	(void)path;
+}
+
 int main(void)
 {
 	char path[512], opt[] = "-c";
@@ -346,6 +467,21 @@ int main(void)
 	test_stalled();
 	test_ceiling();
 	test_subscriptions();
+
+	/* per-uid limits: busd again, on a configuration of its own */
+	is_int(harness_stop(), 0, "busd exits 0 (first configuration)");
+	f = fopen(path, "w");
+	if (!f) {
+		printf("Bail out! cannot write %s\n", path);
+		return 1;
+	}
+	fprintf(f, "[limits]\nmax_frame_size = 64K\nqueue_hold_bytes = 64K\nmax_queued_bytes = 128K\n"
+		   "max_queued_bytes_per_uid = 128K\nmax_names_per_peer = 3\nmax_names_per_uid = 4\n"
+		   "max_subscriptions_per_peer = 4\nmax_subscriptions_per_uid = 6\n"
+		   "max_pending_calls = 4\nmax_pending_calls_per_uid = 6\n");
+	fclose(f);
+	harness_start(args);
+	test_per_uid(path);
 	int r = harness_done();
 	unlink(path);
 	return r;
