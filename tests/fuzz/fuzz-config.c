@@ -37,7 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    c.max_pending_calls < 1 || c.max_connections_per_uid < 1 ||
 		    c.max_names_per_peer < 1 || c.log_level < 3 || c.log_level > 7 ||
 		    c.queue_hold_bytes > c.max_queued_bytes || c.queue_grace > 3600 ||
-		    c.max_subscriptions_per_peer < 1)
+		    c.max_subscriptions_per_peer < 1 || c.max_queued_bytes_per_uid < c.max_queued_bytes ||
+		    c.max_pending_calls_per_uid < 1 || c.max_names_per_uid < 1 ||
+		    c.max_subscriptions_per_uid < 1)
 			abort(); /* accepted a value outside its range */
 		/* every accepted rule must print (the --check-config path) */
 		config_print(&c, devnull);
