@@ -141,8 +141,8 @@ static void on_connection(bus_t *b, int event, const char *subject, const bus_er
 {
 	(void)b;
 	if (event == BUS_CONN_LOST) {
-		fprintf(stderr, "%s: lost the connection to busd (%s); reconnecting\n", PROG,
-			err ? err->message : "closed");
+		fprintf(stderr, "%s: %s; reconnecting\n", PROG,
+			err ? err->message : "lost the connection to busd");
 	} else if (event == BUS_CONN_RESTORED) {
 		fprintf(stderr, "%s: reconnected to busd as %s\n", PROG, subject);
 	} else if (event == BUS_CONN_NAME_LOST) {

@@ -44,9 +44,9 @@ until "$busctl" status >/dev/null 2>&1; do
 done
 
 echo "== the example services: echo (org.busd.Echo) and sensor (org.busd.Sensor)"
-"$B/services/echo" &
+"$B/services/echo" --reconnect &
 PIDS="$PIDS $!"
-"$B/services/sensor" --interval 500 &
+"$B/services/sensor" --interval 500 --reconnect &
 PIDS="$PIDS $!"
 "$busctl" --timeout 5 call org.busd.Sensor Read </dev/null >/dev/null 2>&1 || sleep 0.5
 "$busctl" --timeout 5 call org.busd.Echo Echo </dev/null >/dev/null
@@ -75,6 +75,26 @@ sleep 0.2
 echo
 echo "== what busctl monitor saw meanwhile (first 24 frames)"
 head -n 24 "$DIR/monitor.txt"
+
+echo
+echo "== busd is killed (kill -9) and started again: the services reconnect by themselves"
+kill -KILL "$BUSD"
+wait "$BUSD" 2>/dev/null || true
+"$B/busd/busd" -c "$top_srcdir/conf/busd.conf" --socket "$BUS_ADDRESS" -v 2>>"$DIR/busd.log" &
+BUSD=$!
+PIDS="$PIDS $BUSD"
+i=0
+until "$busctl" list 2>/dev/null | grep -q org.busd.Sensor && "$busctl" list | grep -q org.busd.Echo; do
+	i=$((i + 1))
+	if [ $i -gt 100 ]; then
+		echo "the services did not come back:" >&2
+		tail -n 20 "$DIR/busd.log" >&2
+		exit 1
+	fi
+	sleep 0.05
+done
+show "$busctl" list
+show "$busctl call org.busd.Echo Echo '{\"text\": \"still here\"}'"
 
 echo
 echo "== stopping: SIGTERM to busd"

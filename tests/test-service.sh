@@ -195,7 +195,7 @@ wait "$BUSD_PID" 2>/dev/null
 BUSD_PID=""
 wait_for 5 grep -q "reconnecting" "$TEST_TMP/echo-rc.err"
 check "busd killed with -9: echo says it lost busd and is reconnecting" \
-	"grep -q 'echo: lost the connection to busd (.*); reconnecting' '$TEST_TMP/echo-rc.err'"
+	"grep -q 'echo: connection to busd lost: .*; reconnecting' '$TEST_TMP/echo-rc.err'"
 check "  and keeps running" "kill -0 $echo_pid && kill -0 $sensor_pid"
 busd_start
 wait_for 10 sh -c "'$BUSCTL' list | grep -q org.busd.Echo && '$BUSCTL' list | grep -q org.busd.Sensor"
