@@ -318,6 +318,19 @@ void harness_kill(void)
 	busd_pid = -1;
 }
 
+int harness_log_has(const char *needle)
+{
+	char line[4096];
+	FILE *f = fopen(log_path, "r");
+	int found = 0;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
 void harness_dump_log(void)
 {
 	if (!log_path[0])

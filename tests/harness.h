@@ -31,6 +31,8 @@ int harness_stop(void);
 void harness_kill(void);
 /* Print busd's stderr so far as TAP comments. */
 void harness_dump_log(void);
+/* 1 if a line of busd's stderr so far contains needle. */
+int harness_log_has(const char *needle);
 
 /* A connection for the test process itself; bails out on failure. */
 bus_t *harness_connect(void);

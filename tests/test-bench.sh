@@ -23,7 +23,7 @@ print("ok the output is JSON")
 f = d.get("figures", {})
 want = ["rtt_%s_%s" % (s, w) for s in ("64", "4096") for w in ("socketpair", "relay", "busd")]
 want += ["pipelined_relay", "pipelined_busd", "oneway_relay", "oneway_busd",
-         "fanout_1_busd", "fanout_10_busd", "fanout_100_busd"]
+         "fanout_1_busd", "fanout_10_busd", "fanout_100_busd", "rtt_64_busd_slow_consumer_flooded"]
 for k in want:
     r = f.get(k)
     if r is None:
@@ -39,6 +39,9 @@ for k in want:
               % (k, ", 0 < p50 <= p99" if k.startswith("rtt_") else ""))
     else:
         print("bad %s: %r" % (k, r))
+dropped = f.get("slow_consumer_events_dropped", 0)
+print(("ok" if isinstance(dropped, (int, float)) and dropped > 0 else "bad")
+      + " the slow consumer beside the round trips lost events (%s)" % dropped)
 rss = d.get("rss", {})
 idle = rss.get("idle_bytes", 0)
 print(("ok" if 0 < idle < 1 << 30 else "bad") + " busd idle RSS is positive and plausible (%s)" % idle)
@@ -47,7 +50,7 @@ for p in rss.get("peers", []):
     print(("ok" if ok else "bad") + " RSS with %s idle peers is at least the idle RSS" % p.get("peers"))
 r = d.get("ratios", {})
 for k in ("rtt_p50_64_busd_over_relay", "pipelined_busd_over_relay", "oneway_busd_over_relay",
-          "fanout_100_over_oneway"):
+          "fanout_100_over_oneway", "rtt_p50_64_flooded_over_busd"):
     v = r.get(k)
     ok = isinstance(v, (int, float)) and math.isfinite(v) and v > 0
     print(("ok" if ok else "bad") + " ratio %s is finite and positive (%s)" % (k, v))

@@ -193,19 +193,6 @@ static int denied(const char *answer, const char *needle)
 	       (!needle || strstr(answer, needle));
 }
 
-static int log_has(const char *needle)
-{
-	char path[600], line[2048];
-	snprintf(path, sizeof(path), "%s/busd.log", harness_dir());
-	FILE *f = fopen(path, "r");
-	int found = 0;
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	return found;
-}
-
 static char rule_at[600];
 static const char *at(int line)
 {
@@ -326,12 +313,12 @@ int main(void)
 	is_str(ain.topics, "public.weather", "emit: nobody's alarm.fire is not delivered, "
 	       "public.weather is");
 	uint64_t until = harness_now_ms() + 3000;
-	while (!log_has("access denied: emit alarm.fire") && harness_now_ms() < until)
+	while (!harness_log_has("access denied: emit alarm.fire") && harness_now_ms() < until)
 		harness_sleep_ms(20);
 	char needle[1024];
 	snprintf(needle, sizeof(needle), "peer %s (pid %d, test-policy) uid %d: access denied: "
 		 "emit alarm.fire (%s", n.unique, (int)n.c.pid, (int)wn.uid, at(6));
-	ok(log_has(needle), "  the log names the peer, its pid, comm and uid, and the rule");
+	ok(harness_log_has(needle), "  the log names the peer, its pid, comm and uid, and the rule");
 
 	/* ---- monitor */
 	ok(denied(ask(&u, "monitor"), "only root and busd's own user may monitor"),
@@ -360,7 +347,7 @@ int main(void)
 	}
 	kill(harness_busd_pid(), SIGHUP);
 	until = harness_now_ms() + 5000;
-	while (!log_has("reloaded the configuration") && harness_now_ms() < until)
+	while (!harness_log_has("reloaded the configuration") && harness_now_ms() < until)
 		harness_sleep_ms(20);
 	ok(strcmp(ask(&g, "call %s %s", "org.test.Private", "Echo"), "ok") == 0,
 	   "SIGHUP: the new policy applies to connected peers (org.test.Private is open now: %s)",

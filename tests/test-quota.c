@@ -246,19 +246,6 @@ static int runaway(int ctl, void *arg)
 	return r;
 }
 
-static int log_has(const char *needle)
-{
-	char path[600], line[1024];
-	snprintf(path, sizeof(path), "%s/busd.log", harness_dir());
-	FILE *f = fopen(path, "r");
-	int found = 0;
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	return found;
-}
-
 static void test_ceiling(void)
 {
 	harness_child echo, rc;
@@ -277,10 +264,10 @@ static void test_ceiling(void)
 	char needle[128];
 	snprintf(needle, sizeof(needle), "peer %s (pid %d, ", unique, (int)rc.pid);
 	uint64_t until = harness_now_ms() + 8000;
-	while (!log_has("limits.max_queued_bytes, limits.queue_grace_seconds") &&
+	while (!harness_log_has("limits.max_queued_bytes, limits.queue_grace_seconds") &&
 	       harness_now_ms() < until)
 		harness_sleep_ms(50);
-	ok(log_has(needle) && log_has("disconnected: more than 524288 bytes were queued toward it "
+	ok(harness_log_has(needle) && harness_log_has("disconnected: more than 524288 bytes were queued toward it "
 				      "for 1 s"),
 	   "it never reads its answers: above the ceiling for the grace period, it is "
 	   "disconnected, and the log names it and the limits");
@@ -335,6 +322,22 @@ struct sub_agent {
 	char unique[64];
 };
 
+/* Until busd no longer lists the peer unique (at most 5 s). */
+static void wait_gone(bus_t *bus, const char *unique)
+{
+	uint64_t until = harness_now_ms() + 5000;
+	for (;;) {
+		Bus__ListNamesReply *l = NULL;
+		harness_list_names(bus, &l);
+		int there = l && harness_find_peer(l, unique);
+		if (l)
+			protobuf_c_message_free_unpacked(&l->base, NULL);
+		if (!there || harness_now_ms() > until)
+			return;
+		harness_sleep_ms(10);
+	}
+}
+
 static void test_per_uid(const char *path)
 {
 	bus_t *a = harness_connect(), *b = harness_connect();
@@ -370,7 +373,12 @@ static void test_per_uid(const char *path)
 	r = bus_subscribe(b, "uid.b2", ignore_event, NULL, &err);
 	ok(r < 0 && strstr(err.message, "limits.max_subscriptions_per_uid"),
 	   "  a 7th: bus.Error.LimitsExceeded for the uid (%s)", err.message);
-	bus_close(a); /* its subscriptions and names no longer count */
+	/* a closes: its subscriptions and names no longer count, once busd has
+	 * seen it go (its socket may be read after b's next request) */
+	char gone[64];
+	snprintf(gone, sizeof(gone), "%s", bus_unique_name(a));
+	bus_close(a);
+	wait_gone(b, gone);
 	ok(bus_subscribe(b, "uid.b2", ignore_event, NULL, &err) > 0,
 	   "  a connection closes: its share is free again");
 

@@ -30,6 +30,7 @@ struct result {
 	double p50_us, p99_us; /* RTT */
 	double rate;           /* calls/s, replies/s, events/s or deliveries/s */
 	double mbps;           /* body megabytes (1e6) per second */
+	double dropped;        /* RTT beside a flooded slow consumer: events busd dropped for it */
 };
 
 /* Shared (MAP_SHARED) between the processes of one measurement. */
@@ -75,6 +76,9 @@ void floor_oneway_relay(const struct workload *w, struct result *r);
 /* ---- busside.c: through busd and libbus */
 void busd_set_binary(const char *path);
 struct bus_rtt *bus_rtt_open(const struct workload *w);
+/* The same with a slow consumer flooded beside it (see busside.c). */
+struct bus_rtt *bus_rtt_open_flooded(const struct workload *w);
+uint64_t bus_rtt_dropped(struct bus_rtt *t);
 void bus_rtt_trip(void *ctx);
 void bus_rtt_close(struct bus_rtt *t);
 void bus_pipelined(const struct workload *w, struct result *r);

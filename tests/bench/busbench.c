@@ -209,16 +209,17 @@ static double median(double *v, int n)
 /* Each field of out the median of that field over the runs. */
 static void median_results(const struct result *r, int runs, struct result *out)
 {
-	double p50[MAX_RUNS], p99[MAX_RUNS], rate[MAX_RUNS], mbps[MAX_RUNS];
+	double p50[MAX_RUNS], p99[MAX_RUNS], rate[MAX_RUNS], mbps[MAX_RUNS], dropped[MAX_RUNS];
 
 	for (int i = 0; i < runs; i++) {
 		p50[i] = r[i].p50_us;
 		p99[i] = r[i].p99_us;
 		rate[i] = r[i].rate;
 		mbps[i] = r[i].mbps;
+		dropped[i] = r[i].dropped;
 	}
 	*out = (struct result){ median(p50, runs), median(p99, runs), median(rate, runs),
-				median(mbps, runs) };
+				median(mbps, runs), median(dropped, runs) };
 }
 
 /* The measurements of several functions alternate run by run, so that a
@@ -240,19 +241,21 @@ static void measure(int runs, const struct workload *w, measure_fn *fns, struct 
 /* One RTT run: the socketpair, the relay and busd are all set up at once
  * and take turns in blocks of RTT_BLOCK round trips, so that the floor and
  * busd are measured under the same conditions (these machines drift by
- * tens of percent within a minute; sequential runs would compare drifts). */
+ * tens of percent within a minute; sequential runs would compare drifts).
+ * With flood, a fourth busd takes its turns too: one with a slow consumer
+ * flooded beside the round trips (bus_rtt_open_flooded). */
 #define RTT_BLOCK 500
-static void rtt_run(const struct workload *w, struct result out[3])
+static void rtt_run(const struct workload *w, struct result out[4], int flood)
 {
 	struct floor_rtt *pair = floor_rtt_open(w, 0), *relay = floor_rtt_open(w, 1);
-	struct bus_rtt *bus = bus_rtt_open(w);
-	void (*trip[3])(void *) = { floor_rtt_trip, floor_rtt_trip, bus_rtt_trip };
-	void *ctx[3] = { pair, relay, bus };
-	double *lat[3];
-	uint64_t spent[3] = { 0, 0, 0 };
-	unsigned n = 0;
+	struct bus_rtt *bus = bus_rtt_open(w), *flooded = flood ? bus_rtt_open_flooded(w) : NULL;
+	void (*trip[4])(void *) = { floor_rtt_trip, floor_rtt_trip, bus_rtt_trip, bus_rtt_trip };
+	void *ctx[4] = { pair, relay, bus, flooded };
+	double *lat[4];
+	uint64_t spent[4] = { 0, 0, 0, 0 };
+	unsigned n = 0, nk = flood ? 4 : 3;
 
-	for (int k = 0; k < 3; k++) {
+	for (unsigned k = 0; k < nk; k++) {
 		if (!(lat[k] = malloc(w->trips * sizeof(double))))
 			die("out of memory");
 		for (unsigned i = 0; i < w->warmup; i++)
@@ -260,7 +263,7 @@ static void rtt_run(const struct workload *w, struct result out[3])
 	}
 	while (n < w->trips) {
 		unsigned block = w->trips - n < RTT_BLOCK ? w->trips - n : RTT_BLOCK;
-		for (int k = 0; k < 3; k++) {
+		for (unsigned k = 0; k < nk; k++) {
 			uint64_t t0 = now_ns(), a = t0;
 			for (unsigned i = 0; i < block; i++) {
 				trip[k](ctx[k]);
@@ -272,7 +275,7 @@ static void rtt_run(const struct workload *w, struct result out[3])
 		}
 		n += block;
 	}
-	for (int k = 0; k < 3; k++) {
+	for (unsigned k = 0; k < nk; k++) {
 		out[k].rate = w->trips / ((double)spent[k] / 1e9);
 		out[k].mbps = out[k].rate * (double)w->body / 1e6;
 		percentiles(lat[k], w->trips, &out[k].p50_us, &out[k].p99_us);
@@ -281,12 +284,17 @@ static void rtt_run(const struct workload *w, struct result out[3])
 	floor_rtt_close(pair);
 	floor_rtt_close(relay);
 	bus_rtt_close(bus);
+	if (flooded) {
+		out[3].dropped = (double)bus_rtt_dropped(flooded);
+		bus_rtt_close(flooded);
+	}
 }
 
 /* ---------------------------------------------------------------- report */
 
 struct figures {
 	struct result rtt[2][3]; /* [64 B, 4 KiB][pair, relay, busd] */
+	struct result flooded;   /* 64 B, busd beside a flooded slow consumer */
 	struct result pipe[2];   /* relay, busd */
 	struct result oneway[2]; /* relay, busd */
 	struct result fan[3];    /* 1, 10, 100 */
@@ -350,6 +358,13 @@ static void print_table(const struct figures *f, int runs, int quick)
 		printf("calls/s sequential %-15s %12.0f %12.0f %12.0f %8.2f\n", sz[s], r[0].rate,
 		       r[1].rate, r[2].rate, r[2].rate / r[1].rate);
 	}
+	double qf = f->flooded.p50_us / f->rtt[0][2].p50_us;
+	printf("%-34s %12s %12s %12.2f %8.2f %8s %5s\n", "RTT p50 64 B, slow consumer flooded", "",
+	       "", f->flooded.p50_us, qf, "<=1.10", verdict(qf <= 1.10));
+	printf("%-34s %12s %12s %12.2f %8.2f\n", "RTT p99 64 B, slow consumer flooded", "", "",
+	       f->flooded.p99_us, f->flooded.p99_us / f->rtt[0][2].p99_us);
+	printf("  (ratio: over busd's own RTT without it; %.0f events dropped for the slow consumer)\n",
+	       f->flooded.dropped);
 	double qp = f->pipe[1].rate / f->pipe[0].rate, qo = f->oneway[1].rate / f->oneway[0].rate;
 	printf("%-34s %12s %12.0f %12.0f %8.2f %8s %5s\n", "pipelined calls/s (window 128)", "",
 	       f->pipe[0].rate, f->pipe[1].rate, qp, ">=0.8", verdict(qp >= 0.8));
@@ -399,6 +414,8 @@ static void print_json(const struct figures *f, int runs, int quick)
 			snprintf(key, sizeof(key), "rtt_%s_%s", sz[s], who[k]);
 			json_result(key, &f->rtt[s][k], 0);
 		}
+	json_result("rtt_64_busd_slow_consumer_flooded", &f->flooded, 0);
+	printf("    \"slow_consumer_events_dropped\": %.0f,\n", f->flooded.dropped);
 	json_result("pipelined_relay", &f->pipe[0], 0);
 	json_result("pipelined_busd", &f->pipe[1], 0);
 	json_result("oneway_relay", &f->oneway[0], 0);
@@ -415,6 +432,7 @@ static void print_json(const struct figures *f, int runs, int quick)
 	printf("    \"rtt_p50_64_busd_over_relay\": %.3f,\n", f->rtt[0][2].p50_us / f->rtt[0][1].p50_us);
 	printf("    \"rtt_p99_64_busd_over_relay\": %.3f,\n", f->rtt[0][2].p99_us / f->rtt[0][1].p99_us);
 	printf("    \"rtt_p50_4096_busd_over_relay\": %.3f,\n", f->rtt[1][2].p50_us / f->rtt[1][1].p50_us);
+	printf("    \"rtt_p50_64_flooded_over_busd\": %.3f,\n", f->flooded.p50_us / f->rtt[0][2].p50_us);
 	printf("    \"pipelined_busd_over_relay\": %.3f,\n", f->pipe[1].rate / f->pipe[0].rate);
 	printf("    \"oneway_busd_over_relay\": %.3f,\n", f->oneway[1].rate / f->oneway[0].rate);
 	printf("    \"fanout_100_over_oneway\": %.3f\n", f->fan[2].rate / f->oneway[1].rate);
@@ -513,16 +531,18 @@ int main(int argc, char **argv)
 	};
 	const size_t sizes[2] = { 64, 4096 };
 	for (int s = 0; s < 2; s++) {
-		struct result r[3][MAX_RUNS];
+		struct result r[4][MAX_RUNS];
 		w.body = sizes[s];
 		for (int i = 0; i < runs; i++) {
-			struct result one[3];
-			rtt_run(&w, one);
-			for (int k = 0; k < 3; k++)
+			struct result one[4] = { { 0 } };
+			rtt_run(&w, one, s == 0);
+			for (int k = 0; k < 4; k++)
 				r[k][i] = one[k];
 		}
 		for (int k = 0; k < 3; k++)
 			median_results(r[k], runs, &f.rtt[s][k]);
+		if (s == 0)
+			median_results(r[3], runs, &f.flooded);
 	}
 	w.body = 64;
 	measure_fn pipe[2] = { floor_pipelined_relay, bus_pipelined };

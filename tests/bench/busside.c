@@ -180,6 +180,7 @@ struct bus_rtt {
 	bus_t *bus;
 	uint8_t *body;
 	size_t len;
+	pid_t sleeper, flooder; /* bus_rtt_open_flooded() */
 };
 
 struct bus_rtt *bus_rtt_open(const struct workload *w)
@@ -203,8 +204,86 @@ void bus_rtt_trip(void *ctx)
 	ping(t->bus, t->body, t->len);
 }
 
+#define FLOOD_TOPIC "bench.flood"
+#define FLOOD_BODY 4096
+
+static void ignore_event(bus_t *bus, const bus_msg_t *m, void *ud)
+{
+	(void)bus;
+	(void)m;
+	(void)ud;
+}
+
+/* The same, beside a slow consumer: a subscriber that never reads, and an
+ * emitter that first fills busd's queue toward it (16 MiB, twice the
+ * default queue_hold_bytes) and then goes on at 1,000 events of 4 KiB a
+ * second, all dropped for it. The round trips must not notice. */
+struct bus_rtt *bus_rtt_open_flooded(const struct workload *w)
+{
+	struct bus_rtt *t = bus_rtt_open(w);
+
+	t->sleeper = fork_child();
+	if (t->sleeper == 0) {
+		bus_error_t err;
+		bus_t *bus = connect_or_die(&t->b);
+		if (bus_subscribe(bus, FLOOD_TOPIC, ignore_event, NULL, &err) < 0)
+			die("sleeper: %s: %s", err.name, err.message);
+		atomic_fetch_add(&t->sh->ready, 1);
+		for (;;)
+			pause(); /* never reads */
+	}
+	shared_wait_ready(t->sh, 2);
+	t->flooder = fork_child();
+	if (t->flooder == 0) {
+		static uint8_t body[FLOOD_BODY];
+		bus_t *bus = connect_or_die(&t->b);
+		for (int i = 0; i < 4096; i++) {
+			if (bus_emit_raw(bus, FLOOD_TOPIC, "", body, sizeof(body)) < 0)
+				die("flooder: lost busd");
+			if (i % 64 == 63)
+				bus_flush(bus);
+		}
+		bus_flush(bus);
+		atomic_fetch_add(&t->sh->ready, 1);
+		for (;;) {
+			if (bus_emit_raw(bus, FLOOD_TOPIC, "", body, sizeof(body)) < 0)
+				die("flooder: lost busd");
+			bus_flush(bus);
+			usleep(1000);
+		}
+	}
+	shared_wait_ready(t->sh, 3);
+	usleep(200000);
+	return t;
+}
+
+/* busd's count of events dropped for subscribers that did not keep up. */
+uint64_t bus_rtt_dropped(struct bus_rtt *t)
+{
+	Bus__StatsRequest req = BUS__STATS_REQUEST__INIT;
+	uint8_t buf[16];
+	size_t len = bus__stats_request__pack(&req, buf), rlen = 0;
+	void *rep = NULL;
+	bus_error_t err;
+
+	if (bus_call(t->bus, "bus", "bus.Bus", "Stats", "bus.StatsRequest", buf, len, 10000000u,
+		     &err, &rep, &rlen) < 0)
+		die("Stats: %s: %s", err.name, err.message);
+	Bus__StatsReply *s = bus__stats_reply__unpack(NULL, rlen, rep);
+	free(rep);
+	if (!s)
+		die("Stats: the reply does not parse");
+	uint64_t n = s->events_dropped;
+	bus__stats_reply__free_unpacked(s, NULL);
+	return n;
+}
+
 void bus_rtt_close(struct bus_rtt *t)
 {
+	if (t->flooder)
+		child_stop(t->flooder);
+	if (t->sleeper)
+		child_stop(t->sleeper);
 	free(t->body);
 	bus_close(t->bus);
 	child_stop(t->server);
