@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "busctl.h"
+#include "bus.pb-c.h"
 
 struct send_opts {
 	const char *interface;
@@ -247,6 +248,34 @@ const struct command cmd_call = {
 
 /* ---------------------------------------------------------------- emit */
 
+/* busd answers an event it refuses (the policy) with an ERROR. */
+static void on_refused(bus_t *bus, int event, const char *subject, const bus_error_t *err,
+		       void *userdata)
+{
+	(void)bus;
+	(void)subject;
+	if (event == BUS_CONN_REFUSED && err)
+		*(bus_error_t *)userdata = *err;
+}
+
+/* After the event: one round trip to busd, which reads a connection's
+ * frames in order, so that a refusal has arrived; then dispatch it. */
+static int emit_refused(bus_t *bus, bus_error_t *refusal)
+{
+	Bus__StatsRequest req = BUS__STATS_REQUEST__INIT;
+	uint8_t buf[16];
+	size_t len = bus__stats_request__pack(&req, buf), rlen = 0;
+	void *rep = NULL;
+	bus_error_t err;
+
+	if (bus_call(bus, BUS_NAME, "bus.Bus", "Stats", "bus.StatsRequest", buf, len, 5000000u, &err,
+		     &rep, &rlen) == 0)
+		free(rep);
+	while (bus_process(bus) > 0)
+		;
+	return bus_error_is_set(refusal);
+}
+
 static int emit_run(struct busctl *ctl, int argc, char **argv)
 {
 	struct send_opts o = { 0 };
@@ -299,10 +328,17 @@ static int emit_run(struct busctl *ctl, int argc, char **argv)
 			return r;
 		}
 	}
+	bus_error_t refusal;
+	bus_error_clear(&refusal);
+	bus_set_connection_handler(bus, on_refused, &refusal);
 	r = bus_emit_raw(bus, topic, type, body, len);
 	free(body);
 	if (r == 0)
 		r = bus_flush(bus);
+	if (r == 0 && emit_refused(bus, &refusal)) {
+		bus_close(bus);
+		return fail("emit %s: %s: %s", topic, refusal.name, refusal.message);
+	}
 	bus_close(bus);
 	if (r == -EINVAL)
 		return fail("emit %s: not a valid topic or type name", topic);

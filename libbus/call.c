@@ -195,9 +195,16 @@ void call_dispatch(bus_t *bus, const bus_msg_t *m)
 	if (!p) {
 		/* A late answer to a call that timed out or was cancelled is
 		 * dropped; an ERROR from busd that answers nothing of ours
-		 * explains why it is about to close the connection. */
-		if (m->kind == BUS_KIND_ERROR && m->reply_serial == 0)
+		 * explains why it is about to close the connection; one from
+		 * busd answering a serial no call waits for refused an event. */
+		if (m->kind == BUS_KIND_ERROR && m->reply_serial == 0) {
 			conn_note(bus, m);
+		} else if (m->kind == BUS_KIND_ERROR && strcmp(m->sender, BUS_NAME) == 0 &&
+			   bus->on_connection) {
+			bus_error_t e;
+			error_from_msg(&e, m);
+			bus->on_connection(bus, BUS_CONN_REFUSED, NULL, &e, bus->connection_data);
+		}
 		return;
 	}
 	call_unlink(bus, p);

@@ -281,6 +281,20 @@ run decode "$TEST_TMP/bad.pcap"
 expect_eq "decode of something else: exit 1" "$RC" 1
 expect_match "  saying so" "$ERR" "not a pcap file"
 
+# ---- emit under a policy that refuses it: busctl says so and exits 1
+printf '[policy]\ndeny = emit alarm.*\n' >"$TEST_TMP/policy.conf"
+"$BUSD" -c "$TEST_TMP/policy.conf" --socket "$TEST_TMP/policy.sock" 2>"$TEST_TMP/policy.log" &
+pbusd=$!
+wait_for 10 env BUS_ADDRESS="$TEST_TMP/policy.sock" "$BUSCTL" status
+BUS_ADDRESS="$TEST_TMP/policy.sock" "$BUSCTL" emit --raw alarm.fire </dev/null >"$TEST_TMP/o" 2>"$TEST_TMP/e"
+expect_eq "emit refused by the policy: exit 1" "$?" 1
+expect_match "  saying why, with the rule" "$(cat "$TEST_TMP/e")" \
+	"^busctl: emit alarm.fire: bus.Error.AccessDenied: emit alarm.fire is not allowed \($TEST_TMP/policy.conf:2: deny emit alarm\.\*\)$"
+BUS_ADDRESS="$TEST_TMP/policy.sock" "$BUSCTL" emit --raw public.news </dev/null
+expect_eq "  another topic: exit 0" "$?" 0
+kill "$pbusd"
+wait "$pbusd"
+
 # ---- usage
 run
 expect_eq "no command: exit 2" "$RC" 2

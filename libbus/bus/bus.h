@@ -192,9 +192,15 @@ enum bus_conn_event {
 	BUS_CONN_NAME_LOST = 3,        /* subject: a name not owned again; err: busd's refusal */
 	BUS_CONN_SUBSCRIBE_FAILED = 4, /* subject: a pattern busd refused; err: why */
 	BUS_CONN_SCHEMA_FAILED = 5,    /* a schema busd refused (still kept); err: why */
+	BUS_CONN_REFUSED = 6,          /* busd refused a frame that has no answer of its
+	                                * own, e.g. an event the policy denies
+	                                * (bus.Error.AccessDenied); err: why */
 };
 /* Called from bus_process(), never from bus_close(). After a reconnect the
- * failures come first, BUS_CONN_RESTORED last. The strings are valid during
+ * failures come first, BUS_CONN_RESTORED last. BUS_CONN_REFUSED comes
+ * whenever busd answers an event with an ERROR (any connection state; to
+ * learn of it right after bus_emit(), make a sync call, e.g. to "bus",
+ * then bus_process()). The strings are valid during
  * the call. Replaces any previous handler. */
 typedef void (*bus_connection_fn)(bus_t *bus, int event, const char *subject,
 				  const bus_error_t *err, void *userdata);
