@@ -71,6 +71,8 @@ struct peer {
 	uint64_t over_usec;        /* since when above limits.max_queued_bytes; 0: not */
 	uint64_t dropped;          /* events and monitor copies dropped for it */
 	unsigned n_subs;           /* subscriptions (limits.max_subscriptions_per_peer) */
+	uint64_t deny_window_usec; /* router_permit(): access-denied log lines this second */
+	unsigned deny_logged, deny_suppressed;
 };
 
 /* Take over an accepted socket: credentials, buffers, read event. */

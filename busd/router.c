@@ -274,6 +274,8 @@ static struct policy_subject subject_of(const struct peer *p)
 	return (struct policy_subject){ p->uid, p->gid, p->groups, p->n_groups };
 }
 
+#define DENY_LOG_BURST 10
+
 int router_permit(struct peer *p, int verb, const char *object, size_t len, const char *method,
 		  size_t mlen, uint64_t serial, int answer)
 {
@@ -296,7 +298,25 @@ int router_permit(struct peer *p, int verb, const char *object, size_t len, cons
 	else
 		snprintf(because, sizeof(because), "no [policy] rule allows it; without one only "
 			 "root and busd's own user may %s", verb == POL_OWN ? "own names" : "monitor");
-	log_notice("%s uid %d: access denied: %s (%s)", peer_describe(p), (int)p->uid, what, because);
+	/* A peer that keeps asking must not flood the log: the first
+	 * DENY_LOG_BURST denials of each second are logged, the rest counted
+	 * and summed up in the next second's first line. */
+	uint64_t now = broker_now_usec();
+	if (now - p->deny_window_usec >= 1000000u) {
+		if (p->deny_suppressed)
+			log_notice("%s uid %d: %u more access denials were not logged",
+				   peer_describe(p), (int)p->uid, p->deny_suppressed);
+		p->deny_window_usec = now;
+		p->deny_logged = 0;
+		p->deny_suppressed = 0;
+	}
+	if (p->deny_logged < DENY_LOG_BURST) {
+		p->deny_logged++;
+		log_notice("%s uid %d: access denied: %s (%s)", peer_describe(p), (int)p->uid, what,
+			   because);
+	} else {
+		p->deny_suppressed++;
+	}
 	if (answer)
 		router_send_error(p, serial, "bus.Error.AccessDenied", "%s is not allowed (%s)", what,
 				  because);

@@ -126,6 +126,7 @@ static int agent(int ctl, void *arg)
 	const struct who *w = arg;
 	struct inbox in = { "" };
 	char line[256], a[128], b[128];
+	int count;
 	bus_t *bus;
 	bus_error_t err;
 
@@ -167,6 +168,12 @@ static int agent(int ctl, void *arg)
 			in.topics[0] = '\0';
 		} else if (strcmp(line, "monitor") == 0) {
 			reply_err(ctl, bus_become_monitor(bus, on_frame, NULL, &err), &err);
+		} else if (sscanf(line, "many %127s %127s %d", a, b, &count) == 3) {
+			int denied = 0;
+			for (int i = 0; i < count; i++)
+				denied += do_call(bus, a, b, &err) < 0 &&
+					  bus_error_has_name(&err, "bus.Error.AccessDenied");
+			harness_send(ctl, "denied %d", denied);
 		} else if (strcmp(line, "ping") == 0) {
 			reply_err(ctl, do_call(bus, "org.busd.Echo", "Echo", &err), &err);
 		} else {
@@ -346,6 +353,35 @@ int main(void)
 	ok(denied(ask(&u, "monitor"), "only root and busd's own user may monitor"),
 	   "monitor: needs a rule (%s)", u.answer);
 	is_str(ask(&n, "monitor"), "ok", "  nobody has one");
+
+	/* ---- a peer that keeps asking does not flood the log */
+	struct agent u2;
+	agent_start(&u2, &wu, "uid 4343 again");
+	is_str(ask(&u2, "many %s %s 30", "org.test.Private", "Echo"), "denied 30",
+	       "30 denied calls in a row: each answered AccessDenied");
+	harness_sleep_ms(1100);
+	ask(&u2, "many %s %s 1", "org.test.Private", "Echo");
+	char path[600], ln[2048], who[96];
+	long logged = 0, untold = 0;
+	snprintf(path, sizeof(path), "%s/busd.log", harness_dir());
+	snprintf(who, sizeof(who), "peer %s (", u2.unique);
+	FILE *lf = fopen(path, "r");
+	while (lf && fgets(ln, sizeof(ln), lf)) {
+		const char *q = strstr(ln, who), *m;
+		if (!q)
+			continue;
+		if (strstr(q, "access denied: call org.test.Private"))
+			logged++;
+		else if ((m = strstr(q, "uid 4343: ")))
+			untold += strtol(m + 10, NULL, 10);
+	}
+	if (lf)
+		fclose(lf);
+	ok(logged <= 20 && untold > 0 && logged + untold == 31,
+	   "  at most 10 log lines a second for it, the rest summed up (%ld lines, %ld untold)",
+	   logged, untold);
+	harness_send(u2.c.ctl, "quit");
+	harness_wait(&u2.c, 5000);
 
 	/* ---- the counter */
 	Bus__StatsRequest sreq = BUS__STATS_REQUEST__INIT;
