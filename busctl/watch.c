@@ -29,6 +29,7 @@ struct watch_opts {
 	int raw;
 	const char *match[MAX_MATCH];
 	int n_match;
+	int reconnect;
 };
 
 static int watch_opt(int opt, const char *arg, void *ud)
@@ -44,6 +45,9 @@ static int watch_opt(int opt, const char *arg, void *ud)
 		return 0;
 	case 'r':
 		w->raw = 1;
+		return 0;
+	case 'R':
+		w->reconnect = 1;
 		return 0;
 	case 'm':
 		if (w->n_match == MAX_MATCH) {
@@ -61,8 +65,24 @@ static const struct option watch_options[] = {
 	{ "count", required_argument, NULL, 'n' },
 	{ "raw", no_argument, NULL, 'r' },
 	{ "match", required_argument, NULL, 'm' },
+	{ "reconnect", no_argument, NULL, 'R' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* --reconnect: say on stderr when busd goes and comes back. */
+static void on_connection(bus_t *bus, int event, const char *subject, const bus_error_t *err,
+			  void *userdata)
+{
+	(void)bus;
+	(void)userdata;
+	if (event == BUS_CONN_LOST)
+		fprintf(stderr, "busctl: %s; reconnecting\n",
+			err ? err->message : "lost the connection to busd");
+	else if (event == BUS_CONN_RESTORED)
+		fprintf(stderr, "busctl: reconnected to busd as %s\n", subject);
+	else if (err)
+		fprintf(stderr, "busctl: after reconnecting: %s: %s\n", err->name, err->message);
+}
 
 /* ---------------------------------------------------------------- matching */
 
@@ -428,7 +448,7 @@ static int watch_run(bus_t *bus, bus_t *query, struct watch *w)
 static int watch_setup(const struct command *cmd, struct busctl *ctl, int argc, char **argv,
 		       struct watch *w, int *first, bus_t **bus, bus_t **query)
 {
-	int r = command_options(cmd, argc, argv, "n:rm:", watch_options, watch_opt, &w->o, first);
+	int r = command_options(cmd, argc, argv, "n:rm:R", watch_options, watch_opt, &w->o, first);
 	if (r)
 		return r < 0 ? -1 : r;
 	for (int i = 0; i < w->o.n_match; i++)
@@ -440,6 +460,13 @@ static int watch_setup(const struct command *cmd, struct busctl *ctl, int argc, 
 		return 1;
 	/* A second connection answers schema questions: a monitor may not call. */
 	*query = w->o.raw ? NULL : busctl_connect(ctl);
+	if (w->o.reconnect) {
+		/* libbus subscribes (or becomes a monitor) again by itself */
+		bus_set_connection_handler(*bus, on_connection, NULL);
+		bus_set_reconnect(*bus, 1);
+		if (*query)
+			bus_set_reconnect(*query, 1);
+	}
 	w->pr = printer_new(ctl, *query, w->o.raw);
 	if (w->pr && cmd == &cmd_listen)
 		printer_events_only(w->pr);
@@ -478,7 +505,7 @@ static int listen_run(struct busctl *ctl, int argc, char **argv)
 }
 
 const struct command cmd_listen = {
-	"listen", "[--count N] [--raw] [PATTERN...]",
+	"listen", "[--count N] [--raw] [--reconnect] [PATTERN...]",
 	"Print the events whose topic matches a PATTERN, as they arrive",
 	"\nA PATTERN is an exact topic (sensor.temp0.reading), a prefix pattern\n"
 	"(sensor.* matches every topic below sensor, at any depth) or * (all, the\n"
@@ -488,7 +515,9 @@ const struct command cmd_listen = {
 	"JSON object per event.\n\n"
 	"Options:\n"
 	"  -n, --count N   exit after N events\n"
-	"  -r, --raw       do not decode bodies: show their first bytes in hex\n",
+	"  -r, --raw       do not decode bodies: show their first bytes in hex\n"
+	"  -R, --reconnect when busd goes away, wait for it and go on listening\n"
+	"                  (saying so on stderr); without it busctl exits 1\n",
 	listen_run,
 };
 
@@ -516,7 +545,7 @@ static int monitor_run(struct busctl *ctl, int argc, char **argv)
 }
 
 const struct command cmd_monitor = {
-	"monitor", "[--count N] [--raw] [--match KEY=VALUE,...]...",
+	"monitor", "[--count N] [--raw] [--reconnect] [--match KEY=VALUE,...]...",
 	"Print every frame busd routes, as it routes it",
 	"\nOne line per frame: local time, kind (CALL, REPLY, ERROR, EVENT), sender\n"
 	"(stamped by busd), destination (* for an event), interface.method or topic,\n"
@@ -529,6 +558,8 @@ const struct command cmd_monitor = {
 	"  -r, --raw           do not decode bodies\n"
 	"  -m, --match SPEC    only frames where every KEY=VALUE of SPEC holds; keys:\n"
 	"                      kind (call, reply, error, event), sender, destination,\n"
-	"                      method, topic (a pattern: sensor.*); repeat for more\n",
+	"                      method, topic (a pattern: sensor.*); repeat for more\n"
+	"  -R, --reconnect     when busd goes away, wait for it and go on watching\n"
+	"                      (saying so on stderr); without it busctl exits 1\n",
 	monitor_run,
 };

@@ -190,6 +190,10 @@ sensor_pid=$!
 _bg_pids="$_bg_pids $echo_pid $sensor_pid"
 wait_for 10 sh -c "'$BUSCTL' list | grep -q org.busd.Echo && '$BUSCTL' list | grep -q org.busd.Sensor"
 expect_match "echo --reconnect answers" "$("$BUSCTL" call org.busd.Echo Echo '{"text":"before"}')" '"text": ?"before"'
+"$BUSCTL" listen --reconnect 'sensor.*' >"$TEST_TMP/rl.out" 2>"$TEST_TMP/rl.err" &
+rl_pid=$!
+_bg_pids="$_bg_pids $rl_pid"
+wait_for 10 grep -q sensor "$TEST_TMP/rl.out"
 kill -9 "$BUSD_PID"
 wait "$BUSD_PID" 2>/dev/null
 BUSD_PID=""
@@ -205,6 +209,13 @@ expect_match "  introspect describes it again (its schema was uploaded again)" \
 	"$("$BUSCTL" introspect org.busd.Echo)" "^service busd\.examples\.Echo"
 expect_match "  the sensor's events flow again" "$(timeout 3 "$BUSCTL" listen --count 1 'sensor.*' 2>&1)" "sensor\.temp[01]\.reading"
 check "  echo said it reconnected" "grep -q 'echo: reconnected to busd as :' '$TEST_TMP/echo-rc.err'"
+before=$(wc -l <"$TEST_TMP/rl.out")
+wait_for 10 sh -c "[ \$(wc -l <'$TEST_TMP/rl.out') -gt $before ]"
+check "busctl listen --reconnect is still running and prints the new busd's events" \
+	"kill -0 $rl_pid && [ \$(wc -l <'$TEST_TMP/rl.out') -gt $before ]"
+expect_match "  saying on stderr that it reconnected" "$(cat "$TEST_TMP/rl.err")" \
+	"^busctl: reconnected to busd as :[0-9]+$"
+kill "$rl_pid"
 busd_stop
 expect_eq "busd exits 0" "$?" 0
 
