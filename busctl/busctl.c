@@ -301,7 +301,8 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 		       "PID", "UID", "GID", "COMM", "GROUPS", "QUEUED", "DROPPED", "PENDING", "SUBS",
 		       "FLOW");
 	else if (!ctl->json)
-		printf("%-*s %-8s %7s %6s %6s %s\n", w, "NAME", "UNIQUE", "PID", "UID", "GID", "COMM");
+		printf("%-*s %-8s %7s %6s %6s %-16s %s\n", w, "NAME", "UNIQUE", "PID", "UID", "GID",
+		       "COMM", "GROUPS");
 	for (size_t i = 0; i < n; i++) {
 		const Bus__PeerInfo *p = rows[i].peer;
 		char groups[256];
@@ -336,8 +337,9 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 			       p->held ? (p->congested ? "congested,held" : "held")
 				       : p->congested ? "congested" : "-");
 		else
-			printf("%-*s %-8s %7u %6u %6u %s\n", w, rows[i].name, p->unique_name, p->pid,
-			       p->uid, p->gid, p->comm[0] ? p->comm : "-");
+			printf("%-*s %-8s %7u %6u %6u %-16s %s\n", w, rows[i].name, p->unique_name,
+			       p->pid, p->uid, p->gid, p->comm[0] ? p->comm : "-",
+			       groups_text(p, groups, sizeof(groups)));
 	}
 	free(rows);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
@@ -347,11 +349,12 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 const struct command cmd_list = {
 	"list", "[--long]", "List the names on the bus and the peers that own them",
 	"\nOne row per well-known name, then one per connection (its unique id):\n"
-	"the owner's unique id, pid, uid, gid and command name, as busd read them\n"
-	"from the socket (SO_PEERCRED) when the peer connected.\n"
-	"\n  -l, --long  also: supplementary groups (SO_PEERGROUPS), bytes queued\n"
-	"              toward it in busd, events dropped for it (it did not keep\n"
-	"              up), its calls waiting for an answer, its subscriptions, and\n"
+	"the owner's unique id, pid, uid, gid, command name and supplementary\n"
+	"groups (- for none), as busd read them from the socket (SO_PEERCRED,\n"
+	"SO_PEERGROUPS) when the peer connected.\n"
+	"\n  -l, --long  also: bytes queued toward it in busd, events dropped for\n"
+	"              it (it did not keep up), its calls waiting for an answer,\n"
+	"              its subscriptions, and\n"
 	"              FLOW: congested (its queue is above limits.queue_hold_bytes)\n"
 	"              and/or held (busd is not reading it for now), or -.\n"
 	"\nWith --json every field is there, groups as an array.\n",

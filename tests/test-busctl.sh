@@ -30,9 +30,9 @@ wait_for 10 sh -c "'$BUSCTL' list | grep -q org.busd.Echo && '$BUSCTL' list | gr
 # ---- list
 run list
 expect_eq "list exits 0" "$RC" 0
-expect_match "list has a header" "$OUT" "^NAME +UNIQUE +PID +UID +GID +COMM"
+expect_match "list has a header" "$OUT" "^NAME +UNIQUE +PID +UID +GID +COMM +GROUPS$"
 expect_match "org.busd.Echo is listed with echo's pid, uid and comm" "$OUT" \
-	"^org\.busd\.Echo +:[0-9]+ +$ECHO_PID +$(id -u) +$(id -g) +echo$"
+	"^org\.busd\.Echo +:[0-9]+ +$ECHO_PID +$(id -u) +$(id -g) +echo +[-0-9,]+$"
 echo_id=$(printf '%s\n' "$OUT" | awk '$1 == "org.busd.Echo" { print $2 }')
 expect_match "  and its unique id has a row of its own" "$OUT" "^$echo_id +$echo_id +$ECHO_PID "
 expect_match "org.busd.Sensor is listed" "$OUT" "org\.busd\.Sensor +:[0-9]+ +[0-9]+ +$(id -u) +$(id -g) +sensor"
