@@ -227,6 +227,72 @@ static const char *at(int line)
 	return rule_at;
 }
 
+/* ---------------------------------------------------------------- restarts */
+
+struct heard {
+	int name_lost, sub_failed, restored;
+	char name_err[1200], sub_err[1200], subject[2][128];
+};
+
+static void on_heard(bus_t *bus, int event, const char *subject, const bus_error_t *err, void *ud)
+{
+	struct heard *h = ud;
+	(void)bus;
+	if (event == BUS_CONN_NAME_LOST) {
+		h->name_lost++;
+		snprintf(h->subject[0], sizeof(h->subject[0]), "%s", subject ? subject : "");
+		snprintf(h->name_err, sizeof(h->name_err), "%s: %s", err ? err->name : "",
+			 err ? err->message : "");
+	} else if (event == BUS_CONN_SUBSCRIBE_FAILED) {
+		h->sub_failed++;
+		snprintf(h->subject[1], sizeof(h->subject[1]), "%s", subject ? subject : "");
+		snprintf(h->sub_err, sizeof(h->sub_err), "%s: %s", err ? err->name : "",
+			 err ? err->message : "");
+	} else if (event == BUS_CONN_RESTORED) {
+		h->restored++;
+	}
+}
+
+/* busd comes back with a policy that refuses what a reconnecting peer had:
+ * libbus reports each refusal and carries on with the rest. */
+static void test_restore_refused(bus_t *root)
+{
+	struct heard h = { 0 };
+	bus_error_t err;
+	struct inbox in = { "" };
+
+	bus_set_connection_handler(root, on_heard, &h);
+	bus_set_reconnect(root, 1);
+	ok(bus_request_name(root, "org.test.Later", &err) == 0 &&
+	   bus_subscribe(root, "later.news", on_event, &in, &err) > 0 &&
+	   bus_subscribe(root, "open.news", on_event, &in, &err) > 0,
+	   "restart: root owns org.test.Later and subscribes to later.news and open.news");
+	FILE *f = fopen(conf, "w");
+	if (f) {
+		fprintf(f, "[policy]\ndeny = own org.test.Later\ndeny = subscribe later.*\n");
+		fclose(f);
+	}
+	harness_kill();
+	harness_start((const char *[]){ "-c", conf, NULL });
+	uint64_t until = harness_now_ms() + 10000;
+	while (!h.restored && harness_now_ms() < until)
+		harness_loop_for(root, 20);
+	is_int(h.restored, 1, "  busd is killed and starts with a policy against them: root reconnects");
+	ok(h.name_lost == 1 && strcmp(h.subject[0], "org.test.Later") == 0 &&
+	   strstr(h.name_err, "bus.Error.AccessDenied") && strstr(h.name_err, ":2: deny own"),
+	   "  and hears BUS_CONN_NAME_LOST for the name, with busd's reason (%s)", h.name_err);
+	ok(h.sub_failed == 1 && strcmp(h.subject[1], "later.news") == 0 &&
+	   strstr(h.sub_err, ":3: deny subscribe later.*"),
+	   "  and BUS_CONN_SUBSCRIBE_FAILED for later.news (%s)", h.sub_err);
+	Bus__Empty empty = BUS__EMPTY__INIT;
+	bus_emit(root, "open.news", &empty.base);
+	until = harness_now_ms() + 3000;
+	while (!in.topics[0] && harness_now_ms() < until)
+		harness_loop_for(root, 20);
+	is_str(in.topics, "open.news", "  the subscription busd still allows works again");
+	bus_set_connection_handler(root, NULL, NULL);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 int main(void)
@@ -420,6 +486,7 @@ int main(void)
 		harness_send((*p)->c.ctl, "quit");
 		harness_wait(&(*p)->c, 5000);
 	}
+	test_restore_refused(root);
 	bus_close(root);
 	harness_signal(&echo, SIGTERM);
 	harness_signal(&priv, SIGTERM);
