@@ -17,6 +17,7 @@
 
 #include "busctl.h"
 #include "watch.h"
+#include "text.h"
 
 #define PREVIEW_BYTES 24
 #define CALLS_TRACKED 8192 /* calls remembered for reply latency */
@@ -235,25 +236,6 @@ static void time_of(uint64_t usec, char *buf, size_t len, int iso)
 	}
 }
 
-char *b64(const void *data, size_t len)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *p = data;
-	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0) |
-			     (i + 2 < len ? p[i + 2] : 0);
-		*o++ = tab[v >> 18 & 63];
-		*o++ = tab[v >> 12 & 63];
-		*o++ = i + 1 < len ? tab[v >> 6 & 63] : '=';
-		*o++ = i + 2 < len ? tab[v & 63] : '=';
-	}
-	*o = '\0';
-	return out;
-}
 
 static void print_hex(const bus_msg_t *m, size_t max)
 {
@@ -299,7 +281,7 @@ static void print_json_line(struct printer *pr, const bus_msg_t *m, uint64_t use
 	if (body)
 		json_object_object_add(o, "body", body);
 	else if (m->body_len) {
-		char *enc = b64(m->body, m->body_len);
+		char *enc = text_base64(m->body, m->body_len);
 		if (enc)
 			json_object_object_add(o, "body_base64", json_object_new_string(enc));
 		free(enc);

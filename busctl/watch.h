@@ -22,7 +22,5 @@ void printer_frame(struct printer *pr, const bus_msg_t *m, uint64_t usec);
 void printer_note(struct printer *pr, const bus_msg_t *m, uint64_t usec);
 /* 1 if m passes every --match spec. */
 int watch_matches(const char *const *match, int n, const bus_msg_t *m);
-/* Standard base64 of len bytes, malloc'd (NULL when out of memory). */
-char *b64(const void *data, size_t len);
 
 #endif

@@ -1,0 +1,200 @@
+/* json-internal.h - what the two halves of libbus's JSON codec share
+ * (json-decode.c: wire bytes to JSON, json-encode.c: JSON to wire bytes):
+ * the error context with its JSON path, the wire-format primitives and the
+ * field helpers over schema-internal.h's descriptors. Small functions,
+ * static inline: no symbols leave the library. */
+#ifndef BUS_JSON_INTERNAL_H
+#define BUS_JSON_INTERNAL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema-internal.h"
+
+#define FIELD(t) GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_##t
+#define REPEATED GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED
+#define MAX_DEPTH 64
+#define UNKNOWN_KEY "@unknown"
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+/* The JSON path being worked on, for error messages. */
+struct ctx {
+	const bus_schema_t *s;
+	unsigned flags;
+	bus_error_t *err;
+	char path[512];
+	int depth;
+};
+
+static inline __attribute__((format(printf, 2, 3))) int fail(struct ctx *c, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bus_error_set(c->err, BUS_ERROR_INVALID_ARGS, "at %s: %s", c->path[0] ? c->path : ".", msg);
+	return -EINVAL;
+}
+
+/* Append ".name" or "[i]" to the path; returns the old length to restore. */
+static inline size_t path_push(struct ctx *c, const char *fmt, ...)
+{
+	size_t was = strlen(c->path);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->path + was, sizeof(c->path) - was, fmt, ap);
+	va_end(ap);
+	return was;
+}
+
+static inline void path_pop(struct ctx *c, size_t was)
+{
+	c->path[was] = '\0';
+}
+
+static inline int is_wkt(const struct schema_msg *m, const char *name)
+{
+	return strcmp(m->name, name) == 0;
+}
+
+
+/* ---- the output buffer of the encoder */
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static inline int buf_put(struct buf *b, const void *data, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *p = realloc(b->p, cap);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->p + b->len, data, n);
+	b->len += n;
+	return 0;
+}
+
+static inline int put_varint(struct buf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	return buf_put(b, tmp, n);
+}
+
+static inline int put_tag(struct buf *b, int number, int wt)
+{
+	return put_varint(b, (uint64_t)number << 3 | (unsigned)wt);
+}
+
+static inline int put_fixed(struct buf *b, uint64_t v, int bytes)
+{
+	uint8_t tmp[8];
+	for (int i = 0; i < bytes; i++)
+		tmp[i] = (uint8_t)(v >> (8 * i));
+	return buf_put(b, tmp, (size_t)bytes);
+}
+
+/* ---- reading wire bytes */
+
+static inline int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t r = 0;
+	for (int i = 0; i < 10 && *p < end; i++) {
+		uint8_t byte = *(*p)++;
+		r |= (uint64_t)(byte & 0x7f) << (7 * i);
+		if (!(byte & 0x80)) {
+			*v = r;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Skip one field's value; -1 when truncated or of an unusable wire type. */
+static inline int skip_value(const uint8_t **p, const uint8_t *end, int wt)
+{
+	uint64_t v;
+	switch (wt) {
+	case WT_VARINT: return get_varint(p, end, &v);
+	case WT_I64: if (end - *p < 8) return -1; *p += 8; return 0;
+	case WT_I32: if (end - *p < 4) return -1; *p += 4; return 0;
+	case WT_LEN:
+		if (get_varint(p, end, &v) < 0 || v > (uint64_t)(end - *p))
+			return -1;
+		*p += v;
+		return 0;
+	default: return -1;
+	}
+}
+
+
+static inline const field_desc *field_by_number(const msg_desc *d, uint64_t n)
+{
+	for (size_t i = 0; i < d->n_field; i++)
+		if ((uint64_t)d->field[i]->number == n)
+			return d->field[i];
+	return NULL;
+}
+
+static inline int is_packable(const field_desc *f)
+{
+	return f->type != FIELD(STRING) && f->type != FIELD(BYTES) && f->type != FIELD(MESSAGE) &&
+	       f->type != FIELD(GROUP);
+}
+
+static inline int wire_type_of(const field_desc *f)
+{
+	switch (f->type) {
+	case FIELD(DOUBLE): case FIELD(FIXED64): case FIELD(SFIXED64): return WT_I64;
+	case FIELD(FLOAT): case FIELD(FIXED32): case FIELD(SFIXED32): return WT_I32;
+	case FIELD(STRING): case FIELD(BYTES): case FIELD(MESSAGE): return WT_LEN;
+	default: return WT_VARINT;
+	}
+}
+
+/* Read one scalar of f's type in wire type wt. */
+static inline int read_scalar(const uint8_t **p, const uint8_t *end, int wt, uint64_t *raw)
+{
+	if (wt == WT_VARINT)
+		return get_varint(p, end, raw);
+	int n = wt == WT_I64 ? 8 : 4;
+	if (end - *p < n)
+		return -1;
+	*raw = 0;
+	for (int i = 0; i < n; i++)
+		*raw |= (uint64_t)(*p)[i] << (8 * i);
+	*p += n;
+	return 0;
+}
+
+/* A proto3 field without presence (not optional, not in a oneof, not a
+ * message) is not written at its default value, as protobuf does. */
+static inline int implicit_presence(const struct schema_msg *m, const field_desc *f)
+{
+	return m && m->proto3 && f->label != REPEATED && f->type != FIELD(MESSAGE) &&
+	       !f->has_oneof_index && !(f->has_proto3_optional && f->proto3_optional);
+}
+
+#endif
