@@ -251,9 +251,7 @@ static void do_get_name_owner(struct ctl *c)
 	Bus__NameRequest *req = (Bus__NameRequest *)request(c, &bus__name_request__descriptor);
 	if (!req)
 		return;
-	size_t len = strlen(req->name);
-	struct peer *owner = len && req->name[0] == ':' ? hash_get(b->peers, req->name, len)
-						       : name_lookup(b->names, req->name, len);
+	struct peer *owner = router_resolve(b, req->name, strlen(req->name));
 	if (!owner || owner->state != PEER_ACTIVE) {
 		fail(c, "bus.Error.NameHasNoOwner", "no peer owns the name '%s'", req->name);
 	} else {
@@ -476,9 +474,7 @@ static void do_introspect(struct ctl *c)
 
 	if (!req)
 		return;
-	size_t len = strlen(req->name);
-	struct peer *owner = len && req->name[0] == ':' ? hash_get(b->peers, req->name, len)
-							: name_lookup(b->names, req->name, len);
+	struct peer *owner = router_resolve(b, req->name, strlen(req->name));
 	if (!owner || owner->state != PEER_ACTIVE) {
 		fail(c, "bus.Error.NameHasNoOwner", "no peer owns the name '%s'", req->name);
 	} else {

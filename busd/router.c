@@ -455,11 +455,11 @@ void router_emit(struct broker *b, const char *topic, const ProtobufCMessage *ms
 
 /* ---- routing ---- */
 
-static struct peer *resolve(struct broker *b, wire_str name)
+struct peer *router_resolve(struct broker *b, const char *name, size_t len)
 {
-	if (name.len && name.ptr[0] == ':')
-		return hash_get(b->peers, name.ptr, name.len);
-	return name_lookup(b->names, name.ptr, name.len);
+	if (len && name[0] == ':')
+		return hash_get(b->peers, name, len);
+	return name_lookup(b->names, name, len);
 }
 
 void router_fail_all(struct broker *b, const char *why)
@@ -503,7 +503,7 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 		control_call(p, h, body, len);
 		return;
 	}
-	struct peer *dst = resolve(b, h->destination);
+	struct peer *dst = router_resolve(b, h->destination.ptr, h->destination.len);
 	if (!dst || dst->state != PEER_ACTIVE) {
 		if (!(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED))
 			router_send_error(p, h->serial, "bus.Error.NameHasNoOwner",
@@ -556,7 +556,7 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 static void route_answer(struct peer *p, wire_header *h, const uint8_t *body, size_t len)
 {
 	struct broker *b = p->broker;
-	struct peer *dst = resolve(b, h->destination);
+	struct peer *dst = router_resolve(b, h->destination.ptr, h->destination.len);
 	struct pending *e = dst ? pending_find(&b->pending, dst->id, h->reply_serial) : NULL;
 
 	if (!e || e->callee != p) {

@@ -33,6 +33,8 @@ struct pending_table {
 
 void pending_table_free(struct pending_table *t);
 
+/* The peer a unique id (":N") or a well-known name stands for, or NULL. */
+struct peer *router_resolve(struct broker *b, const char *name, size_t len);
 /* Handle the complete frame f (preamble included, p->in pulled up) from p. */
 void router_frame(struct peer *p, const wire_preamble *pre, const uint8_t *f);
 /* Protocol violation by p: send it error name/message (reply_serial when

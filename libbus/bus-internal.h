@@ -157,6 +157,10 @@ static inline int conn_reconnecting(const bus_t *bus)
  * lifetime_drop() frees it. lifetime_drop() returns 1 if bus is now freed. */
 void lifetime_hold(bus_t *bus);
 int lifetime_drop(bus_t *bus);
+/* A control call to "bus" that wants no answer (NO_REPLY_EXPECTED), sent
+ * only while connected; busd reads a connection's frames in order, so later
+ * frames see its effect. Returns as conn_send(), 0 when not connected. */
+int lifetime_control_oneway(bus_t *bus, const char *method, const ProtobufCMessage *req);
 /* Tell busd about an export (or its removal) without waiting for an answer. */
 int lifetime_announce_export(bus_t *bus, const char *name, const char *service, int remove);
 /* A control call to "bus": request packed from req, reply unpacked with

@@ -278,25 +278,31 @@ int bus_add_schema(bus_t *bus, const void *fds, size_t len, bus_error_t *err)
 	return r;
 }
 
-/* Tell busd about an export, without waiting: busd handles frames in order,
- * so a later Introspect from anyone sees it. */
-int lifetime_announce_export(bus_t *bus, const char *name, const char *service, int remove)
+int lifetime_control_oneway(bus_t *bus, const char *method, const ProtobufCMessage *req)
 {
-	Bus__ExportRequest req = BUS__EXPORT_REQUEST__INIT;
 	wire_header h = {
 		.kind = WIRE_KIND_CALL,
 		.flags = WIRE_FLAG_NO_REPLY_EXPECTED,
 		.serial = conn_next_serial(bus),
 		.destination = wire_str_c(BUS_NAME),
 		.interface = wire_str_c(bus__bus__descriptor.name),
-		.member = wire_str_c("Export"),
-		.body_type = wire_str_c(bus__export_request__descriptor.name),
+		.member = wire_str_c(method),
+		.body_type = wire_str_c(req->descriptor->name),
 	};
+
+	return conn_usable(bus) ? conn_send(bus, &h, NULL, 0, req, NULL) : 0;
+}
+
+/* Tell busd about an export, without waiting: busd handles frames in order,
+ * so a later Introspect from anyone sees it. */
+int lifetime_announce_export(bus_t *bus, const char *name, const char *service, int remove)
+{
+	Bus__ExportRequest req = BUS__EXPORT_REQUEST__INIT;
 
 	req.name = (char *)(name ? name : "");
 	req.service = (char *)service;
 	req.remove = remove;
-	return conn_usable(bus) ? conn_send(bus, &h, NULL, 0, &req.base, NULL) : 0;
+	return lifetime_control_oneway(bus, "Export", &req.base);
 }
 
 /* ---------------------------------------------------------------- connect */

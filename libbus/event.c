@@ -160,19 +160,10 @@ int bus_unsubscribe(bus_t *bus, int id)
 	/* The last local user of a pattern drops it at the broker. Nothing
 	 * waits for the answer (this may run inside a callback); frames are
 	 * ordered, so a later Subscribe of the same pattern still wins. */
-	if (!pattern_in_use(bus, s->pattern) && conn_usable(bus) && !bus->monitor) {
+	if (!pattern_in_use(bus, s->pattern) && !bus->monitor) {
 		Bus__SubscribeRequest req = BUS__SUBSCRIBE_REQUEST__INIT;
-		wire_header h = {
-			.kind = WIRE_KIND_CALL,
-			.flags = WIRE_FLAG_NO_REPLY_EXPECTED,
-			.serial = conn_next_serial(bus),
-			.destination = wire_str_c(BUS_NAME),
-			.interface = wire_str_c(bus__bus__descriptor.name),
-			.member = wire_str_c("Unsubscribe"),
-			.body_type = wire_str_c(bus__subscribe_request__descriptor.name),
-		};
 		req.pattern = s->pattern;
-		conn_send(bus, &h, NULL, 0, &req.base, NULL);
+		lifetime_control_oneway(bus, "Unsubscribe", &req.base);
 	}
 	if (bus->sub_walks)
 		bus->subs_dead = 1;

@@ -174,6 +174,22 @@ int bus_schema_method(const bus_schema_t *s, const char *service, const char *me
 		(arr) = g_;                                                          \
 	} while (0)
 
+/* An enum declared in scope (a package or message name), by its full name. */
+static int index_enum(bus_schema_t *s, const char *scope,
+		      const enum_desc *e)
+{
+	char *name = join(scope, e->name ? e->name : "");
+	struct schema_enum *grown = name ? realloc(s->enums, (s->n_enums + 1) * sizeof(*grown)) : NULL;
+
+	if (!grown) {
+		free(name);
+		return -ENOMEM;
+	}
+	s->enums = grown;
+	s->enums[s->n_enums++] = (struct schema_enum){ name, e };
+	return 0;
+}
+
 static int index_message(bus_schema_t *s, const char *prefix, const msg_desc *d, int proto3)
 {
 	char *name = join(prefix, d->name ? d->name : "");
@@ -183,13 +199,9 @@ static int index_message(bus_schema_t *s, const char *prefix, const msg_desc *d,
 	s->msgs[s->n_msgs++] = (struct schema_msg){
 		name, d, proto3, d->options && d->options->has_map_entry && d->options->map_entry,
 	};
-	for (size_t i = 0; i < d->n_enum_type; i++) {
-		char *en = join(name, d->enum_type[i]->name ? d->enum_type[i]->name : "");
-		if (!en)
+	for (size_t i = 0; i < d->n_enum_type; i++)
+		if (index_enum(s, name, d->enum_type[i]) < 0)
 			return -ENOMEM;
-		GROW(s->enums, s->n_enums, 1);
-		s->enums[s->n_enums++] = (struct schema_enum){ en, d->enum_type[i] };
-	}
 	for (size_t i = 0; i < d->n_nested_type; i++) {
 		int r = index_message(s, name, d->nested_type[i], proto3);
 		if (r < 0)
@@ -208,13 +220,9 @@ static int index_file(bus_schema_t *s, const Google__Protobuf__FileDescriptorPro
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i < f->n_enum_type; i++) {
-		char *en = join(pkg, f->enum_type[i]->name ? f->enum_type[i]->name : "");
-		if (!en)
+	for (size_t i = 0; i < f->n_enum_type; i++)
+		if (index_enum(s, pkg, f->enum_type[i]) < 0)
 			return -ENOMEM;
-		GROW(s->enums, s->n_enums, 1);
-		s->enums[s->n_enums++] = (struct schema_enum){ en, f->enum_type[i] };
-	}
 	for (size_t i = 0; i < f->n_service; i++) {
 		const Google__Protobuf__ServiceDescriptorProto *d = f->service[i];
 		size_t n = d->n_method;

@@ -566,13 +566,14 @@ static void test_backoff_and_close(void)
 	ok(good, "tries back off: 50 ms doubling up to 2 s, each from [d/2, d]");
 	is_int(clog.n, 1, "  and only the loss was reported");
 
-	/* A stub call made now fails at once. */
+	/* A call through a generated client stub (a proxy) made now fails at once. */
 	ProtobufCService *px = bus_proxy_new(c, SVC_NAME, &busd__examples__echo__descriptor, 0,
 					     BUS_PROXY_ASYNC);
 	Busd__Examples__EchoRequest ereq = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
 	ereq.text = (char *)"x";
 	busd__examples__echo__echo(px, &ereq, proxy_closure, &closures);
-	is_int(closures, 1, "an async stub call while down: its closure runs at once, with NULL");
+	is_int(closures, 1,
+	       "an async call through a generated stub while down: its closure runs at once, with NULL");
 	ok(bus_error_has_name(bus_proxy_error(px), BUS_ERROR_DISCONNECTED),
 	   "  bus.Error.Disconnected");
 	bus_proxy_free(px);
