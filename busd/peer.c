@@ -226,10 +226,12 @@ static void peer_on_read(evutil_socket_t fd, short what, void *arg)
 	struct broker *b = p->broker;
 	size_t budget = READ_BUDGET;
 
-	/* Frames left in the buffer when p was held come first (quota.c makes
-	 * this callback active when it lets p go). */
-	if (evbuffer_get_length(p->in) > 0)
+	/* Let go after a hold (quota.c made this callback active): the frames
+	 * left in the buffer come first. */
+	if (p->resumed) {
+		p->resumed = 0;
 		peer_process(p);
+	}
 	while (p->state <= PEER_MONITOR && !p->held_on && budget > 0) {
 		struct evbuffer_iovec vec[2];
 		int nv = evbuffer_reserve_space(p->in, READ_CHUNK, vec, 2);

@@ -64,6 +64,7 @@ struct peer {
 	struct peer *held_on;      /* not read until held_on's queue drains */
 	struct peer *held_next;    /* on held_on->held_list */
 	struct peer *held_list;    /* peers held until this one drains */
+	int resumed;               /* let go: process its buffered frames first */
 	int congested;             /* queue above limits.queue_hold_bytes */
 	int stalled;               /* congested, and took nothing for the grace period */
 	struct peer *cong_next, *cong_prev; /* broker->congested */

@@ -85,6 +85,7 @@ static void release_held(struct peer *p)
 		h->held_on = NULL;
 		b->n_held--;
 		if (h->state <= PEER_MONITOR && !b->shutting_down) {
+			h->resumed = 1;
 			event_add(h->ev_read, NULL);
 			event_active(h->ev_read, EV_READ, 0);
 		}
