@@ -506,6 +506,29 @@ void *harness_pack(const ProtobufCMessage *m, size_t *len)
 	return buf;
 }
 
+ProtobufCMessage *harness_control(bus_t *bus, const char *method, const ProtobufCMessage *req,
+				  const ProtobufCMessageDescriptor *rd, bus_error_t *err)
+{
+	size_t len, rlen = 0;
+	void *body = harness_pack(req, &len), *rep = NULL;
+	int r = bus_call(bus, BUS_NAME, "bus.Bus", method, req->descriptor->name, body, len,
+			 5000000u, err, &rep, &rlen);
+	free(body);
+	if (r < 0)
+		return NULL;
+	ProtobufCMessage *m = protobuf_c_message_unpack(rd, NULL, rlen, rep);
+	free(rep);
+	return m;
+}
+
+Bus__StatsReply *harness_stats(bus_t *bus)
+{
+	Bus__StatsRequest req = BUS__STATS_REQUEST__INIT;
+	bus_error_t err;
+	return (Bus__StatsReply *)harness_control(bus, "Stats", &req.base,
+						  &bus__stats_reply__descriptor, &err);
+}
+
 int harness_get_name_owner(bus_t *bus, const char *name, Bus__PeerInfo **out, bus_error_t *err)
 {
 	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;

@@ -73,6 +73,12 @@ int harness_wait_name(bus_t *bus, const char *name, int timeout_ms);
  * (free with protobuf_c_message_free_unpacked). */
 int harness_get_name_owner(bus_t *bus, const char *name, Bus__PeerInfo **out, bus_error_t *err);
 int harness_list_names(bus_t *bus, Bus__ListNamesReply **out);
+/* A control call to busd (5 s timeout): the reply unpacked with rd (free
+ * with protobuf_c_message_free_unpacked), or NULL with err set. */
+ProtobufCMessage *harness_control(bus_t *bus, const char *method, const ProtobufCMessage *req,
+				  const ProtobufCMessageDescriptor *rd, bus_error_t *err);
+/* busd's counters (bus.Stats), or NULL. */
+Bus__StatsReply *harness_stats(bus_t *bus);
 /* The peer in a ListNames reply with that unique name, or NULL. */
 Bus__PeerInfo *harness_find_peer(Bus__ListNamesReply *l, const char *unique);
 

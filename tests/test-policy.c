@@ -450,18 +450,11 @@ int main(void)
 	harness_wait(&u2.c, 5000);
 
 	/* ---- the counter */
-	Bus__StatsRequest sreq = BUS__STATS_REQUEST__INIT;
-	size_t slen, rlen = 0;
-	void *sbody = harness_pack(&sreq.base, &slen), *rep = NULL;
-	bus_call(root, BUS_NAME, "bus.Bus", "Stats", "bus.StatsRequest", sbody, slen, 5000000u, &err,
-		 &rep, &rlen);
-	Bus__StatsReply *st = rep ? bus__stats_reply__unpack(NULL, rlen, rep) : NULL;
+	Bus__StatsReply *st = harness_stats(root);
 	ok(st && st->access_denied >= 10, "Stats counts the denials (%llu)",
 	   st ? (unsigned long long)st->access_denied : 0ull);
 	if (st)
 		bus__stats_reply__free_unpacked(st, NULL);
-	free(rep);
-	free(sbody);
 
 	/* ---- SIGHUP */
 	FILE *f = fopen(conf, "w");

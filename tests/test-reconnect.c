@@ -174,19 +174,11 @@ static int echo_async(bus_t *bus, const char *method, const ProtobufCMessage *re
 static Bus__IntrospectReply *introspect(bus_t *bus, const char *name)
 {
 	Bus__IntrospectRequest req = BUS__INTROSPECT_REQUEST__INIT;
-	size_t len, rlen = 0;
-	void *rep = NULL;
+	bus_error_t err;
 
 	req.name = (char *)name;
-	void *body = harness_pack(&req.base, &len);
-	int r = bus_call(bus, BUS_NAME, "bus.Bus", "Introspect", "bus.IntrospectRequest", body, len,
-			 5 * SECOND, NULL, &rep, &rlen);
-	free(body);
-	if (r < 0)
-		return NULL;
-	Bus__IntrospectReply *in = bus__introspect_reply__unpack(NULL, rlen, rep);
-	free(rep);
-	return in;
+	return (Bus__IntrospectReply *)harness_control(bus, "Introspect", &req.base,
+						       &bus__introspect_reply__descriptor, &err);
 }
 
 /* The unique id owning name, or "-" (into buf). */

@@ -18,27 +18,11 @@
 
 #define SCHEMA_LIMIT (64 * 1024)
 
-/* A control call to busd; the unpacked reply (or NULL with err set). */
-static ProtobufCMessage *control(bus_t *bus, const char *method, const ProtobufCMessage *req,
-				 const ProtobufCMessageDescriptor *rd, bus_error_t *err)
-{
-	size_t len, rlen = 0;
-	void *body = harness_pack(req, &len), *rep = NULL;
-	int r = bus_call(bus, BUS_NAME, "bus.Bus", method, req->descriptor->name, body, len,
-			 5000000u, err, &rep, &rlen);
-	free(body);
-	if (r < 0)
-		return NULL;
-	ProtobufCMessage *m = protobuf_c_message_unpack(rd, NULL, rlen, rep);
-	free(rep);
-	return m;
-}
-
 static Bus__IntrospectReply *introspect(bus_t *bus, const char *name, bus_error_t *err)
 {
 	Bus__IntrospectRequest req = BUS__INTROSPECT_REQUEST__INIT;
 	req.name = (char *)name;
-	return (Bus__IntrospectReply *)control(bus, "Introspect", &req.base,
+	return (Bus__IntrospectReply *)harness_control(bus, "Introspect", &req.base,
 					       &bus__introspect_reply__descriptor, err);
 }
 
@@ -57,7 +41,7 @@ static int get_schema(bus_t *bus, const char *id, ProtobufCBinaryData *out, bus_
 {
 	Bus__GetSchemaRequest req = BUS__GET_SCHEMA_REQUEST__INIT;
 	req.id = (char *)id;
-	Bus__GetSchemaReply *rep = (Bus__GetSchemaReply *)control(
+	Bus__GetSchemaReply *rep = (Bus__GetSchemaReply *)harness_control(
 		bus, "GetSchema", &req.base, &bus__get_schema_reply__descriptor, err);
 	if (!rep)
 		return -1;
@@ -73,7 +57,7 @@ static char *add_schema(bus_t *bus, const void *data, size_t len, int *known, bu
 	Bus__AddSchemaRequest req = BUS__ADD_SCHEMA_REQUEST__INIT;
 	req.file_descriptor_set.data = (uint8_t *)data;
 	req.file_descriptor_set.len = len;
-	Bus__AddSchemaReply *rep = (Bus__AddSchemaReply *)control(
+	Bus__AddSchemaReply *rep = (Bus__AddSchemaReply *)harness_control(
 		bus, "AddSchema", &req.base, &bus__add_schema_reply__descriptor, err);
 	if (!rep)
 		return NULL;
