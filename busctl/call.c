@@ -357,7 +357,8 @@ const struct command cmd_emit = {
 	"peers on the bus uploaded; the JSON (the argument, else stdin, else {}) is\n"
 	"encoded as TYPE. With --raw the body is the encoded message on stdin.\n"
 	"Every peer subscribed to a matching pattern receives the event. busctl\n"
-	"exits once it is written to busd's socket.\n\n"
+	"then makes one round trip to busd, so that it exits 1 when busd refused\n"
+	"the event (bus.Error.AccessDenied: busd's [policy]), else 0.\n\n"
 	"Options:\n"
 	"  -r, --raw         the encoded body on stdin\n"
 	"  -T, --type TYPE   with --raw: the body's type, carried in the header\n",
