@@ -20,6 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "bus/errors.h"
 #include "log.h"
 #include "quota.h"
 #include "router.h"
@@ -142,7 +143,7 @@ static void broker_on_accept(evutil_socket_t lfd, short what, void *arg)
 			log_warning("%s: refused: uid %d already has %u connections "
 				    "(limits.max_connections_per_uid)", peer_describe(p), (int)p->uid,
 				    n - 1);
-			router_send_error(p, 0, "bus.Error.LimitsExceeded",
+			router_send_error(p, 0, BUS_ERROR_LIMITS_EXCEEDED,
 					  "uid %d already has %u connections, the most "
 					  "limits.max_connections_per_uid allows", (int)p->uid, n - 1);
 			peer_disconnect(p, "too many connections for its uid");

@@ -13,6 +13,7 @@
 
 #include <event2/buffer.h>
 
+#include "bus/errors.h"
 #include "bus.pb-c.h"
 #include "broker.h"
 #include "log.h"
@@ -51,7 +52,7 @@ static ProtobufCMessage *request(struct ctl *c, const ProtobufCMessageDescriptor
 {
 	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, c->len, c->body);
 	if (!m)
-		fail(c, "bus.Error.InvalidArgs", "the request body is not a valid %s", d->name);
+		fail(c, BUS_ERROR_INVALID_ARGS, "the request body is not a valid %s", d->name);
 	return m;
 }
 
@@ -80,11 +81,11 @@ static void do_hello(struct ctl *c)
 	uint32_t version = req->protocol_version;
 	bus__hello_request__free_unpacked(req, NULL);
 	if (c->p->state != PEER_HELLO) {
-		fail(c, "bus.Error.Failed", "%s", "Hello was already called on this connection");
+		fail(c, BUS_ERROR_FAILED, "%s", "Hello was already called on this connection");
 		return;
 	}
 	if (version != WIRE_VERSION) {
-		router_reject(c->p, c->h->serial, "bus.Error.VersionMismatch",
+		router_reject(c->p, c->h->serial, BUS_ERROR_VERSION_MISMATCH,
 			      "protocol version %u is not supported (busd speaks version 1)", version);
 		return;
 	}
@@ -107,7 +108,7 @@ static void do_request_name(struct ctl *c, int release)
 	size_t len = strlen(name);
 	if (!release && name_lookup(b->names, name, len) != c->p &&
 	    name_count_owned(b->names, c->p) >= b->max_names) {
-		fail(c, "bus.Error.LimitsExceeded",
+		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
 			      "%s already owns %u names, the most limits.max_names_per_peer allows",
 			      c->p->unique, b->max_names);
 		bus__name_request__free_unpacked(req, NULL);
@@ -115,7 +116,7 @@ static void do_request_name(struct ctl *c, int release)
 	}
 	if (!release && name_lookup(b->names, name, len) != c->p &&
 	    c->p->uu->names >= b->max_names_uid) {
-		fail(c, "bus.Error.LimitsExceeded",
+		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
 		     "uid %d already owns %u names, the most limits.max_names_per_uid allows",
 		     (int)c->p->uid, c->p->uu->names);
 		bus__name_request__free_unpacked(req, NULL);
@@ -148,18 +149,18 @@ static void do_request_name(struct ctl *c, int release)
 	}
 	case NAME_E_TAKEN: {
 		struct peer *owner = name_lookup(b->names, name, len);
-		router_send_error(c->p, c->h->serial, "bus.Error.NameTaken",
+		router_send_error(c->p, c->h->serial, BUS_ERROR_NAME_TAKEN,
 				  "the name '%s' is owned by %s", name, owner ? owner->unique : "?");
 		break;
 	}
 	case NAME_E_NOT_OWNER:
-		fail(c, "bus.Error.NotOwner", "this connection does not own the name '%s'", name);
+		fail(c, BUS_ERROR_NOT_OWNER, "this connection does not own the name '%s'", name);
 		break;
 	case NAME_E_INVALID:
-		fail(c, "bus.Error.InvalidArgs", "'%s' is not a name that can be owned", name);
+		fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a name that can be owned", name);
 		break;
 	default:
-		fail(c, "bus.Error.Failed", "%s", strerror(-r));
+		fail(c, BUS_ERROR_FAILED, "%s", strerror(-r));
 		break;
 	}
 	bus__name_request__free_unpacked(req, NULL);
@@ -222,7 +223,7 @@ static void do_list_names(struct ctl *c)
 	Bus__PeerInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
 	struct name_list *lists = calloc(n ? n : 1, sizeof(*lists));
 	if (!infos || !ptrs || !lists) {
-		fail(c, "bus.Error.Failed", "%s", "out of memory");
+		fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
 		goto out;
 	}
 	size_t i = 0;
@@ -253,7 +254,7 @@ static void do_get_name_owner(struct ctl *c)
 		return;
 	struct peer *owner = router_resolve(b, req->name, strlen(req->name));
 	if (!owner || owner->state != PEER_ACTIVE) {
-		fail(c, "bus.Error.NameHasNoOwner", "no peer owns the name '%s'", req->name);
+		fail(c, BUS_ERROR_NAME_HAS_NO_OWNER, "no peer owns the name '%s'", req->name);
 	} else {
 		Bus__PeerInfo info;
 		struct name_list names;
@@ -281,7 +282,7 @@ static void do_subscribe(struct ctl *c, int unsubscribe)
 	/* Subscribing again to a pattern it has is fine (idempotent). */
 	if (!unsubscribe && c->p->n_subs >= b->max_subs &&
 	    !match_has(b->match, c->p, req->pattern, len)) {
-		fail(c, "bus.Error.LimitsExceeded",
+		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
 		     "%u subscriptions already, the most limits.max_subscriptions_per_peer allows",
 		     c->p->n_subs);
 		bus__subscribe_request__free_unpacked(req, NULL);
@@ -289,7 +290,7 @@ static void do_subscribe(struct ctl *c, int unsubscribe)
 	}
 	if (!unsubscribe && c->p->uu->subs >= b->max_subs_uid &&
 	    !match_has(b->match, c->p, req->pattern, len)) {
-		fail(c, "bus.Error.LimitsExceeded",
+		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
 		     "uid %d has %u subscriptions already, the most "
 		     "limits.max_subscriptions_per_uid allows", (int)c->p->uid, c->p->uu->subs);
 		bus__subscribe_request__free_unpacked(req, NULL);
@@ -305,12 +306,12 @@ static void do_subscribe(struct ctl *c, int unsubscribe)
 		Bus__Empty rep = BUS__EMPTY__INIT;
 		reply(c, &rep.base);
 	} else if (r == MATCH_E_INVALID) {
-		fail(c, "bus.Error.InvalidArgs",
+		fail(c, BUS_ERROR_INVALID_ARGS,
 		     "'%s' is not a topic pattern (use a.b.c, a.b.* or *)", req->pattern);
 	} else if (r == MATCH_E_NOT_FOUND) {
-		fail(c, "bus.Error.InvalidArgs", "not subscribed to '%s'", req->pattern);
+		fail(c, BUS_ERROR_INVALID_ARGS, "not subscribed to '%s'", req->pattern);
 	} else {
-		fail(c, "bus.Error.Failed", "%s", strerror(-r));
+		fail(c, BUS_ERROR_FAILED, "%s", strerror(-r));
 	}
 	bus__subscribe_request__free_unpacked(req, NULL);
 }
@@ -368,15 +369,15 @@ static void do_add_schema(struct ctl *c)
 		: schema_add(b->schemas, c->p, req->file_descriptor_set.data,
 			     req->file_descriptor_set.len, b->max_schema_bytes, id, &known);
 	if (r == -EINVAL)
-		fail(c, "bus.Error.InvalidArgs", "an empty schema");
+		fail(c, BUS_ERROR_INVALID_ARGS, "an empty schema");
 	else if (r == -EDQUOT)
-		fail(c, "bus.Error.LimitsExceeded",
+		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
 		     "%s would hold more than %llu schema bytes, the most limits.max_schema_bytes allows",
 		     c->p->unique, (unsigned long long)b->max_schema_bytes);
 	else if (r == -EEXIST)
-		fail(c, "bus.Error.Failed", "another schema has the same hash (%s)", id);
+		fail(c, BUS_ERROR_FAILED, "another schema has the same hash (%s)", id);
 	else if (r < 0)
-		fail(c, "bus.Error.Failed", "out of memory");
+		fail(c, BUS_ERROR_FAILED, "out of memory");
 	else {
 		Bus__AddSchemaReply rep = BUS__ADD_SCHEMA_REPLY__INIT;
 		rep.id = id;
@@ -398,7 +399,7 @@ static void do_get_schema(struct ctl *c)
 		return;
 	const uint8_t *data = schema_get(c->p->broker->schemas, req->id, &len);
 	if (!data) {
-		fail(c, "bus.Error.UnknownSchema", "no schema '%s' (it goes away with the last "
+		fail(c, BUS_ERROR_UNKNOWN_SCHEMA, "no schema '%s' (it goes away with the last "
 		     "peer that added it)", req->id);
 	} else {
 		Bus__GetSchemaReply rep = BUS__GET_SCHEMA_REPLY__INIT;
@@ -417,19 +418,19 @@ static void do_export(struct ctl *c)
 		return;
 	size_t nl = strlen(req->name), sl = strlen(req->service);
 	if (nl && !wire_name_valid(req->name, nl)) {
-		fail(c, "bus.Error.InvalidArgs", "'%s' is not a valid name", req->name);
+		fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a valid name", req->name);
 	} else if (!wire_member_valid(req->service, sl)) {
-		fail(c, "bus.Error.InvalidArgs", "'%s' is not a valid service name", req->service);
+		fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a valid service name", req->service);
 	} else {
 		int r = schema_export(c->p, req->name, req->service, req->remove);
 		if (r == -ENOENT)
-			fail(c, "bus.Error.InvalidArgs", "%s is not exported under '%s'", req->service,
+			fail(c, BUS_ERROR_INVALID_ARGS, "%s is not exported under '%s'", req->service,
 			     req->name);
 		else if (r == -ENOSPC)
-			fail(c, "bus.Error.LimitsExceeded", "a peer may export at most %d services",
+			fail(c, BUS_ERROR_LIMITS_EXCEEDED, "a peer may export at most %d services",
 			     SCHEMA_MAX_EXPORTS);
 		else if (r < 0)
-			fail(c, "bus.Error.Failed", "out of memory");
+			fail(c, BUS_ERROR_FAILED, "out of memory");
 		else {
 			Bus__Empty rep = BUS__EMPTY__INIT;
 			reply(c, &rep.base);
@@ -476,12 +477,12 @@ static void do_introspect(struct ctl *c)
 		return;
 	struct peer *owner = router_resolve(b, req->name, strlen(req->name));
 	if (!owner || owner->state != PEER_ACTIVE) {
-		fail(c, "bus.Error.NameHasNoOwner", "no peer owns the name '%s'", req->name);
+		fail(c, BUS_ERROR_NAME_HAS_NO_OWNER, "no peer owns the name '%s'", req->name);
 	} else {
 		schema_each_service(owner, req->name, strings_add, &services);
 		schema_each_id(owner, strings_add, &ids);
 		if (services.nomem || ids.nomem) {
-			fail(c, "bus.Error.Failed", "out of memory");
+			fail(c, BUS_ERROR_FAILED, "out of memory");
 		} else {
 			Bus__IntrospectReply rep = BUS__INTROSPECT_REPLY__INIT;
 			rep.unique_name = owner->unique;
@@ -535,7 +536,7 @@ void control_call(struct peer *p, const wire_header *h, const uint8_t *body, siz
 	if (wire_str_eq(m, "Hello"))
 		do_hello(&c);
 	else if (p->state != PEER_ACTIVE)
-		fail(&c, "bus.Error.HelloRequired", "%s", "call Hello first");
+		fail(&c, BUS_ERROR_HELLO_REQUIRED, "%s", "call Hello first");
 	else if (wire_str_eq(m, "RequestName"))
 		do_request_name(&c, 0);
 	else if (wire_str_eq(m, "ReleaseName"))
@@ -561,6 +562,6 @@ void control_call(struct peer *p, const wire_header *h, const uint8_t *body, siz
 	else if (wire_str_eq(m, "Introspect"))
 		do_introspect(&c);
 	else
-		router_send_error(p, h->serial, "bus.Error.UnknownMethod",
+		router_send_error(p, h->serial, BUS_ERROR_UNKNOWN_METHOD,
 				  "the bus service has no method '%.*s'", (int)m.len, m.ptr);
 }

@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "bus/errors.h"
 #include "broker.h"
 #include "control.h"
 #include "quota.h"
@@ -188,18 +189,18 @@ static void peer_process(struct peer *p)
 		case WIRE_E_SHORT:
 			return;
 		case WIRE_E_VERSION:
-			router_reject(p, 0, "bus.Error.VersionMismatch",
+			router_reject(p, 0, BUS_ERROR_VERSION_MISMATCH,
 				      "frame version %u is not supported (busd speaks version %u)",
 				      wp.version, WIRE_VERSION);
 			return;
 		case WIRE_E_FRAME_SIZE:
-			router_reject(p, 0, "bus.Error.FrameTooLarge",
+			router_reject(p, 0, BUS_ERROR_FRAME_TOO_LARGE,
 				      "frame of %llu bytes is above the maximum of %u bytes",
 				      (unsigned long long)WIRE_PREAMBLE_SIZE + wp.header_len + wp.body_len,
 				      b->max_frame);
 			return;
 		default:
-			router_reject(p, 0, "bus.Error.InvalidFrame", "%s", wire_strerror(r));
+			router_reject(p, 0, BUS_ERROR_INVALID_FRAME, "%s", wire_strerror(r));
 			return;
 		}
 		size_t total = WIRE_PREAMBLE_SIZE + (size_t)wp.header_len + wp.body_len;
@@ -207,7 +208,7 @@ static void peer_process(struct peer *p)
 			return;
 		const uint8_t *f = evbuffer_pullup(p->in, (ssize_t)total);
 		if (!f) {
-			router_reject(p, 0, "bus.Error.InvalidFrame", "out of memory for the frame");
+			router_reject(p, 0, BUS_ERROR_INVALID_FRAME, "out of memory for the frame");
 			return;
 		}
 		b->stats.frames_in++;

@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "bus/errors.h"
 #include "broker.h"
 #include "log.h"
 #include "peer.h"
@@ -169,12 +170,12 @@ int quota_refuse_call(struct peer *caller, struct peer *dst, uint64_t serial, in
 	if (want_reply) {
 		size_t len = evbuffer_get_length(dst->out);
 		if (dst->stalled)
-			router_send_error(caller, serial, "bus.Error.LimitsExceeded",
+			router_send_error(caller, serial, BUS_ERROR_LIMITS_EXCEEDED,
 					  "%s has read nothing for %u s and %zu bytes are queued "
 					  "toward it (limits.queue_grace_seconds)", dst->unique,
 					  (unsigned)(b->queue_grace_usec / 1000000u), len);
 		else
-			router_send_error(caller, serial, "bus.Error.LimitsExceeded",
+			router_send_error(caller, serial, BUS_ERROR_LIMITS_EXCEEDED,
 					  "%zu bytes are queued toward %s, more than "
 					  "limits.max_queued_bytes (%llu)", len, dst->unique,
 					  (unsigned long long)b->max_queued);

@@ -13,6 +13,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "bus/errors.h"
 #include "broker.h"
 #include "control.h"
 #include "log.h"
@@ -318,7 +319,7 @@ int router_permit(struct peer *p, int verb, const char *object, size_t len, cons
 		p->deny_suppressed++;
 	}
 	if (answer)
-		router_send_error(p, serial, "bus.Error.AccessDenied", "%s is not allowed (%s)", what,
+		router_send_error(p, serial, BUS_ERROR_ACCESS_DENIED, "%s is not allowed (%s)", what,
 				  because);
 	return 0;
 }
@@ -381,7 +382,7 @@ void router_send_reply(struct peer *p, uint64_t reply_serial, const ProtobufCMes
 {
 	struct packed pk;
 	if (pack(msg, &pk) < 0) {
-		router_send_error(p, reply_serial, "bus.Error.Failed", "out of memory");
+		router_send_error(p, reply_serial, BUS_ERROR_FAILED, "out of memory");
 		return;
 	}
 	wire_header h = { .kind = WIRE_KIND_REPLY, .reply_serial = reply_serial };
@@ -470,7 +471,7 @@ void router_fail_all(struct broker *b, const char *why)
 			struct peer *caller = e->caller;
 			uint64_t serial = e->serial;
 			pending_remove(b, e);
-			router_send_error(caller, serial, "bus.Error.NoReply", "%s", why);
+			router_send_error(caller, serial, BUS_ERROR_NO_REPLY, "%s", why);
 		}
 }
 
@@ -482,7 +483,7 @@ void router_drop_calls(struct peer *p)
 		struct peer *caller = e->caller;
 		uint64_t serial = e->serial;
 		pending_remove(b, e);
-		router_send_error(caller, serial, "bus.Error.NoReply",
+		router_send_error(caller, serial, BUS_ERROR_NO_REPLY,
 				  "%s disconnected before answering", p->unique);
 	}
 	while (p->calls_out)
@@ -506,14 +507,14 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 	struct peer *dst = router_resolve(b, h->destination.ptr, h->destination.len);
 	if (!dst || dst->state != PEER_ACTIVE) {
 		if (!(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED))
-			router_send_error(p, h->serial, "bus.Error.NameHasNoOwner",
+			router_send_error(p, h->serial, BUS_ERROR_NAME_HAS_NO_OWNER,
 					  "no peer owns the name '%.*s'", (int)h->destination.len,
 					  h->destination.ptr);
 		return;
 	}
 	size_t hl = head_stamp(h, len, 1);
 	if (!hl) {
-		router_send_error(p, h->serial, "bus.Error.InvalidArgs", "header too large");
+		router_send_error(p, h->serial, BUS_ERROR_INVALID_ARGS, "header too large");
 		return;
 	}
 	if (policy_may_deny(b->policy, POL_CALL) && !permit_call(p, dst, h))
@@ -523,26 +524,26 @@ static void route_call(struct peer *p, wire_header *h, const uint8_t *body, size
 		return;
 	if (!(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED)) {
 		if (pending_find(&b->pending, p->id, h->serial)) {
-			router_send_error(p, h->serial, "bus.Error.InvalidArgs",
+			router_send_error(p, h->serial, BUS_ERROR_INVALID_ARGS,
 					  "serial %llu is already waiting for an answer",
 					  (unsigned long long)h->serial);
 			return;
 		}
 		if (p->n_calls_out >= b->max_pending) {
-			router_send_error(p, h->serial, "bus.Error.LimitsExceeded",
+			router_send_error(p, h->serial, BUS_ERROR_LIMITS_EXCEEDED,
 					  "%u calls are already waiting for an answer, the most "
 					  "limits.max_pending_calls allows", p->n_calls_out);
 			return;
 		}
 		if (p->uu->pending >= b->max_pending_uid) {
-			router_send_error(p, h->serial, "bus.Error.LimitsExceeded",
+			router_send_error(p, h->serial, BUS_ERROR_LIMITS_EXCEEDED,
 					  "uid %d has %u calls waiting for an answer, the most "
 					  "limits.max_pending_calls_per_uid allows", (int)p->uid,
 					  p->uu->pending);
 			return;
 		}
 		if (!pending_add(b, p, dst, h->serial)) {
-			router_send_error(p, h->serial, "bus.Error.Failed", "out of memory");
+			router_send_error(p, h->serial, BUS_ERROR_FAILED, "out of memory");
 			return;
 		}
 	}
@@ -572,7 +573,7 @@ static void route_answer(struct peer *p, wire_header *h, const uint8_t *body, si
 	h->destination = (wire_str){ dst->unique, (uint32_t)dst->unique_len };
 	size_t hl = head_stamp(h, len, kept);
 	if (!hl) {
-		router_send_error(dst, h->reply_serial, "bus.Error.NoReply",
+		router_send_error(dst, h->reply_serial, BUS_ERROR_NO_REPLY,
 				  "the answer's header was too large");
 		return;
 	}
@@ -592,22 +593,22 @@ void router_frame(struct peer *p, const wire_preamble *pre, const uint8_t *f)
 	const char *why;
 
 	if (wire_header_decode(hb, pre->header_len, &h) != WIRE_OK) {
-		router_reject(p, 0, "bus.Error.InvalidFrame", "malformed frame header");
+		router_reject(p, 0, BUS_ERROR_INVALID_FRAME, "malformed frame header");
 		return;
 	}
 	if (wire_header_validate(&h, &why) != WIRE_OK) {
-		router_reject(p, h.serial, "bus.Error.InvalidFrame", "%s", why);
+		router_reject(p, h.serial, BUS_ERROR_INVALID_FRAME, "%s", why);
 		return;
 	}
 	if (p->state == PEER_MONITOR) {
-		router_reject(p, h.serial, "bus.Error.InvalidFrame",
+		router_reject(p, h.serial, BUS_ERROR_INVALID_FRAME,
 			      "a monitor connection may not send frames");
 		return;
 	}
 	if (p->state == PEER_HELLO &&
 	    !(h.kind == WIRE_KIND_CALL && wire_str_eq(h.destination, "bus") &&
 	      wire_str_eq(h.member, "Hello"))) {
-		router_reject(p, h.serial, "bus.Error.HelloRequired",
+		router_reject(p, h.serial, BUS_ERROR_HELLO_REQUIRED,
 			      "the first frame must be a call to bus.Hello");
 		return;
 	}

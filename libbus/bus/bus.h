@@ -45,24 +45,7 @@ extern "C" {
 
 #define BUS_PROTOCOL_VERSION 1
 
-/* Well-known error names. Services may define their own dotted names. */
-#define BUS_ERROR_NAME_HAS_NO_OWNER "bus.Error.NameHasNoOwner"
-#define BUS_ERROR_NAME_TAKEN "bus.Error.NameTaken"
-#define BUS_ERROR_NOT_OWNER "bus.Error.NotOwner"
-#define BUS_ERROR_NO_REPLY "bus.Error.NoReply"             /* callee went away */
-#define BUS_ERROR_TIMEOUT "bus.Error.Timeout"              /* libbus: timeout expired */
-#define BUS_ERROR_DISCONNECTED "bus.Error.Disconnected"    /* libbus: connection lost */
-#define BUS_ERROR_INVALID_FRAME "bus.Error.InvalidFrame"
-#define BUS_ERROR_FRAME_TOO_LARGE "bus.Error.FrameTooLarge"
-#define BUS_ERROR_VERSION_MISMATCH "bus.Error.VersionMismatch"
-#define BUS_ERROR_HELLO_REQUIRED "bus.Error.HelloRequired"
-#define BUS_ERROR_INVALID_ARGS "bus.Error.InvalidArgs"
-#define BUS_ERROR_UNKNOWN_METHOD "bus.Error.UnknownMethod"
-#define BUS_ERROR_UNKNOWN_INTERFACE "bus.Error.UnknownInterface"
-#define BUS_ERROR_SERVICE_FAILED "bus.Error.ServiceFailed" /* handler gave no reply */
-#define BUS_ERROR_FAILED "bus.Error.Failed"                /* generic */
-#define BUS_ERROR_LIMITS_EXCEEDED "bus.Error.LimitsExceeded" /* a busd limit (busd.conf) */
-#define BUS_ERROR_UNKNOWN_SCHEMA "bus.Error.UnknownSchema"  /* GetSchema: no such id */
+#include <bus/errors.h>
 
 /* The broker's own name, and the topic of its name-ownership events
  * (body bus.NameOwnerChanged, see proto/bus.proto). */
