@@ -1,6 +1,7 @@
 /* broker.c - the listening socket (with stale-socket detection), accepting
- * peers, the end-of-callback flush of every peer with queued output, freeing
- * dead peers, and the bounded drain on shutdown. */
+ * peers within the file descriptor budget, the end-of-callback work of
+ * every dispatch (deferred disconnects, writing queued output, freeing dead
+ * peers), and the bounded drain on shutdown. */
 #include "config.h"
 
 #include "broker.h"
@@ -9,31 +10,41 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "bus/errors.h"
+#include "frame.h"
 #include "log.h"
+#include "policy.h"
 #include "quota.h"
 #include "router.h"
 #include "schema.h"
 #include "settings.h"
 
 #define SHUTDOWN_FLUSH_SECONDS 2
+/* Descriptors busd needs besides its peers: the listener, the loop, signal
+ * pipes, the reserve, the log, a configuration file, /proc/PID/comm. */
+#define FD_OVERHEAD 32u
+/* After accept() ran out of descriptors, wait this long before trying again. */
+#define ACCEPT_PAUSE_USEC 100000u
+
+static void broker_after(void *arg);
+static void on_trim(struct dispatch_source *s, short what);
 
 uint64_t broker_now_usec(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return dispatch_now_usec();
 }
 
 static int fill_addr(struct sockaddr_un *sa, const char *path)
@@ -59,7 +70,7 @@ static void make_parent(const char *path)
 	free(dir);
 }
 
-static int listen_on(const char *path, unsigned mode, gid_t gid)
+static int listen_on(const char *path, unsigned mode, gid_t gid, struct stat *bound)
 {
 	struct sockaddr_un sa;
 	if (fill_addr(&sa, path) < 0) {
@@ -103,7 +114,9 @@ static int listen_on(const char *path, unsigned mode, gid_t gid)
 		close(fd);
 		return -1;
 	}
-	if (chmod(path, mode) < 0 || (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)) {
+	/* Remember which file is ours: only that one is removed at exit. */
+	if (lstat(path, bound) < 0 || chmod(path, mode) < 0 ||
+	    (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)) {
 		log_error("setting mode %04o%s of %s: %s", mode, gid != (gid_t)-1 ? " and group" : "",
 			  path, strerror(errno));
 		close(fd);
@@ -119,66 +132,163 @@ static int listen_on(const char *path, unsigned mode, gid_t gid)
 	return fd;
 }
 
-static void broker_on_accept(evutil_socket_t lfd, short what, void *arg)
+/* ---------------------------------------------------------------- accepting */
+
+/* The descriptors busd may spend on peers: its limit (raised to the hard
+ * limit when allowed) less what it needs for itself; a share is kept for
+ * root, so that no user can lock root out. */
+static void fd_budget_init(struct broker *b)
 {
-	struct broker *b = arg;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max;
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = 1u << 20;
+	rlim_t n = rl.rlim_cur > (1u << 24) ? (1u << 24) : rl.rlim_cur;
+	b->fd_budget = n > FD_OVERHEAD * 2 ? (unsigned)(n - FD_OVERHEAD) : FD_OVERHEAD;
+	b->root_reserve = b->fd_budget / 16 > 16 ? b->fd_budget / 16 : 16;
+}
+
+/* A connection busd cannot take: tell it and close it. */
+static void refuse(struct broker *b, struct peer *p, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void refuse(struct broker *b, struct peer *p, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->stats.connections_refused++;
+	peer_log(p, LOG_WARNING, "refused: %s", msg);
+	router_send_error(p, 0, BUS_ERROR_LIMITS_EXCEEDED, "%s", msg);
+	peer_disconnect(p, "refused");
+}
+
+static void admit(struct broker *b, struct peer *p)
+{
+	const struct charge_limits *l = &b->ledger.limits;
+
+	if (p->conn.uid != 0 && b->n_conns > b->fd_budget - b->root_reserve) {
+		refuse(b, p, "busd has no file descriptors left for users other than root "
+		       "(%u connections open, limit %u)", b->n_conns - 1, b->fd_budget - b->root_reserve);
+		return;
+	}
+	if (charge_take(&p->conn_charge, &p->acct, p->user, CHARGE_CONNECTIONS, 1) != 0)
+		refuse(b, p, "uid %d already has %llu connections, the most "
+		       "limits.max_connections_per_uid allows%s", (int)p->conn.uid,
+		       (unsigned long long)p->user->acct.used[CHARGE_CONNECTIONS],
+		       l->user[CHARGE_CONNECTIONS] < b->max_conn_uid_config ?
+		       " within busd's file descriptor limit" : "");
+}
+
+static void on_accept_pause(struct dispatch_source *s, short what)
+{
+	struct broker *b = (struct broker *)(void *)((char *)s - offsetof(struct broker, accept_pause));
+
+	(void)what;
+	if (!b->shutting_down)
+		dispatch_source_add(&b->accept_src, NULL);
+}
+
+/* Out of descriptors: spend the reserve to take the first waiting
+ * connection and close it (its client sees the end instead of hanging),
+ * then stop accepting for a moment instead of spinning on EMFILE. */
+static void out_of_fds(struct broker *b, int err)
+{
+	if (b->reserve_fd >= 0) {
+		close(b->reserve_fd);
+		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		b->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	b->stats.connections_refused++;
+	log_limited(&b->accept_log, LOG_WARNING, "accept: %s; refusing connections for %u ms",
+		    strerror(err), ACCEPT_PAUSE_USEC / 1000);
+	dispatch_source_del(&b->accept_src);
+	dispatch_source_add_usec(&b->accept_pause, ACCEPT_PAUSE_USEC);
+}
+
+static void on_accept(struct dispatch_source *s, short what)
+{
+	struct broker *b = (struct broker *)(void *)((char *)s - offsetof(struct broker, accept_src));
+
+	(void)what;
 	for (int i = 0; i < 64; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warning("accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				out_of_fds(b, errno);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_limited(&b->accept_log, LOG_WARNING, "accept: %s", strerror(errno));
 			break;
 		}
 		struct peer *p = peer_new(b, fd);
 		if (!p) {
-			log_warning("out of memory accepting a connection");
+			log_limited(&b->accept_log, LOG_WARNING, "out of memory accepting a connection");
 			close(fd);
 			continue;
 		}
 		b->stats.connections_total++;
-		log_debug("%s: accepted (uid %d)", peer_describe(p), (int)p->uid);
-		unsigned n = ++p->uu->conns;
-		p->uid_counted = 1;
-		if (n > b->max_conn_uid) {
-			log_warning("%s: refused: uid %d already has %u connections "
-				    "(limits.max_connections_per_uid)", peer_describe(p), (int)p->uid,
-				    n - 1);
-			router_send_error(p, 0, BUS_ERROR_LIMITS_EXCEEDED,
-					  "uid %d already has %u connections, the most "
-					  "limits.max_connections_per_uid allows", (int)p->uid, n - 1);
-			peer_disconnect(p, "too many connections for its uid");
-		}
+		log_debug(PEER_FMT ": accepted (uid %d)", PEER_ARGS(p), (int)p->conn.uid);
+		admit(b, p);
 	}
-	broker_after(b);
 }
+
+/* ---------------------------------------------------------------- limits */
 
 void broker_set_limits(struct broker *b, const struct config *c)
 {
+	struct charge_limits *l = &b->ledger.limits;
+
 	b->max_frame = c->max_frame_size;
 	b->max_queued = c->max_queued_bytes;
-	b->max_pending = c->max_pending_calls;
-	b->max_conn_uid = c->max_connections_per_uid;
-	b->max_names = c->max_names_per_peer;
-	b->max_schema_bytes = c->max_schema_bytes;
 	b->queue_hold = c->queue_hold_bytes;
 	b->queue_grace_usec = (uint64_t)c->queue_grace * 1000000u;
-	b->max_subs = c->max_subscriptions_per_peer;
 	b->max_queued_uid = c->max_queued_bytes_per_uid;
-	b->max_pending_uid = c->max_pending_calls_per_uid;
-	b->max_names_uid = c->max_names_per_uid;
-	b->max_subs_uid = c->max_subscriptions_per_uid;
+	b->hello_timeout_usec = (uint64_t)c->hello_timeout * 1000000u;
+	b->transport.frame_timeout_usec = (uint64_t)c->frame_timeout * 1000000u;
 	b->policy = c->policy;
+
+	memset(l, 0, sizeof(*l));
+	/* Queued bytes are quota.c's: the charge counts, back-pressure decides. */
+	l->peer[CHARGE_CALLS] = c->max_pending_calls;
+	l->peer[CHARGE_NAMES] = c->max_names_per_peer;
+	l->peer[CHARGE_SUBSCRIPTIONS] = c->max_subscriptions_per_peer;
+	l->peer[CHARGE_SCHEMA] = c->max_schema_bytes;
+	l->peer[CHARGE_EXPORTS] = c->max_exports_per_peer;
+	l->user[CHARGE_INPUT] = c->max_input_bytes_per_uid;
+	l->user[CHARGE_CALLS] = c->max_pending_calls_per_uid;
+	l->user[CHARGE_NAMES] = c->max_names_per_uid;
+	l->user[CHARGE_SUBSCRIPTIONS] = c->max_subscriptions_per_uid;
+	l->user[CHARGE_SCHEMA] = c->max_schema_bytes_per_uid;
+	l->user[CHARGE_EXPORTS] = c->max_exports_per_uid;
+	/* One user may hold at most half of what the descriptors allow others. */
+	b->max_conn_uid_config = c->max_connections_per_uid;
+	uint64_t fair = (b->fd_budget - b->root_reserve) / 2;
+	l->user[CHARGE_CONNECTIONS] = c->max_connections_per_uid < fair ? c->max_connections_per_uid
+									: fair;
+	if (l->user[CHARGE_CONNECTIONS] < c->max_connections_per_uid)
+		log_notice("limits.max_connections_per_uid is %u, but the file descriptor limit lets "
+			   "one uid have %llu connections (of %u, %u kept for root)",
+			   c->max_connections_per_uid, (unsigned long long)l->user[CHARGE_CONNECTIONS],
+			   b->fd_budget, b->root_reserve);
 	quota_limits_changed(b);
 }
 
-void broker_overflow(struct broker *b, struct peer *p)
+void broker_policy_changed(struct broker *b)
 {
-	if (p->overflowed || p->state >= PEER_CLOSING)
-		return;
-	p->overflowed = 1;
-	p->overflow_next = b->overflowed;
-	b->overflowed = p;
+	router_policy_changed(b);
 }
+
+/* ---------------------------------------------------------------- lifetime */
 
 struct broker *broker_new(struct event_base *base, const struct config *c, int passed_fd)
 {
@@ -187,31 +297,42 @@ struct broker *broker_new(struct event_base *base, const struct config *c, int p
 		return NULL;
 	b->base = base;
 	b->listen_fd = -1;
-	broker_set_limits(b, c);
+	b->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	dispatch_init(&b->dispatch, base, broker_after, b);
+	fd_budget_init(b);
+	snprintf(b->accept_log.subject, sizeof(b->accept_log.subject), "accept");
 	b->start_usec = broker_now_usec();
 	b->peers = hash_new();
-	b->uids = hash_new();
 	b->names = name_registry_new();
 	b->match = match_new();
 	b->schemas = schema_store_new();
-	if (!b->peers || !b->uids || !b->names || !b->match || !b->schemas) {
+	if (charge_ledger_init(&b->ledger) < 0 ||
+	    transport_init(&b->transport, &b->dispatch, &peer_connection_ops) < 0 || !b->peers ||
+	    !b->names || !b->match || !b->schemas ||
+	    dispatch_source_init(&b->quota_timer, &b->dispatch, -1, EV_PERSIST, quota_on_tick) < 0 ||
+	    dispatch_source_init(&b->trim_timer, &b->dispatch, -1, 0, on_trim) < 0 ||
+	    dispatch_source_init(&b->accept_pause, &b->dispatch, -1, 0, on_accept_pause) < 0) {
 		log_error("out of memory");
 		broker_free(b);
 		return NULL;
 	}
+	broker_set_limits(b, c);
 	if (passed_fd >= 0) {
 		b->listen_fd = passed_fd; /* systemd's: it stays, not unlinked */
 	} else {
 		gid_t gid;
+		struct stat st;
 		if (config_group_id(c, &gid, stderr) < 0) {
 			broker_free(b);
 			return NULL;
 		}
-		b->listen_fd = listen_on(c->socket, c->mode, gid);
+		b->listen_fd = listen_on(c->socket, c->mode, gid, &st);
 		if (b->listen_fd < 0) {
 			broker_free(b);
 			return NULL;
 		}
+		b->sock_dev = st.st_dev;
+		b->sock_ino = st.st_ino;
 		b->path = strdup(c->socket);
 		if (!b->path) {
 			log_error("out of memory");
@@ -219,8 +340,9 @@ struct broker *broker_new(struct event_base *base, const struct config *c, int p
 			return NULL;
 		}
 	}
-	b->ev_accept = event_new(base, b->listen_fd, EV_READ | EV_PERSIST, broker_on_accept, b);
-	if (!b->ev_accept || event_add(b->ev_accept, NULL) < 0) {
+	if (dispatch_source_init(&b->accept_src, &b->dispatch, b->listen_fd, EV_READ | EV_PERSIST,
+				 on_accept) < 0 ||
+	    dispatch_source_add(&b->accept_src, NULL) < 0) {
 		log_error("cannot watch the listening socket");
 		broker_free(b);
 		return NULL;
@@ -228,30 +350,30 @@ struct broker *broker_new(struct event_base *base, const struct config *c, int p
 	return b;
 }
 
-void broker_mark_dirty(struct broker *b, struct peer *p)
+void broker_doom(struct broker *b, struct peer *p, const char *why)
 {
-	if (p->dirty)
+	if (p->doomed_why || p->state >= PEER_CLOSING)
 		return;
-	p->dirty = 1;
-	p->dirty_next = b->dirty;
-	b->dirty = p;
+	p->doomed_why = why;
+	p->doomed_next = b->doomed;
+	b->doomed = p;
 }
 
 static int all_flushed(const struct broker *b)
 {
 	for (const struct peer *p = b->all; p; p = p->next)
-		if (evbuffer_get_length(p->out) > 0)
+		if (connection_queued(&p->conn) > 0)
 			return 0;
 	return 1;
 }
 
-static void broker_on_trim(evutil_socket_t fd, short what, void *arg)
+static void on_trim(struct dispatch_source *s, short what)
 {
-	struct broker *b = arg;
+	struct broker *b = (struct broker *)(void *)((char *)s - offsetof(struct broker, trim_timer));
 
-	(void)fd;
 	(void)what;
 	router_trim(b);
+	frame_pool_trim();
 	malloc_trim(0);
 	b->peers_peak = b->n_peers;
 	struct mallinfo2 mi = mallinfo2();
@@ -267,45 +389,25 @@ static void give_back_memory(struct broker *b)
 {
 	if (b->peers_peak < 64 || b->n_peers * 4 > b->peers_peak)
 		return;
-	if (!b->ev_trim)
-		b->ev_trim = evtimer_new(b->base, broker_on_trim, b);
-	if (b->ev_trim && !evtimer_pending(b->ev_trim, NULL)) {
-		struct timeval tv = { 1, 0 };
-		evtimer_add(b->ev_trim, &tv);
-	}
+	if (!dispatch_source_pending(&b->trim_timer))
+		dispatch_source_add_usec(&b->trim_timer, 1000000u);
 }
 
-void broker_after(struct broker *b)
+/* The end of every callback (dispatch.h): disconnect the peers routing
+ * doomed, write what was queued (which may end more peers, and so queue
+ * more), free the dead. */
+static void broker_after(void *arg)
 {
-	while (b->overflowed) {
-		struct peer *p = b->overflowed;
-		b->overflowed = p->overflow_next;
-		if (p->state >= PEER_CLOSING)
-			continue;
-		log_warning("%s: disconnected: it does not read its input, and more than %llu bytes "
-			    "are queued toward it (limits.max_queued_bytes, no grace period)",
-			    peer_describe(p), (unsigned long long)b->max_queued);
-		b->stats.quota_disconnects++;
-		peer_disconnect(p, "output queue over the limit");
-	}
-	/* Flushing can disconnect peers, which queues more frames (NoReply,
-	 * NameOwnerChanged) and marks more peers dirty: loop until none. */
-	while (b->dirty) {
-		struct peer *p = b->dirty;
-		b->dirty = p->dirty_next;
-		p->dirty = 0;
-		if (p->state == PEER_DEAD)
-			continue;
-		if (peer_flush(p) < 0) {
-			log_debug("%s: write failed", peer_describe(p));
-			if (p->state == PEER_CLOSING)
-				peer_destroy(p);
-			else
-				peer_disconnect(p, "write error");
-		} else if (p->state == PEER_CLOSING && evbuffer_get_length(p->out) == 0) {
-			peer_destroy(p);
+	struct broker *b = arg;
+
+	do {
+		while (b->doomed) {
+			struct peer *p = b->doomed;
+			b->doomed = p->doomed_next;
+			peer_disconnect(p, p->doomed_why);
 		}
-	}
+		transport_flush(&b->transport);
+	} while (b->doomed);
 	int freed = 0;
 	while (b->graveyard) {
 		struct peer *p = b->graveyard;
@@ -319,9 +421,12 @@ void broker_after(struct broker *b)
 		event_base_loopbreak(b->base);
 }
 
-static void broker_on_shutdown_timer(evutil_socket_t fd, short what, void *arg)
+static void on_shutdown_timer(struct dispatch_source *s, short what)
 {
-	struct broker *b = arg;
+	struct broker *b =
+		(struct broker *)(void *)((char *)s - offsetof(struct broker, shutdown_timer));
+
+	(void)what;
 	log_notice("shutdown: gave up flushing output after %d s", SHUTDOWN_FLUSH_SECONDS);
 	event_base_loopbreak(b->base);
 }
@@ -331,20 +436,27 @@ void broker_shutdown(struct broker *b)
 	if (b->shutting_down)
 		return;
 	b->shutting_down = 1;
-	if (b->ev_accept)
-		event_del(b->ev_accept);
-	if (b->listen_fd >= 0) {
-		close(b->listen_fd);
-		b->listen_fd = -1;
-	}
+	dispatch_source_del(&b->accept_src);
+	dispatch_source_del(&b->accept_pause);
 	for (struct peer *p = b->all; p; p = p->next)
-		event_del(p->ev_read);
+		connection_pause(&p->conn);
 	router_fail_all(b, "busd is shutting down");
-	struct timeval tv = { SHUTDOWN_FLUSH_SECONDS, 0 };
-	b->ev_shutdown_timer = evtimer_new(b->base, broker_on_shutdown_timer, b);
-	if (b->ev_shutdown_timer)
-		evtimer_add(b->ev_shutdown_timer, &tv);
-	broker_after(b);
+	if (dispatch_source_init(&b->shutdown_timer, &b->dispatch, -1, 0, on_shutdown_timer) == 0)
+		dispatch_source_add_usec(&b->shutdown_timer, SHUTDOWN_FLUSH_SECONDS * 1000000u);
+}
+
+/* Remove the socket file only if it is still the one busd bound: another
+ * busd may have replaced it meanwhile. */
+static void remove_socket(const struct broker *b)
+{
+	struct stat st;
+
+	if (!b->path)
+		return;
+	if (lstat(b->path, &st) == 0 && st.st_dev == b->sock_dev && st.st_ino == b->sock_ino)
+		unlink(b->path);
+	else
+		log_notice("not removing %s: it is no longer the socket this busd created", b->path);
 }
 
 void broker_free(struct broker *b)
@@ -358,6 +470,16 @@ void broker_free(struct broker *b)
 		p->state = PEER_DEAD;
 		if (b->schemas)
 			schema_peer_gone(b->schemas, p);
+		if (b->match)
+			match_remove_owner(b->match, p);
+		if (b->names)
+			name_release_all(b->names, p, NULL, NULL);
+		router_drop_calls_quietly(b, p);
+		peer_free(p);
+	}
+	while (b->closing) {
+		struct peer *p = b->closing;
+		b->closing = p->next;
 		peer_free(p);
 	}
 	while (b->graveyard) {
@@ -365,29 +487,24 @@ void broker_free(struct broker *b)
 		b->graveyard = p->dead_next;
 		peer_free(p);
 	}
-	while (b->lingering) {
-		struct peer *p = b->lingering;
-		b->lingering = p->dead_next;
-		peer_free(p);
-	}
-	if (b->ev_accept)
-		event_free(b->ev_accept);
-	if (b->ev_shutdown_timer)
-		event_free(b->ev_shutdown_timer);
-	if (b->ev_quota)
-		event_free(b->ev_quota);
-	if (b->ev_trim)
-		event_free(b->ev_trim);
+	dispatch_source_free(&b->accept_src);
+	dispatch_source_free(&b->accept_pause);
+	dispatch_source_free(&b->shutdown_timer);
+	dispatch_source_free(&b->quota_timer);
+	dispatch_source_free(&b->trim_timer);
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
-	if (b->path)
-		unlink(b->path);
+	if (b->reserve_fd >= 0)
+		close(b->reserve_fd);
+	remove_socket(b);
 	free(b->path);
 	hash_free(b->peers, NULL);
-	hash_free(b->uids, free); /* empty once every peer is freed */
 	schema_store_free(b->schemas);
 	name_registry_free(b->names);
 	match_free(b->match);
 	pending_table_free(&b->pending);
+	transport_fini(&b->transport);
+	charge_ledger_fini(&b->ledger);
+	frame_pool_trim();
 	free(b);
 }

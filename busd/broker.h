@@ -1,11 +1,16 @@
-/* broker.h - the broker object: the listening socket, the set of peers and
- * the tables routing uses, the per-callback flush of queued output, and
+/* broker.h - the broker object: the listening socket and its file
+ * descriptor budget, the set of peers and the tables routing uses, the
+ * accounts (charge.h), the end-of-callback work every dispatch runs, and
  * graceful shutdown. */
 #ifndef BUSD_BROKER_H
 #define BUSD_BROKER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "charge.h"
+#include "connection.h"
+#include "dispatch.h"
 #include "hash.h"
 #include "match.h"
 #include "name.h"
@@ -13,50 +18,60 @@
 #include "router.h"
 
 struct event_base;
-struct event;
 struct policy;
 
 struct broker_stats {
 	uint64_t frames_in, frames_out, bytes_in, bytes_out;
 	uint64_t calls, replies, errors, events, event_deliveries;
-	uint64_t protocol_errors, connections_total;
+	uint64_t protocol_errors, connections_total, connections_refused;
 	uint64_t events_dropped, monitor_dropped; /* toward congested peers */
 	uint64_t holds, calls_refused, quota_disconnects, access_denied;
+	uint64_t answers_dropped; /* answers replaced by LimitsExceeded */
 };
 
 struct broker {
 	struct event_base *base;
-	char *path;                /* socket file, unlinked at exit */
+	struct dispatch dispatch;  /* every callback; broker_after() after each */
+	struct transport transport;
+	struct charge_ledger ledger; /* per uid accounts and the limits */
+
+	char *path;                /* socket file, unlinked at exit if still ours */
+	dev_t sock_dev;
+	ino_t sock_ino;
 	int listen_fd;
-	struct event *ev_accept;
-	uint32_t max_frame;
-	uint64_t max_queued;       /* limits.* (settings.h), changed on SIGHUP */
-	uint32_t max_pending, max_conn_uid, max_names;
-	uint64_t max_schema_bytes;
+	struct dispatch_source accept_src, accept_pause;
+	int reserve_fd;            /* spent to refuse a connection when out of fds */
+	unsigned fd_budget;        /* connections the fd limit allows */
+	unsigned root_reserve;     /* of them, kept for root */
+	struct log_limit accept_log;
+
+	uint32_t max_frame;        /* limits.* (settings.h), changed on SIGHUP */
+	uint64_t max_queued;
 	uint64_t queue_hold;       /* limits.queue_hold_bytes */
 	uint64_t queue_grace_usec; /* limits.queue_grace_seconds */
-	uint32_t max_subs;
-	uint64_t max_queued_uid;   /* limits.*_per_uid */
-	uint32_t max_pending_uid, max_names_uid, max_subs_uid;
+	uint64_t max_queued_uid;
+	uint64_t hello_timeout_usec;
+	uint32_t max_conn_uid_config; /* before the fd budget is applied */
 	const struct policy *policy; /* [policy] rules, owned by the configuration */
+
 	struct peer *congested;    /* quota.c: peers above queue_hold */
 	unsigned n_held;           /* peers busd does not read for now */
-	struct event *ev_quota;    /* quota.c's watchdog, armed while congested */
+	struct dispatch_source quota_timer; /* quota.c's watchdog, armed while congested */
 	struct schema_store *schemas;
-	hash *uids;                /* uid -> struct uid_usage (quota.h) */
-	struct peer *overflowed;   /* peers past max_queued, dropped in broker_after */
 
 	uint64_t next_id;          /* last unique id given out */
 	uint64_t serial;           /* serials of frames busd originates */
+	uint64_t fanout_mark;      /* one per event delivered, see router.c */
 	uint64_t start_usec;
 	hash *peers;               /* ":N" -> struct peer */
 	struct peer *all;          /* live peers (HELLO, ACTIVE, MONITOR) */
 	unsigned n_peers, n_monitors;
+	unsigned n_conns;          /* peers allocated: each holds a descriptor */
 	unsigned peers_peak;       /* most peers since memory was last given back */
-	struct event *ev_trim;     /* gives memory back after a crowd left */
+	struct dispatch_source trim_timer; /* gives memory back after a crowd left */
 	struct peer *monitors;
-	struct peer *dirty;        /* peers with output to flush */
-	struct peer *lingering;    /* CLOSING peers flushing their last output */
+	struct peer *doomed;       /* to disconnect after routing (broker_doom) */
+	struct peer *closing;      /* CLOSING peers writing their last output */
 	struct peer *graveyard;    /* dead peers to free */
 	name_registry *names;
 	struct match *match;
@@ -64,7 +79,7 @@ struct broker {
 	struct broker_stats stats;
 
 	int shutting_down;
-	struct event *ev_shutdown_timer;
+	struct dispatch_source shutdown_timer;
 };
 
 struct config;
@@ -73,17 +88,15 @@ struct config;
  * and group (refusing when another broker listens there, replacing a stale
  * socket file). Returns NULL after logging why. */
 struct broker *broker_new(struct event_base *base, const struct config *c, int passed_fd);
-/* Take the limits of c (at start and on SIGHUP). */
+/* Take the limits and policy of c (at start and on SIGHUP). */
 void broker_set_limits(struct broker *b, const struct config *c);
-/* A peer's output queue passed max_queued with no grace period: disconnect
- * it after this callback (not during routing, which may be walking the peer
- * lists). */
-void broker_overflow(struct broker *b, struct peer *p);
+/* SIGHUP applied a new policy: monitors and subscriptions it no longer
+ * allows are dropped. */
+void broker_policy_changed(struct broker *b);
+/* Disconnect p after routing is done (routing may be walking the lists p
+ * is on), with why for the log. */
+void broker_doom(struct broker *b, struct peer *p, const char *why);
 void broker_free(struct broker *b);
-/* Called at the end of every event callback: write queued output of every
- * dirty peer (one writev each), then free dead peers. */
-void broker_after(struct broker *b);
-void broker_mark_dirty(struct broker *b, struct peer *p);
 /* Stop accepting and reading, answer every pending call with
  * bus.Error.NoReply, flush (at most 2 s), then leave the loop. */
 void broker_shutdown(struct broker *b);

@@ -1,6 +1,8 @@
 /* control.c - bus.Bus, the broker's own service on the name "bus". Requests
  * are unpacked with protobuf-c (this is the control path, not the hot path)
- * and answered through router_send_reply()/router_send_error(). */
+ * once their size is known to be sane, and answered through
+ * router_send_reply()/router_send_error() unless the caller said it wants
+ * no answer. */
 #include "config.h"
 
 #include "control.h"
@@ -11,11 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-
 #include "bus/errors.h"
 #include "bus.pb-c.h"
 #include "broker.h"
+#include "frame.h"
 #include "log.h"
 #include "policy.h"
 #include "quota.h"
@@ -23,17 +24,23 @@
 #include "wire.h"
 
 #define BUSD_SERVER "busd " PACKAGE_VERSION
+/* The largest control request unpacked (AddSchema: limits.max_schema_bytes
+ * plus this): names and patterns are at most 255 bytes, so a request is
+ * small, and unpacking a large one would cost busd's one thread. */
+#define CONTROL_MAX_BODY 4096u
 
 struct ctl {
 	struct peer *p;
 	const wire_header *h;
 	const uint8_t *body;
 	size_t len;
+	int quiet; /* NO_REPLY_EXPECTED: neither reply nor error */
 };
 
 static void reply(struct ctl *c, const ProtobufCMessage *msg)
 {
-	router_send_reply(c->p, c->h->serial, msg);
+	if (!c->quiet)
+		router_send_reply(c->p, c->h->serial, msg);
 }
 
 static __attribute__((format(printf, 3, 4))) void fail(struct ctl *c, const char *name,
@@ -41,6 +48,9 @@ static __attribute__((format(printf, 3, 4))) void fail(struct ctl *c, const char
 {
 	char msg[512];
 	va_list ap;
+
+	if (c->quiet)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -56,6 +66,14 @@ static ProtobufCMessage *request(struct ctl *c, const ProtobufCMessageDescriptor
 	return m;
 }
 
+static void describe(const struct peer *p, char *buf, size_t len)
+{
+	if (p)
+		snprintf(buf, len, PEER_FMT, PEER_ARGS(p));
+	else
+		snprintf(buf, len, "(none)");
+}
+
 void control_name_changed(struct broker *b, const char *name, const struct peer *old_owner,
 			  const struct peer *new_owner)
 {
@@ -64,11 +82,10 @@ void control_name_changed(struct broker *b, const char *name, const struct peer 
 	ev.old_owner = (char *)(old_owner ? old_owner->unique : "");
 	ev.new_owner = (char *)(new_owner ? new_owner->unique : "");
 	if (log_enabled(LOG_INFO)) {
-		/* peer_describe() has one buffer: describe the old owner first. */
-		char was[96];
-		snprintf(was, sizeof(was), "%s", old_owner ? peer_describe(old_owner) : "(none)");
-		log_info("name %s: owner %s -> %s", name, was,
-			 new_owner ? peer_describe(new_owner) : "(none)");
+		char was[96], is[96];
+		describe(old_owner, was, sizeof(was));
+		describe(new_owner, is, sizeof(is));
+		log_info("name %s: owner %s -> %s", name, was, is);
 	}
 	router_emit(b, "bus.NameOwnerChanged", &ev.base);
 }
@@ -89,8 +106,8 @@ static void do_hello(struct ctl *c)
 			      "protocol version %u is not supported (busd speaks version 1)", version);
 		return;
 	}
-	c->p->state = PEER_ACTIVE;
-	log_debug("%s: connected (uid %d)", peer_describe(c->p), (int)c->p->uid);
+	peer_activate(c->p);
+	log_debug(PEER_FMT ": connected (uid %d)", PEER_ARGS(c->p), (int)c->p->conn.uid);
 	Bus__HelloReply rep = BUS__HELLO_REPLY__INIT;
 	rep.unique_name = c->p->unique;
 	rep.protocol_version = WIRE_VERSION;
@@ -98,47 +115,50 @@ static void do_hello(struct ctl *c)
 	reply(c, &rep.base);
 }
 
+/* A charge refused (charge_take()'s outcome r) as bus.Error.LimitsExceeded
+ * naming the limit; what is the resource in the plural. */
+static void fail_limit(struct ctl *c, enum charge_kind kind, int r, const char *what)
+{
+	int user = r == CHARGE_E_USER;
+	const struct charge_limits *l = charge_limits_of(c->p->user);
+	char who[32];
+
+	if (user)
+		snprintf(who, sizeof(who), "uid %d", (int)c->p->conn.uid);
+	else
+		snprintf(who, sizeof(who), "%s", c->p->unique);
+	fail(c, BUS_ERROR_LIMITS_EXCEEDED, "%s already has %llu %s, the most limits.%s allows", who,
+	     (unsigned long long)(user ? l->user[kind] : l->peer[kind]), what,
+	     charge_limit_name(kind, user));
+}
+
 static void do_request_name(struct ctl *c, int release)
 {
 	struct broker *b = c->p->broker;
+	struct charge charge = { 0 };
 	Bus__NameRequest *req = (Bus__NameRequest *)request(c, &bus__name_request__descriptor);
 	if (!req)
 		return;
 	const char *name = req->name;
 	size_t len = strlen(name);
-	if (!release && name_lookup(b->names, name, len) != c->p &&
-	    name_count_owned(b->names, c->p) >= b->max_names) {
-		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
-			      "%s already owns %u names, the most limits.max_names_per_peer allows",
-			      c->p->unique, b->max_names);
+	int take = !release && name_lookup(b->names, name, len) != c->p;
+	if (take && name[0] != ':' && wire_name_valid(name, len) &&
+	    !router_permit(c->p, POL_OWN, name, len, NULL, 0, c->h->serial, !c->quiet)) {
 		bus__name_request__free_unpacked(req, NULL);
 		return;
 	}
-	if (!release && name_lookup(b->names, name, len) != c->p &&
-	    c->p->uu->names >= b->max_names_uid) {
-		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
-		     "uid %d already owns %u names, the most limits.max_names_per_uid allows",
-		     (int)c->p->uid, c->p->uu->names);
+	int r = take ? charge_take(&charge, &c->p->acct, c->p->user, CHARGE_NAMES, 1) : 0;
+	if (r) {
+		fail_limit(c, CHARGE_NAMES, r, "names");
 		bus__name_request__free_unpacked(req, NULL);
 		return;
 	}
-	if (!release && name[0] != ':' && wire_name_valid(name, len) &&
-	    name_lookup(b->names, name, len) != c->p &&
-	    !router_permit(c->p, POL_OWN, name, len, NULL, 0, c->h->serial, 1)) {
-		bus__name_request__free_unpacked(req, NULL);
-		return;
-	}
-	int r = release ? name_release(b->names, name, len, c->p)
-			: name_request(b->names, name, len, c->p);
+	r = release ? name_release(b->names, name, len, c->p)
+		    : name_request(b->names, name, len, c->p, &charge);
+	charge_release(&charge); /* not taken by the name: given back */
 	switch (r) {
 	case 0:
-		if (release) {
-			c->p->uu->names--;
-			control_name_changed(b, name, c->p, NULL);
-		} else {
-			c->p->uu->names++;
-			control_name_changed(b, name, NULL, c->p);
-		}
+		control_name_changed(b, name, release ? c->p : NULL, release ? NULL : c->p);
 		/* fall through */
 	case NAME_E_ALREADY_OWNER: {
 		Bus__NameReply rep = BUS__NAME_REPLY__INIT;
@@ -149,8 +169,8 @@ static void do_request_name(struct ctl *c, int release)
 	}
 	case NAME_E_TAKEN: {
 		struct peer *owner = name_lookup(b->names, name, len);
-		router_send_error(c->p, c->h->serial, BUS_ERROR_NAME_TAKEN,
-				  "the name '%s' is owned by %s", name, owner ? owner->unique : "?");
+		fail(c, BUS_ERROR_NAME_TAKEN, "the name '%s' is owned by %s", name,
+		     owner ? owner->unique : "?");
 		break;
 	}
 	case NAME_E_NOT_OWNER:
@@ -190,18 +210,21 @@ static void peer_info(struct broker *b, struct peer *p, Bus__PeerInfo *info, str
 {
 	bus__peer_info__init(info);
 	info->unique_name = p->unique;
-	info->pid = (uint32_t)p->pid;
-	info->uid = (uint32_t)p->uid;
-	info->gid = (uint32_t)p->gid;
-	info->comm = p->comm;
-	info->groups = (uint32_t *)p->groups; /* gid_t is 32 bits on Linux */
-	info->n_groups = p->n_groups;
-	info->queued_bytes = evbuffer_get_length(p->out);
+	info->pid = (uint32_t)p->conn.pid;
+	info->uid = (uint32_t)p->conn.uid;
+	info->gid = (uint32_t)p->conn.gid;
+	info->comm = p->conn.comm;
+	info->groups = (uint32_t *)p->conn.groups; /* gid_t is 32 bits on Linux */
+	info->n_groups = p->conn.n_groups;
+	info->queued_bytes = p->acct.used[CHARGE_QUEUED];
 	info->dropped = p->dropped;
-	info->pending_calls = p->n_calls_out;
+	info->pending_calls = (uint32_t)p->acct.used[CHARGE_CALLS];
 	info->held = p->held_on != NULL;
-	info->subscriptions = p->n_subs;
+	info->subscriptions = (uint32_t)p->acct.used[CHARGE_SUBSCRIPTIONS];
 	info->congested = p->congested != 0;
+	info->input_bytes = p->acct.used[CHARGE_INPUT];
+	info->schema_bytes = p->acct.used[CHARGE_SCHEMA];
+	info->exports = (uint32_t)p->acct.used[CHARGE_EXPORTS];
 	memset(names, 0, sizeof(*names));
 	name_foreach_owned(b->names, p, collect_name, names);
 	info->names = names->v;
@@ -268,40 +291,29 @@ static void do_get_name_owner(struct ctl *c)
 static void do_subscribe(struct ctl *c, int unsubscribe)
 {
 	struct broker *b = c->p->broker;
+	struct charge charge = { 0 };
 	Bus__SubscribeRequest *req =
 		(Bus__SubscribeRequest *)request(c, &bus__subscribe_request__descriptor);
 	if (!req)
 		return;
 	size_t len = strlen(req->pattern);
-	if (!unsubscribe && policy_may_deny(b->policy, POL_SUBSCRIBE) &&
+	/* Subscribing again to a pattern it has is fine (idempotent), and free. */
+	int take = !unsubscribe && !match_has(b->match, c->p, req->pattern, len);
+	if (take && policy_may_deny(b->policy, POL_SUBSCRIBE) &&
 	    wire_pattern_valid(req->pattern, len) &&
-	    !router_permit(c->p, POL_SUBSCRIBE, req->pattern, len, NULL, 0, c->h->serial, 1)) {
+	    !router_permit(c->p, POL_SUBSCRIBE, req->pattern, len, NULL, 0, c->h->serial, !c->quiet)) {
 		bus__subscribe_request__free_unpacked(req, NULL);
 		return;
 	}
-	/* Subscribing again to a pattern it has is fine (idempotent). */
-	if (!unsubscribe && c->p->n_subs >= b->max_subs &&
-	    !match_has(b->match, c->p, req->pattern, len)) {
-		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
-		     "%u subscriptions already, the most limits.max_subscriptions_per_peer allows",
-		     c->p->n_subs);
+	int r = take ? charge_take(&charge, &c->p->acct, c->p->user, CHARGE_SUBSCRIPTIONS, 1) : 0;
+	if (r) {
+		fail_limit(c, CHARGE_SUBSCRIPTIONS, r, "subscriptions");
 		bus__subscribe_request__free_unpacked(req, NULL);
 		return;
 	}
-	if (!unsubscribe && c->p->uu->subs >= b->max_subs_uid &&
-	    !match_has(b->match, c->p, req->pattern, len)) {
-		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
-		     "uid %d has %u subscriptions already, the most "
-		     "limits.max_subscriptions_per_uid allows", (int)c->p->uid, c->p->uu->subs);
-		bus__subscribe_request__free_unpacked(req, NULL);
-		return;
-	}
-	int r = unsubscribe ? match_unsubscribe(b->match, c->p, req->pattern, len)
-			    : match_subscribe(b->match, c->p, req->pattern, len);
-	if (r == 0) {
-		c->p->n_subs += unsubscribe ? -1u : 1u;
-		c->p->uu->subs += unsubscribe ? -1u : 1u;
-	}
+	r = unsubscribe ? match_unsubscribe(b->match, c->p, req->pattern, len)
+			: match_subscribe(b->match, c->p, req->pattern, len, &charge);
+	charge_release(&charge); /* not taken by a subscription: given back */
 	if (r == 0 || r == MATCH_E_EXISTS) {
 		Bus__Empty rep = BUS__EMPTY__INIT;
 		reply(c, &rep.base);
@@ -314,6 +326,53 @@ static void do_subscribe(struct ctl *c, int unsubscribe)
 		fail(c, BUS_ERROR_FAILED, "%s", strerror(-r));
 	}
 	bus__subscribe_request__free_unpacked(req, NULL);
+}
+
+/* Every user's account, for StatsReply.users. */
+struct usage_list {
+	Bus__UserUsage *v;
+	Bus__UserUsage **ptrs;
+	size_t n, cap;
+	int nomem;
+};
+
+static void collect_user(const void *key, size_t len, void *value, void *userdata)
+{
+	struct usage_list *l = userdata;
+	const struct charge_user *u = value;
+
+	(void)key;
+	(void)len;
+	if (l->nomem)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		Bus__UserUsage *v = realloc(l->v, cap * sizeof(*v));
+		Bus__UserUsage **ptrs = v ? realloc(l->ptrs, cap * sizeof(*ptrs)) : NULL;
+		if (v)
+			l->v = v;
+		if (!v || !ptrs) {
+			l->nomem = 1;
+			return;
+		}
+		l->ptrs = ptrs;
+		l->cap = cap;
+	}
+	Bus__UserUsage *uu = &l->v[l->n];
+	const uint64_t *used = u->acct.used;
+	bus__user_usage__init(uu);
+	uu->uid = (uint32_t)u->uid;
+	uu->connections = (uint32_t)used[CHARGE_CONNECTIONS];
+	uu->queued_bytes = used[CHARGE_QUEUED];
+	uu->input_bytes = used[CHARGE_INPUT];
+	uu->pending_calls = (uint32_t)used[CHARGE_CALLS];
+	uu->names = (uint32_t)used[CHARGE_NAMES];
+	uu->subscriptions = (uint32_t)used[CHARGE_SUBSCRIPTIONS];
+	uu->schema_bytes = used[CHARGE_SCHEMA];
+	uu->exports = (uint32_t)used[CHARGE_EXPORTS];
+	l->n++;
+	for (size_t i = 0; i < l->n; i++) /* v may have moved */
+		l->ptrs[i] = &l->v[i];
 }
 
 static void do_stats(struct ctl *c)
@@ -350,7 +409,26 @@ static void do_stats(struct ctl *c)
 	rep.calls_refused = s->calls_refused;
 	rep.quota_disconnects = s->quota_disconnects;
 	rep.access_denied = s->access_denied;
-	reply(c, &rep.base);
+	const struct account *t = &b->ledger.total;
+	rep.queued_bytes = t->used[CHARGE_QUEUED];
+	rep.input_bytes = t->used[CHARGE_INPUT];
+	rep.schema_bytes = t->used[CHARGE_SCHEMA];
+	rep.exports = (uint32_t)t->used[CHARGE_EXPORTS];
+	rep.connections = (uint32_t)t->used[CHARGE_CONNECTIONS];
+	rep.connections_refused = s->connections_refused;
+	rep.answers_dropped = s->answers_dropped;
+	rep.frame_cache_bytes = frame_pool_bytes();
+	struct usage_list ul = { 0 };
+	hash_foreach(b->ledger.users, collect_user, &ul);
+	if (ul.nomem) {
+		fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
+	} else {
+		rep.users = ul.ptrs;
+		rep.n_users = ul.n;
+		reply(c, &rep.base);
+	}
+	free(ul.ptrs);
+	free(ul.v);
 }
 
 /* ---- schemas and exports (schema.c keeps them) ---- */
@@ -367,15 +445,24 @@ static void do_add_schema(struct ctl *c)
 		return;
 	int r = req->file_descriptor_set.len == 0 ? -EINVAL
 		: schema_add(b->schemas, c->p, req->file_descriptor_set.data,
-			     req->file_descriptor_set.len, b->max_schema_bytes, id, &known);
+			     req->file_descriptor_set.len, id, &known);
 	if (r == -EINVAL)
 		fail(c, BUS_ERROR_INVALID_ARGS, "an empty schema");
-	else if (r == -EDQUOT)
-		fail(c, BUS_ERROR_LIMITS_EXCEEDED,
-		     "%s would hold more than %llu schema bytes, the most limits.max_schema_bytes allows",
-		     c->p->unique, (unsigned long long)b->max_schema_bytes);
-	else if (r == -EEXIST)
-		fail(c, BUS_ERROR_FAILED, "another schema has the same hash (%s)", id);
+	else if (r == SCHEMA_E_PEER_LIMIT || r == SCHEMA_E_USER_LIMIT) {
+		int user = r == SCHEMA_E_USER_LIMIT;
+		const struct charge_limits *l = charge_limits_of(c->p->user);
+		char who[32];
+		if (user)
+			snprintf(who, sizeof(who), "uid %d", (int)c->p->conn.uid);
+		else
+			snprintf(who, sizeof(who), "%s", c->p->unique);
+		fail(c, BUS_ERROR_LIMITS_EXCEEDED, "%s would hold more than %llu schema bytes, the "
+		     "most limits.%s allows", who,
+		     (unsigned long long)(user ? l->user[CHARGE_SCHEMA] : l->peer[CHARGE_SCHEMA]),
+		     charge_limit_name(CHARGE_SCHEMA, user));
+	}
+	else if (r == SCHEMA_E_COLLISION)
+		fail(c, BUS_ERROR_FAILED, "another schema has the same id (%s)", id);
 	else if (r < 0)
 		fail(c, BUS_ERROR_FAILED, "out of memory");
 	else {
@@ -383,7 +470,7 @@ static void do_add_schema(struct ctl *c)
 		rep.id = id;
 		rep.known = known;
 		reply(c, &rep.base);
-		log_debug("%s: schema %s (%zu bytes%s)", peer_describe(c->p), id,
+		log_debug(PEER_FMT ": schema %s (%zu bytes%s)", PEER_ARGS(c->p), id,
 			  req->file_descriptor_set.len, known ? ", already known" : "");
 	}
 	bus__add_schema_request__free_unpacked(req, NULL);
@@ -423,12 +510,12 @@ static void do_export(struct ctl *c)
 		fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a valid service name", req->service);
 	} else {
 		int r = schema_export(c->p, req->name, req->service, req->remove);
-		if (r == -ENOENT)
+		if (r == SCHEMA_E_NOT_EXPORTED)
 			fail(c, BUS_ERROR_INVALID_ARGS, "%s is not exported under '%s'", req->service,
 			     req->name);
-		else if (r == -ENOSPC)
-			fail(c, BUS_ERROR_LIMITS_EXCEEDED, "a peer may export at most %d services",
-			     SCHEMA_MAX_EXPORTS);
+		else if (r == SCHEMA_E_PEER_LIMIT || r == SCHEMA_E_USER_LIMIT)
+			fail_limit(c, CHARGE_EXPORTS,
+				   r == SCHEMA_E_USER_LIMIT ? CHARGE_E_USER : CHARGE_E_PEER, "exports");
 		else if (r < 0)
 			fail(c, BUS_ERROR_FAILED, "out of memory");
 		else {
@@ -500,7 +587,6 @@ static void do_introspect(struct ctl *c)
 
 static void monitor_released(const char *name, void *owner, void *userdata)
 {
-	((struct peer *)owner)->uu->names--;
 	control_name_changed(userdata, name, owner, NULL);
 }
 
@@ -511,12 +597,10 @@ static void do_monitor(struct ctl *c)
 	if (!req)
 		return;
 	protobuf_c_message_free_unpacked(req, NULL);
-	if (!router_permit(c->p, POL_MONITOR, "*", 1, NULL, 0, c->h->serial, 1))
+	if (!router_permit(c->p, POL_MONITOR, "*", 1, NULL, 0, c->h->serial, !c->quiet))
 		return;
 	/* A monitor serves nothing and receives no events: drop what it had. */
 	match_remove_owner(b->match, c->p);
-	c->p->uu->subs -= c->p->n_subs;
-	c->p->n_subs = 0;
 	router_drop_calls(c->p);
 	Bus__Empty rep = BUS__EMPTY__INIT;
 	reply(c, &rep.base);
@@ -525,14 +609,24 @@ static void do_monitor(struct ctl *c)
 	c->p->mon_next = b->monitors;
 	b->monitors = c->p;
 	b->n_monitors++;
-	log_info("%s: became a monitor", peer_describe(c->p));
+	log_info(PEER_FMT ": became a monitor", PEER_ARGS(c->p));
 }
 
-void control_call(struct peer *p, const wire_header *h, const uint8_t *body, size_t len)
+void control_call(struct peer *p, const struct frame *f)
 {
-	struct ctl c = { p, h, body, len };
-	wire_str m = h->member;
+	struct ctl c = { p, &f->h, f->body, f->body_len,
+			 (f->h.flags & WIRE_FLAG_NO_REPLY_EXPECTED) != 0 };
+	wire_str m = f->h.member;
+	int schema = wire_str_eq(m, "AddSchema");
+	uint64_t max = schema ? charge_limits_of(p->user)->peer[CHARGE_SCHEMA] + CONTROL_MAX_BODY
+			      : CONTROL_MAX_BODY;
 
+	if (c.len > max) {
+		fail(&c, BUS_ERROR_LIMITS_EXCEEDED, "a %.*s request of %zu bytes is larger than the "
+		     "%llu bytes busd unpacks%s", (int)m.len, m.ptr, c.len, (unsigned long long)max,
+		     schema ? " (limits.max_schema_bytes and a little)" : "");
+		return;
+	}
 	if (wire_str_eq(m, "Hello"))
 		do_hello(&c);
 	else if (p->state != PEER_ACTIVE)
@@ -553,7 +647,7 @@ void control_call(struct peer *p, const wire_header *h, const uint8_t *body, siz
 		do_stats(&c);
 	else if (wire_str_eq(m, "Monitor"))
 		do_monitor(&c);
-	else if (wire_str_eq(m, "AddSchema"))
+	else if (schema)
 		do_add_schema(&c);
 	else if (wire_str_eq(m, "GetSchema"))
 		do_get_schema(&c);
@@ -562,6 +656,6 @@ void control_call(struct peer *p, const wire_header *h, const uint8_t *body, siz
 	else if (wire_str_eq(m, "Introspect"))
 		do_introspect(&c);
 	else
-		router_send_error(p, h->serial, BUS_ERROR_UNKNOWN_METHOD,
-				  "the bus service has no method '%.*s'", (int)m.len, m.ptr);
+		fail(&c, BUS_ERROR_UNKNOWN_METHOD, "the bus service has no method '%.*s'", (int)m.len,
+		     m.ptr);
 }

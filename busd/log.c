@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -63,18 +64,13 @@ static const char *level_name(int level)
 	}
 }
 
-void log_msg(int level, const char *fmt, ...)
+static __attribute__((format(printf, 2, 0))) void log_vmsg(int level, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
 	int n;
 
-	if (!log_enabled(level))
-		return;
 	if (to_syslog) {
-		va_start(ap, fmt);
 		vsnprintf(line, sizeof(line), fmt, ap);
-		va_end(ap);
 		syslog(level, "%s: %s", level_name(level), line);
 		return;
 	}
@@ -82,11 +78,47 @@ void log_msg(int level, const char *fmt, ...)
 		n = snprintf(line, sizeof(line), "<%d>%s: ", level, level_name(level));
 	else
 		n = snprintf(line, sizeof(line), "busd: %s: ", level_name(level));
-	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, (size_t)n);
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+void log_limited(struct log_limit *l, int level, const char *fmt, ...)
+{
+	struct timespec ts;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	if (now - l->window_usec >= 1000000u) {
+		if (l->suppressed)
+			log_msg(LOG_NOTICE, "%s: %u more log lines were left out (at most %d a second)",
+				l->subject, l->suppressed, LOG_LIMIT_BURST);
+		l->window_usec = now;
+		l->logged = 0;
+		l->suppressed = 0;
+	}
+	if (l->logged >= LOG_LIMIT_BURST) {
+		l->suppressed++;
+		return;
+	}
+	l->logged++;
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
 }

@@ -4,6 +4,7 @@
 #define BUSD_LOG_H
 
 /* Levels are syslog's: LOG_ERR (3) .. LOG_DEBUG (7). */
+#include <stdint.h>
 #include <syslog.h>
 
 void log_set_level(int level);
@@ -13,6 +14,20 @@ int log_get_level(void);
 void log_set_syslog(int on);
 int log_enabled(int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A budget of log lines (busd keeps one per user, so that no peer can
+ * flood the log): at most LOG_LIMIT_BURST lines a second go through; the
+ * rest are counted, and the next line let through after that second is
+ * preceded by one that says how many were left out. */
+#define LOG_LIMIT_BURST 10
+struct log_limit {
+	char subject[32];     /* whose lines these are, e.g. "uid 1000" */
+	uint64_t window_usec; /* start of the current second */
+	unsigned logged, suppressed;
+};
+/* Log the line unless l's budget for this second is spent. */
+void log_limited(struct log_limit *l, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)

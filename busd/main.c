@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <event2/event.h>
 
 #include "broker.h"
+#include "dispatch.h"
 #include "log.h"
 #include "notify.h"
 #include "policy.h"
@@ -24,6 +26,7 @@
 struct daemon {
 	struct event_base *base;
 	struct broker *broker;
+	struct dispatch_source sig_int, sig_term, sig_hup;
 	struct config cfg;
 	struct config_cmdline cmdline;
 	int activated; /* the socket came from systemd */
@@ -77,25 +80,36 @@ static void notify_ready(const struct daemon *d)
 
 /* ---------------------------------------------------------------- signals */
 
-static void on_stop(evutil_socket_t sig, short what, void *arg)
-{
-	struct daemon *d = arg;
+#define daemon_of(src, member) \
+	((struct daemon *)(void *)((char *)(src) - offsetof(struct daemon, member)))
 
-	(void)what;
-	log_notice("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+static void stop(struct daemon *d, const char *sig)
+{
+	log_notice("received %s, shutting down", sig);
 	notify_send("STOPPING=1\nSTATUS=shutting down");
 	broker_shutdown(d->broker);
 }
 
-/* SIGHUP: a new configuration, or the old one kept when the file is bad. */
-static void on_reload(evutil_socket_t sig, short what, void *arg)
+static void on_sigint(struct dispatch_source *s, short what)
 {
-	struct daemon *d = arg;
+	(void)what;
+	stop(daemon_of(s, sig_int), "SIGINT");
+}
+
+static void on_sigterm(struct dispatch_source *s, short what)
+{
+	(void)what;
+	stop(daemon_of(s, sig_term), "SIGTERM");
+}
+
+/* SIGHUP: a new configuration, or the old one kept when the file is bad. */
+static void on_reload(struct dispatch_source *s, short what)
+{
+	struct daemon *d = daemon_of(s, sig_hup);
 	struct config next;
 	char *errors = NULL;
 	size_t len = 0;
 
-	(void)sig;
 	(void)what;
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
 		    (unsigned long long)monotonic_usec());
@@ -119,6 +133,7 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 		d->cfg = next;
 		logging_apply(&d->cfg);
 		broker_set_limits(d->broker, &d->cfg); /* the broker now uses the new policy */
+		broker_policy_changed(d->broker);
 		policy_free(old);
 		log_notice("reloaded the configuration (log level %s, max frame %u bytes, "
 			   "%u pending calls, %u connections per uid, %u names per peer, "
@@ -225,17 +240,17 @@ int main(int argc, char **argv)
 		config_free(&d.cfg);
 		return 1;
 	}
-	struct event *sigs[3] = {
-		evsignal_new(d.base, SIGINT, on_stop, &d),
-		evsignal_new(d.base, SIGTERM, on_stop, &d),
-		evsignal_new(d.base, SIGHUP, on_reload, &d),
-	};
-	for (int i = 0; i < 3; i++)
-		if (!sigs[i] || evsignal_add(sigs[i], NULL) < 0) {
-			log_error("cannot install signal handlers");
-			config_free(&d.cfg);
-			return 1;
-		}
+	/* Signals come through the loop like everything else (dispatch.h). */
+	struct dispatch *disp = &d.broker->dispatch;
+	if (dispatch_source_init(&d.sig_int, disp, SIGINT, EV_SIGNAL | EV_PERSIST, on_sigint) < 0 ||
+	    dispatch_source_init(&d.sig_term, disp, SIGTERM, EV_SIGNAL | EV_PERSIST, on_sigterm) < 0 ||
+	    dispatch_source_init(&d.sig_hup, disp, SIGHUP, EV_SIGNAL | EV_PERSIST, on_reload) < 0 ||
+	    dispatch_source_add(&d.sig_int, NULL) < 0 || dispatch_source_add(&d.sig_term, NULL) < 0 ||
+	    dispatch_source_add(&d.sig_hup, NULL) < 0) {
+		log_error("cannot install signal handlers");
+		config_free(&d.cfg);
+		return 1;
+	}
 	if (d.activated)
 		log_notice("busd %s listening on the socket systemd passed (max frame %u bytes)",
 			   PACKAGE_VERSION, d.cfg.max_frame_size);
@@ -246,10 +261,11 @@ int main(int argc, char **argv)
 
 	r = event_base_dispatch(d.base);
 
+	dispatch_source_free(&d.sig_int);
+	dispatch_source_free(&d.sig_term);
+	dispatch_source_free(&d.sig_hup);
 	broker_free(d.broker);
 	config_free(&d.cfg);
-	for (int i = 0; i < 3; i++)
-		event_free(sigs[i]);
 	event_base_free(d.base);
 	if (r < 0) {
 		log_error("event loop failed");

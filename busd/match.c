@@ -13,9 +13,11 @@ struct pattern;
 
 struct sub {
 	void *owner;
+	struct charge charge;            /* what it costs its owner */
 	struct pattern *pat;
 	struct sub *prev, *next;         /* the pattern's subscribers */
 	struct sub *owner_prev, *owner_next;
+	struct sub *all_prev, *all_next; /* every subscription, for match_filter */
 };
 
 struct pattern {
@@ -27,6 +29,7 @@ struct pattern {
 struct match {
 	hash *patterns; /* pattern text -> struct pattern */
 	hash *owners;   /* owner pointer bytes -> first struct sub */
+	struct sub *all;
 	size_t count;
 };
 
@@ -50,6 +53,7 @@ static void pattern_free(void *v)
 	struct sub *s = pat->subs;
 	while (s) {
 		struct sub *next = s->next;
+		charge_release(&s->charge);
 		free(s);
 		s = next;
 	}
@@ -78,7 +82,8 @@ int match_has(const struct match *m, void *owner, const char *pattern, size_t le
 	return owner_find(m, owner, pattern, len) != NULL;
 }
 
-int match_subscribe(struct match *m, void *owner, const char *pattern, size_t len)
+int match_subscribe(struct match *m, void *owner, const char *pattern, size_t len,
+		    struct charge *charge)
 {
 	if (!wire_pattern_valid(pattern, len))
 		return MATCH_E_INVALID;
@@ -108,6 +113,10 @@ int match_subscribe(struct match *m, void *owner, const char *pattern, size_t le
 		return -ENOMEM;
 	}
 	s->owner = owner;
+	if (charge) {
+		s->charge = *charge;
+		*charge = (struct charge){ 0 };
+	}
 	s->pat = pat;
 	s->next = pat->subs;
 	if (s->next)
@@ -116,6 +125,10 @@ int match_subscribe(struct match *m, void *owner, const char *pattern, size_t le
 	s->owner_next = first;
 	if (first)
 		first->owner_prev = s;
+	s->all_next = m->all;
+	if (m->all)
+		m->all->all_prev = s;
+	m->all = s;
 	m->count++;
 	return 0;
 }
@@ -142,6 +155,13 @@ static void sub_drop(struct match *m, struct sub *s)
 		hash_remove(m->owners, &owner, sizeof(owner));
 	if (s->owner_next)
 		s->owner_next->owner_prev = s->owner_prev;
+	if (s->all_prev)
+		s->all_prev->all_next = s->all_next;
+	else
+		m->all = s->all_next;
+	if (s->all_next)
+		s->all_next->all_prev = s->all_prev;
+	charge_release(&s->charge);
 	free(s);
 	m->count--;
 }
@@ -194,4 +214,15 @@ void match_topic(const struct match *m, const char *topic, size_t len, match_fn 
 size_t match_count(const struct match *m)
 {
 	return m->count;
+}
+
+void match_filter(struct match *m, match_keep_fn keep, void *userdata)
+{
+	struct sub *s, *next;
+
+	for (s = m->all; s; s = next) {
+		next = s->all_next;
+		if (!keep(s->owner, s->pat->text, s->pat->len, userdata))
+			sub_drop(m, s);
+	}
 }

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "charge.h"
+
 struct match;
 
 enum {
@@ -17,8 +19,11 @@ enum {
 
 struct match *match_new(void);
 void match_free(struct match *m);
-/* Returns 0, MATCH_E_EXISTS, MATCH_E_INVALID or -ENOMEM. */
-int match_subscribe(struct match *m, void *owner, const char *pattern, size_t len);
+/* charge (may be NULL) is what the subscription costs its owner: on
+ * success it moves into the subscription (and *charge is left empty),
+ * released with it. Returns 0, MATCH_E_EXISTS, MATCH_E_INVALID or -ENOMEM. */
+int match_subscribe(struct match *m, void *owner, const char *pattern, size_t len,
+		    struct charge *charge);
 /* Returns 0, MATCH_E_NOT_FOUND or MATCH_E_INVALID. */
 int match_unsubscribe(struct match *m, void *owner, const char *pattern, size_t len);
 /* 1 if owner is subscribed to exactly this pattern. */
@@ -30,5 +35,9 @@ void match_remove_owner(struct match *m, void *owner);
 typedef void (*match_fn)(void *owner, void *userdata);
 void match_topic(const struct match *m, const char *topic, size_t len, match_fn fn, void *userdata);
 size_t match_count(const struct match *m);
+/* Drop every subscription for which keep(owner, pattern, len, userdata)
+ * returns 0 (after a policy change). */
+typedef int (*match_keep_fn)(void *owner, const char *pattern, size_t len, void *userdata);
+void match_filter(struct match *m, match_keep_fn keep, void *userdata);
 
 #endif

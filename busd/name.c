@@ -12,6 +12,7 @@
 
 struct name_entry {
 	void *owner;
+	struct charge charge;           /* what it costs its owner */
 	struct name_entry *prev, *next; /* the owner's list */
 	size_t len;
 	char name[]; /* NUL-terminated */
@@ -21,6 +22,13 @@ struct name_registry {
 	hash *names;  /* name -> struct name_entry */
 	hash *owners; /* owner pointer bytes -> first struct name_entry */
 };
+
+static void entry_free(void *v)
+{
+	struct name_entry *e = v;
+	charge_release(&e->charge);
+	free(e);
+}
 
 name_registry *name_registry_new(void)
 {
@@ -40,7 +48,7 @@ void name_registry_free(name_registry *r)
 {
 	if (!r)
 		return;
-	hash_free(r->names, free);
+	hash_free(r->names, entry_free);
 	hash_free(r->owners, NULL);
 	free(r);
 }
@@ -52,7 +60,8 @@ static int name_requestable(const char *name, size_t len)
 	return len > 0 && name[0] != ':' && wire_name_valid(name, len);
 }
 
-int name_request(name_registry *r, const char *name, size_t len, void *owner)
+int name_request(name_registry *r, const char *name, size_t len, void *owner,
+		 struct charge *charge)
 {
 	if (!name_requestable(name, len))
 		return NAME_E_INVALID;
@@ -64,6 +73,7 @@ int name_request(name_registry *r, const char *name, size_t len, void *owner)
 	if (!e)
 		return -ENOMEM;
 	e->owner = owner;
+	e->charge = (struct charge){ 0 };
 	e->len = len;
 	memcpy(e->name, name, len);
 	e->name[len] = '\0';
@@ -77,6 +87,10 @@ int name_request(name_registry *r, const char *name, size_t len, void *owner)
 	}
 	if (e->next)
 		e->next->prev = e;
+	if (charge) {
+		e->charge = *charge;
+		*charge = (struct charge){ 0 };
+	}
 	return 0;
 }
 
@@ -93,6 +107,7 @@ static void entry_drop(name_registry *r, struct name_entry *e)
 	if (e->next)
 		e->next->prev = e->prev;
 	hash_remove(r->names, e->name, e->len);
+	charge_release(&e->charge);
 	free(e);
 }
 

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "charge.h"
+
 typedef struct name_registry name_registry;
 
 /* Documented outcomes (positive); negative values are -errno. */
@@ -23,9 +25,12 @@ enum {
 name_registry *name_registry_new(void);
 void name_registry_free(name_registry *r);
 
-/* Give name (len bytes, need not be NUL-terminated) to owner.
- * Returns 0, NAME_E_TAKEN, NAME_E_ALREADY_OWNER, NAME_E_INVALID or -ENOMEM. */
-int name_request(name_registry *r, const char *name, size_t len, void *owner);
+/* Give name (len bytes, need not be NUL-terminated) to owner. charge (may
+ * be NULL) is what owning it costs the owner: on success it moves into the
+ * name (and *charge is left empty), released when the name is. Returns 0,
+ * NAME_E_TAKEN, NAME_E_ALREADY_OWNER, NAME_E_INVALID or -ENOMEM. */
+int name_request(name_registry *r, const char *name, size_t len, void *owner,
+		 struct charge *charge);
 
 /* Take name from owner. Returns 0, NAME_E_NOT_OWNER or NAME_E_INVALID. */
 int name_release(name_registry *r, const char *name, size_t len, void *owner);

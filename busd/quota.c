@@ -1,14 +1,13 @@
-/* quota.c - back-pressure: congested peers, the senders held on them, and a
- * once-a-second watchdog (armed only while some peer is congested) that
- * finds stalled peers and peers kept above the ceiling. See quota.h. */
+/* quota.c - back-pressure: congested peers, the senders held on them, the
+ * ceiling of a queue, and a once-a-second watchdog (armed only while some
+ * peer is congested) that finds stalled peers and peers kept at their
+ * ceiling. See quota.h. */
 #include "config.h"
 
 #include "quota.h"
 
-#include <stdlib.h>
-
-#include <event2/buffer.h>
-#include <event2/event.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "bus/errors.h"
 #include "broker.h"
@@ -16,45 +15,41 @@
 #include "peer.h"
 #include "router.h"
 
-static void quota_on_tick(evutil_socket_t fd, short what, void *arg);
-
-/* ---------------------------------------------------------------- per uid */
-
-struct uid_usage *quota_uid_get(struct broker *b, uid_t uid)
+static uint64_t queued(const struct peer *p)
 {
-	struct uid_usage *u = hash_get(b->uids, &uid, sizeof(uid));
-
-	if (!u) {
-		if (!(u = calloc(1, sizeof(*u))))
-			return NULL;
-		u->uid = uid;
-		if (hash_put(b->uids, &u->uid, sizeof(u->uid), u) < 0) {
-			free(u);
-			return NULL;
-		}
-	}
-	u->refs++;
-	return u;
+	return connection_queued(&p->conn);
 }
 
-void quota_uid_put(struct broker *b, struct uid_usage *u)
+static uint64_t uid_queued(const struct peer *p)
 {
-	if (!u || --u->refs > 0)
-		return;
-	hash_remove(b->uids, &u->uid, sizeof(u->uid));
-	free(u);
-}
-
-int quota_uid_over(const struct peer *p)
-{
-	return p->uu->queued > p->broker->max_queued_uid;
+	return p->user->acct.used[CHARGE_QUEUED];
 }
 
 /* A congested peer may be let go: its own queue is below half the
  * threshold, and its uid's total below half of its own. */
-static int may_uncongest(const struct peer *p, size_t len)
+static int may_uncongest(const struct peer *p)
 {
-	return len < p->broker->queue_hold / 2 && p->uu->queued <= p->broker->max_queued_uid / 2;
+	return queued(p) < p->broker->queue_hold / 2 && uid_queued(p) <= p->broker->max_queued_uid / 2;
+}
+
+int quota_over_ceiling(const struct peer *p)
+{
+	return queued(p) >= p->broker->max_queued || uid_queued(p) >= p->broker->max_queued_uid;
+}
+
+void quota_ceiling_describe(const struct peer *p, char *buf, size_t len)
+{
+	const struct broker *b = p->broker;
+
+	if (queued(p) >= b->max_queued)
+		snprintf(buf, len, "%llu bytes are queued toward %s, the most limits.max_queued_bytes "
+			 "(%llu) allows", (unsigned long long)queued(p), p->unique,
+			 (unsigned long long)b->max_queued);
+	else
+		snprintf(buf, len, "%llu bytes are queued toward uid %d, the most "
+			 "limits.max_queued_bytes_per_uid (%llu) allows",
+			 (unsigned long long)uid_queued(p), (int)p->conn.uid,
+			 (unsigned long long)b->max_queued_uid);
 }
 
 static void congested_unlink(struct broker *b, struct peer *p)
@@ -69,12 +64,12 @@ static void congested_unlink(struct broker *b, struct peer *p)
 	p->congested = 0;
 	p->stalled = 0;
 	p->over_usec = 0;
-	if (!b->congested && b->ev_quota)
-		evtimer_del(b->ev_quota);
+	if (!b->congested)
+		dispatch_source_del(&b->quota_timer);
 }
 
-/* Let every peer held on p read again. Frames already in their input
- * buffers are processed from the read callback, made active here. */
+/* Let every peer held on p read again; frames busd had read from them
+ * before the hold come first. */
 static void release_held(struct peer *p)
 {
 	struct broker *b = p->broker;
@@ -85,58 +80,54 @@ static void release_held(struct peer *p)
 		h->held_next = NULL;
 		h->held_on = NULL;
 		b->n_held--;
-		if (h->state <= PEER_MONITOR && !b->shutting_down) {
-			h->resumed = 1;
-			event_add(h->ev_read, NULL);
-			event_active(h->ev_read, EV_READ, 0);
-		}
+		if (h->state <= PEER_MONITOR && !b->shutting_down)
+			connection_resume(&h->conn);
 	}
 }
 
 void quota_queued(struct peer *p)
 {
 	struct broker *b = p->broker;
-	size_t len = evbuffer_get_length(p->out);
 
 	if (!p->congested) {
-		uint64_t now = broker_now_usec();
+		if (queued(p) <= b->queue_hold && uid_queued(p) <= b->max_queued_uid)
+			return;
 		p->congested = 1;
-		p->progress_usec = now;
+		p->congested_usec = broker_now_usec();
 		p->cong_prev = NULL;
 		p->cong_next = b->congested;
 		if (b->congested)
 			b->congested->cong_prev = p;
 		b->congested = p;
-		log_debug("%s: congested: %zu bytes queued toward it (limits.queue_hold_bytes), "
-			  "%llu toward uid %d (limits.max_queued_bytes_per_uid)", peer_describe(p),
-			  len, (unsigned long long)p->uu->queued, (int)p->uid);
-		if (!b->ev_quota)
-			b->ev_quota = event_new(b->base, -1, EV_PERSIST, quota_on_tick, b);
-		if (b->ev_quota && !evtimer_pending(b->ev_quota, NULL)) {
-			struct timeval tv = { 1, 0 };
-			evtimer_add(b->ev_quota, &tv);
-		}
+		log_debug(PEER_FMT ": congested: %llu bytes queued toward it (limits.queue_hold_bytes), "
+			  "%llu toward uid %d (limits.max_queued_bytes_per_uid)", PEER_ARGS(p),
+			  (unsigned long long)queued(p), (unsigned long long)uid_queued(p),
+			  (int)p->conn.uid);
+		if (!dispatch_source_pending(&b->quota_timer))
+			dispatch_source_add_usec(&b->quota_timer, 1000000u);
 	}
-	if (len > b->max_queued && !p->over_usec) {
+	if (!p->over_usec && queued(p) >= b->max_queued) {
 		p->over_usec = broker_now_usec();
-		if (b->queue_grace_usec == 0)
-			broker_overflow(b, p);
+		if (b->queue_grace_usec == 0) {
+			peer_log(p, LOG_WARNING, "disconnected: it does not read its input, and %llu "
+				 "bytes are queued toward it (limits.max_queued_bytes %llu, no grace "
+				 "period)", (unsigned long long)queued(p),
+				 (unsigned long long)b->max_queued);
+			b->stats.quota_disconnects++;
+			broker_doom(b, p, "output queue over the limit");
+		}
 	}
 }
 
 void quota_drained(struct peer *p)
 {
 	struct broker *b = p->broker;
-	size_t len = evbuffer_get_length(p->out);
 
-	p->progress_usec = broker_now_usec();
-	if (p->stalled) {
-		log_info("%s: reads its input again", peer_describe(p));
-		p->stalled = 0;
-	}
-	if (len <= b->max_queued)
+	if (queued(p) < b->max_queued)
 		p->over_usec = 0;
-	if (may_uncongest(p, len)) {
+	if (may_uncongest(p)) {
+		if (p->stalled)
+			peer_log(p, LOG_INFO, "drained its queue: calls to it are taken again");
 		congested_unlink(b, p);
 		release_held(p);
 	}
@@ -153,32 +144,32 @@ void quota_hold(struct peer *p, struct peer *on)
 	on->held_list = p;
 	b->n_held++;
 	b->stats.holds++;
-	event_del(p->ev_read);
+	connection_pause(&p->conn);
 	if (p == on)
-		log_debug("%s: held: it does not read its own input", peer_describe(p));
+		log_debug(PEER_FMT ": held: it does not read its own input", PEER_ARGS(p));
 	else
-		log_debug("%s: held until %s reads its input", peer_describe(p), on->unique);
+		log_debug(PEER_FMT ": held until %s reads its input", PEER_ARGS(p), on->unique);
 }
 
 int quota_refuse_call(struct peer *caller, struct peer *dst, uint64_t serial, int want_reply)
 {
 	struct broker *b = caller->broker;
 
-	if (!dst->congested || (!dst->stalled && !dst->over_usec))
+	if (!dst->congested || (!dst->stalled && !quota_over_ceiling(dst)))
 		return 0;
 	b->stats.calls_refused++;
-	if (want_reply) {
-		size_t len = evbuffer_get_length(dst->out);
-		if (dst->stalled)
-			router_send_error(caller, serial, BUS_ERROR_LIMITS_EXCEEDED,
-					  "%s has read nothing for %u s and %zu bytes are queued "
-					  "toward it (limits.queue_grace_seconds)", dst->unique,
-					  (unsigned)(b->queue_grace_usec / 1000000u), len);
-		else
-			router_send_error(caller, serial, BUS_ERROR_LIMITS_EXCEEDED,
-					  "%zu bytes are queued toward %s, more than "
-					  "limits.max_queued_bytes (%llu)", len, dst->unique,
-					  (unsigned long long)b->max_queued);
+	if (!want_reply)
+		return 1;
+	if (dst->stalled) {
+		router_send_error(caller, serial, BUS_ERROR_LIMITS_EXCEEDED,
+				  "%s has not drained its queue for %u s and %llu bytes are queued "
+				  "toward it (limits.queue_grace_seconds)", dst->unique,
+				  (unsigned)(b->queue_grace_usec / 1000000u),
+				  (unsigned long long)queued(dst));
+	} else {
+		char why[160];
+		quota_ceiling_describe(dst, why, sizeof(why));
+		router_send_error(caller, serial, BUS_ERROR_LIMITS_EXCEEDED, "%s", why);
 	}
 	return 1;
 }
@@ -208,11 +199,10 @@ void quota_limits_changed(struct broker *b)
 
 	for (; p; p = next) {
 		next = p->cong_next;
-		size_t len = evbuffer_get_length(p->out);
-		if (may_uncongest(p, len)) {
+		if (may_uncongest(p)) {
 			congested_unlink(b, p);
 			release_held(p);
-		} else if (len <= b->max_queued) {
+		} else if (queued(p) < b->max_queued) {
 			p->over_usec = 0;
 		} else if (!p->over_usec) {
 			p->over_usec = broker_now_usec();
@@ -220,44 +210,45 @@ void quota_limits_changed(struct broker *b)
 	}
 }
 
-static void quota_on_tick(evutil_socket_t fd, short what, void *arg)
+void quota_on_tick(struct dispatch_source *s, short what)
 {
-	struct broker *b = arg;
+	struct broker *b = (struct broker *)(void *)((char *)s - offsetof(struct broker, quota_timer));
 	uint64_t now = broker_now_usec();
 	struct peer *p, *next;
 
-	(void)fd;
 	(void)what;
 	for (p = b->congested; p; p = next) {
 		next = p->cong_next;
 		if (p->state > PEER_MONITOR)
 			continue;
-		size_t len = evbuffer_get_length(p->out);
-		if (may_uncongest(p, len)) {
+		if (may_uncongest(p)) {
 			/* congested by its uid's total, which has gone down */
 			congested_unlink(b, p);
 			release_held(p);
 			continue;
 		}
 		if (p->over_usec && now - p->over_usec >= b->queue_grace_usec) {
-			log_warning("%s: disconnected: more than %llu bytes were queued toward it for "
-				    "%u s (%zu now; limits.max_queued_bytes, limits.queue_grace_seconds)",
-				    peer_describe(p), (unsigned long long)b->max_queued,
-				    (unsigned)(b->queue_grace_usec / 1000000u), len);
+			peer_log(p, LOG_WARNING, "disconnected: its queue stayed at its ceiling of %llu "
+				 "bytes for %u s (%llu bytes now; limits.max_queued_bytes, "
+				 "limits.queue_grace_seconds)", (unsigned long long)b->max_queued,
+				 (unsigned)(b->queue_grace_usec / 1000000u),
+				 (unsigned long long)queued(p));
 			b->stats.quota_disconnects++;
 			peer_disconnect(p, "output queue over the limit");
 			continue;
 		}
-		/* Stalled: it has something to read and has taken nothing. (A peer
-		 * congested only by its uid's total has nothing waiting.) */
-		if (!p->stalled && len >= b->queue_hold / 2 &&
-		    now - p->progress_usec >= b->queue_grace_usec) {
+		/* Stalled: congested the whole grace period. Reading a little now
+		 * and then is not draining: only getting below half the threshold
+		 * ends congestion. (A peer congested only by its uid's total has
+		 * little of its own waiting and is not stalled for it.) */
+		if (!p->stalled && queued(p) >= b->queue_hold / 2 &&
+		    now - p->congested_usec >= b->queue_grace_usec) {
 			p->stalled = 1;
-			log_warning("%s: has read nothing for %u s with %zu bytes queued toward it; "
-				    "calls to it are refused until it reads (limits.queue_grace_seconds)",
-				    peer_describe(p), (unsigned)(b->queue_grace_usec / 1000000u), len);
+			peer_log(p, LOG_WARNING, "has not drained its queue for %u s (%llu bytes queued "
+				 "toward it); calls to it are refused until it does "
+				 "(limits.queue_grace_seconds)", (unsigned)(b->queue_grace_usec / 1000000u),
+				 (unsigned long long)queued(p));
 			release_held(p);
 		}
 	}
-	broker_after(b);
 }

@@ -1,28 +1,36 @@
 /* router.h - what happens to one complete frame: validation, Hello, CALL
  * routing with pending-call tracking, REPLY/ERROR matching, EVENT fan-out,
  * monitor copies; and the frames busd itself originates (errors, replies of
- * the control service, bus.NameOwnerChanged). */
+ * the control service, bus.NameOwnerChanged).
+ *
+ * A frame is queued by reference to every destination. What busd owes a
+ * peer (the answer to a call it made) is never lost silently: when busd
+ * cannot queue it (out of memory), the peer is disconnected, which libbus
+ * reports as the end of every call it had waiting. */
 #ifndef BUSD_ROUTER_H
 #define BUSD_ROUTER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "charge.h"
 #include "wire.h"
 
 struct broker;
 struct peer;
+struct frame;
 struct ProtobufCMessage;
 
 /* A call in flight: the callee owes the caller an answer. Records are
  * recycled through a free list, so routing a call allocates nothing in
- * steady state. */
+ * steady state. Each is charged to its caller (CHARGE_CALLS). */
 struct pending {
 	uint64_t caller_id, serial;
 	struct peer *caller, *callee;
 	struct pending *hnext;
 	struct pending *in_prev, *in_next;   /* callee->calls_in */
 	struct pending *out_prev, *out_next; /* caller->calls_out */
+	struct charge charge;
 };
 
 struct pending_table {
@@ -35,8 +43,8 @@ void pending_table_free(struct pending_table *t);
 
 /* The peer a unique id (":N") or a well-known name stands for, or NULL. */
 struct peer *router_resolve(struct broker *b, const char *name, size_t len);
-/* Handle the complete frame f (preamble included, p->in pulled up) from p. */
-void router_frame(struct peer *p, const wire_preamble *pre, const uint8_t *f);
+/* Handle the complete frame f from p; takes over f's reference. */
+void router_frame(struct peer *p, struct frame *f);
 /* Protocol violation by p: send it error name/message (reply_serial when
  * known), then disconnect it. */
 void router_reject(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
@@ -53,11 +61,15 @@ int router_permit(struct peer *p, int verb, const char *object, size_t len, cons
 /* An EVENT from "bus" to every subscriber of topic. */
 void router_emit(struct broker *b, const char *topic, const struct ProtobufCMessage *msg);
 /* p is going away: answer calls waiting on it with bus.Error.NoReply and
- * forget the calls it made. */
+ * forget the calls it made. The quiet form sends nothing (busd exits). */
 void router_drop_calls(struct peer *p);
+void router_drop_calls_quietly(struct broker *b, struct peer *p);
 /* Free the recycled pending-call records (after a crowd has left). */
 void router_trim(struct broker *b);
 /* Answer every pending call with bus.Error.NoReply and the message why. */
 void router_fail_all(struct broker *b, const char *why);
+/* The policy changed: monitors it no longer allows are disconnected, and
+ * subscriptions it no longer allows are dropped. */
+void router_policy_changed(struct broker *b);
 
 #endif

@@ -20,16 +20,18 @@ struct schema {
 	unsigned refs;
 };
 
-/* One schema a peer added. */
+/* One schema a peer added: its share, charged to it. */
 struct peer_schema {
 	struct peer_schema *next;
 	struct schema *schema;
+	struct charge charge;
 };
 
 struct peer_export {
 	struct peer_export *next;
 	char *name;
 	char *service;
+	struct charge charge;
 };
 
 struct schema_store {
@@ -62,23 +64,27 @@ void schema_store_free(struct schema_store *s)
 }
 
 int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size_t len,
-	       uint64_t max_bytes, char id[SCHEMA_ID_LEN + 1], int *known)
+	       char id[SCHEMA_ID_LEN + 1], int *known)
 {
 	snprintf(id, SCHEMA_ID_LEN + 1, "%016llx", (unsigned long long)hash_bytes(data, len));
 	struct schema *sc = hash_get(s->by_id, id, SCHEMA_ID_LEN);
 	/* A 64-bit hash can collide: the bytes decide. */
 	if (sc && (sc->len != len || memcmp(sc->data, data, len) != 0))
-		return -EEXIST;
+		return SCHEMA_E_COLLISION;
 	*known = sc != NULL;
 	if (sc)
 		for (struct peer_schema *ps = p->schemas; ps; ps = ps->next)
 			if (ps->schema == sc)
 				return 0; /* this peer has it already */
-	if (p->schema_bytes + len > max_bytes)
-		return -EDQUOT;
+	struct charge charge = { 0 };
+	int r = charge_take(&charge, &p->acct, p->user, CHARGE_SCHEMA, len);
+	if (r)
+		return r == CHARGE_E_PEER ? SCHEMA_E_PEER_LIMIT : SCHEMA_E_USER_LIMIT;
 	struct peer_schema *ps = calloc(1, sizeof(*ps));
-	if (!ps)
+	if (!ps) {
+		charge_release(&charge);
 		return -ENOMEM;
+	}
 	if (!sc) {
 		sc = calloc(1, sizeof(*sc));
 		if (!sc || !(sc->data = malloc(len ? len : 1)) ||
@@ -87,6 +93,7 @@ int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size
 				free(sc->data);
 			free(sc);
 			free(ps);
+			charge_release(&charge);
 			return -ENOMEM;
 		}
 		memcpy(sc->data, data, len);
@@ -95,9 +102,9 @@ int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size
 	}
 	sc->refs++;
 	ps->schema = sc;
+	ps->charge = charge;
 	ps->next = p->schemas;
 	p->schemas = ps;
-	p->schema_bytes += len;
 	return 0;
 }
 
@@ -112,33 +119,41 @@ const uint8_t *schema_get(const struct schema_store *s, const char *id, size_t *
 	return sc->data;
 }
 
+static void export_free(struct peer_export *e)
+{
+	charge_release(&e->charge);
+	free(e->name);
+	free(e->service);
+	free(e);
+}
+
 int schema_export(struct peer *p, const char *name, const char *service, int remove)
 {
 	struct peer_export **pe;
-	unsigned n = 0;
 
-	for (pe = &p->exports; *pe; pe = &(*pe)->next, n++)
+	for (pe = &p->exports; *pe; pe = &(*pe)->next)
 		if (strcmp((*pe)->name, name) == 0 && strcmp((*pe)->service, service) == 0)
 			break;
 	if (remove) {
 		struct peer_export *e = *pe;
 		if (!e)
-			return -ENOENT;
+			return SCHEMA_E_NOT_EXPORTED;
 		*pe = e->next;
-		free(e->name);
-		free(e->service);
-		free(e);
+		export_free(e);
 		return 0;
 	}
 	if (*pe)
 		return 0;
-	if (n >= SCHEMA_MAX_EXPORTS)
-		return -ENOSPC;
 	struct peer_export *e = calloc(1, sizeof(*e));
-	if (!e || !(e->name = strdup(name)) || !(e->service = strdup(service))) {
-		if (e)
-			free(e->name);
+	if (!e)
+		return -ENOMEM;
+	int r = charge_take(&e->charge, &p->acct, p->user, CHARGE_EXPORTS, 1);
+	if (r) {
 		free(e);
+		return r == CHARGE_E_PEER ? SCHEMA_E_PEER_LIMIT : SCHEMA_E_USER_LIMIT;
+	}
+	if (!(e->name = strdup(name)) || !(e->service = strdup(service))) {
+		export_free(e);
 		return -ENOMEM;
 	}
 	*pe = e; /* at the end: Introspect lists services in export order */
@@ -170,14 +185,12 @@ void schema_peer_gone(struct schema_store *s, struct peer *p)
 			hash_remove(s->by_id, ps->schema->id, SCHEMA_ID_LEN);
 			schema_free(ps->schema);
 		}
+		charge_release(&ps->charge);
 		free(ps);
 	}
-	p->schema_bytes = 0;
 	while (p->exports) {
 		struct peer_export *e = p->exports;
 		p->exports = e->next;
-		free(e->name);
-		free(e->service);
-		free(e);
+		export_free(e);
 	}
 }

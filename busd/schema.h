@@ -13,24 +13,34 @@ struct peer;
 struct schema_store;
 
 #define SCHEMA_ID_LEN 16 /* hex digits of the 64-bit content hash */
-#define SCHEMA_MAX_EXPORTS 1024 /* per peer */
+
+/* Documented outcomes (positive); negative values are -errno. */
+enum {
+	SCHEMA_E_PEER_LIMIT = 1, /* the peer's own limit (limits.max_schema_bytes,
+	                            limits.max_exports_per_peer) would be passed */
+	SCHEMA_E_USER_LIMIT,     /* its uid's (the _per_uid limits) */
+	SCHEMA_E_COLLISION,      /* another schema has the same id */
+	SCHEMA_E_NOT_EXPORTED,   /* removing an export that is not there */
+};
 
 struct schema_store *schema_store_new(void);
 void schema_store_free(struct schema_store *s);
 
-/* Add a schema for p, charged to p (p->schema_bytes) even when another peer
- * already added the same bytes. id receives its NUL-terminated id, *known
- * whether busd already had it. Adding the same schema twice is a no-op.
- * -EDQUOT when p would hold more than max_bytes, -ENOMEM. */
+/* Add a schema for p, charged to p and its uid (CHARGE_SCHEMA) even when
+ * another peer already added the same bytes. id receives its
+ * NUL-terminated id, *known whether busd already had it. Adding the same
+ * schema twice is a no-op. Returns 0, SCHEMA_E_PEER_LIMIT,
+ * SCHEMA_E_USER_LIMIT, SCHEMA_E_COLLISION or -ENOMEM. */
 int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size_t len,
-	       uint64_t max_bytes, char id[SCHEMA_ID_LEN + 1], int *known);
+	       char id[SCHEMA_ID_LEN + 1], int *known);
 
 /* The bytes of schema id, or NULL. */
 const uint8_t *schema_get(const struct schema_store *s, const char *id, size_t *len);
 
 /* Record (or with remove, forget) that p serves service under name ("" for
- * every name it owns). -ENOSPC past SCHEMA_MAX_EXPORTS, -ENOENT when
- * removing what is not there, -ENOMEM. */
+ * every name it owns), charged as one CHARGE_EXPORTS. Returns 0,
+ * SCHEMA_E_PEER_LIMIT, SCHEMA_E_USER_LIMIT, SCHEMA_E_NOT_EXPORTED (removing
+ * what is not there) or -ENOMEM. */
 int schema_export(struct peer *p, const char *name, const char *service, int remove);
 
 /* The services p exports under name (name's exports and the "" ones; all

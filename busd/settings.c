@@ -43,6 +43,12 @@ static const struct option_def defs[CFG_N_KEYS] = {
 	[CFG_UID_PENDING] = { "limits", "max_pending_calls_per_uid", T_COUNT, 1, 1u << 24 },
 	[CFG_UID_NAMES] = { "limits", "max_names_per_uid", T_COUNT, 1, 1u << 24 },
 	[CFG_UID_SUBS] = { "limits", "max_subscriptions_per_uid", T_COUNT, 1, 1u << 24 },
+	[CFG_UID_INPUT] = { "limits", "max_input_bytes_per_uid", T_SIZE, 64u << 10, 1ull << 40 },
+	[CFG_UID_SCHEMA] = { "limits", "max_schema_bytes_per_uid", T_SIZE, 64u << 10, 1ull << 34 },
+	[CFG_MAX_EXPORTS] = { "limits", "max_exports_per_peer", T_COUNT, 1, 1u << 20 },
+	[CFG_UID_EXPORTS] = { "limits", "max_exports_per_uid", T_COUNT, 1, 1u << 24 },
+	[CFG_HELLO_TIMEOUT] = { "limits", "hello_timeout_seconds", T_COUNT, 1, 3600 },
+	[CFG_FRAME_TIMEOUT] = { "limits", "frame_timeout_seconds", T_COUNT, 1, 3600 },
 	[CFG_LOG_LEVEL] = { "log", "level", T_LEVEL, 0, 0 },
 	[CFG_LOG_TARGET] = { "log", "target", T_TARGET, 0, 0 },
 };
@@ -180,6 +186,12 @@ static int option_set(struct config *c, enum config_key k, const char *s, char *
 	case CFG_UID_PENDING: c->max_pending_calls_per_uid = (uint32_t)v; break;
 	case CFG_UID_NAMES: c->max_names_per_uid = (uint32_t)v; break;
 	case CFG_UID_SUBS: c->max_subscriptions_per_uid = (uint32_t)v; break;
+	case CFG_UID_INPUT: c->max_input_bytes_per_uid = v; break;
+	case CFG_UID_SCHEMA: c->max_schema_bytes_per_uid = v; break;
+	case CFG_MAX_EXPORTS: c->max_exports_per_peer = (uint32_t)v; break;
+	case CFG_UID_EXPORTS: c->max_exports_per_uid = (uint32_t)v; break;
+	case CFG_HELLO_TIMEOUT: c->hello_timeout = (uint32_t)v; break;
+	case CFG_FRAME_TIMEOUT: c->frame_timeout = (uint32_t)v; break;
 	default: break;
 	}
 	return 0;
@@ -208,6 +220,12 @@ static void defaults(struct config *c)
 	c->max_pending_calls_per_uid = 16384;
 	c->max_names_per_uid = 1024;
 	c->max_subscriptions_per_uid = 16384;
+	c->max_input_bytes_per_uid = 64u << 20;
+	c->max_schema_bytes_per_uid = 16u << 20;
+	c->max_exports_per_peer = 1024;
+	c->max_exports_per_uid = 4096;
+	c->hello_timeout = 10;
+	c->frame_timeout = 30;
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_STDERR;
 	for (int k = 0; k < CFG_N_KEYS; k++)
@@ -384,6 +402,25 @@ int config_load(struct config *c, const struct config_cmdline *cl, FILE *err)
 			(unsigned long long)c->max_queued_bytes);
 		bad = 1;
 	}
+	/* Unless given, a user may have two frames of the largest size under way. */
+	if (c->source[CFG_UID_INPUT] == SRC_DEFAULT && c->max_input_bytes_per_uid < 2ull * c->max_frame_size) {
+		c->max_input_bytes_per_uid = 2ull * c->max_frame_size;
+		snprintf(c->origin[CFG_UID_INPUT], sizeof(c->origin[CFG_UID_INPUT]),
+			 "built-in default: 2 x max_frame_size");
+	}
+	if (!bad && c->max_input_bytes_per_uid < c->max_frame_size) {
+		fprintf(err, "%s: limits.max_input_bytes_per_uid (%llu) must be at least "
+			     "limits.max_frame_size (%u)\n", c->origin[CFG_UID_INPUT],
+			(unsigned long long)c->max_input_bytes_per_uid, c->max_frame_size);
+		bad = 1;
+	}
+	if (!bad && c->max_schema_bytes_per_uid < c->max_schema_bytes) {
+		fprintf(err, "%s: limits.max_schema_bytes_per_uid (%llu) must be at least "
+			     "limits.max_schema_bytes (%llu)\n", c->origin[CFG_UID_SCHEMA],
+			(unsigned long long)c->max_schema_bytes_per_uid,
+			(unsigned long long)c->max_schema_bytes);
+		bad = 1;
+	}
 	if (!bad && c->queue_hold_bytes > c->max_queued_bytes) {
 		fprintf(err, "%s: limits.queue_hold_bytes (%llu) must be at most "
 			     "limits.max_queued_bytes (%llu)\n", c->origin[CFG_HOLD],
@@ -453,6 +490,16 @@ void config_print(const struct config *c, FILE *out)
 		case CFG_UID_PENDING: snprintf(v, sizeof(v), "%u", c->max_pending_calls_per_uid); break;
 		case CFG_UID_NAMES: snprintf(v, sizeof(v), "%u", c->max_names_per_uid); break;
 		case CFG_UID_SUBS: snprintf(v, sizeof(v), "%u", c->max_subscriptions_per_uid); break;
+		case CFG_UID_INPUT:
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_input_bytes_per_uid);
+			break;
+		case CFG_UID_SCHEMA:
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_schema_bytes_per_uid);
+			break;
+		case CFG_MAX_EXPORTS: snprintf(v, sizeof(v), "%u", c->max_exports_per_peer); break;
+		case CFG_UID_EXPORTS: snprintf(v, sizeof(v), "%u", c->max_exports_per_uid); break;
+		case CFG_HELLO_TIMEOUT: snprintf(v, sizeof(v), "%u", c->hello_timeout); break;
+		case CFG_FRAME_TIMEOUT: snprintf(v, sizeof(v), "%u", c->frame_timeout); break;
 		case CFG_LOG_LEVEL: snprintf(v, sizeof(v), "%s", config_level_name(c->log_level)); break;
 		case CFG_LOG_TARGET:
 			snprintf(v, sizeof(v), "%s", c->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");

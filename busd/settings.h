@@ -22,6 +22,8 @@ enum config_key {
 	CFG_MAX_FRAME, CFG_MAX_QUEUED, CFG_MAX_PENDING, CFG_MAX_CONN_UID, CFG_MAX_NAMES,
 	CFG_MAX_SCHEMA, CFG_HOLD, CFG_GRACE, CFG_MAX_SUBS,
 	CFG_UID_QUEUED, CFG_UID_PENDING, CFG_UID_NAMES, CFG_UID_SUBS,
+	CFG_UID_INPUT, CFG_UID_SCHEMA, CFG_MAX_EXPORTS, CFG_UID_EXPORTS,
+	CFG_HELLO_TIMEOUT, CFG_FRAME_TIMEOUT,
 	CFG_LOG_LEVEL, CFG_LOG_TARGET,
 	CFG_N_KEYS
 };
@@ -43,6 +45,12 @@ struct config {
 	uint32_t max_pending_calls_per_uid;
 	uint32_t max_names_per_uid;
 	uint32_t max_subscriptions_per_uid;
+	uint64_t max_input_bytes_per_uid;  /* frames its peers have not finished */
+	uint64_t max_schema_bytes_per_uid;
+	uint32_t max_exports_per_peer;
+	uint32_t max_exports_per_uid;
+	uint32_t hello_timeout;      /* seconds from connect to Hello */
+	uint32_t frame_timeout;      /* seconds a started frame may take */
 	int log_level;               /* LOG_ERR .. LOG_DEBUG */
 	int log_target;
 	struct policy *policy;       /* [policy] rules (policy.h); NULL: none */

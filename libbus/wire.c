@@ -5,8 +5,6 @@
 
 #include <errno.h>
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
 enum {
 	F_KIND = 1, F_FLAGS = 2, F_SERIAL = 3, F_REPLY_SERIAL = 4,
 	F_DESTINATION = 5, F_INTERFACE = 6, F_MEMBER = 7, F_SENDER = 8,
@@ -60,8 +58,7 @@ int wire_preamble_decode(const uint8_t *in, size_t avail, uint32_t max_frame, wi
 	return WIRE_OK;
 }
 
-/* Read a varint of at most 10 bytes; returns bytes used or 0 if malformed. */
-static inline size_t get_varint(const uint8_t *p, size_t avail, uint64_t *v)
+size_t wire_varint_get(const uint8_t *p, size_t avail, uint64_t *v)
 {
 	uint64_t r = 0;
 	if (avail && p[0] < 0x80) { /* the common case: tags, lengths, kinds */
@@ -87,7 +84,7 @@ int wire_header_decode(const uint8_t *buf, size_t len, wire_header *h)
 	memset(h, 0, sizeof(*h));
 	while (off < len) {
 		uint64_t key, v;
-		size_t n = get_varint(buf + off, len - off, &key);
+		size_t n = wire_varint_get(buf + off, len - off, &key);
 		if (n == 0)
 			return WIRE_E_MALFORMED;
 		off += n;
@@ -95,8 +92,8 @@ int wire_header_decode(const uint8_t *buf, size_t len, wire_header *h)
 		if (field == 0 || key >> 3 > 0x1fffffff)
 			return WIRE_E_MALFORMED;
 		switch (wt) {
-		case WT_VARINT:
-			n = get_varint(buf + off, len - off, &v);
+		case WIRE_WT_VARINT:
+			n = wire_varint_get(buf + off, len - off, &v);
 			if (n == 0)
 				return WIRE_E_MALFORMED;
 			off += n;
@@ -112,8 +109,8 @@ int wire_header_decode(const uint8_t *buf, size_t len, wire_header *h)
 				break;
 			}
 			break;
-		case WT_LEN: {
-			n = get_varint(buf + off, len - off, &v);
+		case WIRE_WT_LEN: {
+			n = wire_varint_get(buf + off, len - off, &v);
 			if (n == 0)
 				return WIRE_E_MALFORMED;
 			off += n;
@@ -136,12 +133,12 @@ int wire_header_decode(const uint8_t *buf, size_t len, wire_header *h)
 			}
 			break;
 		}
-		case WT_I64:
+		case WIRE_WT_I64:
 			if (len - off < 8 || field <= F_ERROR_MESSAGE)
 				return WIRE_E_MALFORMED;
 			off += 8;
 			break;
-		case WT_I32:
+		case WIRE_WT_I32:
 			if (len - off < 4 || field <= F_ERROR_MESSAGE)
 				return WIRE_E_MALFORMED;
 			off += 4;
@@ -275,7 +272,7 @@ int wire_header_validate(const wire_header *h, const char **why)
 #undef FAIL
 }
 
-static size_t varint_size(uint64_t v)
+size_t wire_varint_size(uint64_t v)
 {
 	size_t n = 1;
 	while (v >= 0x80) {
@@ -285,7 +282,7 @@ static size_t varint_size(uint64_t v)
 	return n;
 }
 
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
+uint8_t *wire_varint_put(uint8_t *p, uint64_t v)
 {
 	while (v >= 0x80) {
 		*p++ = (uint8_t)(v | 0x80);
@@ -297,12 +294,12 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
 
 static size_t uint_field_size(uint32_t field, uint64_t v)
 {
-	return v ? varint_size((uint64_t)field << 3) + varint_size(v) : 0;
+	return v ? wire_varint_size((uint64_t)field << 3) + wire_varint_size(v) : 0;
 }
 
 static size_t str_field_size(uint32_t field, wire_str s)
 {
-	return s.len ? varint_size((uint64_t)field << 3 | WT_LEN) + varint_size(s.len) + s.len : 0;
+	return s.len ? wire_varint_size((uint64_t)field << 3 | WIRE_WT_LEN) + wire_varint_size(s.len) + s.len : 0;
 }
 
 size_t wire_header_size(const wire_header *h)
@@ -320,16 +317,16 @@ static uint8_t *put_uint(uint8_t *p, uint32_t field, uint64_t v)
 {
 	if (!v)
 		return p;
-	p = put_varint(p, (uint64_t)field << 3 | WT_VARINT);
-	return put_varint(p, v);
+	p = wire_varint_put(p, (uint64_t)field << 3 | WIRE_WT_VARINT);
+	return wire_varint_put(p, v);
 }
 
 static uint8_t *put_str(uint8_t *p, uint32_t field, wire_str s)
 {
 	if (!s.len)
 		return p;
-	p = put_varint(p, (uint64_t)field << 3 | WT_LEN);
-	p = put_varint(p, s.len);
+	p = wire_varint_put(p, (uint64_t)field << 3 | WIRE_WT_LEN);
+	p = wire_varint_put(p, s.len);
 	memcpy(p, s.ptr, s.len);
 	return p + s.len;
 }
@@ -350,6 +347,19 @@ size_t wire_header_encode(const wire_header *h, uint8_t *out)
 	p = put_str(p, F_ERROR_NAME, h->error_name);
 	p = put_str(p, F_ERROR_MESSAGE, h->error_message);
 	return (size_t)(p - out);
+}
+
+size_t wire_sender_field_size(size_t len)
+{
+	return wire_varint_size((uint64_t)F_SENDER << 3 | WIRE_WT_LEN) + wire_varint_size(len) + len;
+}
+
+size_t wire_sender_field_encode(wire_str sender, uint8_t *out)
+{
+	uint8_t *p = wire_varint_put(out, (uint64_t)F_SENDER << 3 | WIRE_WT_LEN);
+	p = wire_varint_put(p, sender.len);
+	memcpy(p, sender.ptr, sender.len);
+	return (size_t)(p + sender.len - out);
 }
 
 const char *wire_strerror(int result)

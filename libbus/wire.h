@@ -16,7 +16,15 @@
 #define WIRE_PREAMBLE_SIZE 12
 #define WIRE_MAX_HEADER (64u * 1024u)
 #define WIRE_MAX_NAME 255 /* names, members, topics, types, error names */
+#define WIRE_BUS_NAME "bus" /* the broker's own name: its control service */
 #define WIRE_DEFAULT_MAX_FRAME (16u * 1024u * 1024u)
+/* Room the broker needs to stamp a peer's frame: the sender field it adds
+ * and, for an answer, a destination rewritten to the caller's unique id.
+ * A peer sends headers of at most WIRE_MAX_PEER_HEADER bytes and frames of
+ * at most the broker's maximum minus WIRE_STAMP_ROOM, so that every frame
+ * the broker forwards stays within WIRE_MAX_HEADER and its maximum. */
+#define WIRE_STAMP_ROOM 512u
+#define WIRE_MAX_PEER_HEADER (WIRE_MAX_HEADER - WIRE_STAMP_ROOM)
 
 enum wire_kind {
 	WIRE_KIND_INVALID = 0,
@@ -41,6 +49,9 @@ enum wire_result {
 	WIRE_E_MALFORMED,       /* header bytes are not a valid bus.Header */
 	WIRE_E_INVALID,         /* header decodes but breaks a rule (see why) */
 };
+
+/* Protobuf wire types. */
+enum wire_type { WIRE_WT_VARINT = 0, WIRE_WT_I64 = 1, WIRE_WT_LEN = 2, WIRE_WT_I32 = 5 };
 
 /* A string view into a buffer; not NUL-terminated. len 0 means absent. */
 typedef struct wire_str {
@@ -105,6 +116,22 @@ int wire_header_validate(const wire_header *h, const char **why);
  * wire_header_size(h) bytes). Returns the number of bytes written. */
 size_t wire_header_size(const wire_header *h);
 size_t wire_header_encode(const wire_header *h, uint8_t *out);
+
+/* The sender field (bus.Header.sender) as the broker adds it to a header it
+ * forwards: its size for a sender of len bytes (at most WIRE_MAX_NAME), and
+ * its encoding into out, which has room for it. Protobuf takes fields in any
+ * order, so the field can go before the sender's header bytes, unchanged;
+ * when the header carries a sender of its own, the broker encodes the
+ * header afresh instead (a decoder keeps the last of repeated fields). */
+size_t wire_sender_field_size(size_t len);
+size_t wire_sender_field_encode(wire_str sender, uint8_t *out);
+
+/* Protobuf varints: decode one of at most 10 bytes from p[0..avail)
+ * (returns the bytes used, 0 when malformed or cut short), the size of v
+ * encoded, and its encoding at p (returns the end). */
+size_t wire_varint_get(const uint8_t *p, size_t avail, uint64_t *v);
+size_t wire_varint_size(uint64_t v);
+uint8_t *wire_varint_put(uint8_t *p, uint64_t v);
 
 /* A name is a unique id (":" followed by digits) or a dotted well-known name of
  * [A-Za-z0-9_-] elements, 1..WIRE_MAX_NAME bytes. */

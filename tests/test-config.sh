@@ -23,7 +23,7 @@ origin() { printf '%s\n' "$OUT" | sed -n "s/^$1 = .*  (\(.*\))\$/\1/p"; }
 # ---- defaults
 check_config -c /dev/null --socket "$TEST_TMP/d.sock"
 expect_eq "an empty file is valid" "$RC" 0
-expect_eq "  and prints eighteen options" "$(lines "$OUT")" 18
+expect_eq "  and prints twenty-four options" "$(lines "$OUT")" 24
 expect_eq "  listen.mode defaults to 0666" "$(value listen.mode)" 0666
 expect_eq "  limits.max_frame_size to 16 MiB" "$(value limits.max_frame_size)" 16777216
 expect_eq "  limits.max_queued_bytes to 64 MiB" "$(value limits.max_queued_bytes)" 67108864

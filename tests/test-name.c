@@ -18,7 +18,7 @@ static int owner_a, owner_b, owner_c;
 
 static int req(name_registry *r, const char *name, void *owner)
 {
-	return name_request(r, name, strlen(name), owner);
+	return name_request(r, name, strlen(name), owner, NULL);
 }
 
 static int rel(name_registry *r, const char *name, void *owner)
@@ -114,8 +114,8 @@ static void test_invalid(void)
 
 	char n[300];
 	memset(n, 'a', sizeof(n));
-	is_int(name_request(r, n, 255, A), 0, "255-byte name can be owned");
-	is_int(name_request(r, n, 256, A), NAME_E_INVALID, "256-byte name is invalid");
+	is_int(name_request(r, n, 255, A, NULL), 0, "255-byte name can be owned");
+	is_int(name_request(r, n, 256, A, NULL), NAME_E_INVALID, "256-byte name is invalid");
 	ok(name_lookup(r, n, 255) == A, "255-byte name is found");
 	ok(name_lookup(r, n, 254) == NULL, "its 254-byte prefix is not");
 
@@ -132,20 +132,20 @@ static void test_lengths(void)
 
 	/* The registry must honour len and copy the bytes, never read a NUL. */
 	memcpy(buf, "org.c.Dzzzz", 11);
-	is_int(name_request(r, buf, 7, A), 0, "request with a length inside a longer buffer");
+	is_int(name_request(r, buf, 7, A, NULL), 0, "request with a length inside a longer buffer");
 	memset(buf, '#', sizeof(buf));
 	ok(look(r, "org.c.D") == A, "the name was copied (buffer overwritten since)");
 	ok(name_lookup(r, "org.c.Dz", 8) == NULL, "a longer name is different");
 	ok(name_lookup(r, "org.c.Dz", 7) == A, "lookup honours its length too");
 	ok(name_lookup(r, "org.c.D", 6) == NULL, "a shorter length finds nothing");
-	is_int(name_request(r, "org.c.D!!", 7, B), NAME_E_TAKEN, "taken whatever follows the length");
+	is_int(name_request(r, "org.c.D!!", 7, B, NULL), NAME_E_TAKEN, "taken whatever follows the length");
 	is_int(name_release(r, "org.c.D...", 7, A), 0, "release honours its length");
 	ok(look(r, "org.c.D") == NULL, "and the name is gone");
 
 	/* Exactly-sized heap buffer: ASan reports any read past len. */
 	char *h = malloc(7);
 	memcpy(h, "org.e.F", 7);
-	is_int(name_request(r, h, 7, A), 0, "request from an unterminated heap buffer");
+	is_int(name_request(r, h, 7, A, NULL), 0, "request from an unterminated heap buffer");
 	ok(name_lookup(r, h, 7) == A, "lookup from it");
 	is_int(name_release(r, h, 7, A), 0, "release from it");
 	free(h);

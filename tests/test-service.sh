@@ -84,7 +84,7 @@ out=$("$BUSCTL" status 2>&1)
 expect_match "the new max_connections_per_uid applies: a 4th connection is refused" "$out" \
 	"bus\.Error\.LimitsExceeded: uid [0-9]+ already has 3 connections"
 check "  with a warning naming the peer and the limit" \
-	"log_has 'warning: peer :[0-9]+ \(pid [0-9]+, busctl\): refused: .*limits.max_connections_per_uid'"
+	"log_has 'warning: peer :[0-9]+ \(pid [0-9]+, busctl\) uid [0-9]+: refused: .*limits.max_connections_per_uid'"
 kill "$third"
 wait "$third" 2>/dev/null
 # Room again for the callers below.

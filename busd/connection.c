@@ -1,0 +1,648 @@
+/* connection.c - a client socket: credentials at accept, batched reads cut
+ * into whole frames, a queue of frames written with one sendmsg() each
+ * time, and the close that lets the last output out. See connection.h. */
+#include "config.h"
+
+#include "connection.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* Each read asks for up to READ_CHUNK bytes (more when a large frame is
+ * being received straight into its buffer); one peer gets at most
+ * READ_BUDGET bytes per wake-up before the others run. */
+#define READ_CHUNK (64u * 1024u)
+#define READ_BUDGET (1024u * 1024u)
+/* Frames written per sendmsg(): each takes one or two iovecs. */
+#define WRITE_FRAMES 64
+
+static void on_read(struct dispatch_source *s, short what);
+static void on_write(struct dispatch_source *s, short what);
+static void on_timer(struct dispatch_source *s, short what);
+static void on_input_budget(struct charge_waiter *w);
+
+/* ---------------------------------------------------------------- transport */
+
+int transport_init(struct transport *t, struct dispatch *d, const struct connection_ops *ops)
+{
+	memset(t, 0, sizeof(*t));
+	t->d = d;
+	t->ops = ops;
+	t->scratch = malloc(READ_CHUNK);
+	t->frame_timeout_usec = 30u * 1000000u;
+	t->linger_usec = 2u * 1000000u;
+	return t->scratch ? 0 : -ENOMEM;
+}
+
+void transport_fini(struct transport *t)
+{
+	free(t->scratch);
+	t->scratch = NULL;
+}
+
+static void mark_dirty(struct connection *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = 1;
+	c->dirty_next = c->t->dirty;
+	c->t->dirty = c;
+}
+
+void transport_flush(struct transport *t)
+{
+	/* Flushing can end connections, which queues frames toward others
+	 * (the layer above answers their callers): loop until none is left. */
+	while (t->dirty) {
+		struct connection *c = t->dirty;
+		t->dirty = c->dirty_next;
+		c->dirty = 0;
+		if (c->state != CONN_DEAD)
+			connection_flush(c);
+	}
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static void read_comm(struct connection *c)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
+	strcpy(c->comm, "?");
+	FILE *f = c->pid > 0 ? fopen(path, "re") : NULL;
+	if (!f)
+		return;
+	if (fgets(c->comm, sizeof(c->comm), f))
+		c->comm[strcspn(c->comm, "\n")] = '\0';
+	else
+		strcpy(c->comm, "?");
+	fclose(f);
+}
+
+/* The supplementary groups, as the kernel recorded them at connect(). */
+static void read_groups(struct connection *c)
+{
+	socklen_t len = 16 * sizeof(gid_t);
+
+	for (int tries = 0; tries < 4; tries++) {
+		gid_t *g = malloc(len);
+		if (!g)
+			return;
+		socklen_t got = len;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, g, &got) == 0) {
+			c->groups = g;
+			c->n_groups = got / sizeof(gid_t);
+			return;
+		}
+		free(g);
+		if (errno != ERANGE || got <= len)
+			return; /* no groups known: only uid and gid count */
+		len = got;
+	}
+}
+
+int connection_init(struct connection *c, struct transport *t, int fd, uint32_t max_frame)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+
+	memset(c, 0, sizeof(*c));
+	c->t = t;
+	c->fd = fd;
+	c->state = CONN_OPEN;
+	c->max_frame = max_frame;
+	c->waiter.wake = on_input_budget;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+	} else {
+		c->uid = c->gid = (uid_t)-1;
+	}
+	read_comm(c);
+	read_groups(c);
+	if (dispatch_source_init(&c->rd, t->d, fd, EV_READ | EV_PERSIST, on_read) < 0 ||
+	    dispatch_source_init(&c->wr, t->d, fd, EV_WRITE | EV_PERSIST, on_write) < 0 ||
+	    dispatch_source_init(&c->timer, t->d, -1, 0, on_timer) < 0) {
+		c->fd = -1; /* the caller closes it */
+		c->state = CONN_DEAD;
+		connection_fini(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int connection_start(struct connection *c, struct account *peer, struct charge_user *user)
+{
+	charge_force(&c->in_charge, peer, user, CHARGE_INPUT, 0);
+	charge_force(&c->out_charge, peer, user, CHARGE_QUEUED, 0);
+	return dispatch_source_add(&c->rd, NULL);
+}
+
+static void drop_input(struct connection *c)
+{
+	if (c->partial) {
+		frame_unref(c->partial);
+		c->partial = NULL;
+	}
+	while (c->inq_len)
+		frame_unref(c->inq[--c->inq_len]);
+	c->stash_len = 0;
+	if (c->in_charge.user)
+		charge_wait_cancel(c->in_charge.user, &c->waiter);
+	charge_shrink(&c->in_charge, c->in_charge.amount);
+}
+
+static void drop_output(struct connection *c)
+{
+	while (c->ring_len) {
+		frame_unref(c->ring[c->ring_head]);
+		c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
+		c->ring_len--;
+	}
+	c->out_off = 0;
+	c->out_bytes = 0;
+	charge_shrink(&c->out_charge, c->out_charge.amount);
+}
+
+void connection_fini(struct connection *c)
+{
+	drop_input(c);
+	drop_output(c);
+	charge_release(&c->in_charge);
+	charge_release(&c->out_charge);
+	dispatch_source_free(&c->rd);
+	dispatch_source_free(&c->wr);
+	dispatch_source_free(&c->timer);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->ring);
+	free(c->inq);
+	free(c->groups);
+	c->ring = NULL;
+	c->inq = NULL;
+	c->groups = NULL;
+}
+
+/* ---------------------------------------------------------------- input */
+
+static void end(struct connection *c, enum connection_end why, int err)
+{
+	if (c->state == CONN_OPEN)
+		c->t->ops->ended(c, why, err);
+}
+
+static size_t received_size(const struct frame *f)
+{
+	return WIRE_PREAMBLE_SIZE + (size_t)f->pre.header_len + f->pre.body_len;
+}
+
+/* Keep a whole frame while reading is paused (charged: its bytes are
+ * charged as input already). */
+static int keep(struct connection *c, struct frame *f, int charged)
+{
+	if (c->inq_len == c->inq_cap) {
+		unsigned cap = c->inq_cap ? c->inq_cap * 2 : 8;
+		struct frame **q = realloc(c->inq, cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		c->inq = q;
+		c->inq_cap = cap;
+	}
+	c->inq[c->inq_len++] = f;
+	if (!charged)
+		charge_grow(&c->in_charge, received_size(f));
+	return 0;
+}
+
+/* A whole frame: up it goes, or into the kept queue while paused (or while
+ * frames kept earlier wait, so that the order holds). charged: its bytes
+ * are charged as input already (it was received as a partial frame). */
+static void deliver(struct connection *c, struct frame *f, int charged)
+{
+	if (c->state != CONN_OPEN) {
+		if (charged)
+			charge_shrink(&c->in_charge, received_size(f));
+		frame_unref(f);
+		return;
+	}
+	if (c->paused || c->inq_len) {
+		if (keep(c, f, charged) < 0) {
+			if (charged)
+				charge_shrink(&c->in_charge, received_size(f));
+			frame_unref(f);
+			end(c, CONN_END_NOMEM, ENOMEM);
+		}
+		return;
+	}
+	if (charged)
+		charge_shrink(&c->in_charge, received_size(f));
+	c->t->ops->frame(c, f);
+}
+
+/* Deliver the frames kept while paused, in order, until paused again. */
+static void deliver_kept(struct connection *c)
+{
+	unsigned i = 0;
+
+	while (i < c->inq_len && c->state == CONN_OPEN && !c->paused) {
+		struct frame *f = c->inq[i++];
+		charge_shrink(&c->in_charge, received_size(f));
+		c->t->ops->frame(c, f);
+	}
+	if (c->state != CONN_OPEN)
+		return; /* drop_input() took the rest */
+	memmove(c->inq, c->inq + i, (c->inq_len - i) * sizeof(*c->inq));
+	c->inq_len -= i;
+}
+
+/* The preamble at p (avail bytes): WIRE_OK with pre filled, WIRE_E_SHORT,
+ * or the rule it breaks. A peer leaves busd room to stamp its frames. */
+static int check_preamble(const struct connection *c, const uint8_t *p, size_t avail,
+			  wire_preamble *pre)
+{
+	uint32_t max = c->max_frame;
+	int r = wire_preamble_decode(p, avail, max, pre);
+
+	if (r == WIRE_OK && pre->header_len > WIRE_MAX_PEER_HEADER)
+		r = WIRE_E_HEADER_SIZE;
+	return r;
+}
+
+/* Start receiving a frame of total bytes whose first have bytes are at p.
+ * Returns 0, or a negative errno (the connection was ended). */
+static int start_frame(struct connection *c, const wire_preamble *pre, const uint8_t *p,
+		       size_t have)
+{
+	size_t total = WIRE_PREAMBLE_SIZE + (size_t)pre->header_len + pre->body_len;
+	struct frame *f = frame_new_received(total);
+
+	if (!f) {
+		end(c, CONN_END_NOMEM, ENOMEM);
+		return -ENOMEM;
+	}
+	f->pre = *pre;
+	memcpy(frame_received_at(f), p, have);
+	if (have == total) {
+		deliver(c, f, 0);
+		return 0;
+	}
+	/* Charged for the whole frame now: what it may still make busd hold. */
+	charge_grow(&c->in_charge, total);
+	c->partial = f;
+	c->partial_len = total;
+	c->partial_have = have;
+	if (c->t->frame_timeout_usec)
+		dispatch_source_add_usec(&c->timer, c->t->frame_timeout_usec);
+	return 0;
+}
+
+/* Cut the bytes at p into frames. Returns 0, or -1 when reading must stop
+ * (the connection ended or broke a rule). */
+static int parse(struct connection *c, const uint8_t *p, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < len && c->state == CONN_OPEN) {
+		wire_preamble pre;
+		size_t avail = len - pos;
+		int r = check_preamble(c, p + pos, avail, &pre);
+		if (r == WIRE_E_SHORT) {
+			memcpy(c->stash, p + pos, avail);
+			c->stash_len = avail;
+			return 0;
+		}
+		if (r != WIRE_OK) {
+			c->t->ops->broken(c, r, &pre);
+			return -1;
+		}
+		size_t total = WIRE_PREAMBLE_SIZE + (size_t)pre.header_len + pre.body_len;
+		size_t have = avail < total ? avail : total;
+		if (start_frame(c, &pre, p + pos, have) < 0)
+			return -1;
+		pos += have;
+	}
+	return c->state == CONN_OPEN ? 0 : -1;
+}
+
+/* Room the user's input budget (limits.max_input_bytes_per_uid) has left. */
+static uint64_t input_room(const struct connection *c)
+{
+	const struct charge_user *u = c->in_charge.user;
+	uint64_t limit = charge_limits_of(u)->user[CHARGE_INPUT];
+
+	if (!limit)
+		return UINT64_MAX;
+	return u->acct.used[CHARGE_INPUT] >= limit ? 0 : limit - u->acct.used[CHARGE_INPUT];
+}
+
+/* Make room for a frame whose preamble is in the stash: charge it or wait
+ * for the user's budget. Returns 1 to go on reading, 0 to wait. */
+static int admit_stashed(struct connection *c)
+{
+	wire_preamble pre;
+
+	if (c->stash_len < WIRE_PREAMBLE_SIZE)
+		return 1;
+	if (check_preamble(c, c->stash, c->stash_len, &pre) != WIRE_OK)
+		return 1; /* parse() reports it */
+	size_t total = WIRE_PREAMBLE_SIZE + (size_t)pre.header_len + pre.body_len;
+	if (input_room(c) >= total)
+		return 1;
+	charge_wait_input(c->in_charge.user, &c->waiter);
+	dispatch_source_del(&c->rd);
+	return 0;
+}
+
+static void on_input_budget(struct charge_waiter *w)
+{
+	struct connection *c = container_of(w, struct connection, waiter);
+
+	if (c->state != CONN_OPEN || c->paused)
+		return;
+	dispatch_source_add(&c->rd, NULL);
+	dispatch_source_activate(&c->rd, EV_READ);
+}
+
+/* One read. Returns bytes read, 0 when the socket is empty, -1 when the
+ * connection ended or must wait. */
+static ssize_t read_once(struct connection *c, size_t budget)
+{
+	struct transport *t = c->t;
+	struct iovec iov[2];
+	int niov = 0;
+	size_t k = 0, into_partial = 0;
+
+	/* Short of budget for a frame and a chunk: one preamble at a time, so
+	 * that busd never reads bytes it cannot charge. */
+	int careful = input_room(c) < (uint64_t)c->max_frame + READ_CHUNK;
+	if (c->partial) {
+		size_t want = c->partial_len - c->partial_have;
+		into_partial = want < budget ? want : budget;
+		iov[niov++] = (struct iovec){ frame_received_at(c->partial) + c->partial_have,
+					      into_partial };
+		if (into_partial < want || careful)
+			goto read; /* the rest of this frame first */
+	} else {
+		if (!admit_stashed(c))
+			return -1;
+		k = c->stash_len;
+		memcpy(t->scratch, c->stash, k);
+		c->stash_len = 0;
+	}
+	size_t room = READ_CHUNK - k;
+	if (careful)
+		room = k < WIRE_PREAMBLE_SIZE ? WIRE_PREAMBLE_SIZE - k : 0;
+	if (room)
+		iov[niov++] = (struct iovec){ t->scratch + k, room };
+read:;
+	ssize_t n = niov ? readv(c->fd, iov, niov) : 0;
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR) {
+			if (k) { /* keep the stashed preamble bytes */
+				memcpy(c->stash, t->scratch, k);
+				c->stash_len = k;
+			}
+			return 0;
+		}
+		end(c, CONN_END_ERROR, errno);
+		return -1;
+	}
+	if (n == 0 && niov) {
+		end(c, CONN_END_EOF, 0);
+		return -1;
+	}
+	size_t got = (size_t)n, part = got < into_partial ? got : into_partial;
+	if (c->partial) {
+		c->partial_have += part;
+		if (c->partial_have == c->partial_len) {
+			struct frame *f = c->partial;
+			c->partial = NULL;
+			dispatch_source_del(&c->timer);
+			deliver(c, f, 1);
+		}
+	}
+	if (parse(c, t->scratch, k + got - part) < 0)
+		return -1;
+	return niov ? n : 1; /* a stashed preamble alone made progress */
+}
+
+static void on_read(struct dispatch_source *s, short what)
+{
+	struct connection *c = container_of(s, struct connection, rd);
+	size_t budget = READ_BUDGET;
+
+	(void)what;
+	if (c->resumed) {
+		c->resumed = 0;
+		deliver_kept(c);
+	}
+	while (c->state == CONN_OPEN && !c->paused && budget > 0) {
+		ssize_t n = read_once(c, budget);
+		if (n <= 0)
+			break;
+		budget -= (size_t)n < budget ? (size_t)n : budget;
+	}
+}
+
+void connection_pause(struct connection *c)
+{
+	if (c->paused || c->state != CONN_OPEN)
+		return;
+	c->paused = 1;
+	dispatch_source_del(&c->rd);
+}
+
+void connection_resume(struct connection *c)
+{
+	if (!c->paused || c->state != CONN_OPEN)
+		return;
+	c->paused = 0;
+	dispatch_source_add(&c->rd, NULL);
+	/* Frames kept while paused come first, from the read callback. */
+	if (c->inq_len) {
+		c->resumed = 1;
+		dispatch_source_activate(&c->rd, EV_READ);
+	}
+}
+
+void connection_set_max_frame(struct connection *c, uint32_t max_frame)
+{
+	c->max_frame = max_frame;
+}
+
+/* ---------------------------------------------------------------- output */
+
+int connection_reserve(struct connection *c)
+{
+	if (c->ring_len < c->ring_cap)
+		return 0;
+	uint32_t cap = c->ring_cap ? c->ring_cap * 2 : 8;
+	struct frame **r = malloc(cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->ring_len; i++)
+		r[i] = c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+	free(c->ring);
+	c->ring = r;
+	c->ring_cap = cap;
+	c->ring_head = 0;
+	return 0;
+}
+
+int connection_queue(struct connection *c, struct frame *f)
+{
+	if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
+		return -EPIPE;
+	if (connection_reserve(c) < 0)
+		return -ENOMEM;
+	c->ring[(c->ring_head + c->ring_len) & (c->ring_cap - 1)] = frame_ref(f);
+	c->ring_len++;
+	c->out_bytes += frame_size(f);
+	charge_grow(&c->out_charge, frame_size(f));
+	mark_dirty(c);
+	return 0;
+}
+
+/* bytes were written: drop the frames they finished. */
+static void advance(struct connection *c, size_t bytes)
+{
+	size_t done = 0;
+
+	c->out_bytes -= bytes;
+	charge_shrink(&c->out_charge, bytes);
+	bytes += c->out_off;
+	while (c->ring_len) {
+		struct frame *f = c->ring[c->ring_head];
+		size_t sz = frame_size(f);
+		if (bytes - done < sz)
+			break;
+		done += sz;
+		frame_unref(f);
+		c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
+		c->ring_len--;
+	}
+	c->out_off = bytes - done;
+}
+
+static void finish_close(struct connection *c)
+{
+	c->state = CONN_DEAD;
+	dispatch_source_del(&c->rd);
+	dispatch_source_del(&c->wr);
+	dispatch_source_del(&c->timer);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	drop_output(c);
+	c->t->ops->gone(c);
+}
+
+void connection_flush(struct connection *c)
+{
+	int wrote = 0;
+
+	while (c->ring_len && c->fd >= 0) {
+		struct iovec iov[2 * WRITE_FRAMES];
+		size_t want = 0, skip = c->out_off;
+		int n = 0;
+
+		for (uint32_t i = 0; i < c->ring_len && i < WRITE_FRAMES; i++) {
+			const struct frame *f = c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+			const uint8_t *ptr[2] = { f->head, f->body };
+			size_t len[2] = { f->head_len, f->body_len };
+			int parts = 2;
+			if (f->head + f->head_len == f->body) { /* stamped in place: one piece */
+				len[0] += len[1];
+				parts = 1;
+			}
+			for (int j = 0; j < parts; j++) {
+				if (skip >= len[j]) {
+					skip -= len[j];
+					continue;
+				}
+				iov[n].iov_base = (void *)(ptr[j] + skip);
+				iov[n].iov_len = len[j] - skip;
+				want += iov[n].iov_len;
+				skip = 0;
+				n++;
+			}
+		}
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (c->state == CONN_CLOSING) {
+				finish_close(c);
+				return;
+			}
+			end(c, CONN_END_ERROR, errno);
+			return;
+		}
+		advance(c, (size_t)w);
+		wrote = 1;
+		if ((size_t)w < want)
+			break; /* the socket is full */
+	}
+	if (c->state == CONN_DEAD)
+		return;
+	if (c->ring_len)
+		dispatch_source_add(&c->wr, NULL);
+	else
+		dispatch_source_del(&c->wr);
+	if (wrote && c->state == CONN_OPEN)
+		c->t->ops->written(c);
+	if (c->state == CONN_CLOSING && !c->ring_len)
+		finish_close(c);
+}
+
+static void on_write(struct dispatch_source *s, short what)
+{
+	(void)what;
+	connection_flush(container_of(s, struct connection, wr));
+}
+
+/* ---------------------------------------------------------------- close */
+
+void connection_close(struct connection *c)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	c->state = CONN_CLOSING;
+	dispatch_source_del(&c->rd);
+	dispatch_source_del(&c->timer);
+	drop_input(c);
+	if (!c->ring_len || c->fd < 0) {
+		finish_close(c);
+		return;
+	}
+	/* Let the last frames (e.g. the error that explains the close) out. */
+	dispatch_source_add_usec(&c->timer, c->t->linger_usec);
+	mark_dirty(c);
+}
+
+static void on_timer(struct dispatch_source *s, short what)
+{
+	struct connection *c = container_of(s, struct connection, timer);
+
+	(void)what;
+	if (c->state == CONN_CLOSING)
+		finish_close(c); /* could not flush its last output in time */
+	else if (c->state == CONN_OPEN && c->partial)
+		end(c, CONN_END_TIMEOUT, ETIMEDOUT);
+}
