@@ -309,6 +309,24 @@ static int start_frame(struct connection *c, const wire_preamble *pre, const uin
 	return 0;
 }
 
+/* Room the user's input budget (limits.max_input_bytes_per_uid) has left. */
+static uint64_t input_room(const struct connection *c)
+{
+	const struct charge_user *u = c->in_charge.user;
+	uint64_t limit = charge_limits_of(u)->user[CHARGE_INPUT];
+
+	if (!limit)
+		return UINT64_MAX;
+	return u->acct.used[CHARGE_INPUT] >= limit ? 0 : limit - u->acct.used[CHARGE_INPUT];
+}
+
+/* Stop reading until the user's input charges go down. */
+static void wait_input(struct connection *c)
+{
+	charge_wait_input(c->in_charge.user, &c->waiter);
+	dispatch_source_del(&c->rd);
+}
+
 /* Cut the bytes at p into frames. Returns 0, or -1 when reading must stop
  * (the connection ended or broke a rule). */
 static int parse(struct connection *c, const uint8_t *p, size_t len)
@@ -330,22 +348,19 @@ static int parse(struct connection *c, const uint8_t *p, size_t len)
 		}
 		size_t total = WIRE_PREAMBLE_SIZE + (size_t)pre.header_len + pre.body_len;
 		size_t have = avail < total ? avail : total;
+		/* Short of input budget only a preamble was read (read_once): it
+		 * waits in the stash until the user's budget takes the frame. */
+		if (have < total && avail <= sizeof(c->stash) && input_room(c) < total) {
+			memcpy(c->stash, p + pos, avail);
+			c->stash_len = avail;
+			wait_input(c);
+			return -1;
+		}
 		if (start_frame(c, &pre, p + pos, have) < 0)
 			return -1;
 		pos += have;
 	}
 	return c->state == CONN_OPEN ? 0 : -1;
-}
-
-/* Room the user's input budget (limits.max_input_bytes_per_uid) has left. */
-static uint64_t input_room(const struct connection *c)
-{
-	const struct charge_user *u = c->in_charge.user;
-	uint64_t limit = charge_limits_of(u)->user[CHARGE_INPUT];
-
-	if (!limit)
-		return UINT64_MAX;
-	return u->acct.used[CHARGE_INPUT] >= limit ? 0 : limit - u->acct.used[CHARGE_INPUT];
 }
 
 /* Make room for a frame whose preamble is in the stash: charge it or wait
@@ -361,8 +376,7 @@ static int admit_stashed(struct connection *c)
 	size_t total = WIRE_PREAMBLE_SIZE + (size_t)pre.header_len + pre.body_len;
 	if (input_room(c) >= total)
 		return 1;
-	charge_wait_input(c->in_charge.user, &c->waiter);
-	dispatch_source_del(&c->rd);
+	wait_input(c);
 	return 0;
 }
 

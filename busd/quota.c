@@ -32,6 +32,11 @@ static int may_uncongest(const struct peer *p)
 	return queued(p) < p->broker->queue_hold / 2 && uid_queued(p) <= p->broker->max_queued_uid / 2;
 }
 
+int quota_drops(const struct peer *p)
+{
+	return p->congested || uid_queued(p) > p->broker->max_queued_uid;
+}
+
 int quota_over_ceiling(const struct peer *p)
 {
 	return queued(p) >= p->broker->max_queued || uid_queued(p) >= p->broker->max_queued_uid;
@@ -155,7 +160,7 @@ int quota_refuse_call(struct peer *caller, struct peer *dst, uint64_t serial, in
 {
 	struct broker *b = caller->broker;
 
-	if (!dst->congested || (!dst->stalled && !quota_over_ceiling(dst)))
+	if (!dst->stalled && !quota_over_ceiling(dst))
 		return 0;
 	b->stats.calls_refused++;
 	if (!want_reply)

@@ -37,6 +37,9 @@ void quota_queued(struct peer *p);
 /* After a write toward congested p: un-congest it (and let its held peers
  * go) once its queue is below half the threshold. */
 void quota_drained(struct peer *p);
+/* Whether best-effort frames (events, monitor copies) toward p are dropped:
+ * it is congested, or its uid's queues together are above their limit. */
+int quota_drops(const struct peer *p);
 /* Whether nothing more may be queued toward p (see above), and why, for
  * messages. */
 int quota_over_ceiling(const struct peer *p);

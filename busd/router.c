@@ -165,7 +165,7 @@ void pending_table_free(struct pending_table *t)
 static void copy_to_monitors(struct broker *b, struct frame *f)
 {
 	for (struct peer *m = b->monitors; m; m = m->mon_next) {
-		if (m->congested || peer_send(m, f) < 0) {
+		if (quota_drops(m) || peer_send(m, f) < 0) {
 			m->dropped++;
 			b->stats.monitor_dropped++;
 		}
@@ -263,6 +263,17 @@ static void packed_done(struct packed *pk)
 void router_send_reply(struct peer *p, uint64_t reply_serial, const ProtobufCMessage *msg)
 {
 	struct packed pk;
+
+	/* busd's own replies (a schema, the list of peers) count against the
+	 * ceiling like any other answer. */
+	if (quota_over_ceiling(p)) {
+		char why[160];
+		p->broker->stats.answers_dropped++;
+		quota_ceiling_describe(p, why, sizeof(why));
+		router_send_error(p, reply_serial, BUS_ERROR_LIMITS_EXCEEDED, "busd's answer was "
+				  "dropped: %s", why);
+		return;
+	}
 	if (pack(msg, &pk) < 0) {
 		router_send_error(p, reply_serial, BUS_ERROR_FAILED, "out of memory");
 		return;
@@ -367,7 +378,7 @@ static void fanout_one(void *owner, void *userdata)
 			return;
 	}
 	/* It cannot keep up (or busd has no memory for it): its loss alone, counted. */
-	if (p->congested || peer_send(p, fo->f) < 0) {
+	if (quota_drops(p) || peer_send(p, fo->f) < 0) {
 		p->dropped++;
 		fo->b->stats.events_dropped++;
 		return;
