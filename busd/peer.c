@@ -54,6 +54,8 @@ struct peer *peer_new(struct broker *b, int fd)
 		b->all->prev = p;
 	b->all = p;
 	b->n_peers++;
+	b->n_conns++;
+	p->counted = 1;
 	if (b->n_peers > b->peers_peak)
 		b->peers_peak = b->n_peers;
 	return p;
@@ -150,6 +152,8 @@ void peer_free(struct peer *p)
 {
 	if (!p)
 		return;
+	if (p->counted)
+		p->broker->n_conns--;
 	dispatch_source_free(&p->hello_timer);
 	connection_fini(&p->conn);
 	charge_release(&p->conn_charge);

@@ -38,8 +38,9 @@ struct peer {
 	struct account acct;      /* its own */
 	struct charge conn_charge; /* the connection, against the uid's count */
 	struct dispatch_source hello_timer; /* until Hello */
+	int counted;              /* in broker->n_conns: it holds a descriptor */
 
-	struct peer *prev, *next; /* broker's list of live peers */
+	struct peer *prev, *next; /* broker's list of live peers, then of closing ones */
 	struct peer *mon_next;    /* broker's list of monitors */
 	struct peer *dead_next;   /* broker's graveyard */
 	struct peer *doomed_next; /* broker's list of peers to disconnect */
