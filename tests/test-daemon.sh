@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-daemon.sh - busd as a process: command line, refusing a second
 # instance, replacing a stale socket file, clean exit on SIGTERM and SIGINT,
-# verbose logging, the socket path from $BUS_ADDRESS.
+# verbose logging, the socket path from $BUS_ADDRESS, and removing at exit
+# only the socket file busd created.
 . "$top_srcdir/tests/lib.sh"
 
 # Succeeds if something accepts connections on the Unix socket $1.
@@ -126,6 +127,26 @@ kill -TERM "$pid"
 wait_exit "$pid" 10
 expect_eq "  and exits 0 on SIGTERM" "$?" 0
 check "  removing that socket" "[ ! -e '$TEST_TMP/env.sock' ]"
+
+# ---- a socket file replaced under busd is not removed at exit
+"$BUSD" -c /dev/null --socket "$TEST_TMP/a.sock" 2>"$TEST_TMP/a.log" &
+pid_a=$!
+"$BUSD" -c /dev/null --socket "$TEST_TMP/b.sock" 2>"$TEST_TMP/b.log" &
+pid_b=$!
+wait_for 10 sock_connect "$TEST_TMP/a.sock"
+wait_for 10 sock_connect "$TEST_TMP/b.sock"
+mv "$TEST_TMP/b.sock" "$TEST_TMP/a.sock"
+kill -TERM "$pid_a"
+wait_exit "$pid_a" 10
+expect_eq "busd A exits 0 after busd B's socket replaced its own" "$?" 0
+check "  the socket file is still there, and it is B's" "sock_connect '$TEST_TMP/a.sock'"
+expect_match "  A says why it left the file alone" "$(cat "$TEST_TMP/a.log")" \
+	"not removing .*/a.sock: it is no longer the socket this busd created"
+kill -TERM "$pid_b"
+wait_exit "$pid_b" 10
+expect_eq "  B exits 0" "$?" 0
+expect_match "  B, whose file was moved away from its path, leaves its path alone too" \
+	"$(cat "$TEST_TMP/b.log")" "not removing .*/b.sock: it is no longer the socket this busd created"
 
 # ---- -v: the same kind of session logs more
 busd_start -v
