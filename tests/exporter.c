@@ -123,6 +123,22 @@ int exporter_serve(bus_t *bus, int ctl, void (*on_line)(bus_t *bus, const char *
 	}
 }
 
+/* "own NAME" on ctl: request one more name; answers "owned NAME" or
+ * "error NAME: ERROR". */
+static void own_more(bus_t *bus, const char *line, void *ud)
+{
+	char name[256];
+	bus_error_t err;
+
+	(void)ud;
+	if (sscanf(line, "own %255s", name) != 1)
+		return;
+	if (bus_request_name(bus, name, &err) == 0)
+		harness_send(exporter_ctl, "owned %s", name);
+	else
+		harness_send(exporter_ctl, "error %s: %s", name, err.name);
+}
+
 int exporter_main(int ctl, void *arg)
 {
 	const char *name = arg;
@@ -148,7 +164,7 @@ int exporter_main(int ctl, void *arg)
 		return 1;
 	}
 	harness_send(ctl, "ready %s", bus_unique_name(bus));
-	r = exporter_serve(bus, ctl, NULL, NULL);
+	r = exporter_serve(bus, ctl, own_more, NULL);
 	bus_close(bus);
 	for (int i = 0; i < n_delayed; i++)
 		free(delayed[i].text);

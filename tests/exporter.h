@@ -11,7 +11,9 @@
  *                        (bus.Error.ServiceFailed)
  *
  * On ctl it first sends "ready UNIQUE" (or "error TEXT"), then serves until
- * ctl is closed or says "quit"; it then closes its connection and exits 0. */
+ * ctl is closed or says "quit"; it then closes its connection and exits 0.
+ * "own NAME" on ctl makes it request one more name ("owned NAME" or
+ * "error NAME: ERROR" back). */
 #ifndef BUSD_TEST_EXPORTER_H
 #define BUSD_TEST_EXPORTER_H
 
