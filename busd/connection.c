@@ -156,8 +156,9 @@ static void drop_input(struct connection *c)
 		frame_unref(c->partial);
 		c->partial = NULL;
 	}
-	while (c->inq_len)
-		frame_unref(c->inq[--c->inq_len]);
+	free(c->rest);
+	c->rest = NULL;
+	c->rest_len = 0;
 	c->stash_len = 0;
 	if (c->in_charge.user)
 		charge_wait_cancel(c->in_charge.user, &c->waiter);
@@ -189,10 +190,8 @@ void connection_fini(struct connection *c)
 		close(c->fd);
 	c->fd = -1;
 	free(c->ring);
-	free(c->inq);
 	free(c->groups);
 	c->ring = NULL;
-	c->inq = NULL;
 	c->groups = NULL;
 }
 
@@ -204,68 +203,36 @@ static void end(struct connection *c, enum connection_end why, int err)
 		c->t->ops->ended(c, why, err);
 }
 
-static size_t received_size(const struct frame *f)
-{
-	return WIRE_PREAMBLE_SIZE + (size_t)f->pre.header_len + f->pre.body_len;
-}
-
-/* Keep a whole frame while reading is paused (charged: its bytes are
- * charged as input already). */
-static int keep(struct connection *c, struct frame *f, int charged)
-{
-	if (c->inq_len == c->inq_cap) {
-		unsigned cap = c->inq_cap ? c->inq_cap * 2 : 8;
-		struct frame **q = realloc(c->inq, cap * sizeof(*q));
-		if (!q)
-			return -ENOMEM;
-		c->inq = q;
-		c->inq_cap = cap;
-	}
-	c->inq[c->inq_len++] = f;
-	if (!charged)
-		charge_grow(&c->in_charge, received_size(f));
-	return 0;
-}
-
-/* A whole frame: up it goes, or into the kept queue while paused (or while
- * frames kept earlier wait, so that the order holds). charged: its bytes
- * are charged as input already (it was received as a partial frame). */
+/* A whole frame goes up (never while paused: parse() keeps the bytes
+ * instead). charged: its buffer is charged as input (it was received as a
+ * partial frame); the charge goes as the frame leaves the connection. */
 static void deliver(struct connection *c, struct frame *f, int charged)
 {
+	if (charged)
+		charge_shrink(&c->in_charge, frame_cost(f));
 	if (c->state != CONN_OPEN) {
-		if (charged)
-			charge_shrink(&c->in_charge, received_size(f));
 		frame_unref(f);
 		return;
 	}
-	if (c->paused || c->inq_len) {
-		if (keep(c, f, charged) < 0) {
-			if (charged)
-				charge_shrink(&c->in_charge, received_size(f));
-			frame_unref(f);
-			end(c, CONN_END_NOMEM, ENOMEM);
-		}
-		return;
-	}
-	if (charged)
-		charge_shrink(&c->in_charge, received_size(f));
 	c->t->ops->frame(c, f);
 }
 
-/* Deliver the frames kept while paused, in order, until paused again. */
-static void deliver_kept(struct connection *c)
+/* Reading was paused in the middle of what a read brought: keep the bytes
+ * not yet cut into frames (charged as input, at most one read's worth)
+ * until the connection is resumed. */
+static int keep_rest(struct connection *c, const uint8_t *p, size_t len)
 {
-	unsigned i = 0;
+	uint8_t *r = malloc(len);
 
-	while (i < c->inq_len && c->state == CONN_OPEN && !c->paused) {
-		struct frame *f = c->inq[i++];
-		charge_shrink(&c->in_charge, received_size(f));
-		c->t->ops->frame(c, f);
+	if (!r) {
+		end(c, CONN_END_NOMEM, ENOMEM);
+		return -ENOMEM;
 	}
-	if (c->state != CONN_OPEN)
-		return; /* drop_input() took the rest */
-	memmove(c->inq, c->inq + i, (c->inq_len - i) * sizeof(*c->inq));
-	c->inq_len -= i;
+	memcpy(r, p, len);
+	c->rest = r;
+	c->rest_len = len;
+	charge_grow(&c->in_charge, len);
+	return 0;
 }
 
 /* The preamble at p (avail bytes): WIRE_OK with pre filled, WIRE_E_SHORT,
@@ -299,8 +266,8 @@ static int start_frame(struct connection *c, const wire_preamble *pre, const uin
 		deliver(c, f, 0);
 		return 0;
 	}
-	/* Charged for the whole frame now: what it may still make busd hold. */
-	charge_grow(&c->in_charge, total);
+	/* Charged for its whole buffer now: what it may still make busd hold. */
+	charge_grow(&c->in_charge, frame_cost(f));
 	c->partial = f;
 	c->partial_len = total;
 	c->partial_have = have;
@@ -308,6 +275,11 @@ static int start_frame(struct connection *c, const wire_preamble *pre, const uin
 		dispatch_source_add_usec(&c->timer, c->t->frame_timeout_usec);
 	return 0;
 }
+
+/* A frame this small is always taken, whatever its user's input budget
+ * says: it costs little, and Hello and control calls must get through even
+ * while a user's large frames hold its budget. */
+#define SMALL_FRAME 4096u
 
 /* Room the user's input budget (limits.max_input_bytes_per_uid) has left. */
 static uint64_t input_room(const struct connection *c)
@@ -336,6 +308,10 @@ static int parse(struct connection *c, const uint8_t *p, size_t len)
 	while (pos < len && c->state == CONN_OPEN) {
 		wire_preamble pre;
 		size_t avail = len - pos;
+		if (c->paused) {
+			keep_rest(c, p + pos, avail);
+			return -1;
+		}
 		int r = check_preamble(c, p + pos, avail, &pre);
 		if (r == WIRE_E_SHORT) {
 			memcpy(c->stash, p + pos, avail);
@@ -350,7 +326,8 @@ static int parse(struct connection *c, const uint8_t *p, size_t len)
 		size_t have = avail < total ? avail : total;
 		/* Short of input budget only a preamble was read (read_once): it
 		 * waits in the stash until the user's budget takes the frame. */
-		if (have < total && avail <= sizeof(c->stash) && input_room(c) < total) {
+		if (have < total && avail <= sizeof(c->stash) && total > SMALL_FRAME &&
+		    input_room(c) < frame_received_cost(total)) {
 			memcpy(c->stash, p + pos, avail);
 			c->stash_len = avail;
 			wait_input(c);
@@ -374,7 +351,7 @@ static int admit_stashed(struct connection *c)
 	if (check_preamble(c, c->stash, c->stash_len, &pre) != WIRE_OK)
 		return 1; /* parse() reports it */
 	size_t total = WIRE_PREAMBLE_SIZE + (size_t)pre.header_len + pre.body_len;
-	if (input_room(c) >= total)
+	if (total <= SMALL_FRAME || input_room(c) >= frame_received_cost(total))
 		return 1;
 	wait_input(c);
 	return 0;
@@ -401,7 +378,7 @@ static ssize_t read_once(struct connection *c, size_t budget)
 
 	/* Short of budget for a frame and a chunk: one preamble at a time, so
 	 * that busd never reads bytes it cannot charge. */
-	int careful = input_room(c) < (uint64_t)c->max_frame + READ_CHUNK;
+	int careful = input_room(c) < frame_received_cost(c->max_frame) + READ_CHUNK;
 	if (c->partial) {
 		size_t want = c->partial_len - c->partial_have;
 		into_partial = want < budget ? want : budget;
@@ -459,9 +436,16 @@ static void on_read(struct dispatch_source *s, short what)
 	size_t budget = READ_BUDGET;
 
 	(void)what;
-	if (c->resumed) {
-		c->resumed = 0;
-		deliver_kept(c);
+	if (c->rest && !c->paused) {
+		/* What was read before a pause comes first: parse it as if just
+		 * read (a new pause keeps what is left of it again). */
+		uint8_t *r = c->rest;
+		size_t n = c->rest_len;
+		c->rest = NULL;
+		c->rest_len = 0;
+		charge_shrink(&c->in_charge, n);
+		parse(c, r, n);
+		free(r);
 	}
 	while (c->state == CONN_OPEN && !c->paused && budget > 0) {
 		ssize_t n = read_once(c, budget);
@@ -485,11 +469,9 @@ void connection_resume(struct connection *c)
 		return;
 	c->paused = 0;
 	dispatch_source_add(&c->rd, NULL);
-	/* Frames kept while paused come first, from the read callback. */
-	if (c->inq_len) {
-		c->resumed = 1;
+	/* Bytes kept while paused come first, from the read callback. */
+	if (c->rest)
 		dispatch_source_activate(&c->rd, EV_READ);
-	}
 }
 
 void connection_set_max_frame(struct connection *c, uint32_t max_frame)
@@ -525,18 +507,17 @@ int connection_queue(struct connection *c, struct frame *f)
 	c->ring[(c->ring_head + c->ring_len) & (c->ring_cap - 1)] = frame_ref(f);
 	c->ring_len++;
 	c->out_bytes += frame_size(f);
-	charge_grow(&c->out_charge, frame_size(f));
+	charge_grow(&c->out_charge, frame_cost(f));
 	mark_dirty(c);
 	return 0;
 }
 
-/* bytes were written: drop the frames they finished. */
+/* bytes were written: drop the frames they finished (and their charges). */
 static void advance(struct connection *c, size_t bytes)
 {
 	size_t done = 0;
 
 	c->out_bytes -= bytes;
-	charge_shrink(&c->out_charge, bytes);
 	bytes += c->out_off;
 	while (c->ring_len) {
 		struct frame *f = c->ring[c->ring_head];
@@ -544,6 +525,7 @@ static void advance(struct connection *c, size_t bytes)
 		if (bytes - done < sz)
 			break;
 		done += sz;
+		charge_shrink(&c->out_charge, frame_cost(f));
 		frame_unref(f);
 		c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
 		c->ring_len--;

@@ -70,20 +70,20 @@ struct connection {
 	struct dispatch_source rd, wr, timer;
 	uint32_t max_frame;           /* largest frame it may send */
 	int paused;                   /* the layer above stopped its reading */
-	int resumed;                  /* deliver the frames kept while paused first */
 	struct charge_waiter waiter;  /* waiting for its user's input budget */
 
-	/* input: a preamble cut short, or a frame being received, and whole
-	 * frames kept while paused; all charged as CHARGE_INPUT */
+	/* input: a preamble cut short, or a frame being received (its buffer
+	 * charged as CHARGE_INPUT), and the bytes a read brought that were not
+	 * cut into frames yet when reading was paused (charged too) */
 	uint8_t stash[WIRE_PREAMBLE_SIZE];
 	size_t stash_len;
 	struct frame *partial;
 	size_t partial_len, partial_have;
-	struct frame **inq;
-	unsigned inq_len, inq_cap;
+	uint8_t *rest;
+	size_t rest_len;
 	struct charge in_charge;
 
-	/* output: frames by reference, charged as CHARGE_QUEUED */
+	/* output: frames by reference, their buffers charged as CHARGE_QUEUED */
 	struct frame **ring;
 	uint32_t ring_cap, ring_head, ring_len;
 	size_t out_off;               /* bytes of the first frame written */
@@ -114,9 +114,10 @@ void connection_fini(struct connection *c);
  * the next connection_queue() cannot fail. */
 int connection_reserve(struct connection *c);
 int connection_queue(struct connection *c, struct frame *f);
+/* What busd holds toward c: the buffers of the frames queued (charged). */
 static inline size_t connection_queued(const struct connection *c)
 {
-	return c->out_bytes;
+	return c->out_charge.amount;
 }
 /* Write what is queued now (without blocking). */
 void connection_flush(struct connection *c);

@@ -8,30 +8,39 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Size classes of whole allocations: 512 B << 0 .. 512 B << 11 (1 MiB).
- * Each keeps at most POOL_CLASS_BYTES of spares (at least one), so the
- * pool holds at most about 12 * 256 KiB + 1 MiB. */
-#define POOL_MIN_SHIFT 9
-#define POOL_CLASSES 12
-#define POOL_CLASS_BYTES (256u * 1024u)
+/* Size classes of whole allocations, four per power of two (so a frame
+ * wastes at most a quarter of its size) from 512 B to 1 MiB; larger frames
+ * are allocated to measure. Spare frames are kept per class, at most
+ * POOL_BYTES in all. */
+#define POOL_MIN 512u
+#define POOL_MAX (1024u * 1024u)
+#define POOL_CLASSES 45 /* 4 per doubling from 512 B to 1 MiB, and 1 MiB */
+#define POOL_BYTES (4u * 1024u * 1024u)
 
-static struct pool_class {
-	struct frame *spare;  /* linked through frame->patch */
-	unsigned n, max;
-} pool[POOL_CLASSES];
+static struct frame *pool[POOL_CLASSES]; /* spares, linked through frame->patch */
 static size_t pool_held;
 
+/* The class of an allocation of bytes, or -1 when it is not pooled. */
 static int class_of(size_t bytes)
 {
-	for (int c = 0; c < POOL_CLASSES; c++)
-		if (bytes <= (size_t)1 << (POOL_MIN_SHIFT + c))
+	if (bytes > POOL_MAX)
+		return -1;
+	int c = 0;
+	size_t base = POOL_MIN;
+	while (base * 2 < bytes) {
+		base *= 2;
+		c += 4;
+	}
+	for (size_t step = 0; step < 4; step++, c++)
+		if (bytes <= base + base / 4 * step)
 			return c;
-	return -1;
+	return c; /* the next power of two */
 }
 
 static size_t class_bytes(int c)
 {
-	return (size_t)1 << (POOL_MIN_SHIFT + c);
+	size_t base = (size_t)POOL_MIN << (c / 4);
+	return base + base / 4 * (size_t)(c % 4);
 }
 
 static struct frame *frame_alloc(size_t cap)
@@ -40,10 +49,9 @@ static struct frame *frame_alloc(size_t cap)
 	int c = class_of(bytes);
 	struct frame *f = NULL;
 
-	if (c >= 0 && pool[c].spare) {
-		f = pool[c].spare;
-		pool[c].spare = (struct frame *)(void *)f->patch;
-		pool[c].n--;
+	if (c >= 0 && pool[c]) {
+		f = pool[c];
+		pool[c] = (struct frame *)(void *)f->patch;
 		pool_held -= class_bytes(c);
 	} else {
 		f = malloc(c >= 0 ? class_bytes(c) : bytes);
@@ -61,17 +69,11 @@ static void frame_release(struct frame *f)
 {
 	int c = f->cls;
 
-	if (c >= 0) {
-		if (!pool[c].max)
-			pool[c].max = class_bytes(c) >= POOL_CLASS_BYTES ? 1
-				      : POOL_CLASS_BYTES / (unsigned)class_bytes(c);
-		if (pool[c].n < pool[c].max) {
-			f->patch = (uint8_t *)(void *)pool[c].spare;
-			pool[c].spare = f;
-			pool[c].n++;
-			pool_held += class_bytes(c);
-			return;
-		}
+	if (c >= 0 && pool_held + class_bytes(c) <= POOL_BYTES) {
+		f->patch = (uint8_t *)(void *)pool[c];
+		pool[c] = f;
+		pool_held += class_bytes(c);
+		return;
 	}
 	free(f);
 }
@@ -90,12 +92,11 @@ void frame_unref(struct frame *f)
 void frame_pool_trim(void)
 {
 	for (int c = 0; c < POOL_CLASSES; c++) {
-		while (pool[c].spare) {
-			struct frame *f = pool[c].spare;
-			pool[c].spare = (struct frame *)(void *)f->patch;
+		while (pool[c]) {
+			struct frame *f = pool[c];
+			pool[c] = (struct frame *)(void *)f->patch;
 			free(f);
 		}
-		pool[c].n = 0;
 	}
 	pool_held = 0;
 }
@@ -103,6 +104,13 @@ void frame_pool_trim(void)
 size_t frame_pool_bytes(void)
 {
 	return pool_held;
+}
+
+size_t frame_received_cost(size_t total)
+{
+	size_t bytes = sizeof(struct frame) + FRAME_ROOM + total;
+	int c = class_of(bytes);
+	return c >= 0 ? class_bytes(c) : bytes;
 }
 
 struct frame *frame_new_received(size_t total)

@@ -60,15 +60,25 @@ static inline struct frame *frame_ref(struct frame *f)
 	return f;
 }
 void frame_unref(struct frame *f);
+/* What a frame makes busd hold: its whole buffer (and a re-encoded head).
+ * This, not its size on the wire, is what queues and input are charged. */
+static inline size_t frame_cost(const struct frame *f)
+{
+	return sizeof(*f) + f->cap + (f->patch ? f->head_len : 0);
+}
+/* The same for a received frame of total bytes, before it exists. */
+size_t frame_received_cost(size_t total);
 /* Bytes on the wire as forwarded. */
 static inline size_t frame_size(const struct frame *f)
 {
 	return (size_t)f->head_len + f->body_len;
 }
 
-/* Spare frames kept for reuse (bounded per size class, so steady traffic of
- * any size does not go back to the allocator); frame_pool_trim() frees them
- * (after a burst), frame_pool_bytes() is what they hold. */
+/* Frames come in size classes, four per power of two up to 1 MiB (a frame's
+ * allocation is at most a quarter above its size); spare ones are kept for
+ * reuse, at most 4 MiB in all, so steady traffic of any size does not go
+ * back to the allocator. frame_pool_trim() frees them (after a burst),
+ * frame_pool_bytes() is what they hold. */
 void frame_pool_trim(void);
 size_t frame_pool_bytes(void);
 
