@@ -30,10 +30,11 @@
 #define CEILING (512 * 1024)
 #define BODY (32 * 1024)
 #define N_CALLS 40
+#define TRICKLE_CALLERS 30
 
 struct tally {
 	int replies, limited, no_reply, other;
-	int seen[N_CALLS];
+	int seen[2 * TRICKLE_CALLERS];
 	int twice;
 	char last_error[1024];
 };
@@ -199,38 +200,59 @@ static void test_stalled(void)
 	bus_close(caller);
 }
 
-/* A service that reads a little now and then: each read used to count as
- * progress, so its callers were held for as long as it kept trickling.
- * Stalled means congested for the whole grace period, reads or not. */
+/* A service that reads now and then but never drains: each read used to
+ * count as progress, so its callers stayed held for as long as it kept
+ * trickling. Stalled now means congested for the whole grace period, reads
+ * or not. 30 callers each send two calls: the first is queued toward the
+ * service (busd's queue then holds about 1.2 MiB, more than the service
+ * takes in 2 s at this pace) and holds the caller, the second waits in busd
+ * until the caller is let go. On a busd of its own, whose ceiling (4M) is
+ * above that queue. */
 static void test_trickle(void)
 {
+	enum { CALLERS = TRICKLE_CALLERS };
 	raw_conn svc;
-	bus_t *caller = harness_connect();
+	bus_t *callers[CALLERS];
 	struct tally t = { 0 };
-	struct call_ctx ctx[N_CALLS];
-	static uint8_t sink[4096];
+	struct call_ctx ctx[2 * CALLERS];
+	static uint8_t body[BODY], sink[256 * 1024];
 	int reads = 0;
 
 	raw_service(&svc, "org.test.Trickle");
-	send_calls(caller, "org.test.Trickle", ctx, &t);
+	for (int i = 0; i < CALLERS; i++) {
+		callers[i] = harness_connect();
+		for (int j = 0; j < 2; j++) {
+			ctx[2 * i + j] = (struct call_ctx){ &t, 2 * i + j };
+			bus_call_async(callers[i], "org.test.Trickle", NULL, "Take", "", body,
+				       sizeof(body), 30000000u, on_answer, &ctx[2 * i + j], NULL);
+		}
+	}
 	uint64_t until = harness_now_ms() + 20000;
 	while (t.limited == 0 && harness_now_ms() < until) {
-		/* 4 KiB every half second: far less than the calls queued for it */
-		if (recv(svc.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
-			reads++;
-		harness_loop_for(caller, 500);
+		/* Empty the socket (so that busd writes to it again), but only
+		 * about every 600 ms: slower than the callers fill busd's queue. */
+		ssize_t n, got = 0;
+		while (got < (ssize_t)sizeof(sink) &&
+		       (n = recv(svc.fd, sink, sizeof(sink) - (size_t)got, MSG_DONTWAIT)) > 0)
+			got += n;
+		reads += got > 0;
+		for (int i = 0; i < CALLERS; i++)
+			harness_loop_for(callers[i], 30);
 	}
-	ok(t.limited > 0 && reads > 0, "a service that reads 4 KiB every half second but does not "
-	   "drain is stalled all the same: its callers get bus.Error.LimitsExceeded "
-	   "(%d calls, after %d reads)", t.limited, reads);
+	ok(t.limited > 0 && reads > 1, "a service that reads its socket empty every 600 ms but "
+	   "does not drain busd's queue is stalled all the same: its callers get "
+	   "bus.Error.LimitsExceeded (%d calls, after %d reads)", t.limited, reads);
 	ok(strstr(t.last_error, "has not drained its queue for 1 s") != NULL, "  saying why (%s)",
 	   t.last_error);
 	raw_close(&svc);
 	until = harness_now_ms() + 10000;
-	while (answered(&t) < N_CALLS && harness_now_ms() < until)
-		harness_loop_for(caller, 20);
-	is_int(answered(&t), N_CALLS, "  every call gets one answer");
-	bus_close(caller);
+	while (answered(&t) < 2 * CALLERS && harness_now_ms() < until)
+		for (int i = 0; i < CALLERS; i++)
+			harness_loop_for(callers[i], 5);
+	is_int(answered(&t), 2 * CALLERS, "  every call gets one answer");
+	is_int(t.twice, 0, "  exactly once");
+	for (int i = 0; i < CALLERS; i++)
+		bus_close(callers[i]);
 }
 
 /* The runaway: many calls whose answers it never reads. */
@@ -516,7 +538,6 @@ int main(void)
 	harness_start(args);
 	test_held_then_served();
 	test_stalled();
-	test_trickle();
 	test_ceiling();
 	test_subscriptions();
 
@@ -534,6 +555,19 @@ int main(void)
 	fclose(f);
 	harness_start(args);
 	test_per_uid(path);
+
+	/* a trickling service: busd again, with a ceiling above its queue */
+	is_int(harness_stop(), 0, "busd exits 0 (second configuration)");
+	f = fopen(path, "w");
+	if (!f) {
+		printf("Bail out! cannot write %s\n", path);
+		return 1;
+	}
+	fprintf(f, "[limits]\nmax_frame_size = 64K\nqueue_hold_bytes = %d\nmax_queued_bytes = 4M\n"
+		   "queue_grace_seconds = 1\n", HOLD);
+	fclose(f);
+	harness_start(args);
+	test_trickle();
 	int r = harness_done();
 	unlink(path);
 	return r;
