@@ -7,6 +7,11 @@
 #include "broker.h"
 
 #include <malloc.h>
+#ifdef __SANITIZE_ADDRESS__
+/* The sanitizer runtime's count of live allocations (its own allocator
+ * serves malloc; GCC does not install the header that declares it). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -357,6 +362,16 @@ void broker_doom(struct broker *b, struct peer *p, const char *why)
 	p->doomed_why = why;
 	p->doomed_next = b->doomed;
 	b->doomed = p;
+}
+
+uint64_t broker_heap_bytes(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	struct mallinfo2 mi = mallinfo2();
+	return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+#endif
 }
 
 static int all_flushed(const struct broker *b)

@@ -101,5 +101,8 @@ void broker_free(struct broker *b);
  * bus.Error.NoReply, flush (at most 2 s), then leave the loop. */
 void broker_shutdown(struct broker *b);
 uint64_t broker_now_usec(void);
+/* Bytes busd's allocator has handed out and not got back (the sanitizer's
+ * count in a sanitizer build). */
+uint64_t broker_heap_bytes(void);
 
 #endif

@@ -418,6 +418,7 @@ static void do_stats(struct ctl *c)
 	rep.connections_refused = s->connections_refused;
 	rep.answers_dropped = s->answers_dropped;
 	rep.frame_cache_bytes = frame_pool_bytes();
+	rep.heap_bytes = broker_heap_bytes();
 	struct usage_list ul = { 0 };
 	hash_foreach(b->ledger.users, collect_user, &ul);
 	if (ul.nomem) {

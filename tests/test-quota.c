@@ -319,6 +319,22 @@ static void test_ceiling(void)
 	ok(harness_log_has(needle),
 	   "it never reads its answers: above the ceiling for the grace period, it is "
 	   "disconnected, and the log names it and the limits");
+	/* The line says what busd held toward it at the end: its ceiling and
+	 * one answer of 48 KiB (at most a quarter more and 512 bytes for the
+	 * frame's buffer), the rest of its answers replaced by small errors. */
+	unsigned long long held = 0;
+	char path[600], ln[2048];
+	snprintf(path, sizeof(path), "%s/busd.log", harness_dir());
+	FILE *lf = fopen(path, "r");
+	while (lf && fgets(ln, sizeof(ln), lf)) {
+		const char *m = strstr(ln, needle);
+		if (m && (m = strstr(m, " s (")))
+			sscanf(m, " s (%llu bytes now", &held);
+	}
+	if (lf)
+		fclose(lf);
+	ok(held >= CEILING && held <= CEILING + 48 * 1024 + 12 * 1024 + 512 + 30 * 1024,
+	   "  busd held %llu bytes toward it: its ceiling of %d and one answer", held, CEILING);
 	harness_send(rc.ctl, "read");
 	is_int(harness_wait(&rc, 15000), 0, "  it gets what was queued, then end of file");
 
