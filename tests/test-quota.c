@@ -227,19 +227,22 @@ static void test_trickle(void)
 				       sizeof(body), 30000000u, on_answer, &ctx[2 * i + j], NULL);
 		}
 	}
-	uint64_t until = harness_now_ms() + 20000;
+	uint64_t until = harness_now_ms() + 20000, next_read = 0;
 	while (t.limited == 0 && harness_now_ms() < until) {
 		/* Empty the socket (so that busd writes to it again), but only
-		 * about every 600 ms: slower than the callers fill busd's queue. */
-		ssize_t n, got = 0;
-		while (got < (ssize_t)sizeof(sink) &&
-		       (n = recv(svc.fd, sink, sizeof(sink) - (size_t)got, MSG_DONTWAIT)) > 0)
-			got += n;
-		reads += got > 0;
+		 * every 600 ms: slower than the callers fill busd's queue. */
+		if (harness_now_ms() >= next_read) {
+			ssize_t n, got = 0;
+			while (got < (ssize_t)sizeof(sink) &&
+			       (n = recv(svc.fd, sink, sizeof(sink) - (size_t)got, MSG_DONTWAIT)) > 0)
+				got += n;
+			reads += got > 0;
+			next_read = harness_now_ms() + 600;
+		}
 		for (int i = 0; i < CALLERS; i++)
-			harness_loop_for(callers[i], 30);
+			harness_loop_for(callers[i], 1);
 	}
-	ok(t.limited > 0 && reads > 1, "a service that reads its socket empty every 600 ms but "
+	ok(t.limited > 0 && reads > 0, "a service that reads its socket empty every 600 ms but "
 	   "does not drain busd's queue is stalled all the same: its callers get "
 	   "bus.Error.LimitsExceeded (%d calls, after %d reads)", t.limited, reads);
 	ok(strstr(t.last_error, "has not drained its queue for 1 s") != NULL, "  saying why (%s)",
