@@ -368,8 +368,10 @@ static void on_input_budget(struct charge_waiter *w)
 }
 
 /* One read. Returns bytes read, 0 when the socket is empty, -1 when the
- * connection ended or must wait. */
-static ssize_t read_once(struct connection *c, size_t budget)
+ * connection ended or must wait; *more says whether the socket may have
+ * more (the read took all it asked for), so that a drained socket costs no
+ * read that only finds it empty. */
+static ssize_t read_once(struct connection *c, size_t budget, int *more)
 {
 	struct transport *t = c->t;
 	struct iovec iov[2];
@@ -399,7 +401,11 @@ static ssize_t read_once(struct connection *c, size_t budget)
 	if (room)
 		iov[niov++] = (struct iovec){ t->scratch + k, room };
 read:;
+	size_t asked = 0;
+	for (int i = 0; i < niov; i++)
+		asked += iov[i].iov_len;
 	ssize_t n = niov ? readv(c->fd, iov, niov) : 0;
+	*more = (size_t)n == asked;
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
 			if (k) { /* keep the stashed preamble bytes */
@@ -448,8 +454,9 @@ static void on_read(struct dispatch_source *s, short what)
 		free(r);
 	}
 	while (c->state == CONN_OPEN && !c->paused && budget > 0) {
-		ssize_t n = read_once(c, budget);
-		if (n <= 0)
+		int more = 0;
+		ssize_t n = read_once(c, budget, &more);
+		if (n <= 0 || !more)
 			break;
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 	}
