@@ -232,11 +232,13 @@ int conn_write(bus_t *bus);
 /* One read() into the input buffer. Returns bytes read, 0 (nothing there),
  * -ECONNRESET (EOF or error: the connection is then lost) or -ENOMEM. */
 int conn_read(bus_t *bus);
-/* Block in recv() until input arrives or deadline (CLOCK_MONOTONIC usec,
- * UINT64_MAX: none) passes: 1 when bytes were read, 0 on the deadline or a
- * signal, -ECONNRESET when the connection is gone, -ENOMEM. The socket is
- * in blocking mode for this; every other read and write says MSG_DONTWAIT.
- * A sync call thus costs one send() and, commonly, one recv(). */
+/* Wait until input arrives or deadline (CLOCK_MONOTONIC usec, UINT64_MAX:
+ * none) passes: 1 when bytes were read, 0 on the deadline or a signal,
+ * -ECONNRESET when the connection is gone, -ENOMEM. It waits in a blocking
+ * recv() (SO_RCVTIMEO for the deadline; every other read and write says
+ * MSG_DONTWAIT), so a sync call costs one send() and, commonly, one recv();
+ * on a socket the program made non-blocking, recv() says EAGAIN and the
+ * wait goes on in poll(). */
 int conn_read_wait(bus_t *bus, uint64_t deadline);
 /* Parse the frame at in.data + off (off >= in.start). Returns 1 with f
  * filled, 0 when incomplete, -EPROTO when the stream is broken (the

@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +263,26 @@ static int rcvtimeo_set(bus_t *bus, uint64_t left)
 	return 0;
 }
 
+/* Wait in poll() for events until deadline: 1 when ready, 0 on the
+ * deadline or a signal, -errno. */
+static int conn_poll(bus_t *bus, short events, uint64_t deadline)
+{
+	int ms = -1;
+
+	if (deadline != UINT64_MAX) {
+		uint64_t now = conn_now();
+		if (now >= deadline)
+			return 0;
+		uint64_t left = (deadline - now + 999) / 1000; /* never wake early */
+		ms = left > INT_MAX ? INT_MAX : (int)left;
+	}
+	struct pollfd pfd = { .fd = bus->fd, .events = events };
+	int r = poll(&pfd, 1, ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	return r > 0;
+}
+
 int conn_read_wait(bus_t *bus, uint64_t deadline)
 {
 	struct conn_buf *b = &bus->in;
@@ -279,19 +301,29 @@ int conn_read_wait(bus_t *bus, uint64_t deadline)
 		return r;
 	if (in_reserve(bus, CONN_READ_CHUNK) < 0)
 		return -ENOMEM;
-	ssize_t n = recv(bus->fd, b->data + b->end, b->cap - b->end, 0);
-	if (n > 0) {
-		b->end += (size_t)n;
-		return 1;
+	for (;;) {
+		ssize_t n = recv(bus->fd, b->data + b->end, b->cap - b->end, 0);
+		if (n > 0) {
+			b->end += (size_t)n;
+			return 1;
+		}
+		if (n == 0) {
+			conn_lose(bus, 0, "busd closed the connection");
+			return -ECONNRESET;
+		}
+		if (errno == EINTR)
+			return 0;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			conn_lose(bus, 0, "read from busd failed: %s", strerror(errno));
+			return -ECONNRESET;
+		}
+		/* The program's loop may have made the socket non-blocking, or
+		 * SO_RCVTIMEO (kept from an earlier wait) ended before the
+		 * deadline: wait for input in poll(), never spin. */
+		r = conn_poll(bus, POLLIN, deadline);
+		if (r <= 0)
+			return r;
 	}
-	if (n == 0) {
-		conn_lose(bus, 0, "busd closed the connection");
-		return -ECONNRESET;
-	}
-	if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-		return 0;
-	conn_lose(bus, 0, "read from busd failed: %s", strerror(errno));
-	return -ECONNRESET;
 }
 
 int conn_frame_at(bus_t *bus, size_t off, struct conn_frame *f)

@@ -1,14 +1,17 @@
 /* test-calls.c - method calls through a real busd: generated proxy stubs
  * (sync and async), untyped calls, calls by unique id, timeouts with late
- * replies ignored, remote errors, and the sender stamp busd puts on every
- * call, even one that tried to spoof it. Callees: services/echo and the
- * tests' exporter (tests/exporter.h). */
+ * replies ignored, remote errors, sync calls on a socket the program made
+ * non-blocking, and the sender stamp busd puts on every call, even one that
+ * tried to spoof it. Callees: services/echo and the tests' exporter
+ * (tests/exporter.h). */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <event2/event.h>
 
 #include "harness.h"
@@ -378,6 +381,37 @@ static void test_timeouts(bus_t *bus)
 	is_int(c.calls, 0, "the cancelled call's callback never runs");
 }
 
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* A loop that polls bus_get_fd() may make it non-blocking (libuv does): a
+ * sync call must then wait in poll(), not spin on EAGAIN. */
+static void test_nonblocking_fd(void)
+{
+	bus_t *bus = harness_connect();
+	bus_error_t err;
+	int fd = bus_get_fd(bus), fl = fcntl(fd, F_GETFL);
+
+	ok(fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0,
+	   "the program makes bus_get_fd() non-blocking");
+	double cpu = cpu_seconds();
+	uint64_t t0 = harness_now_ms();
+	int r = delay_call(bus, HARNESS_ECHO_NAME, 1000, "slow", 10 * SEC, &err);
+	uint64_t waited = harness_now_ms() - t0;
+	cpu = cpu_seconds() - cpu;
+	is_int(r, 0, "a sync call answered after 1 s (Delay) succeeds on it (%s)", err.name);
+	ok(waited >= 1000, "  it did wait for the answer (%llu ms)", (unsigned long long)waited);
+	ok(cpu < 0.2, "  using almost no CPU meanwhile: %.3f s user+sys, not a busy loop", cpu);
+	ok(fcntl(fd, F_GETFL) & O_NONBLOCK, "  and the socket stays as the program set it");
+	bus_close(bus);
+}
+
 /* A CALL whose sender field claims someone else: the callee must see the
  * real caller, and the reply must come back stamped with the callee. */
 static void test_spoofed_sender(void)
@@ -468,6 +502,7 @@ int main(void)
 	test_untyped(bus);
 	test_errors(bus);
 	test_timeouts(bus);
+	test_nonblocking_fd();
 	test_spoofed_sender();
 	test_libevent();
 

@@ -24,7 +24,8 @@
  * Event loops: libbus never owns the program's loop. Drive it from any loop
  * with bus_get_fd() / bus_get_events() / bus_get_timeout() / bus_process(),
  * attach it to a libevent event_base with bus_attach_event(), or call
- * bus_run() in simple programs.
+ * bus_run() in simple programs. The loop may set O_NONBLOCK on
+ * bus_get_fd(): sync calls then still wait, in poll().
  *
  * Broker restarts: with bus_set_reconnect() on, a lost connection is
  * reconnected by the same loop (with backoff), and the names, schemas,
@@ -299,7 +300,8 @@ const bus_error_t *bus_proxy_error(const ProtobufCService *proxy);
  * (bus.Error.Disconnected), -EINVAL (bad name or method). Frames that arrive
  * meanwhile are kept for the next bus_process(). It costs one send() and,
  * commonly, one recv() (with SO_RCVTIMEO, so the timeout may expire up to
- * 1/64 of it, at least 1 ms, late). */
+ * 1/64 of it, at least 1 ms, late); on a socket the program made
+ * non-blocking it waits in poll() instead. */
 int bus_call(bus_t *bus, const char *dest, const char *interface, const char *method,
 	     const char *body_type, const void *body, size_t len,
 	     uint64_t timeout_usec, bus_error_t *err, void **reply, size_t *reply_len);
@@ -345,7 +347,7 @@ int bus_become_monitor(bus_t *bus, bus_monitor_fn cb, void *userdata, bus_error_
 /* ---- event loop integration ---- */
 
 /* The socket to poll: -1 while there is none (lost; reconnecting). It
- * changes when libbus reconnects. */
+ * changes when libbus reconnects. The program may make it non-blocking. */
 int bus_get_fd(const bus_t *bus);
 /* POLLIN, plus POLLOUT while output is queued. */
 int bus_get_events(const bus_t *bus);
