@@ -81,12 +81,12 @@ int schema_introspect(bus_t *bus, struct busctl *ctl, const char *name, bus_sche
 	return r;
 }
 
-extern const unsigned char bus_schema_bus[];
-extern const size_t bus_schema_bus_len;
+extern const unsigned char proto_bus_fds[];
+extern const size_t proto_bus_fds_len;
 
 void schema_add_own(bus_schema_t *s)
 {
-	bus_schema_add(s, bus_schema_bus, bus_schema_bus_len, NULL);
+	bus_schema_add(s, proto_bus_fds, proto_bus_fds_len, NULL);
 }
 
 int schema_load_all(bus_t *bus, struct busctl *ctl, bus_schema_t *s, bus_error_t *err)

@@ -18,8 +18,8 @@
 #include "echo.pb-c.h"
 
 /* echo.proto's FileDescriptorSet, linked in by the build (proto/echo.fds.c). */
-extern const unsigned char bus_schema_echo[];
-extern const size_t bus_schema_echo_len;
+extern const unsigned char proto_echo_fds[];
+extern const size_t proto_echo_fds_len;
 
 #define ECHO_ERROR_FAILED "org.busd.Echo.Error.Failed"
 #define DELAY_MAX_MS (10u * 60u * 1000u)
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 	/* The schema, then the export, then the name: busd reads a connection's
 	 * frames in order, so once the name shows in busctl list, busctl
 	 * introspect can describe what is served under it. */
-	if (bus_add_schema(bus, bus_schema_echo, bus_schema_echo_len, &err) < 0)
+	if (bus_add_schema(bus, proto_echo_fds, proto_echo_fds_len, &err) < 0)
 		fprintf(stderr, "echo: schema not registered (introspection will not work): %s: %s\n",
 			err.name, err.message);
 	bus_export(bus, name, &service.base);

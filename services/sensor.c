@@ -22,8 +22,8 @@
 #include "sensor.pb-c.h"
 
 /* sensor.proto's FileDescriptorSet, linked in by the build (proto/sensor.fds.c). */
-extern const unsigned char bus_schema_sensor[];
-extern const size_t bus_schema_sensor_len;
+extern const unsigned char proto_sensor_fds[];
+extern const size_t proto_sensor_fds_len;
 
 #define SENSOR_ERROR_NO_SUCH "org.busd.Sensor.Error.NoSuchSensor"
 
@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 	/* The schema, then the export, then the name: busd reads a connection's
 	 * frames in order, so once the name shows in busctl list, busctl
 	 * introspect can describe what is served under it. */
-	if (bus_add_schema(bus, bus_schema_sensor, bus_schema_sensor_len, &err) < 0)
+	if (bus_add_schema(bus, proto_sensor_fds, proto_sensor_fds_len, &err) < 0)
 		fprintf(stderr, "sensor: schema not registered (introspection will not work): %s: %s\n",
 			err.name, err.message);
 	bus_export(bus, name, &service.base);
