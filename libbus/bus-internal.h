@@ -4,7 +4,7 @@
  * attach.c) and the connection's lifetime (bus.c).
  *
  * Internal functions are named module_verb and never start with "bus_": the
- * library exports only bus_* symbols (see Makefile.am). */
+ * library exports only the bus_* API (libbus/libbus.sym). */
 #ifndef BUS_INTERNAL_H
 #define BUS_INTERNAL_H
 

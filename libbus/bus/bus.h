@@ -370,7 +370,8 @@ int bus_wait(bus_t *bus, uint64_t timeout_usec);
 int bus_flush(bus_t *bus);
 
 /* Drive the connection from a libevent event_base: read/write events and the
- * call-timeout timer are managed by libbus. Detach before freeing the base. */
+ * call-timeout timer are managed by libbus. Detach before freeing the base.
+ * Uses only libevent_core. */
 struct event_base;
 int bus_attach_event(bus_t *bus, struct event_base *base);
 int bus_detach_event(bus_t *bus);
