@@ -249,8 +249,8 @@ const struct command cmd_call = {
 /* ---------------------------------------------------------------- emit */
 
 /* busd answers an event it refuses (the policy) with an ERROR. */
-static void on_refused(bus_t *bus, int event, const char *subject, const bus_error_t *err,
-		       void *userdata)
+static void on_refused(bus_t *bus, enum bus_conn_event event, const char *subject,
+		       const bus_error_t *err, void *userdata)
 {
 	(void)bus;
 	(void)subject;

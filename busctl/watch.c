@@ -71,8 +71,8 @@ static const struct option watch_options[] = {
 };
 
 /* --reconnect: say on stderr when busd goes and comes back. */
-static void on_connection(bus_t *bus, int event, const char *subject, const bus_error_t *err,
-			  void *userdata)
+static void on_connection(bus_t *bus, enum bus_conn_event event, const char *subject,
+			  const bus_error_t *err, void *userdata)
 {
 	(void)bus;
 	(void)userdata;

@@ -532,7 +532,18 @@ int bus_call_cancel(bus_t *bus, uint64_t serial)
 
 ProtobufCMessage *bus_msg_unpack(const bus_msg_t *msg, const ProtobufCMessageDescriptor *desc)
 {
-	if (!msg || !desc || (msg->body_len && !msg->body))
+	if (!msg || !desc || (msg->body_len && !msg->body)) {
+		errno = EINVAL;
 		return NULL;
-	return protobuf_c_message_unpack(desc, NULL, msg->body_len, msg->body);
+	}
+	/* A typed body is only ever taken for its own type: another type's
+	 * bytes would often parse, as garbage. */
+	if (msg->body_type[0] && strcmp(msg->body_type, desc->name) != 0) {
+		errno = ENOMSG;
+		return NULL;
+	}
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, msg->body_len, msg->body);
+	if (!m)
+		errno = EBADMSG;
+	return m;
 }

@@ -474,7 +474,7 @@ int conn_msg_make(const struct conn_frame *f, bus_msg_t *m, struct conn_msg_stri
 			return -ENOMEM;
 		p = s->heap;
 	}
-	m->kind = (int)h->kind;
+	m->kind = (enum bus_kind)h->kind;
 	m->flags = h->flags;
 	m->serial = h->serial;
 	m->reply_serial = h->reply_serial;

@@ -15,7 +15,7 @@ struct proxy {
 	bus_t *bus;            /* NULL once the connection was closed */
 	char *name;
 	uint64_t timeout_usec;
-	int mode;
+	enum bus_proxy_mode mode;
 	int freeing;
 	bus_error_t error;     /* of the running or last completed call */
 	struct pending *calls; /* async calls in flight */
@@ -181,7 +181,7 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 
 ProtobufCService *bus_proxy_new(bus_t *bus, const char *name,
 				const ProtobufCServiceDescriptor *desc,
-				uint64_t timeout_usec, int mode)
+				uint64_t timeout_usec, enum bus_proxy_mode mode)
 {
 	if (!bus || !name || !wire_name_valid(name, strlen(name)) || !desc ||
 	    desc->magic != PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC ||

@@ -137,8 +137,8 @@ static void on_disconnect(bus_t *b, void *userdata)
 }
 
 /* --reconnect: busd went away and came back, or is being waited for. */
-static void on_connection(bus_t *b, int event, const char *subject, const bus_error_t *err,
-			  void *userdata)
+static void on_connection(bus_t *b, enum bus_conn_event event, const char *subject,
+			  const bus_error_t *err, void *userdata)
 {
 	(void)b;
 	if (event == BUS_CONN_LOST) {

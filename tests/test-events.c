@@ -1,7 +1,8 @@
 /* test-events.c - event delivery through a real busd: exact topics,
  * "prefix.*" and "*" patterns, one delivery per peer however many of its
  * patterns match, unsubscribe, the sender stamp, opaque bodies, the libbus
- * subscription API and the events of services/sensor.
+ * subscription API, bus_msg_unpack()'s type check and the events of
+ * services/sensor.
  *
  * Broker semantics are checked with raw connections (tests/raw.h), so that
  * libbus's own filtering cannot hide a wrong delivery. Each receiver also
@@ -377,6 +378,60 @@ static void test_libbus_api(void)
 	bus_close(rx);
 }
 
+/* bus_msg_unpack() takes a typed body for its own type only; an untyped
+ * one as the type asked for. */
+struct typed {
+	int n, right, refused, untyped;
+	int err;
+};
+
+static void on_typed(bus_t *bus, const bus_msg_t *ev, void *ud)
+{
+	struct typed *t = ud;
+	(void)bus;
+	t->n++;
+	errno = 0;
+	Busd__Examples__Reading *m = (Busd__Examples__Reading *)bus_msg_unpack(
+		ev, &busd__examples__reading__descriptor);
+	if (m && strcmp(m->sensor, "typed") == 0) {
+		t->right++;
+		t->untyped += ev->body_type[0] == 0;
+	} else if (!m && errno == ENOMSG)
+		t->refused++;
+	else
+		t->err = errno;
+	if (m)
+		protobuf_c_message_free_unpacked(&m->base, NULL);
+}
+
+static void test_event_typing(void)
+{
+	bus_t *em = harness_connect(), *rx = harness_connect();
+	struct typed t = { 0 };
+	bus_error_t err;
+	uint8_t buf[64];
+
+	bus_subscribe(rx, "test.typed", on_typed, &t, &err);
+	Busd__Examples__Reading r = BUSD__EXAMPLES__READING__INIT;
+	r.sensor = (char *)"typed";
+	size_t len = busd__examples__reading__pack(&r, buf);
+	bus_emit(em, "test.typed", &r.base);
+	/* The same bytes under another type's name: they would parse. */
+	bus_emit_raw(em, "test.typed", "busd.examples.EchoRequest", buf, len);
+	bus_emit_raw(em, "test.typed", NULL, buf, len);
+	bus_flush(em);
+	uint64_t until = harness_now_ms() + 10000;
+	while (t.n < 3 && harness_now_ms() < until)
+		harness_loop_for(rx, 10);
+	is_int(t.n, 3, "three events arrive");
+	is_int(t.right, 2, "bus_msg_unpack() unpacks the one of its type and the untyped one");
+	is_int(t.untyped, 1, "  (an absent body_type is taken as the type asked for)");
+	is_int(t.refused, 1, "  and refuses the other type's body: NULL, errno ENOMSG");
+	is_int(t.err, 0, "  no other failure");
+	bus_close(em);
+	bus_close(rx);
+}
+
 /* ---------------------------------------------------------------- sensor */
 
 struct readings {
@@ -446,6 +501,7 @@ int main(void)
 	test_fanout();
 	test_monitor();
 	test_libbus_api();
+	test_event_typing();
 	test_sensor();
 	return harness_done();
 }

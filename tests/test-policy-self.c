@@ -64,7 +64,8 @@ static int denied_by(int r, const bus_error_t *err, int line)
 	       strstr(err->message, at(line));
 }
 
-static void on_conn(bus_t *bus, int event, const char *subject, const bus_error_t *err, void *ud)
+static void on_conn(bus_t *bus, enum bus_conn_event event, const char *subject,
+		    const bus_error_t *err, void *ud)
 {
 	(void)bus;
 	(void)subject;
@@ -86,7 +87,8 @@ static void on_event(bus_t *bus, const bus_msg_t *ev, void *ud)
 	(void)ud;
 }
 
-static void on_lost(bus_t *bus, int event, const char *subject, const bus_error_t *err, void *ud)
+static void on_lost(bus_t *bus, enum bus_conn_event event, const char *subject,
+		    const bus_error_t *err, void *ud)
 {
 	(void)bus;
 	(void)subject;

@@ -80,7 +80,8 @@ static void on_frame(bus_t *bus, const bus_msg_t *m, void *ud)
 	(void)ud;
 }
 
-static void on_conn(bus_t *bus, int event, const char *subject, const bus_error_t *err, void *ud)
+static void on_conn(bus_t *bus, enum bus_conn_event event, const char *subject,
+		    const bus_error_t *err, void *ud)
 {
 	(void)bus;
 	(void)subject;
@@ -234,7 +235,8 @@ struct heard {
 	char name_err[1200], sub_err[1200], subject[2][128];
 };
 
-static void on_heard(bus_t *bus, int event, const char *subject, const bus_error_t *err, void *ud)
+static void on_heard(bus_t *bus, enum bus_conn_event event, const char *subject,
+		     const bus_error_t *err, void *ud)
 {
 	struct heard *h = ud;
 	(void)bus;

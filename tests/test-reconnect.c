@@ -48,7 +48,8 @@ struct conn_log {
 	int lost, restored;
 };
 
-static void log_conn(bus_t *bus, int event, const char *subject, const bus_error_t *err, void *ud)
+static void log_conn(bus_t *bus, enum bus_conn_event event, const char *subject,
+		     const bus_error_t *err, void *ud)
 {
 	struct conn_log *l = ud;
 	char line[160];
@@ -264,7 +265,8 @@ static void svc_ping(bus_t *bus, const bus_msg_t *ev, void *ud)
 	bus_emit_raw(bus, "test.pong", ev->body_type, ev->body, ev->body_len);
 }
 
-static void svc_conn(bus_t *bus, int event, const char *subject, const bus_error_t *err, void *ud)
+static void svc_conn(bus_t *bus, enum bus_conn_event event, const char *subject,
+		     const bus_error_t *err, void *ud)
 {
 	(void)bus;
 	(void)ud;

@@ -76,7 +76,7 @@ enum bus_kind {
 /* A received frame. All strings are NUL-terminated and never NULL ("" when
  * the field is absent). Valid only during the callback it is passed to. */
 typedef struct bus_msg {
-	int kind;                  /* enum bus_kind */
+	enum bus_kind kind;
 	uint32_t flags;
 	uint64_t serial;
 	uint64_t reply_serial;
@@ -186,7 +186,7 @@ enum bus_conn_event {
  * learn of it right after bus_emit(), make a sync call, e.g. to "bus",
  * then bus_process()). The strings are valid during
  * the call. Replaces any previous handler. */
-typedef void (*bus_connection_fn)(bus_t *bus, int event, const char *subject,
+typedef void (*bus_connection_fn)(bus_t *bus, enum bus_conn_event event, const char *subject,
 				  const bus_error_t *err, void *userdata);
 void bus_set_connection_handler(bus_t *bus, bus_connection_fn fn, void *userdata);
 
@@ -280,11 +280,13 @@ int bus_call_fail(void *closure_data, const char *name, const char *fmt, ...)
  * Free with bus_proxy_free() (or proxy->destroy(proxy)); its pending async
  * calls are first answered with bus.Error.Disconnected (closures run with
  * NULL) before it returns. */
-#define BUS_PROXY_SYNC 0
-#define BUS_PROXY_ASYNC 1
+enum bus_proxy_mode {
+	BUS_PROXY_SYNC = 0,
+	BUS_PROXY_ASYNC = 1,
+};
 ProtobufCService *bus_proxy_new(bus_t *bus, const char *name,
 				const ProtobufCServiceDescriptor *desc,
-				uint64_t timeout_usec, int mode);
+				uint64_t timeout_usec, enum bus_proxy_mode mode);
 void bus_proxy_free(ProtobufCService *proxy);
 /* The error of the call whose closure is running (or of the last completed
  * call): empty name when it succeeded. Owned by the proxy. */
@@ -317,8 +319,12 @@ int bus_call_async(bus_t *bus, const char *dest, const char *interface, const ch
 /* Forget a pending async call: its callback will not run. -ENOENT if unknown. */
 int bus_call_cancel(bus_t *bus, uint64_t serial);
 
-/* Unpack a frame body as a message of type desc (NULL if it does not parse).
- * Free the result with protobuf_c_message_free_unpacked(msg, NULL). */
+/* Unpack a frame body as a message of type desc. A frame that names its
+ * body_type must name desc's type (desc->name); one with no body_type
+ * (e.g. from bus_emit_raw() with NULL) is taken to be of the type the
+ * receiver asks for. Returns NULL with errno ENOMSG (another type), EBADMSG
+ * (the bytes do not parse, or out of memory) or EINVAL. Free the result
+ * with protobuf_c_message_free_unpacked(msg, NULL). */
 ProtobufCMessage *bus_msg_unpack(const bus_msg_t *msg, const ProtobufCMessageDescriptor *desc);
 
 /* ---- events ---- */
