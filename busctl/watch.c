@@ -474,7 +474,7 @@ static int listen_run(struct busctl *ctl, int argc, char **argv)
 
 	for (int i = 0; i < n; i++) {
 		bus_error_t err;
-		if (bus_subscribe(bus, patterns[i], on_frame, &w, &err) < 0) {
+		if (bus_subscribe(bus, NULL, patterns[i], on_frame, &w, &err) < 0) {
 			char what[300];
 			snprintf(what, sizeof(what), "subscribe \"%s\"", patterns[i]);
 			bus_close(bus);

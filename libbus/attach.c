@@ -45,7 +45,7 @@ void attach_update(bus_t *bus)
 
 	if (!a)
 		return;
-	int up = bus->state == CONN_UP && !bus->closing && bus->fd >= 0;
+	int up = conn_open(bus) && bus->fd >= 0;
 	if (up && bus->fd != a->fd) {
 		/* A new connection: libevent allows re-assigning events that are
 		 * not pending. The old socket was closed with both deleted. */

@@ -1,7 +1,9 @@
 /* bus-internal.h - the libbus connection object and the interfaces between its
- * modules: transport and buffers (conn.c), pending calls (call.c), serving
- * (serve.c), proxies (proxy.c), subscriptions (event.c), loops (loop.c,
- * attach.c) and the connection's lifetime (bus.c).
+ * modules: transport and buffers (conn.c), pending calls (call.c), control
+ * calls to busd (control.c, creds.c), slots (slot.c), serving (serve.c),
+ * proxies (proxy.c), subscriptions (event.c), name watches (watch.c), loops
+ * (loop.c, attach.c), the connection's lifetime (bus.c) and reconnecting
+ * (reconnect.c).
  *
  * Internal functions are named module_verb and never start with "bus_": the
  * library exports only the bus_* API (libbus/libbus.sym). */
@@ -24,16 +26,12 @@
 /* Room read() gets at least, so that small frames arrive in batches. */
 #define CONN_READ_CHUNK (64u * 1024u)
 
-/* Control calls to "bus" and Hello give up after this long: the broker
- * answers at once, so only a wedged broker ever hits it. */
-#define CONN_CONTROL_TIMEOUT (25ull * 1000000ull)
-
 /* Reconnecting (bus_set_reconnect): the first retry comes after
  * RETRY_MIN, each failed one doubles the delay up to RETRY_MAX, and every
  * delay is drawn from [d/2, d] so that the clients of a restarted busd do
- * not all knock at once. The control calls that restore a connection's
- * state give up after RESTORE_TIMEOUT: this runs inside bus_process(), and a
- * fresh broker that cannot answer that fast is retried later instead. */
+ * not all knock at once. A try whose Hello and restoring control calls are
+ * not all answered within RESTORE_TIMEOUT is given up (a broker that slow
+ * is as good as gone) and the next one scheduled. */
 #define RETRY_MIN (50ull * 1000ull)
 #define RETRY_MAX (2ull * 1000000ull)
 #define RESTORE_TIMEOUT (5ull * 1000000ull)
@@ -45,10 +43,11 @@ struct conn_buf {
 };
 
 enum conn_state {
-	CONN_UP,   /* connected */
-	CONN_LOST, /* the transport is gone; bus_process() has not reported it yet */
-	CONN_DOWN, /* loss reported: pending calls failed, disconnect handler ran */
-	CONN_RETRY, /* loss reported, reconnecting: the next try is due at retry_at */
+	CONN_UP,      /* connected */
+	CONN_LOST,    /* the transport is gone; bus_process() has not reported it yet */
+	CONN_DOWN,    /* loss reported: pending calls failed, disconnect handler ran */
+	CONN_RETRY,   /* loss reported, reconnecting: the next try is due at retry_at */
+	CONN_RESTORE, /* a try's socket is up: Hello and the restoring calls under way */
 };
 
 struct pending;
@@ -59,6 +58,28 @@ struct proxy;
 struct attach;
 struct kept;
 struct watch;
+
+/* Things a new connection could not get back, reported when the restore is
+ * done (callbacks must not run while it is under way). */
+struct restore_fail {
+	struct restore_fail *next;
+	enum bus_conn_event what;
+	bus_error_t err;
+	char subject[];
+};
+
+/* The try under way (reconnect.c): its calls are sent together once Hello
+ * is answered; the ones added meanwhile (bus_subscribe() while restoring)
+ * go in a further batch; Monitor comes last. */
+struct restore {
+	int active;             /* a try's socket was opened and not given up */
+	int hello_done;
+	int monitor_sent;
+	unsigned outstanding;   /* restoring calls not answered yet */
+	uint64_t deadline;      /* the whole try gives up then */
+	size_t scan;            /* input after in.start seen: frames for later */
+	struct restore_fail *first, **tail;
+};
 
 struct bus {
 	int fd;                 /* -1 once the transport is gone */
@@ -85,9 +106,8 @@ struct bus {
 	struct export *exports; /* serve.c */
 	struct incall *incalls; /* calls being served, not yet answered */
 	struct sub *subs;       /* event.c */
-	int last_sub_id;
 	unsigned sub_walks;     /* event dispatches in progress */
-	int subs_dead;          /* unsubscribed entries waiting to be freed */
+	int subs_dead;          /* cancelled entries waiting to be freed */
 	struct proxy *proxies;  /* proxy.c */
 
 	bus_monitor_fn monitor;
@@ -97,22 +117,23 @@ struct bus {
 
 	/* Reconnecting (reconnect.c). What was registered with the broker is kept
 	 * here (or in exports/subs/watches) so that a new connection can be
-	 * given the same state; generation counts connections, so that an
-	 * answer to a call served on an earlier one is never sent on a later. */
+	 * given the same state. generation counts connections (from 1): an
+	 * answer to a call served on an earlier one is never sent on a later,
+	 * and each registration records the one it was sent on (0: none yet),
+	 * so that a restore sends exactly what the new connection lacks. */
 	char *address;          /* the socket path connected to */
 	int reconnect;          /* bus_set_reconnect() */
 	uint64_t retry_at;      /* CONN_RETRY: next try, CLOCK_MONOTONIC usec */
 	uint64_t retry_delay;   /* current backoff step, usec */
 	uint64_t rand_state;    /* xorshift64 state for the jitter */
 	unsigned generation;
+	struct restore restore; /* CONN_RESTORE */
 	struct kept *names;     /* well-known names owned */
 	struct kept *schemas;   /* bytes given to bus_add_schema() */
 	bus_connection_fn on_connection;
 	void *connection_data;
 
-	struct watch *watches;  /* event.c: bus_watch_name() */
-	int last_watch_id;
-	int watch_sub;          /* subscription to bus.NameOwnerChanged, 0: none */
+	struct watch *watches;  /* watch.c: bus_watch_name() */
 	unsigned watch_walks;   /* watch reports in progress */
 	int watches_dead;
 
@@ -143,11 +164,26 @@ static inline int conn_usable(const bus_t *bus)
 	return bus->state == CONN_UP && !bus->closing;
 }
 
+/* The socket carries frames: connected, or a try's socket being restored. */
+static inline int conn_open(const bus_t *bus)
+{
+	return (bus->state == CONN_UP || bus->state == CONN_RESTORE) && !bus->closing;
+}
+
 /* Lost, but a new connection will be tried: state given meanwhile
  * (subscriptions, schemas, exports) is kept for it instead of failing. */
 static inline int conn_reconnecting(const bus_t *bus)
 {
-	return bus->reconnect && !bus->closing && (bus->state == CONN_LOST || bus->state == CONN_RETRY);
+	return bus->reconnect && !bus->closing &&
+	       (bus->state == CONN_LOST || bus->state == CONN_RETRY || bus->state == CONN_RESTORE);
+}
+
+/* The connection busd knows by a unique name: control calls may be sent
+ * (on a try's socket, once Hello is answered). */
+static inline int conn_named(const bus_t *bus)
+{
+	return conn_usable(bus) ||
+	       (bus->state == CONN_RESTORE && !bus->closing && bus->restore.hello_done);
 }
 
 /* ---- bus.c: lifetime ---- */
@@ -157,64 +193,121 @@ static inline int conn_reconnecting(const bus_t *bus)
  * lifetime_drop() frees it. lifetime_drop() returns 1 if bus is now freed. */
 void lifetime_hold(bus_t *bus);
 int lifetime_drop(bus_t *bus);
-/* A control call to "bus" that wants no answer (NO_REPLY_EXPECTED), sent
- * only while connected; busd reads a connection's frames in order, so later
- * frames see its effect. Returns as conn_send(), 0 when not connected. */
-int lifetime_control_oneway(bus_t *bus, const char *method, const ProtobufCMessage *req);
-/* Tell busd about an export (or its removal) without waiting for an answer. */
-int lifetime_announce_export(bus_t *bus, const char *name, const char *service, int remove);
-/* A control call to "bus": request packed from req, reply unpacked with
- * reply_desc into *reply (if reply is not NULL). Returns as bus_call(). */
-int lifetime_control(bus_t *bus, const char *method, const ProtobufCMessage *req,
-		     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
-		     uint64_t timeout_usec, bus_error_t *err);
-/* Send a control call to "bus" whose answer comes to cb from bus_process().
- * Returns the pending entry (serial in p->serial) or NULL (not connected,
- * out of memory). */
-struct pending *lifetime_control_async(bus_t *bus, const char *method, const ProtobufCMessage *req,
-				       bus_reply_fn cb, void *userdata);
 /* State a new connection must be given again: a name owned (data is the
- * NUL-terminated name) or a schema uploaded (data is its bytes). */
+ * NUL-terminated name) or a schema uploaded (data is its bytes), with the
+ * connection it was sent on (0: not yet). */
 struct kept {
 	struct kept *next;
+	unsigned gen;
 	size_t len;
 	uint8_t data[];
 };
+struct kept *lifetime_kept_new(const void *data, size_t len);
+/* Append k unless an equal entry is there (k is then freed). */
+void lifetime_kept_add(struct kept **list, struct kept *k);
+struct kept *lifetime_kept_find(struct kept *list, const void *data, size_t len);
 /* Forget the entry with these bytes; 1 if there was one. */
 int lifetime_kept_remove(struct kept **list, const void *data, size_t len);
 /* The pieces of bus_connect() a reconnect uses again: a connected socket
- * (non-blocking connect when retry is set), Hello, a schema upload. */
+ * (without waiting for a broker whose backlog is full when retry is set),
+ * and taking the unique name from a HelloReply. */
 int lifetime_socket_open(const char *path, int retry, bus_error_t *err);
-int lifetime_hello(bus_t *bus, uint64_t timeout_usec, bus_error_t *err);
-int lifetime_schema_upload(bus_t *bus, const void *fds, size_t len, uint64_t timeout_usec,
-			   bus_error_t *err);
+int lifetime_hello_accept(bus_t *bus, const bus_msg_t *reply, bus_error_t *err);
 
 /* ---- reconnect.c: after the broker went away ---- */
 
 /* The transport was lost and bus_process() reports it: with reconnecting on,
  * schedule the first try (CONN_RETRY) and return 1; else 0 (CONN_DOWN). */
 int lifetime_lost(bus_t *bus);
-/* CONN_RETRY and the try is due: connect, Hello, restore names, schemas,
- * exports, subscriptions and watches, then report. Returns 1 when connected
- * again, 0 when the next try was scheduled. Runs callbacks. */
-int lifetime_retry(bus_t *bus);
+/* CONN_RETRY and the try is due: connect and send Hello (CONN_RESTORE), or
+ * schedule the next try. Never blocks, runs no callback. */
+void lifetime_retry(bus_t *bus);
+/* CONN_RESTORE: take busd's answers to the restoring calls out of the input
+ * (everything else stays queued) and go on; past the deadline, give the try
+ * up. Runs no callback; returns 1 when the restore is complete (then
+ * restore_finish()), else 0. */
+int restore_step(bus_t *bus);
+/* The restore is complete: CONN_UP, watches asked again, the refusals and
+ * BUS_CONN_RESTORED reported. Runs callbacks. */
+void restore_finish(bus_t *bus);
+/* The try's socket was lost (or reconnecting turned off): forget the try
+ * without telling the program; schedule the next one unless reconnecting is
+ * off or the connection closing (CONN_DOWN). */
+void restore_abort(bus_t *bus);
+/* Drop the try's calls and notes (bus_close()). */
+void restore_free(bus_t *bus);
+/* Send one restoring call; busd's refusal is reported as what, for subject. */
+int restore_call(bus_t *bus, const char *method, const ProtobufCMessage *req,
+		 enum bus_conn_event what, const char *subject);
+/* 1 if a complete frame waits that restore_step() has not looked at. */
+int restore_has_work(bus_t *bus);
 
-/* Things a new connection could not get back, reported when the restore is
- * done (callbacks must not run while it is under way). */
-struct restore_fail {
-	struct restore_fail *next;
-	int what;               /* enum bus_conn_event */
-	bus_error_t err;
-	char subject[];
+/* ---- slot.c ---- */
+
+enum slot_kind {
+	SLOT_CALL,    /* target: struct pending (bus_call_async) */
+	SLOT_CONTROL, /* target: struct control_op */
+	SLOT_SUB,     /* target: struct sub */
+	SLOT_WATCH,   /* target: struct watch */
+	SLOT_EXPORT,  /* target: struct export */
 };
-struct restore {
-	struct restore_fail *first, **tail;
+struct bus_slot {
+	unsigned refs;
+	enum slot_kind kind;
+	bus_t *bus;             /* NULL once detached */
+	void *target;           /* what dropping the slot cancels; NULL once over */
+	void *userdata;
 };
-/* After a control call of the restore that returned r: 0 to go on (a
- * refusal is noted in rs as what, for subject), or -ECONNRESET when the new
- * connection is unusable (the try failed; a timeout makes it so). */
-int lifetime_restore_check(bus_t *bus, struct restore *rs, int r, int what, const char *subject,
-			   const bus_error_t *err);
+/* A slot for the caller (one reference) when slotp is not NULL, else NULL
+ * (floating). Returns 0 or -ENOMEM; *out is what to bind. */
+int slot_prepare(bus_t *bus, bus_slot_t **slotp, enum slot_kind kind, void *userdata,
+		 bus_slot_t **out);
+/* Bind s (may be NULL) to target and hand it to the caller. */
+void slot_bind(bus_slot_t *s, bus_slot_t **slotp, void *target);
+/* What the slot stands for is over: it only waits to be freed now. */
+void slot_detach(bus_slot_t *s);
+
+/* ---- control.c: control calls to "bus" ---- */
+
+/* Send a control call whose answer comes to cb from bus_process() (timeout
+ * 0: none), the pending entry in *out. Needs an open socket only: callers
+ * decide whether the connection may be used. Returns 0 or as conn_send(). */
+int control_send(bus_t *bus, const char *method, const ProtobufCMessage *req,
+		 uint64_t timeout_usec, bus_reply_fn cb, void *userdata, struct pending **out);
+/* Wait for the answer: request packed from req, reply unpacked with
+ * reply_desc into *reply (if reply is not NULL). Returns as bus_call(). */
+int control_sync(bus_t *bus, const char *method, const ProtobufCMessage *req,
+		 const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
+		 bus_error_t *err);
+/* A control call that wants no answer (NO_REPLY_EXPECTED; busd sends none),
+ * sent when busd knows the connection (conn_named); busd reads a
+ * connection's frames in order, so later frames see its effect. Returns as
+ * conn_send(), 0 when there is nobody to tell. */
+int control_oneway(bus_t *bus, const char *method, const ProtobufCMessage *req);
+/* An async control call of the API, with the caller's slot and callback:
+ * finish() does the bookkeeping of busd's answer (reply or err; both NULL:
+ * settled without busd) and then runs the callback unless the slot was
+ * dropped. Owned by its pending entry. */
+struct control_op {
+	bus_slot_t *slot;
+	void (*finish)(bus_t *bus, struct control_op *op, const bus_msg_t *reply,
+		       const bus_error_t *err);
+	bus_done_fn done;
+	bus_creds_fn creds;
+	void *userdata;
+	struct kept *k;         /* the name or schema to keep when accepted */
+};
+/* Start op: send method/req, or with req NULL settle it at the next
+ * bus_process() with err (NULL: success). On failure op is freed and the
+ * negative errno returned. */
+int control_start(bus_t *bus, bus_slot_t **slotp, struct control_op *op, const char *method,
+		  const ProtobufCMessage *req, const bus_error_t *err);
+/* The slot was dropped: the callback must not run. */
+void control_mute(struct control_op *op);
+/* The callback of op (creds for bus_creds_fn ones), once: the slot is
+ * detached first. */
+void control_done(bus_t *bus, struct control_op *op, const bus_creds_t *creds,
+		  const bus_error_t *err);
 
 /* ---- conn.c: transport and frames ---- */
 
@@ -223,9 +316,12 @@ uint64_t conn_next_serial(bus_t *bus);
 /* Check h as the broker would, then queue the frame: the body is len bytes
  * at body, or msg packed straight into the output buffer. Writes at once if
  * nothing was queued before. Returns 0, -EINVAL (why in *why when not NULL),
- * -EMSGSIZE, -ENOMEM or -ECONNRESET. */
+ * -EMSGSIZE, -ENOMEM or -ECONNRESET (not usable). conn_queue() needs an
+ * open socket only (restoring a connection). */
 int conn_send(bus_t *bus, wire_header *h, const void *body, size_t len,
 	      const ProtobufCMessage *msg, const char **why);
+int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
+	       const ProtobufCMessage *msg, const char **why);
 /* Write queued output without blocking. Returns bytes written, 0, or
  * -ECONNRESET (the connection is then lost). */
 int conn_write(bus_t *bus);
@@ -244,7 +340,10 @@ int conn_read_wait(bus_t *bus, uint64_t deadline);
  * filled, 0 when incomplete, -EPROTO when the stream is broken (the
  * connection is then lost). */
 int conn_frame_at(bus_t *bus, size_t off, struct conn_frame *f);
-/* 1 if a complete frame waits at in.start (or a loss waits to be reported). */
+/* 1 if a complete frame waits at in.data + off. */
+int conn_frame_ready(bus_t *bus, size_t off);
+/* 1 if there is work for bus_process() now: a frame to dispatch (or, while
+ * restoring, to look at) or a loss to report. */
 int conn_has_work(bus_t *bus);
 /* Give up the transport: remember why, drain what is readable when drain is
  * set (the broker's last ERROR), close the socket. */
@@ -261,6 +360,8 @@ void conn_pin(bus_t *bus);
 void conn_unpin(bus_t *bus);
 /* Remember a broker notice (ERROR from "bus" that answers nothing). */
 void conn_note(bus_t *bus, const bus_msg_t *m);
+/* Note f if it is such a notice (a frame looked at but left queued). */
+void conn_note_frame(bus_t *bus, const struct conn_frame *f);
 /* The bus.Error.Disconnected message for this connection. */
 void conn_disconnected(const bus_t *bus, bus_error_t *err);
 void conn_free_buffers(bus_t *bus);
@@ -269,19 +370,23 @@ void conn_free_buffers(bus_t *bus);
 
 /* A call waiting for its REPLY or ERROR: untyped (cb) or from a proxy. */
 struct pending {
-	uint64_t serial;
+	uint64_t serial;             /* 0: settled without busd (see call_add_settled) */
 	uint64_t deadline;           /* absolute CLOCK_MONOTONIC usec, 0: none */
 	struct pending *hash_next;
 	struct pending *due_prev, *due_next;
 	struct pending *proxy_prev, *proxy_next;
 	bus_reply_fn cb;             /* untyped async call */
 	void *userdata;
+	void (*userdata_free)(void *userdata); /* when the entry is recycled */
+	bus_slot_t *slot;            /* the caller's handle, if any */
 	struct proxy *proxy;         /* proxy call: method, closure */
 	unsigned method;
 	ProtobufCClosure closure;
 	void *closure_data;
-	const char *fail_name;       /* set: fail at the next bus_process() */
-	int fail_errno;
+	int restore;                 /* a call of the restore under way */
+	int doomed;                  /* being failed by call_fail_all() */
+	int settled;                 /* complete at the next bus_process() with: */
+	bus_error_t *outcome;        /*   this error (NULL: success) */
 };
 
 /* Sync wait: fn sees the REPLY while its frame is still buffered; it fills
@@ -296,28 +401,45 @@ int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
 	      call_sync_fn fn, void *ud);
 /* Register a pending call (serial already sent). Returns NULL on ENOMEM. */
 struct pending *call_add(bus_t *bus, uint64_t serial, uint64_t timeout_usec);
-/* A pending entry that fails with name at the next bus_process(). */
-struct pending *call_add_failed(bus_t *bus, const char *name, int errnum);
+/* A pending entry that completes at the next bus_process() with err (a copy;
+ * NULL: success, neither reply nor error). Returns NULL on ENOMEM. */
+struct pending *call_add_settled(bus_t *bus, const bus_error_t *err);
+/* The pending call answered by serial, or NULL. */
+struct pending *call_lookup(const bus_t *bus, uint64_t serial);
 /* Take a pending call out of every list (not freed). */
 void call_unlink(bus_t *bus, struct pending *p);
 void call_recycle(bus_t *bus, struct pending *p);
+/* Forget p: unlinked and recycled, its callback never runs. */
+void call_cancel(bus_t *bus, struct pending *p);
 /* Complete p (already unlinked) with reply or err, then recycle it. */
 void call_complete(bus_t *bus, struct pending *p, const bus_msg_t *reply, const bus_error_t *err);
+/* Complete p (still linked) from an answer frame. */
+void call_answer(bus_t *bus, struct pending *p, const bus_msg_t *m);
 /* Dispatch a REPLY/ERROR. */
 void call_dispatch(bus_t *bus, const bus_msg_t *m);
-/* Fail calls past their deadline with bus.Error.Timeout (and pre-failed
- * ones). Returns how many completed. */
+/* Fail calls past their deadline with bus.Error.Timeout (and settle the
+ * settled ones). Returns how many completed. */
 int call_expire(bus_t *bus, uint64_t now);
 /* Fail every pending call with err. */
 void call_fail_all(bus_t *bus, const bus_error_t *err);
+/* Forget the calls of a restore (no callback runs). */
+void call_drop_restore(bus_t *bus);
 uint64_t call_next_deadline(const bus_t *bus);
 void call_free_all(bus_t *bus);
+/* The bus_error_t for a call that could not be sent (r from conn_send). */
+int call_send_error(bus_t *bus, int r, const char *why, bus_error_t *err);
 
 /* ---- serve.c ---- */
 
 void serve_dispatch(bus_t *bus, const bus_msg_t *m);
-/* A new connection: tell busd about every export again. */
-void serve_announce_all(bus_t *bus);
+/* A restore: announce every export the new connection lacks. Returns how
+ * many calls went out, or a negative errno. */
+int serve_restore(bus_t *bus);
+/* Dropping an export's slot withdraws it. */
+void serve_unexport(bus_t *bus, struct export *e);
+/* The connection and sender of a call being served, or -ECONNRESET when it
+ * came on a connection lost since (-EINVAL: not a call). */
+int serve_call_sender(void *call, bus_t **bus, const char **sender);
 void serve_free_all(bus_t *bus);
 
 /* ---- proxy.c ---- */
@@ -332,16 +454,28 @@ void proxy_detach_all(bus_t *bus);
 /* ---- event.c ---- */
 
 void sub_dispatch(bus_t *bus, const bus_msg_t *m);
-/* A new connection: Subscribe every pattern in use again. Returns 0 or
- * -ECONNRESET (see lifetime_restore_check). */
-int sub_restore(bus_t *bus, struct restore *rs);
+/* A subscription for libbus itself (watch.c): as bus_subscribe() (async:
+ * as bus_subscribe_async()), with the entry in *out. */
+int sub_add(bus_t *bus, const char *pattern, bus_event_fn cb, bus_done_fn done, void *userdata,
+	    int async, struct sub **out, bus_error_t *err);
+/* End a subscription (dropping its slot): Unsubscribe at busd when it was
+ * the pattern's last one there. */
+void sub_cancel(bus_t *bus, struct sub *s);
+/* A restore: Subscribe every pattern the new connection lacks. Returns how
+ * many calls went out, or a negative errno. */
+int sub_restore(bus_t *bus);
+/* busd accepted pattern again on this connection. */
+void sub_restored(bus_t *bus, const char *pattern);
 void sub_free_all(bus_t *bus);
 
+/* ---- watch.c ---- */
+
 /* Watched names: the transport is gone (owners become unknown and are
- * reported gone), a new connection asks for every owner again, and the
- * connection is freed. */
+ * reported gone), a restored connection asks for every owner again, a slot
+ * is dropped, and the connection is freed. */
 void watch_lost(bus_t *bus);
 void watch_restore(bus_t *bus);
+void watch_cancel(bus_t *bus, struct watch *w);
 void watch_free_all(bus_t *bus);
 
 /* ---- loop.c / attach.c ---- */
@@ -352,8 +486,8 @@ void loop_changed(bus_t *bus);
 /* bus_process() body; returns as bus_process(). Sets *freed when a callback
  * closed the connection and it was freed on the way out. */
 int loop_process(bus_t *bus, int *freed);
-/* The earliest time the loop must run: a call deadline or the next
- * reconnect try (UINT64_MAX: none). */
+/* The earliest time the loop must run: a call deadline, the next reconnect
+ * try or the end of the one under way (UINT64_MAX: none). */
 uint64_t loop_next_deadline(const bus_t *bus);
 void attach_update(bus_t *bus);
 void attach_free(bus_t *bus);

@@ -1,8 +1,8 @@
 /* bus.c - a connection's lifetime: finding the broker's socket, connecting
- * and saying Hello, control calls to "bus" (names, schemas), the state a new
- * connection must be given again (reconnect.c does that), and closing -
- * possibly from inside a callback, in which case the connection is freed
- * when the outermost libbus call on the stack returns. */
+ * and saying Hello, the state a new connection must be given again
+ * (reconnect.c does that), and closing - possibly from inside a callback, in
+ * which case the connection is freed when the outermost libbus call on the
+ * stack returns. */
 #include "config.h"
 
 #include <errno.h>
@@ -19,13 +19,14 @@
 #include "bus.pb-c.h"
 
 
-static struct kept *kept_new(const void *data, size_t len)
+struct kept *lifetime_kept_new(const void *data, size_t len)
 {
 	struct kept *k = malloc(sizeof(*k) + len);
 
 	if (!k)
 		return NULL;
 	k->next = NULL;
+	k->gen = 0;
 	k->len = len;
 	memcpy(k->data, data, len);
 	return k;
@@ -39,11 +40,22 @@ static struct kept **kept_find(struct kept **list, const void *data, size_t len)
 	return NULL;
 }
 
-/* Append k unless an equal entry is there (k is then freed): restoring in
- * the original order keeps what busd sees the same as the first time. */
-static void kept_add(struct kept **list, struct kept *k)
+struct kept *lifetime_kept_find(struct kept *list, const void *data, size_t len)
 {
-	if (kept_find(list, k->data, k->len)) {
+	struct kept **pk = kept_find(&list, data, len);
+
+	return pk ? *pk : NULL;
+}
+
+/* Restoring in the original order keeps what busd sees the same as the
+ * first time. */
+void lifetime_kept_add(struct kept **list, struct kept *k)
+{
+	struct kept **pk = kept_find(list, k->data, k->len);
+
+	if (pk) {
+		if (k->gen)
+			(*pk)->gen = k->gen;
 		free(k);
 		return;
 	}
@@ -52,7 +64,6 @@ static void kept_add(struct kept **list, struct kept *k)
 	*list = k;
 }
 
-/* Returns 1 if an entry was removed. */
 int lifetime_kept_remove(struct kept **list, const void *data, size_t len)
 {
 	struct kept **pk = kept_find(list, data, len);
@@ -88,6 +99,7 @@ static void bus_free(bus_t *bus)
 		conn_write(bus); /* what the socket takes without blocking */
 	attach_free(bus);
 	conn_disconnected(bus, &e);
+	restore_free(bus); /* a try's calls answer nobody */
 	call_fail_all(bus, &e);
 	proxy_detach_all(bus);
 	serve_free_all(bus);
@@ -128,181 +140,6 @@ void bus_close(bus_t *bus)
 	bus->closing = 1;
 	if (bus->hold == 0)
 		bus_free(bus);
-}
-
-/* ---------------------------------------------------------------- control */
-
-struct control_out {
-	const ProtobufCMessageDescriptor *desc;
-	ProtobufCMessage **reply;
-};
-
-static int control_unpack(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *err)
-{
-	struct control_out *o = ud;
-
-	if (!o->reply)
-		return 0;
-	*o->reply = protobuf_c_message_unpack(o->desc, NULL, m->body_len, m->body);
-	if (!*o->reply) {
-		bus_error_set(err, BUS_ERROR_FAILED, "busd's reply does not parse as %s", o->desc->name);
-		return -EBADMSG;
-	}
-	return 0;
-}
-
-int lifetime_control(bus_t *bus, const char *method, const ProtobufCMessage *req,
-		     const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
-		     uint64_t timeout_usec, bus_error_t *err)
-{
-	struct control_out o = { reply_desc, reply_desc ? reply : NULL };
-	wire_header h = {
-		.destination = wire_str_c(BUS_NAME),
-		.interface = wire_str_c(bus__bus__descriptor.name),
-		.member = wire_str_c(method),
-		.body_type = wire_str_c(req->descriptor->name),
-	};
-
-	if (reply)
-		*reply = NULL;
-	return call_sync(bus, &h, NULL, 0, req, timeout_usec, err, control_unpack, &o);
-}
-
-struct pending *lifetime_control_async(bus_t *bus, const char *method, const ProtobufCMessage *req,
-				       bus_reply_fn cb, void *userdata)
-{
-	wire_header h = {
-		.kind = WIRE_KIND_CALL,
-		.destination = wire_str_c(BUS_NAME),
-		.interface = wire_str_c(bus__bus__descriptor.name),
-		.member = wire_str_c(method),
-		.body_type = wire_str_c(req->descriptor->name),
-	};
-
-	if (!conn_usable(bus))
-		return NULL;
-	h.serial = conn_next_serial(bus);
-	struct pending *p = call_add(bus, h.serial, CONN_CONTROL_TIMEOUT);
-	if (!p)
-		return NULL;
-	p->cb = cb;
-	p->userdata = userdata;
-	if (conn_send(bus, &h, NULL, 0, req, NULL) < 0) {
-		call_unlink(bus, p);
-		call_recycle(bus, p);
-		return NULL;
-	}
-	return p;
-}
-
-static int name_call(bus_t *bus, const char *method, const char *name, bus_error_t *err)
-{
-	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;
-
-	/* busd is the one judge of what may be owned: the name goes as is. */
-	req.name = (char *)name;
-	return lifetime_control(bus, method, &req.base, NULL, NULL, CONN_CONTROL_TIMEOUT, err);
-}
-
-int bus_request_name(bus_t *bus, const char *name, bus_error_t *err)
-{
-	bus_error_clear(err);
-	if (!bus || !name) {
-		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no name given");
-		return -EINVAL;
-	}
-	/* Allocated first: a name owned must be one a reconnect asks for. */
-	struct kept *k = kept_new(name, strlen(name) + 1);
-	if (!k) {
-		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
-		return -ENOMEM;
-	}
-	int r = name_call(bus, "RequestName", name, err);
-	if (r < 0)
-		free(k);
-	else
-		kept_add(&bus->names, k);
-	return r;
-}
-
-int bus_release_name(bus_t *bus, const char *name, bus_error_t *err)
-{
-	bus_error_clear(err);
-	if (!bus || !name) {
-		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no name given");
-		return -EINVAL;
-	}
-	/* No broker to tell: the name is nobody's there, and giving it up
-	 * means not asking for it again. */
-	if (conn_reconnecting(bus)) {
-		if (lifetime_kept_remove(&bus->names, name, strlen(name) + 1))
-			return 0;
-		bus_error_set(err, BUS_ERROR_NOT_OWNER, "this connection does not own the name '%s'",
-			      name);
-		return -EREMOTE;
-	}
-	int r = name_call(bus, "ReleaseName", name, err);
-	if (r == 0 || (r == -EREMOTE && bus_error_has_name(err, BUS_ERROR_NOT_OWNER)))
-		lifetime_kept_remove(&bus->names, name, strlen(name) + 1);
-	return r;
-}
-
-int lifetime_schema_upload(bus_t *bus, const void *fds, size_t len, uint64_t timeout_usec,
-			 bus_error_t *err)
-{
-	Bus__AddSchemaRequest req = BUS__ADD_SCHEMA_REQUEST__INIT;
-
-	req.file_descriptor_set.data = (uint8_t *)fds;
-	req.file_descriptor_set.len = len;
-	return lifetime_control(bus, "AddSchema", &req.base, NULL, NULL, timeout_usec, err);
-}
-
-int bus_add_schema(bus_t *bus, const void *fds, size_t len, bus_error_t *err)
-{
-	bus_error_clear(err);
-	if (!bus || !fds || len == 0) {
-		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no schema given");
-		return -EINVAL;
-	}
-	struct kept *k = kept_new(fds, len);
-	if (!k) {
-		bus_error_set(err, BUS_ERROR_FAILED, "out of memory for a copy of the schema");
-		return -ENOMEM;
-	}
-	/* Reconnecting, the new connection uploads it with the others. */
-	int r = conn_reconnecting(bus) ? 0 : lifetime_schema_upload(bus, fds, len, CONN_CONTROL_TIMEOUT, err);
-	if (r < 0)
-		free(k);
-	else
-		kept_add(&bus->schemas, k);
-	return r;
-}
-
-int lifetime_control_oneway(bus_t *bus, const char *method, const ProtobufCMessage *req)
-{
-	wire_header h = {
-		.kind = WIRE_KIND_CALL,
-		.flags = WIRE_FLAG_NO_REPLY_EXPECTED,
-		.serial = conn_next_serial(bus),
-		.destination = wire_str_c(BUS_NAME),
-		.interface = wire_str_c(bus__bus__descriptor.name),
-		.member = wire_str_c(method),
-		.body_type = wire_str_c(req->descriptor->name),
-	};
-
-	return conn_usable(bus) ? conn_send(bus, &h, NULL, 0, req, NULL) : 0;
-}
-
-/* Tell busd about an export, without waiting: busd handles frames in order,
- * so a later Introspect from anyone sees it. */
-int lifetime_announce_export(bus_t *bus, const char *name, const char *service, int remove)
-{
-	Bus__ExportRequest req = BUS__EXPORT_REQUEST__INIT;
-
-	req.name = (char *)(name ? name : "");
-	req.service = (char *)service;
-	req.remove = remove;
-	return lifetime_control_oneway(bus, "Export", &req.base);
 }
 
 /* ---------------------------------------------------------------- connect */
@@ -368,19 +205,17 @@ int lifetime_socket_open(const char *path, int retry, bus_error_t *err)
 	return fd;
 }
 
-int lifetime_hello(bus_t *bus, uint64_t timeout_usec, bus_error_t *err)
+int lifetime_hello_accept(bus_t *bus, const bus_msg_t *reply, bus_error_t *err)
 {
-	Bus__HelloRequest req = BUS__HELLO_REQUEST__INIT;
-	Bus__HelloReply *rep = NULL;
+	Bus__HelloReply *rep = (Bus__HelloReply *)bus_msg_unpack(reply, &bus__hello_reply__descriptor);
 	char *unique;
+	int r = 0;
 
-	req.protocol_version = BUS_PROTOCOL_VERSION;
-	req.client = (char *)"libbus " PACKAGE_VERSION;
-	int r = lifetime_control(bus, "Hello", &req.base, &bus__hello_reply__descriptor,
-			     (ProtobufCMessage **)&rep, timeout_usec, err);
-	if (r < 0)
-		return r;
-	if (!rep->unique_name || !wire_unique_name_valid(rep->unique_name, strlen(rep->unique_name))) {
+	if (!rep) {
+		bus_error_set(err, BUS_ERROR_FAILED, "busd's HelloReply does not parse");
+		return -EPROTO;
+	}
+	if (!wire_unique_name_valid(rep->unique_name, strlen(rep->unique_name))) {
 		bus_error_set(err, BUS_ERROR_FAILED, "busd sent an invalid unique name");
 		r = -EPROTO;
 	} else if (!(unique = strdup(rep->unique_name))) {
@@ -393,6 +228,27 @@ int lifetime_hello(bus_t *bus, uint64_t timeout_usec, bus_error_t *err)
 	}
 	bus__hello_reply__free_unpacked(rep, NULL);
 	return r;
+}
+
+static int hello_reply(bus_t *bus, const bus_msg_t *reply, void *ud, bus_error_t *err)
+{
+	(void)ud;
+	return lifetime_hello_accept(bus, reply, err);
+}
+
+static int hello(bus_t *bus, bus_error_t *err)
+{
+	Bus__HelloRequest req = BUS__HELLO_REQUEST__INIT;
+	wire_header h = {
+		.destination = wire_str_c(BUS_NAME),
+		.interface = wire_str_c(bus__bus__descriptor.name),
+		.member = wire_str_c("Hello"),
+		.body_type = wire_str_c(req.base.descriptor->name),
+	};
+
+	req.protocol_version = BUS_PROTOCOL_VERSION;
+	req.client = (char *)"libbus " PACKAGE_VERSION;
+	return call_sync(bus, &h, NULL, 0, &req.base, BUS_CONTROL_TIMEOUT_USEC, err, hello_reply, NULL);
 }
 
 int bus_connect(bus_t **busp, const char *path, bus_error_t *err)
@@ -424,6 +280,7 @@ int bus_connect(bus_t **busp, const char *path, bus_error_t *err)
 	}
 	bus->fd = fd;
 	bus->state = CONN_UP;
+	bus->generation = 1;
 	bus->retry_delay = RETRY_MIN;
 	/* Jitter needs no quality, only clients that differ. */
 	bus->rand_state = (conn_now() ^ (uint64_t)(uintptr_t)bus ^ ((uint64_t)getpid() << 32)) | 1;
@@ -432,7 +289,7 @@ int bus_connect(bus_t **busp, const char *path, bus_error_t *err)
 		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
 		return -ENOMEM;
 	}
-	int r = lifetime_hello(bus, CONN_CONTROL_TIMEOUT, err);
+	int r = hello(bus, err);
 	if (r == -ECONNRESET && bus_error_is_set(&bus->notice)) {
 		/* Refused with an ERROR that answered nothing, then closed. */
 		if (err)

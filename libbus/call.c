@@ -20,7 +20,7 @@ static struct pending **bucket_of(const bus_t *bus, uint64_t serial)
 	return &bus->buckets[serial & (bus->n_buckets - 1)];
 }
 
-static struct pending *call_find(const bus_t *bus, uint64_t serial)
+struct pending *call_lookup(const bus_t *bus, uint64_t serial)
 {
 	if (!bus->n_buckets || serial == 0)
 		return NULL;
@@ -115,16 +115,24 @@ struct pending *call_add(bus_t *bus, uint64_t serial, uint64_t timeout_usec)
 	return p;
 }
 
-struct pending *call_add_failed(bus_t *bus, const char *name, int errnum)
+struct pending *call_add_settled(bus_t *bus, const bus_error_t *err)
 {
-	struct pending *p = pending_new(bus);
-	if (!p)
+	bus_error_t *outcome = NULL;
+
+	if (err && !(outcome = malloc(sizeof(*outcome))))
 		return NULL;
+	struct pending *p = pending_new(bus);
+	if (!p) {
+		free(outcome);
+		return NULL;
+	}
+	if (outcome)
+		*outcome = *err;
 	/* Serial 0 never answers anything: the entry lives on the deadline
 	 * list only, already due. */
 	p->deadline = 1;
-	p->fail_name = name;
-	p->fail_errno = errnum;
+	p->settled = 1;
+	p->outcome = outcome;
 	bus->n_pending++;
 	due_insert(bus, p);
 	loop_changed(bus);
@@ -168,6 +176,10 @@ void call_unlink(bus_t *bus, struct pending *p)
 
 void call_recycle(bus_t *bus, struct pending *p)
 {
+	slot_detach(p->slot);
+	free(p->outcome);
+	if (p->userdata_free)
+		p->userdata_free(p->userdata);
 	if (bus->n_spare < SPARE_MAX) {
 		p->hash_next = bus->spare;
 		bus->spare = p;
@@ -177,8 +189,19 @@ void call_recycle(bus_t *bus, struct pending *p)
 	}
 }
 
+void call_cancel(bus_t *bus, struct pending *p)
+{
+	p->slot = NULL; /* the slot is being freed */
+	call_unlink(bus, p);
+	call_recycle(bus, p);
+}
+
 void call_complete(bus_t *bus, struct pending *p, const bus_msg_t *reply, const bus_error_t *err)
 {
+	/* Answered: the caller's slot is over before the callback, which may
+	 * drop it. */
+	slot_detach(p->slot);
+	p->slot = NULL;
 	if (p->proxy)
 		proxy_complete(p, reply, err);
 	else if (p->cb)
@@ -186,11 +209,23 @@ void call_complete(bus_t *bus, struct pending *p, const bus_msg_t *reply, const 
 	call_recycle(bus, p);
 }
 
+void call_answer(bus_t *bus, struct pending *p, const bus_msg_t *m)
+{
+	call_unlink(bus, p);
+	if (m->kind == BUS_KIND_ERROR) {
+		bus_error_t e;
+		error_from_msg(&e, m);
+		call_complete(bus, p, NULL, &e);
+	} else {
+		call_complete(bus, p, m, NULL);
+	}
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 void call_dispatch(bus_t *bus, const bus_msg_t *m)
 {
-	struct pending *p = call_find(bus, m->reply_serial);
+	struct pending *p = call_lookup(bus, m->reply_serial);
 
 	if (!p) {
 		/* A late answer to a call that timed out or was cancelled is
@@ -207,14 +242,7 @@ void call_dispatch(bus_t *bus, const bus_msg_t *m)
 		}
 		return;
 	}
-	call_unlink(bus, p);
-	if (m->kind == BUS_KIND_ERROR) {
-		bus_error_t e;
-		error_from_msg(&e, m);
-		call_complete(bus, p, NULL, &e);
-	} else {
-		call_complete(bus, p, m, NULL);
-	}
+	call_answer(bus, p, m);
 }
 
 int call_expire(bus_t *bus, uint64_t now)
@@ -230,31 +258,65 @@ int call_expire(bus_t *bus, uint64_t now)
 		if (!p || p->deadline > now)
 			break;
 		bus_error_t e;
-		if (p->fail_name)
-			bus_error_set(&e, p->fail_name, "the call could not be sent: %s",
-				      strerror(p->fail_errno));
+		const bus_error_t *err = &e;
+		if (p->settled)
+			err = p->outcome;
 		else
 			bus_error_set(&e, BUS_ERROR_TIMEOUT, "no reply within the call's timeout");
 		call_unlink(bus, p);
-		call_complete(bus, p, NULL, &e);
+		call_complete(bus, p, NULL, err);
 		done++;
 	}
 	return done;
+}
+
+static struct pending *doomed_in(struct pending *p, int due)
+{
+	for (; p; p = due ? p->due_next : p->hash_next)
+		if (p->doomed)
+			return p;
+	return NULL;
 }
 
 void call_fail_all(bus_t *bus, const bus_error_t *err)
 {
 	struct pending *p;
 
-	/* The connection is unusable, so callbacks cannot add calls here. */
-	while ((p = bus->due_first)) {
+	/* What is pending now fails; what the callbacks add meanwhile (a
+	 * subscription kept while reconnecting settles later) stays. One at a
+	 * time: a closure may free its proxy, completing that proxy's calls. */
+	for (p = bus->due_first; p; p = p->due_next)
+		p->doomed = 1;
+	for (size_t i = 0; i < bus->n_buckets; i++)
+		for (p = bus->buckets[i]; p; p = p->hash_next)
+			p->doomed = 1;
+	while ((p = doomed_in(bus->due_first, 1))) {
 		call_unlink(bus, p);
-		call_complete(bus, p, NULL, err);
+		call_complete(bus, p, NULL, p->settled ? p->outcome : err);
 	}
 	for (size_t i = 0; i < bus->n_buckets; i++) {
-		while ((p = bus->buckets[i])) {
+		size_t n = bus->n_buckets;
+		while ((p = doomed_in(bus->buckets[i], 0))) {
 			call_unlink(bus, p);
 			call_complete(bus, p, NULL, err);
+		}
+		if (bus->n_buckets != n)
+			i = (size_t)-1; /* rehashed by a call added meanwhile: again */
+	}
+}
+
+void call_drop_restore(bus_t *bus)
+{
+	for (size_t i = 0; i < bus->n_buckets; i++) {
+		struct pending **pp = &bus->buckets[i];
+		while (*pp) {
+			struct pending *p = *pp;
+			if (p->restore) {
+				call_unlink(bus, p);
+				call_recycle(bus, p);
+			} else {
+				pp = &p->hash_next;
+			}
 		}
 	}
 }
@@ -281,7 +343,7 @@ void call_free_all(bus_t *bus)
 
 /* ---------------------------------------------------------------- sync */
 
-static int send_error(bus_t *bus, int r, const char *why, bus_error_t *err)
+int call_send_error(bus_t *bus, int r, const char *why, bus_error_t *err)
 {
 	switch (r) {
 	case -EINVAL:
@@ -311,7 +373,7 @@ static int sync_answer(bus_t *bus, size_t off, const struct conn_frame *f, bus_e
 	int r;
 
 	if (conn_msg_make(f, &m, &s) < 0) {
-		r = send_error(bus, -ENOMEM, NULL, err);
+		r = call_send_error(bus, -ENOMEM, NULL, err);
 	} else if (m.kind == BUS_KIND_ERROR) {
 		error_from_msg(err, &m);
 		r = -EREMOTE;
@@ -321,19 +383,6 @@ static int sync_answer(bus_t *bus, size_t off, const struct conn_frame *f, bus_e
 	conn_msg_done(&s);
 	conn_remove(bus, off, f->len);
 	return r;
-}
-
-/* Note a broker notice seen while scanning, so that a loss right after it
- * can say why. */
-static void sync_note(bus_t *bus, const struct conn_frame *f)
-{
-	struct conn_msg_strings s;
-	bus_msg_t m;
-
-	if (f->h.kind != WIRE_KIND_ERROR || f->h.reply_serial != 0 || conn_msg_make(f, &m, &s) < 0)
-		return;
-	conn_note(bus, &m);
-	conn_msg_done(&s);
 }
 
 static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, bus_error_t *err,
@@ -350,11 +399,11 @@ static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, bus_error_t
 			if ((f.h.kind == WIRE_KIND_REPLY || f.h.kind == WIRE_KIND_ERROR) &&
 			    f.h.reply_serial == serial)
 				return sync_answer(bus, off, &f, err, fn, ud);
-			sync_note(bus, &f);
+			conn_note_frame(bus, &f); /* a loss right after it can say why */
 			scan += f.len;
 		}
 		if (bus->state != CONN_UP)
-			return send_error(bus, -ECONNRESET, NULL, err);
+			return call_send_error(bus, -ECONNRESET, NULL, err);
 
 		uint64_t now = conn_now();
 		if (now >= deadline) {
@@ -364,7 +413,7 @@ static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, bus_error_t
 		if (bus->out.end == bus->out.start) {
 			r = conn_read_wait(bus, deadline);
 			if (r == -ENOMEM)
-				return send_error(bus, r, NULL, err);
+				return call_send_error(bus, r, NULL, err);
 			continue;
 		}
 		int ms = -1;
@@ -378,14 +427,14 @@ static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, bus_error_t
 		if (poll(&pfd, 1, ms) < 0) {
 			if (errno == EINTR)
 				continue;
-			return send_error(bus, -errno, NULL, err);
+			return call_send_error(bus, -errno, NULL, err);
 		}
 		if (pfd.revents & (POLLOUT | POLLERR))
 			conn_write(bus);
 		if (bus->fd >= 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
 			r = conn_read(bus);
 			if (r == -ENOMEM)
-				return send_error(bus, r, NULL, err);
+				return call_send_error(bus, r, NULL, err);
 		}
 	}
 }
@@ -398,7 +447,7 @@ int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
 
 	bus_error_clear(err);
 	if (!conn_usable(bus))
-		return send_error(bus, -ECONNRESET, NULL, err);
+		return call_send_error(bus, -ECONNRESET, NULL, err);
 	if (bus->monitor) {
 		bus_error_set(err, BUS_ERROR_FAILED, "a monitor connection cannot make calls");
 		return -EPERM;
@@ -407,7 +456,7 @@ int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
 	h->serial = conn_next_serial(bus);
 	int r = conn_send(bus, h, body, len, msg, &why);
 	if (r < 0)
-		return send_error(bus, r, why, err);
+		return call_send_error(bus, r, why, err);
 	if (bus->corked)
 		conn_write(bus); /* a sync call from a handler must not wait for the batch */
 	uint64_t now = conn_now();
@@ -479,15 +528,16 @@ int bus_call(bus_t *bus, const char *dest, const char *interface, const char *me
 	return call_sync(bus, &h, body, len, NULL, timeout_usec, err, copy_reply, &c);
 }
 
-int bus_call_async(bus_t *bus, const char *dest, const char *interface, const char *method,
-		   const char *body_type, const void *body, size_t len,
-		   uint64_t timeout_usec, bus_reply_fn cb, void *userdata, uint64_t *serial)
+int bus_call_async(bus_t *bus, bus_slot_t **slot, const char *dest, const char *interface,
+		   const char *method, const char *body_type, const void *body, size_t len,
+		   uint64_t timeout_usec, bus_reply_fn cb, void *userdata)
 {
 	wire_header h;
 	struct pending *p = NULL;
+	bus_slot_t *s = NULL;
 
-	if (serial)
-		*serial = 0;
+	if (slot)
+		*slot = NULL;
 	if (!bus || !dest || !method || (len && !body))
 		return -EINVAL;
 	if (!conn_usable(bus))
@@ -498,9 +548,14 @@ int bus_call_async(bus_t *bus, const char *dest, const char *interface, const ch
 	h.serial = conn_next_serial(bus);
 	/* Without a callback nobody wants the answer: say so to the callee. */
 	if (cb) {
+		int r = slot_prepare(bus, slot, SLOT_CALL, userdata, &s);
+		if (r < 0)
+			return r;
 		p = call_add(bus, h.serial, timeout_usec);
-		if (!p)
+		if (!p) {
+			bus_slot_unref(s);
 			return -ENOMEM;
+		}
 		p->cb = cb;
 		p->userdata = userdata;
 	} else {
@@ -512,21 +567,13 @@ int bus_call_async(bus_t *bus, const char *dest, const char *interface, const ch
 			call_unlink(bus, p);
 			call_recycle(bus, p);
 		}
+		bus_slot_unref(s);
 		return r;
 	}
-	if (serial)
-		*serial = h.serial;
-	return 0;
-}
-
-int bus_call_cancel(bus_t *bus, uint64_t serial)
-{
-	struct pending *p = bus ? call_find(bus, serial) : NULL;
-
-	if (!p)
-		return -ENOENT;
-	call_unlink(bus, p);
-	call_recycle(bus, p);
+	if (p) {
+		p->slot = s;
+		slot_bind(s, slot, p);
+	}
 	return 0;
 }
 

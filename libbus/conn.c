@@ -67,10 +67,18 @@ static uint8_t *out_reserve(bus_t *bus, size_t need)
 int conn_send(bus_t *bus, wire_header *h, const void *body, size_t len,
 	      const ProtobufCMessage *msg, const char **why)
 {
+	if (!conn_usable(bus))
+		return -ECONNRESET;
+	return conn_queue(bus, h, body, len, msg, why);
+}
+
+int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
+	       const ProtobufCMessage *msg, const char **why)
+{
 	struct conn_buf *b = &bus->out;
 	const char *reason = NULL;
 
-	if (!conn_usable(bus))
+	if (!conn_open(bus) || bus->fd < 0)
 		return -ECONNRESET;
 	if (wire_header_validate(h, &reason) != WIRE_OK) {
 		if (why)
@@ -353,23 +361,30 @@ int conn_frame_at(bus_t *bus, size_t off, struct conn_frame *f)
 	return 1;
 }
 
-int conn_has_work(bus_t *bus)
+int conn_frame_ready(bus_t *bus, size_t off)
 {
 	struct conn_buf *b = &bus->in;
 	wire_preamble p;
 
-	if (bus->closing || bus->state == CONN_DOWN || bus->state == CONN_RETRY)
+	if (off >= b->end)
 		return 0;
-	if (bus->state == CONN_LOST)
-		return 1;
-	if (b->end == b->start)
-		return 0;
-	int r = wire_preamble_decode(b->data + b->start, b->end - b->start, CONN_MAX_FRAME, &p);
+	int r = wire_preamble_decode(b->data + off, b->end - off, CONN_MAX_FRAME, &p);
 	if (r == WIRE_E_SHORT)
 		return 0;
 	if (r != WIRE_OK)
 		return 1; /* bus_process() will find the broken stream */
-	return b->end - b->start >= WIRE_PREAMBLE_SIZE + (size_t)p.header_len + p.body_len;
+	return b->end - off >= WIRE_PREAMBLE_SIZE + (size_t)p.header_len + p.body_len;
+}
+
+int conn_has_work(bus_t *bus)
+{
+	if (bus->closing || bus->state == CONN_DOWN || bus->state == CONN_RETRY)
+		return 0;
+	if (bus->state == CONN_LOST)
+		return 1;
+	if (bus->state == CONN_RESTORE)
+		return restore_has_work(bus);
+	return conn_frame_ready(bus, bus->in.start);
 }
 
 void conn_remove(bus_t *bus, size_t off, size_t len)
@@ -404,7 +419,7 @@ void conn_lose(bus_t *bus, int drain, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (bus->state != CONN_UP)
+	if (bus->state != CONN_UP && bus->state != CONN_RESTORE)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(bus->lost_reason, sizeof(bus->lost_reason), fmt, ap);
@@ -433,6 +448,17 @@ void conn_note(bus_t *bus, const bus_msg_t *m)
 {
 	if (m->kind == BUS_KIND_ERROR && strcmp(m->sender, BUS_NAME) == 0)
 		error_from_msg(&bus->notice, m);
+}
+
+void conn_note_frame(bus_t *bus, const struct conn_frame *f)
+{
+	struct conn_msg_strings s;
+	bus_msg_t m;
+
+	if (f->h.kind != WIRE_KIND_ERROR || f->h.reply_serial != 0 || conn_msg_make(f, &m, &s) < 0)
+		return;
+	conn_note(bus, &m);
+	conn_msg_done(&s);
 }
 
 void conn_disconnected(const bus_t *bus, bus_error_t *err)

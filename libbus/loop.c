@@ -100,22 +100,34 @@ static int loop_step(bus_t *bus, int read, int *freed)
 	if (bus->closing || bus->state == CONN_DOWN)
 		return -ECONNRESET;
 	lifetime_hold(bus);
-	/* Reconnected, the rest of this round serves the new connection. */
-	if (bus->state == CONN_RETRY && conn_now() >= bus->retry_at)
-		did += lifetime_retry(bus);
+	if (bus->state == CONN_RETRY && conn_now() >= bus->retry_at) {
+		lifetime_retry(bus);
+		did = 1;
+	}
 	if (bus->out.end > bus->out.start && conn_write(bus) > 0)
 		did = 1;
-	if (read && bus->state == CONN_UP && conn_read(bus) > 0)
+	if (read && conn_open(bus) && conn_read(bus) > 0)
 		did = 1;
 	bus->corked++;
-	did += dispatch_all(bus);
+	/* Restored, the rest of this round serves the new connection; until
+	 * then its frames wait. */
+	if (bus->state == CONN_RESTORE && restore_step(bus)) {
+		restore_finish(bus);
+		did = 1;
+	}
+	if (!bus->restore.active)
+		did += dispatch_all(bus);
 	bus->corked--;
 	if (bus->out.end > bus->out.start && !bus->corked)
 		conn_write(bus); /* everything the batch produced, in one write */
-	if (!bus->closing)
+	if (!bus->closing && !bus->restore.active)
 		did += call_expire(bus, conn_now());
 	if (bus->state == CONN_LOST && !bus->closing) {
-		report_lost(bus);
+		/* A try that failed is not news: the next one is scheduled. */
+		if (bus->restore.active)
+			restore_abort(bus);
+		else
+			report_lost(bus);
 		did++;
 	}
 	r = did > 0;
@@ -149,7 +161,7 @@ int bus_get_fd(const bus_t *bus)
 
 int bus_get_events(const bus_t *bus)
 {
-	if (!bus || bus->state != CONN_UP || bus->closing)
+	if (!bus || !conn_open(bus) || bus->fd < 0)
 		return 0;
 	return POLLIN | (bus->out.end > bus->out.start ? POLLOUT : 0);
 }
@@ -170,8 +182,10 @@ int bus_get_timeout(const bus_t *bus, uint64_t *usec)
 
 uint64_t loop_next_deadline(const bus_t *bus)
 {
+	/* A try under way expires nothing but itself. */
+	if (bus->restore.active)
+		return bus->restore.deadline;
 	uint64_t due = call_next_deadline(bus);
-
 	if (bus->state == CONN_RETRY && bus->retry_at < due)
 		due = bus->retry_at;
 	return due;
@@ -213,7 +227,7 @@ int bus_flush(bus_t *bus)
 	if (!bus)
 		return -EINVAL;
 	while (bus->out.end > bus->out.start) {
-		if (bus->state != CONN_UP)
+		if (!conn_open(bus))
 			return -ECONNRESET;
 		int r = conn_write(bus);
 		if (r < 0)
@@ -224,7 +238,7 @@ int bus_flush(bus_t *bus)
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
 			return -errno;
 	}
-	return bus->state == CONN_UP ? 0 : -ECONNRESET;
+	return conn_open(bus) ? 0 : -ECONNRESET;
 }
 
 /* ---------------------------------------------------------------- bus_run */
@@ -255,7 +269,7 @@ int bus_run(bus_t *bus)
 		if (bus->state == CONN_RETRY) {
 			r = bus_wait(bus, UINT64_MAX);
 		} else if (bus->out.end == bus->out.start) {
-			r = conn_read_wait(bus, call_next_deadline(bus));
+			r = conn_read_wait(bus, loop_next_deadline(bus));
 			read = 0;
 		} else {
 			r = bus_wait(bus, UINT64_MAX);

@@ -22,6 +22,41 @@ struct proxy {
 	struct proxy *prev, *next;
 };
 
+/* The closures running on this thread, innermost first (a closure may make
+ * a sync stub call, whose closure runs inside it): how a closure finds its
+ * call's error from its own closure_data. On the stack of closure_run(). */
+struct closure_frame {
+	const void *closure_data;
+	const bus_error_t *err;
+	struct closure_frame *outer;
+};
+static _Thread_local struct closure_frame *closures;
+
+/* err is copied when set: the closure may free the proxy that holds it. */
+static void closure_run(ProtobufCClosure closure, const ProtobufCMessage *out, void *closure_data,
+			const bus_error_t *err)
+{
+	static const bus_error_t none;
+	bus_error_t copy;
+	struct closure_frame f = { closure_data, &none, closures };
+
+	if (err->name[0]) {
+		copy = *err;
+		f.err = &copy;
+	}
+	closures = &f;
+	closure(out, closure_data);
+	closures = f.outer;
+}
+
+const bus_error_t *bus_proxy_call_error(const void *closure_data)
+{
+	for (struct closure_frame *f = closures; f; f = f->outer)
+		if (f->closure_data == closure_data)
+			return f->err;
+	return NULL;
+}
+
 struct pending **proxy_calls(struct proxy *proxy)
 {
 	return &proxy->calls;
@@ -79,7 +114,7 @@ void proxy_complete(struct pending *p, const bus_msg_t *reply, const bus_error_t
 		px->error = *err;
 	/* The closure may free the proxy: nothing of px is used after it. */
 	if (p->closure)
-		p->closure(out, p->closure_data);
+		closure_run(p->closure, out, p->closure_data, &px->error);
 	if (out)
 		protobuf_c_message_free_unpacked(out, NULL);
 }
@@ -90,12 +125,11 @@ static void async_failed(struct proxy *px, unsigned method, int r, ProtobufCClos
 {
 	const char *name = r == -EINVAL ? BUS_ERROR_INVALID_ARGS :
 			   r == -ECONNRESET ? BUS_ERROR_DISCONNECTED : BUS_ERROR_FAILED;
-	struct pending *p = call_add_failed(px->bus, name, -r);
-
+	bus_error_set(&px->error, name, "the call could not be sent: %s", strerror(-r));
+	struct pending *p = call_add_settled(px->bus, &px->error);
 	if (!p) {
-		bus_error_set(&px->error, name, "the call could not be sent: %s", strerror(-r));
 		if (closure)
-			closure(NULL, closure_data);
+			closure_run(closure, NULL, closure_data, &px->error);
 		return;
 	}
 	calls_link(px, p);
@@ -114,7 +148,7 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 	if (method_index >= desc->n_methods || !input) {
 		bus_error_set(&px->error, BUS_ERROR_INVALID_ARGS, "no such method or no request");
 		if (closure)
-			closure(NULL, closure_data);
+			closure_run(closure, NULL, closure_data, &px->error);
 		return;
 	}
 	const ProtobufCMethodDescriptor *md = &desc->methods[method_index];
@@ -124,7 +158,7 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 		else
 			bus_error_set(&px->error, BUS_ERROR_DISCONNECTED, "the proxy's connection is closed");
 		if (closure)
-			closure(NULL, closure_data);
+			closure_run(closure, NULL, closure_data, &px->error);
 		return;
 	}
 	wire_header h = {
@@ -140,7 +174,7 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 		lifetime_hold(bus);
 		call_sync(bus, &h, NULL, 0, input, px->timeout_usec, &px->error, sync_unpack, &io);
 		if (closure)
-			closure(io.output, closure_data);
+			closure_run(closure, io.output, closure_data, &px->error);
 		if (io.output)
 			protobuf_c_message_free_unpacked(io.output, NULL);
 		lifetime_drop(bus);

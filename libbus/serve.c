@@ -1,6 +1,7 @@
-/* serve.c - exported services: routing an incoming CALL to a protoc-c
- * service method, and the call object (closure_data) that carries the answer
- * back as a REPLY or ERROR, now or later. */
+/* serve.c - exported services: exporting (and telling busd, again after a
+ * reconnect), routing an incoming CALL to a protoc-c service method, and the
+ * call object (closure_data) that carries the answer back as a REPLY or
+ * ERROR, now or later. */
 #include "config.h"
 
 #include <errno.h>
@@ -9,9 +10,16 @@
 #include <string.h>
 
 #include "bus-internal.h"
+#include "bus.pb-c.h"
 
+/* gen: the connection busd was told on (0: not yet). */
 struct export {
 	struct export *next;
+	bus_slot_t *slot;
+	unsigned gen;
+	struct pending *query;  /* the async form's Export, in flight */
+	bus_done_fn done;
+	void *userdata;
 	char *name; /* NULL: every name the connection has, and its unique id */
 	ProtobufCService *service;
 };
@@ -117,6 +125,18 @@ static void serve_closure(const ProtobufCMessage *reply, void *closure_data)
 const bus_msg_t *bus_call_msg(void *closure_data)
 {
 	return closure_data ? &((struct incall *)closure_data)->msg : NULL;
+}
+
+int serve_call_sender(void *call, bus_t **bus, const char **sender)
+{
+	struct incall *c = call;
+
+	if (!c)
+		return -EINVAL;
+	*bus = c->bus;
+	*sender = c->msg.sender;
+	/* A unique id from an earlier connection may name another peer now. */
+	return conn_usable(c->bus) && c->generation == c->bus->generation ? 0 : -ECONNRESET;
 }
 
 int bus_call_fail(void *closure_data, const char *name, const char *fmt, ...)
@@ -283,52 +303,175 @@ static int same_name(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-int bus_export(bus_t *bus, const char *name, ProtobufCService *service)
+static void export_request(Bus__ExportRequest *req, const struct export *e, int remove)
 {
-	struct export **tail;
+	req->name = (char *)(e->name ? e->name : "");
+	req->service = (char *)e->service->descriptor->name;
+	req->remove = remove;
+}
 
+static void export_free(struct export *e)
+{
+	slot_detach(e->slot);
+	free(e->name);
+	free(e);
+}
+
+/* Take e out of the list (and so out of dispatch); busd is told when it
+ * was told of it on this connection. */
+static void export_remove(bus_t *bus, struct export *e, int tell)
+{
+	for (struct export **pe = &bus->exports; *pe; pe = &(*pe)->next) {
+		if (*pe == e) {
+			*pe = e->next;
+			break;
+		}
+	}
+	if (e->query)
+		call_cancel(bus, e->query);
+	if (tell && e->gen == bus->generation) {
+		Bus__ExportRequest req = BUS__EXPORT_REQUEST__INIT;
+		export_request(&req, e, 1);
+		control_oneway(bus, "Export", &req.base);
+	}
+	export_free(e);
+}
+
+void serve_unexport(bus_t *bus, struct export *e)
+{
+	e->slot = NULL; /* the slot is being freed */
+	export_remove(bus, e, 1);
+}
+
+/* busd's answer to the async form (or the settled outcome when there was
+ * nobody to ask). A loss while reconnecting keeps it for the next
+ * connection; a refusal withdraws it. */
+static void export_answer(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err, void *ud)
+{
+	struct export *e = ud;
+	bus_done_fn done = e->done;
+	void *userdata = e->userdata;
+
+	e->query = NULL;
+	e->done = NULL;
+	if (err && bus_error_has_name(err, BUS_ERROR_DISCONNECTED) && conn_reconnecting(bus))
+		err = NULL;
+	if (err)
+		export_remove(bus, e, 0);
+	if (done)
+		done(bus, err, userdata);
+}
+
+static int export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
+		  bus_done_fn done, void *userdata, int async, bus_error_t *err)
+{
+	Bus__ExportRequest req = BUS__EXPORT_REQUEST__INIT;
+	struct export **tail;
+	bus_slot_t *sl = NULL;
+	int r = 0;
+
+	if (slot)
+		*slot = NULL;
+	bus_error_clear(err);
 	if (!bus || !service || !service->descriptor || !service->invoke ||
-	    (name && !wire_name_valid(name, strlen(name))))
+	    (name && !wire_name_valid(name, strlen(name)))) {
+		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no service, or not a well-known name");
 		return -EINVAL;
-	if (bus->monitor)
+	}
+	if (bus->monitor) {
+		bus_error_set(err, BUS_ERROR_FAILED, "a monitor connection cannot serve");
 		return -EPERM;
-	for (tail = &bus->exports; *tail; tail = &(*tail)->next)
-		if ((*tail)->service == service && same_name((*tail)->name, name))
+	}
+	if (!conn_usable(bus) && !conn_reconnecting(bus))
+		return call_send_error(bus, -ECONNRESET, NULL, err);
+	for (tail = &bus->exports; *tail; tail = &(*tail)->next) {
+		if ((*tail)->service == service && same_name((*tail)->name, name)) {
+			bus_error_set(err, BUS_ERROR_INVALID_ARGS, "%s is exported already",
+				      service->descriptor->name);
 			return -EEXIST;
+		}
+	}
 	struct export *e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	if (name && !(e->name = strdup(name))) {
+	if (!e || (name && !(e->name = strdup(name))) ||
+	    slot_prepare(bus, slot, SLOT_EXPORT, userdata, &sl) < 0) {
+		if (e)
+			free(e->name);
 		free(e);
+		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
 		return -ENOMEM;
 	}
 	e->service = service;
-	*tail = e; /* export order decides which service gets a method first */
-	lifetime_announce_export(bus, name, service->descriptor->name, 0);
+	e->done = done;
+	e->userdata = userdata;
+	/* Reconnecting (also when the loss cuts the call off), the new
+	 * connection announces it with the others. */
+	if (!conn_reconnecting(bus)) {
+		export_request(&req, e, 0);
+		e->gen = bus->generation;
+		if (async) {
+			r = control_send(bus, "Export", &req.base, BUS_CONTROL_TIMEOUT_USEC, export_answer,
+					 e, &e->query);
+		} else {
+			r = control_sync(bus, "Export", &req.base, NULL, NULL, err);
+			if (r == -ECONNRESET && conn_reconnecting(bus)) {
+				e->gen = 0;
+				r = 0;
+				bus_error_clear(err);
+			}
+		}
+	}
+	if (r == 0 && async && !e->query) {
+		if ((e->query = call_add_settled(bus, NULL))) {
+			e->query->cb = export_answer;
+			e->query->userdata = e;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	if (r < 0) {
+		bus_slot_unref(sl);
+		export_free(e);
+		return r;
+	}
+	/* Appended after the wait: export order decides which service gets a
+	 * method first. */
+	for (tail = &bus->exports; *tail; tail = &(*tail)->next)
+		;
+	*tail = e;
+	e->slot = sl;
+	slot_bind(sl, slot, e);
 	return 0;
 }
 
-int bus_unexport(bus_t *bus, const char *name, ProtobufCService *service)
+int bus_export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
+	       bus_error_t *err)
 {
-	if (!bus)
-		return -EINVAL;
-	for (struct export **pe = &bus->exports; *pe; pe = &(*pe)->next) {
-		struct export *e = *pe;
-		if (e->service == service && same_name(e->name, name)) {
-			lifetime_announce_export(bus, name, service->descriptor->name, 1);
-			*pe = e->next;
-			free(e->name);
-			free(e);
-			return 0;
-		}
-	}
-	return -ENOENT;
+	return export(bus, slot, name, service, NULL, NULL, 0, err);
 }
 
-void serve_announce_all(bus_t *bus)
+int bus_export_async(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
+		     bus_done_fn done, void *userdata)
 {
-	for (struct export *e = bus->exports; e; e = e->next)
-		lifetime_announce_export(bus, e->name, e->service->descriptor->name, 0);
+	return export(bus, slot, name, service, done, userdata, 1, NULL);
+}
+
+int serve_restore(bus_t *bus)
+{
+	int sent = 0;
+
+	for (struct export *e = bus->exports; e; e = e->next) {
+		Bus__ExportRequest req = BUS__EXPORT_REQUEST__INIT;
+		if (e->gen == bus->generation)
+			continue;
+		e->gen = bus->generation;
+		export_request(&req, e, 0);
+		int r = restore_call(bus, "Export", &req.base, BUS_CONN_EXPORT_FAILED,
+				     e->service->descriptor->name);
+		if (r < 0)
+			return r;
+		sent++;
+	}
+	return sent;
 }
 
 void serve_free_all(bus_t *bus)
@@ -337,8 +480,7 @@ void serve_free_all(bus_t *bus)
 
 	for (e = bus->exports; e; e = next) {
 		next = e->next;
-		free(e->name);
-		free(e);
+		export_free(e);
 	}
 	bus->exports = NULL;
 	while (bus->incalls)

@@ -205,9 +205,9 @@ int main(int argc, char **argv)
 	if (bus_add_schema(bus, proto_echo_fds, proto_echo_fds_len, &err) < 0)
 		fprintf(stderr, "echo: schema not registered (introspection will not work): %s: %s\n",
 			err.name, err.message);
-	bus_export(bus, name, &service.base);
-	if (bus_request_name(bus, name, &err) < 0) {
-		fprintf(stderr, "echo: cannot own %s: %s: %s\n", name, err.name, err.message);
+	if (bus_export(bus, NULL, name, &service.base, &err) < 0 ||
+	    bus_request_name(bus, name, &err) < 0) {
+		fprintf(stderr, "echo: cannot serve %s: %s: %s\n", name, err.name, err.message);
 		bus_close(bus);
 		return 1;
 	}

@@ -224,9 +224,9 @@ int main(int argc, char **argv)
 	if (bus_add_schema(bus, proto_sensor_fds, proto_sensor_fds_len, &err) < 0)
 		fprintf(stderr, "sensor: schema not registered (introspection will not work): %s: %s\n",
 			err.name, err.message);
-	bus_export(bus, name, &service.base);
-	if (bus_request_name(bus, name, &err) < 0) {
-		fprintf(stderr, "sensor: cannot own %s: %s: %s\n", name, err.name, err.message);
+	if (bus_export(bus, NULL, name, &service.base, &err) < 0 ||
+	    bus_request_name(bus, name, &err) < 0) {
+		fprintf(stderr, "sensor: cannot serve %s: %s: %s\n", name, err.name, err.message);
 		bus_close(bus);
 		return 1;
 	}

@@ -157,9 +157,9 @@ int exporter_main(int ctl, void *arg)
 		bus_close(bus);
 		return 1;
 	}
-	r = bus_export(bus, NULL, &exporter_service.base);
+	r = bus_export(bus, NULL, NULL, &exporter_service.base, &err);
 	if (r < 0) {
-		harness_send(ctl, "error export: %s", strerror(-r));
+		harness_send(ctl, "error export: %s %s", strerror(-r), err.name);
 		bus_close(bus);
 		return 1;
 	}

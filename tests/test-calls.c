@@ -1,9 +1,10 @@
 /* test-calls.c - method calls through a real busd: generated proxy stubs
  * (sync and async), untyped calls, calls by unique id, timeouts with late
- * replies ignored, remote errors, sync calls on a socket the program made
- * non-blocking, and the sender stamp busd puts on every call, even one that
- * tried to spoof it. Callees: services/echo and the tests' exporter
- * (tests/exporter.h). */
+ * replies ignored, remote errors, slots, sync calls on a socket the program
+ * made non-blocking, the sender stamp busd puts on every call (even one that
+ * tried to spoof it) and the caller's credentials a service can learn.
+ * Callees: services/echo, the tests' exporter (tests/exporter.h) and a
+ * credentials service forked here. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <event2/event.h>
 
@@ -33,7 +35,8 @@ struct result {
 	char text[256];
 	char data[256];
 	size_t data_len;
-	bus_error_t err;
+	bus_error_t err;       /* bus_proxy_call_error() in the closure */
+	bus_error_t proxy_err; /* bus_proxy_error() of the proxy */
 	ProtobufCService *proxy;
 	const uint8_t *expect; /* if set, the reply data must equal it */
 	size_t expect_len;
@@ -54,7 +57,8 @@ static void on_echo_reply(const Busd__Examples__EchoReply *reply, void *ud)
 		res->same = res->expect && reply->data.len == res->expect_len &&
 			    memcmp(reply->data.data, res->expect, res->expect_len) == 0;
 	}
-	res->err = *bus_proxy_error(res->proxy);
+	res->err = *bus_proxy_call_error(ud);
+	res->proxy_err = *bus_proxy_error(res->proxy);
 }
 
 /* Untyped Echo call; the reply text and data (as a string) are copied out. */
@@ -148,7 +152,7 @@ static void test_proxy_sync(bus_t *bus)
 	is_str(res.text, "hello through the stub", "echo returns the text");
 	ok(res.data_len == 9 && memcmp(res.data, "\x00\x01\x02binary", 9) == 0,
 	   "echo returns the bytes, NULs included");
-	ok(!bus_error_is_set(&res.err), "bus_proxy_error is empty after success");
+	ok(!bus_error_is_set(&res.err), "bus_proxy_call_error(closure_data) is empty after success");
 
 	/* An empty request is a 0-byte body. */
 	Busd__Examples__EchoRequest empty = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
@@ -164,7 +168,9 @@ static void test_proxy_sync(bus_t *bus)
 	res.called = 0;
 	busd__examples__echo__fail(p, &fail, on_echo_reply, &res);
 	ok(res.called == 1 && !res.got_reply, "Fail: closure runs once with NULL");
-	is_str(res.err.name, "org.busd.Echo.Error.Failed", "Fail: the service's error name");
+	is_str(res.err.name, "org.busd.Echo.Error.Failed",
+	       "Fail: the closure finds the service's error name from its own closure_data");
+	is_str(res.proxy_err.name, "org.busd.Echo.Error.Failed", "  bus_proxy_error(proxy) has it too");
 	ok(strstr(res.err.message, "boom-1234") != NULL, "Fail: the message carries the request text (\"%s\")",
 	   res.err.message);
 
@@ -235,6 +241,7 @@ static void test_proxy_async(bus_t *bus)
 		right += res[i].called == 1 && res[i].got_reply && strcmp(res[i].text, want) == 0;
 	}
 	is_int(right, N, "each closure got its own call's reply, once");
+	ok(bus_proxy_call_error(&res[0]) == NULL, "outside a closure, bus_proxy_call_error is NULL");
 
 	/* Freeing the proxy answers its pending calls with Disconnected. */
 	struct result slow = { 0 };
@@ -316,7 +323,7 @@ static void test_errors(bus_t *bus)
 
 	/* Async call to an unowned name: the callback runs once, with the error. */
 	struct async_result a = { 0 };
-	r = bus_call_async(bus, "org.test.Nobody", NULL, "Echo", "", NULL, 0, 5 * SEC, on_async, &a, NULL);
+	r = bus_call_async(bus, NULL, "org.test.Nobody", NULL, "Echo", "", NULL, 0, 5 * SEC, on_async, &a);
 	is_int(r, 0, "async call to an unowned name is sent");
 	harness_loop_until(bus, &a.calls, 5000);
 	harness_loop_for(bus, 50);
@@ -346,7 +353,7 @@ static void test_timeouts(bus_t *bus)
 	dreq.text = (char *)"late stub";
 	busd__examples__echo__delay(res.proxy, &dreq, on_echo_reply, &res);
 	ok(res.called == 1 && !res.got_reply, "sync stub past its timeout: closure with NULL");
-	is_str(res.err.name, BUS_ERROR_TIMEOUT, "bus_proxy_error says bus.Error.Timeout");
+	is_str(res.err.name, BUS_ERROR_TIMEOUT, "bus_proxy_call_error says bus.Error.Timeout");
 	bus_proxy_free(res.proxy);
 
 	/* Async: exactly one callback, the timeout; the late reply is dropped. */
@@ -356,8 +363,8 @@ static void test_timeouts(bus_t *bus)
 	areq.text = (char *)"late async";
 	size_t len;
 	void *body = harness_pack(&areq.base, &len);
-	r = bus_call_async(bus, HARNESS_ECHO_NAME, NULL, "Delay", "busd.examples.DelayRequest", body,
-			   len, 100000, on_async, &a, NULL);
+	r = bus_call_async(bus, NULL, HARNESS_ECHO_NAME, NULL, "Delay", "busd.examples.DelayRequest", body,
+			   len, 100000, on_async, &a);
 	free(body);
 	is_int(r, 0, "async call with a short timeout sent");
 	uint64_t due = 0;
@@ -371,14 +378,52 @@ static void test_timeouts(bus_t *bus)
 
 	/* A cancelled call never calls back. */
 	struct async_result c = { 0 };
-	uint64_t serial = 0;
-	r = bus_call_async(bus, HARNESS_ECHO_NAME, NULL, "Echo", "", NULL, 0, 5 * SEC, on_async, &c,
-			   &serial);
-	ok(r == 0 && serial != 0, "async call returns its serial");
-	is_int(bus_call_cancel(bus, serial), 0, "bus_call_cancel of a pending call");
-	is_int(bus_call_cancel(bus, serial), -ENOENT, "cancelling it again: -ENOENT");
+	bus_slot_t *slot = NULL;
+	r = bus_call_async(bus, &slot, HARNESS_ECHO_NAME, NULL, "Echo", "", NULL, 0, 5 * SEC,
+			   on_async, &c);
+	ok(r == 0 && bus_slot_get_bus(slot) == bus, "an async call gives a live slot");
+	ok(bus_slot_unref(slot) == NULL, "dropping it cancels the call");
 	harness_loop_for(bus, 300);
 	is_int(c.calls, 0, "the cancelled call's callback never runs");
+}
+
+/* A slot held through the call: over once the call is answered, and the
+ * callback may drop it; bus_slot_ref() keeps it for longer. */
+struct slot_call {
+	bus_slot_t *slot;
+	int calls, live_in_callback;
+};
+
+static void on_slot_reply(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err, void *ud)
+{
+	struct slot_call *s = ud;
+	(void)reply;
+	(void)err;
+	s->calls++;
+	s->live_in_callback = bus_slot_get_bus(s->slot) == bus;
+	s->slot = bus_slot_unref(s->slot);
+}
+
+static void test_call_slots(bus_t *bus)
+{
+	struct slot_call a = { 0 }, b = { 0 };
+	bus_slot_t *extra;
+
+	is_int(bus_call_async(bus, &a.slot, HARNESS_ECHO_NAME, NULL, "Echo", "", NULL, 0, 5 * SEC,
+			      on_slot_reply, &a), 0, "an async call with a slot");
+	is_int(bus_call_async(bus, &b.slot, HARNESS_ECHO_NAME, NULL, "Echo", "", NULL, 0, 5 * SEC,
+			      on_slot_reply, &b), 0, "another, whose slot gets a second reference");
+	extra = bus_slot_ref(b.slot);
+	ok(extra == b.slot && bus_slot_get_userdata(extra) == &b, "  bus_slot_ref returns the slot");
+	harness_loop_until(bus, &b.calls, 5000);
+	harness_loop_until(bus, &a.calls, 5000);
+	ok(a.calls == 1 && b.calls == 1, "both callbacks run once");
+	is_int(a.live_in_callback, 0, "in its callback the call's slot is already over");
+	ok(bus_slot_get_bus(extra) == NULL, "  the reference kept says so: no connection");
+	bus_slot_unref(extra);
+	is_int(bus_call_async(bus, &extra, HARNESS_ECHO_NAME, NULL, "Echo", "", NULL, 0, 5 * SEC,
+			      NULL, NULL), 0, "a call without a callback (no answer wanted)");
+	ok(extra == NULL, "  has no slot");
 }
 
 static double cpu_seconds(void)
@@ -410,6 +455,164 @@ static void test_nonblocking_fd(void)
 	ok(cpu < 0.2, "  using almost no CPU meanwhile: %.3f s user+sys, not a busy loop", cpu);
 	ok(fcntl(fd, F_GETFL) & O_NONBLOCK, "  and the socket stays as the program set it");
 	bus_close(bus);
+}
+
+/* ---------------------------------------------------------------- credentials */
+
+#define CREDS_NAME "org.test.Creds"
+
+/* "pid uid gid n g1 g2 ..." */
+static void creds_text(char *buf, size_t len, pid_t pid, uid_t uid, gid_t gid, size_t n,
+		       const gid_t *groups)
+{
+	int at = snprintf(buf, len, "%ld %ld %ld %zu", (long)pid, (long)uid, (long)gid, n);
+	for (size_t i = 0; i < n && at > 0 && (size_t)at < len; i++)
+		at += snprintf(buf + at, len - (size_t)at, " %ld", (long)groups[i]);
+}
+
+static void creds_reply(void *call, Busd__Examples__EchoReply_Closure closure,
+			const bus_creds_t *c, const bus_error_t *err)
+{
+	Busd__Examples__EchoReply reply = BUSD__EXAMPLES__ECHO_REPLY__INIT;
+	char text[1024];
+
+	if (!c) {
+		bus_call_fail(call, err->name, "%s", err->message);
+		return;
+	}
+	creds_text(text, sizeof(text), c->pid, c->uid, c->gid, c->n_groups, c->groups);
+	reply.text = text;
+	closure(&reply, call);
+}
+
+/* Echo: the caller's credentials, asked for from the handler (sync). */
+static void cs_echo(Busd__Examples__Echo_Service *svc, const Busd__Examples__EchoRequest *req,
+		    Busd__Examples__EchoReply_Closure closure, void *call)
+{
+	bus_creds_t *c = NULL;
+	bus_error_t err;
+
+	bus_query_sender_creds(call, &c, &err);
+	creds_reply(call, closure, c, &err);
+	bus_creds_free(c);
+}
+
+/* Delay: the same, answered later from the async form's callback. */
+struct creds_call {
+	Busd__Examples__EchoReply_Closure closure;
+	void *call;
+};
+
+static void cs_answer(bus_t *bus, const bus_creds_t *c, const bus_error_t *err, void *ud)
+{
+	struct creds_call *cc = ud;
+
+	(void)bus;
+	creds_reply(cc->call, cc->closure, c, err);
+	free(cc);
+}
+
+static void cs_delay(Busd__Examples__Echo_Service *svc, const Busd__Examples__DelayRequest *req,
+		     Busd__Examples__EchoReply_Closure closure, void *call)
+{
+	struct creds_call *cc = malloc(sizeof(*cc));
+
+	cc->closure = closure;
+	cc->call = call;
+	if (bus_query_sender_creds_async(call, NULL, cs_answer, cc) < 0) {
+		bus_call_fail(call, BUS_ERROR_FAILED, "bus_query_sender_creds_async failed");
+		free(cc);
+	}
+}
+
+static void cs_fail(Busd__Examples__Echo_Service *svc, const Busd__Examples__FailRequest *req,
+		    Busd__Examples__EchoReply_Closure closure, void *call)
+{
+	bus_call_fail(call, EXPORTER_ERROR, "no");
+}
+
+static Busd__Examples__Echo_Service creds_service = BUSD__EXAMPLES__ECHO__INIT(cs_);
+
+static int creds_main(int ctl, void *arg)
+{
+	bus_error_t err;
+	bus_t *bus = NULL;
+
+	(void)arg;
+	if (bus_connect(&bus, NULL, &err) < 0 || bus_request_name(bus, CREDS_NAME, &err) < 0 ||
+	    bus_export(bus, NULL, CREDS_NAME, &creds_service.base, &err) < 0) {
+		harness_send(ctl, "error %s", err.name);
+		return 1;
+	}
+	harness_send(ctl, "ready %s", bus_unique_name(bus));
+	int r = exporter_serve(bus, ctl, NULL, NULL);
+	bus_close(bus);
+	return r < 0 ? 2 : 0;
+}
+
+struct creds_seen {
+	int n;
+	char text[1024];
+	char err[128];
+};
+
+static void on_creds(bus_t *bus, const bus_creds_t *c, const bus_error_t *err, void *ud)
+{
+	struct creds_seen *s = ud;
+
+	(void)bus;
+	s->n++;
+	if (c)
+		creds_text(s->text, sizeof(s->text), c->pid, c->uid, c->gid, c->n_groups, c->groups);
+	snprintf(s->err, sizeof(s->err), "%s", err ? err->name : "");
+}
+
+static void test_creds(bus_t *bus)
+{
+	harness_child svc;
+	gid_t groups[256];
+	char me[1024], got[256], line[128];
+	bus_error_t err;
+
+	int n = getgroups(256, groups);
+	creds_text(me, sizeof(me), getpid(), getuid(), getgid(), n > 0 ? (size_t)n : 0, groups);
+	if (harness_fork(&svc, creds_main, NULL) < 0 ||
+	    harness_recv(svc.ctl, line, sizeof(line), 15000) < 0 || strncmp(line, "ready ", 6) != 0) {
+		ok(0, "the credentials service starts");
+		return;
+	}
+	int r = echo_call(bus, CREDS_NAME, NULL, "Echo", "", 5 * SEC, &err, got, NULL);
+	ok(r == 0, "a service asks busd for its caller's credentials in the handler (%s)", err.name);
+	is_str(got, me, "  they are this process's pid, uid, gid and groups");
+	Busd__Examples__DelayRequest dreq = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
+	size_t len, rlen = 0;
+	void *body = harness_pack(&dreq.base, &len), *reply = NULL;
+	r = bus_call(bus, CREDS_NAME, NULL, "Delay", "busd.examples.DelayRequest", body, len, 5 * SEC,
+		     &err, &reply, &rlen);
+	Busd__Examples__EchoReply *rep =
+		r == 0 ? busd__examples__echo_reply__unpack(NULL, rlen, reply) : NULL;
+	is_str(rep ? rep->text : err.name, me, "  and the same with the async form, answering later");
+	if (rep)
+		busd__examples__echo_reply__free_unpacked(rep, NULL);
+	free(body);
+	free(reply);
+
+	bus_creds_t *c = NULL;
+	r = bus_get_name_creds(bus, CREDS_NAME, &c, &err);
+	ok(r == 0 && c && c->pid == svc.pid, "bus_get_name_creds of a well-known name: its owner's pid (%ld)",
+	   c ? (long)c->pid : -1L);
+	ok(c && strcmp(c->unique_name, line + 6) == 0, "  and unique name");
+	bus_creds_free(c);
+	ok(bus_get_name_creds(bus, "org.test.Nobody", &c, &err) == -EREMOTE && !c &&
+	   bus_error_has_name(&err, BUS_ERROR_NAME_HAS_NO_OWNER),
+	   "  of a name nobody owns: bus.Error.NameHasNoOwner");
+	struct creds_seen seen = { 0 };
+	is_int(bus_get_name_creds_async(bus, NULL, bus_unique_name(bus), on_creds, &seen), 0,
+	       "bus_get_name_creds_async of its own unique id");
+	harness_loop_until(bus, &seen.n, 5000);
+	is_str(seen.text, me, "  reports this process's credentials");
+	harness_send(svc.ctl, "quit");
+	is_int(harness_wait(&svc, 5000), 0, "the credentials service exits 0");
 }
 
 /* A CALL whose sender field claims someone else: the callee must see the
@@ -475,8 +678,8 @@ static void test_libevent(void)
 	bus_t *bus = harness_connect();
 	struct ev_ctx x = { .base = event_base_new() };
 	is_int(bus_attach_event(bus, x.base), 0, "bus_attach_event");
-	int r = bus_call_async(bus, HARNESS_ECHO_NAME, NULL, "Echo", "", NULL, 0, 5 * SEC,
-			       on_async_ev, &x, NULL);
+	int r = bus_call_async(bus, NULL, HARNESS_ECHO_NAME, NULL, "Echo", "", NULL, 0, 5 * SEC,
+			       on_async_ev, &x);
 	struct timeval tv = { 10, 0 };
 	event_base_loopexit(x.base, &tv);
 	event_base_dispatch(x.base);
@@ -502,7 +705,9 @@ int main(void)
 	test_untyped(bus);
 	test_errors(bus);
 	test_timeouts(bus);
+	test_call_slots(bus);
 	test_nonblocking_fd();
+	test_creds(bus);
 	test_spoofed_sender();
 	test_libevent();
 

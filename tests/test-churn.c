@@ -131,13 +131,13 @@ static int round_trip(bus_t *ctl, raw_conn *sink, int round, struct counters *he
 		snprintf(name, sizeof(name), "org.churn.r%d.p%d", round, i);
 		int n = snprintf(schema, sizeof(schema), "schema of %s", name);
 		failures += bus_request_name(p[i], name, &err) < 0;
-		failures += bus_subscribe(p[i], "churn.*", on_event, NULL, &err) <= 0;
-		failures += bus_subscribe(p[i], "churn.tick", on_event, NULL, &err) <= 0;
+		failures += bus_subscribe(p[i], NULL, "churn.*", on_event, NULL, &err) < 0;
+		failures += bus_subscribe(p[i], NULL, "churn.tick", on_event, NULL, &err) < 0;
 		failures += bus_add_schema(p[i], schema, (size_t)n, &err) < 0;
 		failures += bus_add_schema(p[i], "the shared schema", 17, &err) < 0;
-		failures += bus_export(p[i], name, &echo_service.base) < 0;
-		failures += bus_call_async(p[i], "org.churn.Sink", NULL, "Wait", "", NULL, 0, 0,
-					   on_reply, NULL, NULL) < 0;
+		failures += bus_export(p[i], NULL, name, &echo_service.base, &err) < 0;
+		failures += bus_call_async(p[i], NULL, "org.churn.Sink", NULL, "Wait", "", NULL, 0, 0,
+					   on_reply, NULL) < 0;
 	}
 	/* Frames left one byte short, from connections of the same uid. */
 	for (int i = 0; i < PARTIAL; i++) {

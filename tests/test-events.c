@@ -1,7 +1,8 @@
 /* test-events.c - event delivery through a real busd: exact topics,
  * "prefix.*" and "*" patterns, one delivery per peer however many of its
  * patterns match, unsubscribe, the sender stamp, opaque bodies, the libbus
- * subscription API, bus_msg_unpack()'s type check and the events of
+ * subscription API (slots, the async form, a callback ending its own
+ * subscription), bus_msg_unpack()'s type check and the events of
  * services/sensor.
  *
  * Broker semantics are checked with raw connections (tests/raw.h), so that
@@ -336,12 +337,17 @@ static void test_libbus_api(void)
 	struct lib_seen exact = { .emitter = bus_unique_name(em) };
 	struct lib_seen sync = { .emitter = bus_unique_name(em) };
 
-	int id1 = bus_subscribe(rx, "test.lib.*", on_lib_event, &prefix, &err);
-	int id2 = bus_subscribe(rx, "test.lib.x", on_lib_event, &exact, &err);
-	int id3 = bus_subscribe(rx, SYNC, on_lib_event, &sync, &err);
-	ok(id1 > 0 && id2 > 0 && id3 > 0 && id1 != id2 && id2 != id3,
-	   "bus_subscribe returns distinct ids (%d %d %d)", id1, id2, id3);
-	ok(bus_subscribe(rx, "a.*.b", on_lib_event, &sync, &err) < 0, "bus_subscribe of a bad pattern fails");
+	bus_slot_t *s1 = NULL, *s2 = NULL;
+	ok(bus_subscribe(rx, &s1, "test.lib.*", on_lib_event, &prefix, &err) == 0 &&
+	   bus_subscribe(rx, &s2, "test.lib.x", on_lib_event, &exact, &err) == 0 &&
+	   bus_subscribe(rx, NULL, SYNC, on_lib_event, &sync, &err) == 0,
+	   "bus_subscribe: two with slots, one floating");
+	ok(s1 && s2 && s1 != s2, "  each slot is its own");
+	ok(bus_slot_get_bus(s1) == rx && bus_slot_get_userdata(s1) == &prefix,
+	   "  a slot knows its connection and userdata");
+	bus_slot_t *bad = (bus_slot_t *)&err;
+	ok(bus_subscribe(rx, &bad, "a.*.b", on_lib_event, &sync, &err) == -EINVAL && !bad,
+	   "bus_subscribe of a bad pattern: -EINVAL, no slot");
 
 	static const char *const emitted[] = { "test.lib.x", "test.lib.y.z", "test.lib", "test.other", NULL };
 	for (const char *const *t = emitted; *t; t++) {
@@ -359,8 +365,7 @@ static void test_libbus_api(void)
 	is_int(sync.n, 1, "bus_emit_raw delivers its body");
 	is_int(prefix.bad + exact.bad + sync.bad, 0, "events carry the emitter's id and unpack to what was sent");
 
-	is_int(bus_unsubscribe(rx, id1), 0, "bus_unsubscribe");
-	is_int(bus_unsubscribe(rx, id1), -ENOENT, "bus_unsubscribe of an unknown id: -ENOENT");
+	ok(bus_slot_unref(s1) == NULL, "dropping a subscription's slot unsubscribes");
 	prefix.topics[0] = 0;
 	exact.topics[0] = 0;
 	sync.n = 0;
@@ -374,6 +379,75 @@ static void test_libbus_api(void)
 	harness_loop_until(rx, &sync.n, 10000);
 	is_str(prefix.topics, "", "an unsubscribed callback no longer runs");
 	is_str(exact.topics, "test.lib.x", "the other subscription still delivers");
+	bus_close(rx);
+	is_int(bus_slot_get_bus(s2) == NULL, 1, "bus_close() detaches the slots the program holds");
+	bus_slot_unref(s2);
+	bus_close(em);
+}
+
+/* An async subscription: its events and busd's answer. A callback may end
+ * its own subscription (drop its slot): it never runs again. */
+struct async_sub {
+	bus_slot_t *slot;
+	int events, done;
+	char err[128];
+};
+
+static void on_async_event(bus_t *bus, const bus_msg_t *ev, void *ud)
+{
+	struct async_sub *a = ud;
+	(void)bus;
+	(void)ev;
+	a->events++;
+	a->slot = bus_slot_unref(a->slot);
+}
+
+static void on_async_done(bus_t *bus, const bus_error_t *err, void *ud)
+{
+	struct async_sub *a = ud;
+	(void)bus;
+	a->done++;
+	snprintf(a->err, sizeof(a->err), "%s", err ? err->name : "");
+}
+
+static void test_subscribe_async(void)
+{
+	bus_t *em = harness_connect(), *rx = harness_connect();
+	struct lib_seen sync = { .emitter = bus_unique_name(em) };
+	struct async_sub once = { 0 }, dropped = { 0 };
+
+	is_int(bus_subscribe_async(rx, &once.slot, "test.async", on_async_event, on_async_done,
+				   &once), 0, "bus_subscribe_async returns at once");
+	is_int(once.done, 0, "  busd's answer is not reported from inside the call");
+	harness_loop_until(rx, &once.done, 5000);
+	ok(once.done == 1 && once.err[0] == 0, "  but from bus_process(): accepted (%s)", once.err);
+	ok(bus_slot_get_bus(once.slot) == rx, "  the subscription lasts: its slot is live");
+	is_int(bus_subscribe_async(rx, NULL, SYNC, on_lib_event, NULL, &sync), 0,
+	       "a floating one with no done callback");
+
+	is_int(bus_subscribe_async(rx, &dropped.slot, "test.dropped", on_async_event, on_async_done,
+				   &dropped), 0, "another, whose slot is dropped before busd answers");
+	dropped.slot = bus_slot_unref(dropped.slot);
+	/* busd answers a connection's calls in order: after this one, the
+	 * dropped subscription's answer is in and dispatched. */
+	Bus__StatsReply *st = harness_stats(rx);
+	if (st)
+		protobuf_c_message_free_unpacked(&st->base, NULL);
+	bus_process(rx);
+
+	for (int i = 0; i < 2; i++) {
+		bus_emit_raw(em, "test.async", "test.Raw", "raw", 3);
+		bus_emit_raw(em, "test.dropped", "test.Raw", "raw", 3);
+	}
+	bus_emit_raw(em, SYNC, "test.Raw", "raw", 3);
+	bus_flush(em);
+	harness_loop_until(rx, &sync.n, 10000);
+	is_int(sync.n, 1, "the floating subscription delivers");
+	is_int(once.events, 1, "a callback that drops its own slot runs once, however many events come");
+	ok(once.slot == NULL, "  (bus_slot_unref() returns NULL for the pointer)");
+	ok(dropped.done == 0 && dropped.events == 0,
+	   "a dropped slot's subscription: no answer reported, no event (%d, %d)", dropped.done,
+	   dropped.events);
 	bus_close(em);
 	bus_close(rx);
 }
@@ -411,7 +485,7 @@ static void test_event_typing(void)
 	bus_error_t err;
 	uint8_t buf[64];
 
-	bus_subscribe(rx, "test.typed", on_typed, &t, &err);
+	bus_subscribe(rx, NULL, "test.typed", on_typed, &t, &err);
 	Busd__Examples__Reading r = BUSD__EXAMPLES__READING__INIT;
 	r.sensor = (char *)"typed";
 	size_t len = busd__examples__reading__pack(&r, buf);
@@ -465,7 +539,8 @@ static void test_sensor(void)
 	struct readings rd = { 0 };
 	bus_error_t err;
 
-	ok(bus_subscribe(bus, "sensor.*", on_reading, &rd, &err) > 0, "subscribe to \"sensor.*\"");
+	is_int(bus_subscribe(bus, NULL, "sensor.*", on_reading, &rd, &err), 0,
+	       "subscribe to \"sensor.*\"");
 	if (harness_spawn(&sensor, "services/sensor", NULL) < 0) {
 		ok(0, "services/sensor starts");
 		bus_close(bus);
@@ -501,6 +576,7 @@ int main(void)
 	test_fanout();
 	test_monitor();
 	test_libbus_api();
+	test_subscribe_async();
 	test_event_typing();
 	test_sensor();
 	return harness_done();

@@ -178,8 +178,8 @@ static void test_callee_killed(void)
 	size_t len;
 	void *body = harness_pack(&req.base, &len);
 	struct async_result a = { 0 };
-	int r = bus_call_async(good, "org.test.Victim", NULL, "Delay", "busd.examples.DelayRequest",
-			       body, len, 30 * SEC, on_async, &a, NULL);
+	int r = bus_call_async(good, NULL, "org.test.Victim", NULL, "Delay", "busd.examples.DelayRequest",
+			       body, len, 30 * SEC, on_async, &a);
 	free(body);
 	bus_flush(good);
 	ok(r == 0 && wait_delays(&victim, 1) == 1, "the call reached the callee");
@@ -213,8 +213,8 @@ static void test_callee_leaves(void)
 	}
 	struct async_result a[2] = { { 0 }, { 0 } };
 	for (int k = 0; k < 2; k++)
-		bus_call_async(good, "org.test.Closer", NULL, "Echo", "", NULL, 0, 30 * SEC, on_async,
-			       &a[k], NULL);
+		bus_call_async(good, NULL, "org.test.Closer", NULL, "Echo", "", NULL, 0, 30 * SEC, on_async,
+			       &a[k]);
 	/* The libbus calls are answered at once; hold them with Delay instead. */
 	Busd__Examples__DelayRequest req = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
 	req.ms = 60000;
@@ -223,8 +223,8 @@ static void test_callee_leaves(void)
 	void *body = harness_pack(&req.base, &len);
 	struct async_result d[2] = { { 0 }, { 0 } };
 	for (int k = 0; k < 2; k++)
-		bus_call_async(good, "org.test.Closer", NULL, "Delay", "busd.examples.DelayRequest",
-			       body, len, 30 * SEC, on_async, &d[k], NULL);
+		bus_call_async(good, NULL, "org.test.Closer", NULL, "Delay", "busd.examples.DelayRequest",
+			       body, len, 30 * SEC, on_async, &d[k]);
 	free(body);
 	bus_flush(good);
 	ok(up && wait_delays(&closer, CALLERS * CALLS + 2) == CALLERS * CALLS + 2,

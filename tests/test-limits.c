@@ -56,8 +56,8 @@ static void test_pending(void)
 	void *body = harness_pack(&req.base, &len);
 	/* PENDING_LIMIT calls wait in echo's timers; the next one is over. */
 	for (int i = 0; i < PENDING_LIMIT + 1; i++)
-		bus_call_async(bus, "org.busd.Echo", NULL, "Delay", "busd.examples.DelayRequest",
-			       body, len, 10000000u, on_answer, &a, NULL);
+		bus_call_async(bus, NULL, "org.busd.Echo", NULL, "Delay", "busd.examples.DelayRequest",
+			       body, len, 10000000u, on_answer, &a);
 	uint64_t until = harness_now_ms() + 10000;
 	while (a.ok + a.limited + a.other < PENDING_LIMIT + 1 && harness_now_ms() < until)
 		harness_loop_for(bus, 20);
@@ -71,8 +71,8 @@ static void test_pending(void)
 	/* Once answered they no longer count: a new batch fits again. */
 	memset(&a, 0, sizeof(a));
 	for (int i = 0; i < PENDING_LIMIT; i++)
-		bus_call_async(bus, "org.busd.Echo", NULL, "Delay", "busd.examples.DelayRequest",
-			       body, len, 10000000u, on_answer, &a, NULL);
+		bus_call_async(bus, NULL, "org.busd.Echo", NULL, "Delay", "busd.examples.DelayRequest",
+			       body, len, 10000000u, on_answer, &a);
 	until = harness_now_ms() + 10000;
 	while (a.ok + a.limited + a.other < PENDING_LIMIT && harness_now_ms() < until)
 		harness_loop_for(bus, 20);

@@ -81,8 +81,8 @@ static int send_call(bus_t *bus, int seq, int async, struct call_ctx *ctx)
 	size_t len = busd__examples__echo_request__pack(&req, body);
 	if (async) {
 		me.inflight++;
-		return bus_call_async(bus, NAME, "busd.examples.Echo", "Echo", "busd.examples.EchoRequest",
-				      body, len, 60000000, on_reply, ctx, NULL);
+		return bus_call_async(bus, NULL, NAME, "busd.examples.Echo", "Echo", "busd.examples.EchoRequest",
+				      body, len, 60000000, on_reply, ctx);
 	}
 	void *reply = NULL;
 	size_t rlen = 0;

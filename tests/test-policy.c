@@ -161,7 +161,7 @@ static int agent(int ctl, void *arg)
 			else
 				harness_send(ctl, "sent");
 		} else if (sscanf(line, "sub %127s", a) == 1) {
-			int r = bus_subscribe(bus, a, on_event, &in, &err);
+			int r = bus_subscribe(bus, NULL, a, on_event, &in, &err);
 			reply_err(ctl, r, &err);
 		} else if (strcmp(line, "events") == 0) {
 			harness_loop_for(bus, 300);
@@ -266,8 +266,8 @@ static void test_restore_refused(bus_t *root)
 	bus_set_connection_handler(root, on_heard, &h);
 	bus_set_reconnect(root, 1);
 	ok(bus_request_name(root, "org.test.Later", &err) == 0 &&
-	   bus_subscribe(root, "later.news", on_event, &in, &err) > 0 &&
-	   bus_subscribe(root, "open.news", on_event, &in, &err) > 0,
+	   bus_subscribe(root, NULL, "later.news", on_event, &in, &err) == 0 &&
+	   bus_subscribe(root, NULL, "open.news", on_event, &in, &err) == 0,
 	   "restart: root owns org.test.Later and subscribes to later.news and open.news");
 	FILE *f = fopen(conf, "w");
 	if (f) {
@@ -386,7 +386,7 @@ int main(void)
 	is_str(ask(&n, "sub %s", "*"), "ok", "subscribe: nobody may subscribe to *");
 	ok(denied(ask(&g, "sub %s", "secret.*"), at(8)),
 	   "  nobody but root may subscribe to secret.* (%s)", g.answer);
-	ok(bus_subscribe(root, "secret.*", on_event, &rin, &err) > 0,
+	ok(bus_subscribe(root, NULL, "secret.*", on_event, &rin, &err) == 0,
 	   "  root may (allowed by line 7 before line 8 denies)");
 	Bus__Empty empty = BUS__EMPTY__INIT;
 	bus_emit(root, "secret.plans", &empty.base);
@@ -399,8 +399,8 @@ int main(void)
 
 	/* ---- emit */
 	struct inbox ain = { "" };
-	bus_subscribe(root, "alarm.*", on_event, &ain, &err);
-	bus_subscribe(root, "public.*", on_event, &ain, &err);
+	bus_subscribe(root, NULL, "alarm.*", on_event, &ain, &err);
+	bus_subscribe(root, NULL, "public.*", on_event, &ain, &err);
 	ask(&n, "emit %s", "alarm.fire");
 	ok(strncmp(n.answer, "refused bus.Error.AccessDenied emit alarm.fire is not allowed (", 63) == 0 &&
 	   strstr(n.answer, at(6)), "emit: libbus tells nobody its alarm.fire was refused "

@@ -9,7 +9,7 @@
  *  - a peer that does not read the answers to its own calls is held on
  *    itself, and disconnected once its queue stays above the ceiling for the
  *    grace period, with a log line naming it; nobody else notices;
- *  - max_subscriptions_per_peer. */
+ *  - max_subscriptions_per_peer, with the sync and the async form. */
 #include "config.h"
 
 #include <errno.h>
@@ -91,8 +91,8 @@ static void send_calls(bus_t *caller, const char *dest, struct call_ctx *ctx, st
 	static uint8_t body[BODY];
 	for (int i = 0; i < N_CALLS; i++) {
 		ctx[i] = (struct call_ctx){ t, i };
-		bus_call_async(caller, dest, NULL, "Take", "", body, sizeof(body), 30000000u,
-			       on_answer, &ctx[i], NULL);
+		bus_call_async(caller, NULL, dest, NULL, "Take", "", body, sizeof(body), 30000000u,
+			       on_answer, &ctx[i]);
 	}
 }
 
@@ -188,6 +188,13 @@ static void test_stalled(void)
 	ok(pc && !pc->held, "  the caller is no longer held");
 	if (l)
 		protobuf_c_message_free_unpacked(&l->base, NULL);
+	/* Every call must reach busd before the service goes, or it finds no
+	 * owner: what libbus still queues is written, and busd answers a
+	 * connection's frames in order. */
+	bus_flush(caller);
+	Bus__StatsReply *st = harness_stats(caller);
+	if (st)
+		protobuf_c_message_free_unpacked(&st->base, NULL);
 	raw_close(&svc); /* the calls it had: bus.Error.NoReply */
 	until = harness_now_ms() + 10000;
 	while (answered(&t) < N_CALLS && harness_now_ms() < until)
@@ -223,8 +230,8 @@ static void test_trickle(void)
 		callers[i] = harness_connect();
 		for (int j = 0; j < 2; j++) {
 			ctx[2 * i + j] = (struct call_ctx){ &t, 2 * i + j };
-			bus_call_async(callers[i], "org.test.Trickle", NULL, "Take", "", body,
-				       sizeof(body), 30000000u, on_answer, &ctx[2 * i + j], NULL);
+			bus_call_async(callers[i], NULL, "org.test.Trickle", NULL, "Take", "", body,
+				       sizeof(body), 30000000u, on_answer, &ctx[2 * i + j]);
 		}
 	}
 	uint64_t until = harness_now_ms() + 20000, next_read = 0;
@@ -363,6 +370,20 @@ static void ignore_event(bus_t *bus, const bus_msg_t *ev, void *ud)
 	(void)ud;
 }
 
+struct refusal {
+	int n;
+	char err[128];
+};
+
+static void on_refusal(bus_t *bus, const bus_error_t *err, void *ud)
+{
+	struct refusal *r = ud;
+
+	(void)bus;
+	r->n++;
+	snprintf(r->err, sizeof(r->err), "%s", err ? err->name : "");
+}
+
 static void test_subscriptions(void)
 {
 	bus_t *bus = harness_connect();
@@ -372,13 +393,22 @@ static void test_subscriptions(void)
 
 	for (int i = 0; i < 4 && r >= 0; i++) {
 		snprintf(topic, sizeof(topic), "quota.t%d", i);
-		r = bus_subscribe(bus, topic, ignore_event, NULL, &err);
+		r = bus_subscribe(bus, NULL, topic, ignore_event, NULL, &err);
 	}
 	ok(r >= 0, "4 subscriptions, the limit, are taken");
-	r = bus_subscribe(bus, "quota.t4", ignore_event, NULL, &err);
+	r = bus_subscribe(bus, NULL, "quota.t4", ignore_event, NULL, &err);
 	ok(r < 0 && bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED) &&
 	   strstr(err.message, "limits.max_subscriptions_per_peer"),
 	   "a fifth: bus.Error.LimitsExceeded (%s)", err.message);
+	struct refusal no = { 0 };
+	bus_slot_t *slot = NULL;
+	is_int(bus_subscribe_async(bus, &slot, "quota.t5", ignore_event, on_refusal, &no), 0,
+	       "a fifth with the async form is sent");
+	harness_loop_until(bus, &no.n, 5000);
+	ok(no.n == 1 && strcmp(no.err, BUS_ERROR_LIMITS_EXCEEDED) == 0,
+	   "  its done callback hears bus.Error.LimitsExceeded (%s)", no.err);
+	ok(bus_slot_get_bus(slot) == NULL, "  and the refused subscription is over: its slot detached");
+	bus_slot_unref(slot);
 	bus_close(bus);
 }
 
@@ -430,14 +460,14 @@ static void test_per_uid(const char *path)
 	r = 0;
 	for (int i = 0; i < 4 && r >= 0; i++) {
 		snprintf(name, sizeof(name), "uid.a%d", i);
-		r = bus_subscribe(a, name, ignore_event, NULL, &err);
+		r = bus_subscribe(a, NULL, name, ignore_event, NULL, &err);
 	}
 	for (int i = 0; i < 2 && r >= 0; i++) {
 		snprintf(name, sizeof(name), "uid.b%d", i);
-		r = bus_subscribe(b, name, ignore_event, NULL, &err);
+		r = bus_subscribe(b, NULL, name, ignore_event, NULL, &err);
 	}
 	ok(r >= 0, "subscriptions: 4 + 2 on two connections of one uid");
-	r = bus_subscribe(b, "uid.b2", ignore_event, NULL, &err);
+	r = bus_subscribe(b, NULL, "uid.b2", ignore_event, NULL, &err);
 	ok(r < 0 && strstr(err.message, "limits.max_subscriptions_per_uid"),
 	   "  a 7th: bus.Error.LimitsExceeded for the uid (%s)", err.message);
 	/* a closes: its subscriptions and names no longer count, once busd has
@@ -446,7 +476,7 @@ static void test_per_uid(const char *path)
 	snprintf(gone, sizeof(gone), "%s", bus_unique_name(a));
 	bus_close(a);
 	wait_gone(b, gone);
-	ok(bus_subscribe(b, "uid.b2", ignore_event, NULL, &err) > 0,
+	ok(bus_subscribe(b, NULL, "uid.b2", ignore_event, NULL, &err) == 0,
 	   "  a connection closes: its share is free again");
 
 	/* pending calls: 4 per peer, 6 per uid; echo's Delay keeps them open */
@@ -466,9 +496,8 @@ static void test_per_uid(const char *path)
 	void *body = harness_pack(&req.base, &len);
 	for (int i = 0; i < 7; i++) {
 		ctx[i] = (struct call_ctx){ &t, i };
-		bus_call_async(i < 4 ? c1 : c2, "org.busd.Echo", NULL, "Delay",
-			       "busd.examples.DelayRequest", body, len, 10000000u, on_answer, &ctx[i],
-			       NULL);
+		bus_call_async(i < 4 ? c1 : c2, NULL, "org.busd.Echo", NULL, "Delay",
+			       "busd.examples.DelayRequest", body, len, 10000000u, on_answer, &ctx[i]);
 	}
 	free(body);
 	uint64_t until = harness_now_ms() + 10000;

@@ -2,14 +2,18 @@
  * a connection survives kill -9 of busd by itself (names, schemas, exports,
  * subscriptions, watches and monitors come back on the new connection),
  * pending calls fail exactly once with bus.Error.Disconnected, calls made
- * while it is down fail at once, the handler hears lost then restored, the
- * tries back off as documented, and bus_close() during the backoff frees
- * everything (the sanitizer build checks for leaks). Also the watch-name API:
- * a name appearing and disappearing, bus_unwatch_name() and bus_wait_name(). */
+ * while it is down fail at once, what is registered while it is down (also
+ * with the async forms) is kept, the handler hears lost then restored, the
+ * tries back off as documented, a try never blocks bus_process() (busd
+ * stopped with SIGSTOP), and bus_close() during the backoff frees everything
+ * (the sanitizer build checks for leaks). Also the watch-name API: a name
+ * appearing and disappearing, ending a watch with its slot, bus_wait_name(). */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,8 @@
 
 #define SVC_NAME "org.test.Comeback"
 #define SECOND 1000000ull
+/* How long a try may wait for busd's answers (RESTORE_TIMEOUT in libbus). */
+#define RESTORE_WAIT (5 * SECOND)
 
 /* Any bytes do for a schema: busd stores them as they are. */
 static const uint8_t schema_blob[] = "\x0a\x0a\x0a\x08" "back.proto";
@@ -81,11 +87,23 @@ static void log_conn(bus_t *bus, enum bus_conn_event event, const char *subject,
 		snprintf(l->ev[l->n++], sizeof(l->ev[0]), "%s", line);
 }
 
-/* What a name watch reported: the owner, or "-" for none. */
+/* What a name watch reported: the owner, or "-" for none; and the async
+ * form's outcome. */
 struct watch_log {
 	char owner[32][32];
 	int n;
+	int done;
+	char done_err[128];
 };
+
+static void watch_done(bus_t *bus, const bus_error_t *err, void *ud)
+{
+	struct watch_log *l = ud;
+
+	(void)bus;
+	l->done++;
+	snprintf(l->done_err, sizeof(l->done_err), "%s", err ? err->name : "");
+}
 
 static void log_watch(bus_t *bus, const char *name, const char *owner, void *ud)
 {
@@ -137,6 +155,28 @@ static void count_event(bus_t *bus, const bus_msg_t *ev, void *ud)
 	(*(int *)ud)++;
 }
 
+/* A subscription's events and the async form's outcome. */
+struct sub_rec {
+	int events, done;
+	char err[128];
+};
+
+static void sub_event(bus_t *bus, const bus_msg_t *ev, void *ud)
+{
+	(void)bus;
+	(void)ev;
+	((struct sub_rec *)ud)->events++;
+}
+
+static void sub_done(bus_t *bus, const bus_error_t *err, void *ud)
+{
+	struct sub_rec *r = ud;
+
+	(void)bus;
+	r->done++;
+	snprintf(r->err, sizeof(r->err), "%s", err ? err->name : "");
+}
+
 /* ---------------------------------------------------------------- calls */
 
 static int echo_call(bus_t *bus, const char *text, char *out, size_t outlen, bus_error_t *err)
@@ -166,8 +206,8 @@ static int echo_async(bus_t *bus, const char *method, const ProtobufCMessage *re
 {
 	size_t len;
 	void *body = harness_pack(req, &len);
-	int r = bus_call_async(bus, SVC_NAME, "busd.examples.Echo", method, req->descriptor->name,
-			       body, len, 30 * SECOND, rec_reply, rec, NULL);
+	int r = bus_call_async(bus, NULL, SVC_NAME, "busd.examples.Echo", method, req->descriptor->name,
+			       body, len, 30 * SECOND, rec_reply, rec);
 	free(body);
 	return r;
 }
@@ -305,8 +345,8 @@ static int svc_main(int ctl, void *arg)
 	bus_set_connection_handler(bus, svc_conn, NULL);
 	if (bus_request_name(bus, SVC_NAME, &err) < 0 ||
 	    bus_add_schema(bus, schema_blob, sizeof(schema_blob) - 1, &err) < 0 ||
-	    bus_export(bus, SVC_NAME, &svc_service.base) < 0 ||
-	    bus_subscribe(bus, "test.ping", svc_ping, NULL, &err) < 0) {
+	    bus_export(bus, NULL, SVC_NAME, &svc_service.base, &err) < 0 ||
+	    bus_subscribe(bus, NULL, "test.ping", svc_ping, NULL, &err) < 0) {
 		harness_send(ctl, "error setup %s %s", err.name, err.message);
 		return 1;
 	}
@@ -336,8 +376,10 @@ static void test_service_comes_back(void)
 	bus_t *cl = harness_connect();
 	is_int(bus_set_reconnect(cl, 1), 0, "bus_set_reconnect(bus, 1)");
 	bus_set_connection_handler(cl, log_conn, &clog);
-	ok(bus_subscribe(cl, "test.pong", count_event, &pongs, &err) > 0, "the client subscribes to test.pong");
-	ok(bus_watch_name(cl, SVC_NAME, log_watch, &wlog, &err) > 0, "the client watches %s", SVC_NAME);
+	is_int(bus_subscribe(cl, NULL, "test.pong", count_event, &pongs, &err), 0,
+	       "the client subscribes to test.pong");
+	is_int(bus_watch_name(cl, NULL, SVC_NAME, log_watch, &wlog, &err), 0, "the client watches %s",
+	       SVC_NAME);
 	watch_until(cl, &wlog, svc1, 5000);
 	ok(wlog.n == 1 && strcmp(wlog.owner[0], svc1) == 0,
 	   "  first report: the current owner, the service (%s)", watch_last(&wlog));
@@ -455,7 +497,7 @@ static void test_restore_details(void)
 	is_int(clog.lost, 1, "busd killed: a hears of it");
 
 	/* While down: what is kept, what is refused. */
-	ok(bus_subscribe(a, "test.late", count_event, &late, &err) > 0,
+	ok(bus_subscribe(a, NULL, "test.late", count_event, &late, &err) == 0,
 	   "subscribing while reconnecting succeeds (kept for the new connection)");
 	is_int(bus_add_schema(a, schema_blob2, sizeof(schema_blob2) - 1, &err), 0,
 	       "bus_add_schema while reconnecting succeeds (kept)");
@@ -463,6 +505,19 @@ static void test_restore_details(void)
 	       "bus_release_name while reconnecting: 0, not asked for again");
 	ok(bus_release_name(a, "org.test.Nothing", &err) == -EREMOTE &&
 	   bus_error_has_name(&err, BUS_ERROR_NOT_OWNER), "  a name it never had: bus.Error.NotOwner");
+	struct sub_rec async_sub = { 0 }, async_export = { 0 }, async_schema = { 0 };
+	ok(bus_subscribe_async(a, NULL, "test.async", sub_event, sub_done, &async_sub) == 0 &&
+	   bus_export_async(a, NULL, "org.test.Kept", &svc_service.base, sub_done, &async_export) == 0 &&
+	   bus_add_schema_async(a, NULL, schema_blob, sizeof(schema_blob) - 1, sub_done,
+				&async_schema) == 0,
+	   "the async forms of subscribe, export and add_schema while reconnecting");
+	ok(async_sub.done + async_export.done + async_schema.done == 0, "  report nothing at once");
+	bus_process(a);
+	ok(async_sub.done == 1 && async_export.done == 1 && async_schema.done == 1 &&
+	   !async_sub.err[0] && !async_export.err[0] && !async_schema.err[0],
+	   "  but from bus_process(): kept for the new connection");
+	is_int(bus_request_name_async(a, NULL, "org.test.Never", sub_done, &async_sub), -ECONNRESET,
+	       "bus_request_name_async while reconnecting: -ECONNRESET");
 
 	restart_busd();
 	bus_t *b = harness_connect();
@@ -484,8 +539,12 @@ static void test_restore_details(void)
 	bus_emit_raw(b, "test.late", "", NULL, 0);
 	harness_loop_until(a, &late, 5000);
 	is_int(late, 1, "the subscription made while down receives events");
+	bus_emit_raw(b, "test.async", "", NULL, 0);
+	harness_loop_until(a, &async_sub.events, 5000);
+	is_int(async_sub.events, 1, "  and so does the async one");
 	Bus__IntrospectReply *in = introspect(b, bus_unique_name(a));
-	ok(in && in->n_schema_ids == 1, "the schema given while down was uploaded");
+	ok(in && in->n_schema_ids == 2, "both schemas given while down were uploaded");
+	ok(in && in->n_services == 1, "  and the export announced");
 	if (in)
 		bus__introspect_reply__free_unpacked(in, NULL);
 
@@ -525,15 +584,16 @@ static void test_backoff_and_close(void)
 	struct watch_log wlog = { .n = 0 };
 	bus_error_t err;
 	int events = 0, closures = 0;
+	bus_slot_t *sub = NULL;
 
 	bus_t *c = harness_connect();
 	bus_set_reconnect(c, 1);
 	bus_set_connection_handler(c, log_conn, &clog);
 	bus_request_name(c, "org.test.Backoff", &err);
 	bus_add_schema(c, schema_blob, sizeof(schema_blob) - 1, &err);
-	bus_export(c, "org.test.Backoff", &svc_service.base);
-	bus_subscribe(c, "test.*", count_event, &events, &err);
-	bus_watch_name(c, "org.test.Backoff", log_watch, &wlog, &err);
+	bus_export(c, NULL, "org.test.Backoff", &svc_service.base, &err);
+	bus_subscribe(c, &sub, "test.*", count_event, &events, &err);
+	bus_watch_name(c, NULL, "org.test.Backoff", log_watch, &wlog, &err);
 	harness_loop_for(c, 20);
 
 	harness_kill();
@@ -573,9 +633,76 @@ static void test_backoff_and_close(void)
 	bus_proxy_free(px);
 	/* Everything kept for the next connection goes with bus_close(); the
 	 * sanitizer build's leak check holds it to that. */
+	ok(bus_slot_get_bus(sub) == c, "a subscription's slot is live during the backoff");
 	bus_close(c);
-	ok(1, "bus_close() during the backoff returns");
+	ok(bus_slot_get_bus(sub) == NULL, "bus_close() during the backoff frees it: the slot is detached");
+	bus_slot_unref(sub);
 	restart_busd();
+}
+
+/* A try connects and sends Hello; busd's answers come through the loop.
+ * With busd stopped, bus_process() returns at once and again, and the
+ * connection waits, usable by nothing, until busd answers. */
+static void test_try_never_blocks(void)
+{
+	struct conn_log clog = { .n = 0 };
+	struct sub_rec kept = { 0 }, meanwhile = { 0 };
+	bus_error_t err;
+	char buf[64];
+
+	bus_t *c = harness_connect();
+	bus_set_reconnect(c, 1);
+	bus_set_connection_handler(c, log_conn, &clog);
+	ok(bus_request_name(c, "org.test.Patient", &err) == 0 &&
+	   bus_subscribe(c, NULL, "test.patient", sub_event, &kept, &err) == 0,
+	   "a reconnecting connection owns a name and subscribes");
+	harness_kill();
+	harness_loop_until(c, &clog.lost, 5000);
+	restart_busd();
+	pid_t busd = harness_busd_pid();
+	kill(busd, SIGSTOP);
+	uint64_t due;
+	while (bus_get_timeout(c, &due) == 0 && due != UINT64_MAX && due > now_usec())
+		bus_wait(c, due - now_usec());
+
+	uint64_t t0 = now_usec();
+	int r = bus_process(c);
+	uint64_t took = now_usec() - t0;
+	ok(r >= 0 && took < RESTORE_WAIT / 2,
+	   "busd stopped: bus_process() makes the try and returns at once (%llu us)",
+	   (unsigned long long)took);
+	ok(bus_get_fd(c) >= 0 && !bus_is_connected(c),
+	   "  a new socket waits for Hello's answer: not connected yet");
+	ok(bus_get_events(c) & POLLIN, "  the loop is asked to poll it for input");
+	ok(bus_get_timeout(c, &due) == 0 && due != UINT64_MAX && due > now_usec(),
+	   "  and to come back by the try's deadline, not at once");
+	t0 = now_usec();
+	r = bus_process(c);
+	took = now_usec() - t0;
+	ok(r >= 0 && took < RESTORE_WAIT / 2, "  bus_process() again returns at once (%llu us)",
+	   (unsigned long long)took);
+	is_int(bus_subscribe_async(c, NULL, "test.meanwhile", sub_event, sub_done, &meanwhile), 0,
+	       "  a subscription made meanwhile is kept");
+	is_int(clog.n, 1, "  nothing is reported meanwhile");
+
+	kill(busd, SIGCONT);
+	harness_loop_until(c, &clog.restored, 10000);
+	ok(clog.restored == 1 && clog.n == 2,
+	   "busd goes on: the try completes through the loop, BUS_CONN_RESTORED (%d reports)", clog.n);
+	is_str(owner_of(c, "org.test.Patient", buf, sizeof(buf)), bus_unique_name(c),
+	       "  the name is owned again");
+	ok(meanwhile.done == 1 && !meanwhile.err[0], "  the meanwhile subscription is reported done");
+	bus_t *o = harness_connect();
+	bus_emit_raw(o, "test.patient", "", NULL, 0);
+	bus_emit_raw(o, "test.meanwhile", "", NULL, 0);
+	bus_flush(o);
+	uint64_t until = harness_now_ms() + 5000;
+	while ((kept.events < 1 || meanwhile.events < 1) && harness_now_ms() < until)
+		harness_loop_for(c, 10);
+	ok(kept.events == 1 && meanwhile.events == 1,
+	   "  both subscriptions receive events (%d, %d)", kept.events, meanwhile.events);
+	bus_close(o);
+	bus_close(c);
 }
 
 /* The libevent glue follows the connection to its new socket. */
@@ -605,7 +732,7 @@ static void test_libevent(void)
 	bus_t *e = harness_connect();
 	bus_set_reconnect(e, 1);
 	bus_set_connection_handler(e, log_conn, &st.clog);
-	bus_subscribe(e, "test.ev", count_event, &st.events, &err);
+	bus_subscribe(e, NULL, "test.ev", count_event, &st.events, &err);
 	is_int(bus_attach_event(e, base), 0, "a connection attached to libevent");
 	int old_fd = bus_get_fd(e);
 	harness_kill();
@@ -622,8 +749,8 @@ static void test_libevent(void)
 	Bus__StatsRequest sreq = BUS__STATS_REQUEST__INIT;
 	size_t len;
 	void *body = harness_pack(&sreq.base, &len);
-	is_int(bus_call_async(e, BUS_NAME, "bus.Bus", "Stats", "bus.StatsRequest", body, len,
-			      5 * SECOND, rec_reply, &st.stats, NULL), 0, "an async call");
+	is_int(bus_call_async(e, NULL, BUS_NAME, "bus.Bus", "Stats", "bus.StatsRequest", body, len,
+			      5 * SECOND, rec_reply, &st.stats), 0, "an async call");
 	free(body);
 	run_base(base, &st.stats.n, 5000);
 	ok(st.stats.n == 1 && st.stats.err[0] == 0, "  is answered through the new socket's events");
@@ -694,14 +821,19 @@ static void test_watch(void)
 	bus_error_t err;
 
 	bus_t *w = harness_connect();
-	is_int(bus_watch_name(w, "not a name", log_watch, &wlog, &err), -EINVAL,
+	bus_slot_t *id = NULL, *id2 = NULL;
+	is_int(bus_watch_name(w, &id, "not a name", log_watch, &wlog, &err), -EINVAL,
 	       "watching something that is not a well-known name: -EINVAL");
-	int id = bus_watch_name(w, "org.test.Transient", log_watch, &wlog, &err);
-	ok(id > 0, "watch org.test.Transient");
-	int id2 = bus_watch_name(w, "org.test.Transient", log_watch, &other, &err);
-	ok(id2 > 0 && id2 != id, "  twice, with its own id");
+	is_int(bus_watch_name(w, &id, "org.test.Transient", log_watch, &wlog, &err), 0,
+	       "watch org.test.Transient");
+	ok(bus_watch_name_async(w, &id2, "org.test.Transient", log_watch, watch_done, &other) == 0 &&
+	   id2 != id, "  again with the async form, its own slot");
+	is_int(other.done, 0, "  whose subscription is not reported from inside the call");
 	watch_until(w, &wlog, "-", 5000);
 	ok(wlog.n == 1 && strcmp(wlog.owner[0], "-") == 0, "first report: no owner");
+	watch_until(w, &other, "-", 5000);
+	ok(other.done == 1 && !other.done_err[0] && other.n == 1,
+	   "  the async watch: subscribed (%s), then the same first report", other.done_err);
 	if (exporter_start(&t, "org.test.Transient", uniq) < 0) {
 		ok(0, "a service starts");
 		bus_close(w);
@@ -712,8 +844,7 @@ static void test_watch(void)
 	harness_send(t.ctl, "quit");
 	harness_wait(&t, 5000);
 	ok(watch_until(w, &wlog, "-", 5000) && wlog.n == 3, "the service exits: it disappears");
-	is_int(bus_unwatch_name(w, id), 0, "bus_unwatch_name");
-	is_int(bus_unwatch_name(w, id), -ENOENT, "  twice: -ENOENT");
+	ok(bus_slot_unref(id) == NULL, "dropping a watch's slot ends the watch");
 	if (exporter_start(&t, "org.test.Transient", uniq) == 0) {
 		watch_until(w, &other, uniq, 5000);
 		is_int(wlog.n, 3, "an unwatched watch hears nothing more");
@@ -723,7 +854,7 @@ static void test_watch(void)
 		harness_send(t.ctl, "quit");
 		harness_wait(&t, 5000);
 	}
-	bus_unwatch_name(w, id2);
+	bus_slot_unref(id2);
 
 	uint64_t t0 = harness_now_ms();
 	int r = bus_wait_name(w, "org.test.Nobody", 200000, &err);
@@ -750,6 +881,7 @@ int main(void)
 	test_service_comes_back();
 	test_restore_details();
 	test_backoff_and_close();
+	test_try_never_blocks();
 	test_libevent();
 	test_monitor();
 	return harness_done();

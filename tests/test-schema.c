@@ -2,9 +2,11 @@
  * FileDescriptorSet (by content) charged to every peer that adds it,
  * GetSchema returns the exact bytes, Export/Introspect tell which service a
  * name serves, and all of it goes away with the peers. Also the
- * limits.max_schema_bytes limit and services/echo's own registration. */
+ * limits.max_schema_bytes limit, libbus's schema and export calls (waiting
+ * and async) and services/echo's own registration. */
 #include "config.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,10 +101,9 @@ static void test_store(void)
 		PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC, "test.Svc", "Svc", "Svc", "test", 0, NULL, NULL,
 	};
 	ProtobufCService svc = { &desc, noop_method, NULL };
-	ok(bus_export(a, "org.test.Schema", &svc) == 0, "a exports test.Svc under it");
-	/* The export goes without an answer; a round trip on a orders it before
-	 * c's question (busd may read c's socket first in the same wake-up). */
-	sync_point(a);
+	bus_slot_t *exported = NULL;
+	ok(bus_export(a, &exported, "org.test.Schema", &svc, &err) == 0,
+	   "a exports test.Svc under it (busd's answer awaited)");
 	Bus__IntrospectReply *in = introspect(c, "org.test.Schema", &err);
 	ok(in != NULL, "Introspect answers (%s)", in ? "" : err.message);
 	if (in) {
@@ -116,7 +117,9 @@ static void test_store(void)
 	ok(in && in->n_services == 1, "Introspect by unique id lists every export");
 	if (in)
 		bus__introspect_reply__free_unpacked(in, NULL);
-	ok(bus_unexport(a, "org.test.Schema", &svc) == 0, "a unexports it");
+	ok(bus_slot_unref(exported) == NULL, "a unexports it: drops the export's slot");
+	/* Withdrawn without an answer; a round trip on a orders it before c's
+	 * question (busd may read c's socket first in the same wake-up). */
 	sync_point(a);
 	in = introspect(c, "org.test.Schema", &err);
 	ok(in && in->n_services == 0, "Introspect then lists no service");
@@ -169,6 +172,54 @@ static void test_limit(void)
 	bus_close(a);
 }
 
+struct answer {
+	int n;
+	char err[128];
+};
+
+static void on_answer(bus_t *bus, const bus_error_t *err, void *ud)
+{
+	struct answer *a = ud;
+	(void)bus;
+	a->n++;
+	snprintf(a->err, sizeof(a->err), "%s", err ? err->name : "");
+}
+
+static void test_libbus_calls(void)
+{
+	static const ProtobufCServiceDescriptor desc = {
+		PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC, "test.Async", "Async", "Async", "test", 0, NULL, NULL,
+	};
+	ProtobufCService svc = { &desc, noop_method, NULL };
+	bus_t *a = harness_connect(), *c = harness_connect();
+	struct answer small = { 0 }, over = { 0 }, exported = { 0 };
+	uint8_t *big = calloc(1, SCHEMA_LIMIT + 1);
+	bus_error_t err;
+
+	ok(bus_add_schema(a, big, SCHEMA_LIMIT + 1, &err) == -EREMOTE &&
+	   bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED),
+	   "bus_add_schema over the limit: -EREMOTE, bus.Error.LimitsExceeded");
+	ok(bus_add_schema_async(a, NULL, big, SCHEMA_LIMIT + 1, on_answer, &over) == 0 &&
+	   bus_add_schema_async(a, NULL, "\x0a\x00", 2, on_answer, &small) == 0,
+	   "bus_add_schema_async: one over the limit, one small");
+	harness_loop_until(a, &small.n, 5000);
+	is_str(over.err, BUS_ERROR_LIMITS_EXCEEDED, "  the first is refused: bus.Error.LimitsExceeded");
+	ok(small.n == 1 && !small.err[0], "  the second accepted (%s)", small.err);
+	is_int(bus_export_async(a, NULL, NULL, &svc, on_answer, &exported), 0,
+	       "bus_export_async returns at once");
+	harness_loop_until(a, &exported.n, 5000);
+	ok(exported.n == 1 && !exported.err[0], "  busd accepts the export (%s)", exported.err);
+	Bus__IntrospectReply *in = introspect(c, bus_unique_name(a), &err);
+	ok(in && in->n_services == 1 && strcmp(in->services[0], "test.Async") == 0 &&
+	   in->n_schema_ids == 1, "  Introspect lists it, and the one schema accepted");
+	if (in)
+		bus__introspect_reply__free_unpacked(in, NULL);
+	is_int(bus_export(a, NULL, NULL, &svc, &err), -EEXIST, "exporting it again: -EEXIST");
+	free(big);
+	bus_close(a);
+	bus_close(c);
+}
+
 static void test_echo(void)
 {
 	harness_child echo;
@@ -212,6 +263,7 @@ int main(void)
 	harness_start(args);
 	test_store();
 	test_limit();
+	test_libbus_calls();
 	test_echo();
 	int r = harness_done();
 	unlink(path);

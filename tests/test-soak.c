@@ -126,7 +126,7 @@ static int conn_open(struct conn *c)
 		return -1;
 	}
 	snprintf(pattern, sizeof(pattern), "soak.w%d.*", c->w);
-	if (c->i % 2 == 0 && bus_subscribe(c->bus, pattern, on_event, c, &err) < 0)
+	if (c->i % 2 == 0 && bus_subscribe(c->bus, NULL, pattern, on_event, c, &err) < 0)
 		fprintf(stderr, "soak: worker %d: subscribe: %s\n", c->w, err.message);
 	return 0;
 }
@@ -157,8 +157,8 @@ static void send_call(struct conn *c)
 		method = "Echo";
 		type = "busd.examples.EchoRequest";
 	}
-	int r = bus_call_async(c->bus, "org.busd.Echo", NULL, method, type, body, len, 30000000u,
-			       on_reply, k, NULL);
+	int r = bus_call_async(c->bus, NULL, "org.busd.Echo", NULL, method, type, body, len, 30000000u,
+			       on_reply, k);
 	free(body);
 	if (r < 0) {
 		/* refused before it went out: no callback will come */

@@ -17,6 +17,19 @@
  *   - Pointers handed to callbacks (bus_msg_t and everything it points to,
  *     unpacked messages passed to closures) are valid only until the callback
  *     returns; copy what you need.
+ *   - The callbacks of async calls and registrations run from bus_process()
+ *     (and the functions that drive it: bus_run(), bus_wait_name(), the
+ *     libevent glue), never from the function that registered them, whose
+ *     return value says when nothing was registered; bus_close() runs the
+ *     callbacks of what was still pending, with bus.Error.Disconnected.
+ *     (Generated stubs return nothing: see bus_proxy_new().)
+ *   - Control calls to busd (names, schemas, exports, subscriptions, watches,
+ *     credentials) come in two forms: a synchronous one that waits for busd's
+ *     answer, up to BUS_CONTROL_TIMEOUT_USEC, without dispatching anything
+ *     else; and an asynchronous one (*_async) that returns at once and reports
+ *     busd's answer to a callback, with the same timeout.
+ *   - Slots (bus_slot_t) are the one handle that cancels: an async call, a
+ *     subscription, a name watch or an export. See "slots" below.
  *
  * Threading: a bus_t is not thread-safe. Use one connection per thread, and
  * call every function on a connection from the thread that uses it.
@@ -24,8 +37,8 @@
  * Event loops: libbus never owns the program's loop. Drive it from any loop
  * with bus_get_fd() / bus_get_events() / bus_get_timeout() / bus_process(),
  * attach it to a libevent event_base with bus_attach_event(), or call
- * bus_run() in simple programs. The loop may set O_NONBLOCK on
- * bus_get_fd(): sync calls then still wait, in poll().
+ * bus_run() in simple programs. bus_process() never blocks; the loop may
+ * set O_NONBLOCK on bus_get_fd(), and sync calls then still wait in poll().
  *
  * Broker restarts: with bus_set_reconnect() on, a lost connection is
  * reconnected by the same loop (with backoff), and the names, schemas,
@@ -38,6 +51,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <protobuf-c/protobuf-c.h>
 
 #ifdef __cplusplus
@@ -53,7 +67,13 @@ extern "C" {
 #define BUS_NAME "bus"
 #define BUS_TOPIC_NAME_OWNER_CHANGED "bus.NameOwnerChanged"
 
+/* How long a control call to busd (and bus_connect()'s Hello) waits for its
+ * answer before failing with bus.Error.Timeout: busd answers at once, so
+ * only a wedged broker ever hits it. */
+#define BUS_CONTROL_TIMEOUT_USEC (25ull * 1000000ull)
+
 typedef struct bus bus_t;
+typedef struct bus_slot bus_slot_t;
 
 /* A bus-level error: empty name means "no error". Fixed-size, no allocation;
  * longer texts are truncated. */
@@ -91,6 +111,10 @@ typedef struct bus_msg {
 	size_t body_len;
 } bus_msg_t;
 
+/* The outcome of an asynchronous control call: err is NULL when busd
+ * accepted it, else why not (valid during the call). */
+typedef void (*bus_done_fn)(bus_t *bus, const bus_error_t *err, void *userdata);
+
 /* ---- errors ---- */
 
 /* Set e (if not NULL) to name and a printf-formatted message. */
@@ -111,21 +135,23 @@ int bus_error_has_name(const bus_error_t *e, const char *name);
 int bus_default_address(char *buf, size_t len);
 
 /* Connect to the broker at path (NULL: bus_default_address()), say Hello and
- * wait for the unique name. On success *busp owns a new connection (close it
- * with bus_close()). Returns -errno of the socket, or -EREMOTE with err set
- * when the broker refuses (e.g. bus.Error.VersionMismatch). */
+ * wait for the unique name (up to BUS_CONTROL_TIMEOUT_USEC). On success
+ * *busp owns a new connection (close it with bus_close()). Returns -errno of
+ * the socket, or -EREMOTE with err set when the broker refuses (e.g.
+ * bus.Error.VersionMismatch). */
 int bus_connect(bus_t **busp, const char *path, bus_error_t *err);
 
-/* Close the connection and free it. Pending calls are completed first with
- * bus.Error.Disconnected (their callbacks run). Queued output is flushed if
- * the socket accepts it without blocking. NULL is allowed. */
+/* Close the connection and free it. Pending calls and control calls are
+ * completed first with bus.Error.Disconnected (their callbacks run); slots
+ * the program holds are detached (see bus_slot_unref()). Queued output is
+ * flushed if the socket accepts it without blocking. NULL is allowed. */
 void bus_close(bus_t *bus);
 
 /* This connection's unique id (":42"), owned by bus. */
 const char *bus_unique_name(const bus_t *bus);
 
 /* 1 while connected, 0 once the broker has gone away (and, when
- * reconnecting, until a new connection is up again). */
+ * reconnecting, until a new connection is up and restored). */
 int bus_is_connected(const bus_t *bus);
 
 /* Called when the connection to the broker is lost (after pending calls
@@ -133,6 +159,35 @@ int bus_is_connected(const bus_t *bus);
  * at every loss. Replaces any previous handler. */
 typedef void (*bus_disconnect_fn)(bus_t *bus, void *userdata);
 void bus_set_disconnect_handler(bus_t *bus, bus_disconnect_fn fn, void *userdata);
+
+/* ---- slots ----
+ *
+ * Functions that register something lasting (bus_call_async(), the *_async
+ * control calls, bus_subscribe(), bus_watch_name(), bus_export()) take a
+ * bus_slot_t **slot. With slot not NULL, *slot receives a handle owned by
+ * the caller (one reference): dropping the last reference with
+ * bus_slot_unref() cancels what it stands for - a pending call's or control
+ * call's callback never runs (busd still carries out a control call that was
+ * sent), a subscription or name watch ends, an export is withdrawn - and
+ * frees the slot. With slot NULL the registration is "floating": owned by
+ * the connection, it lasts until it completes (a call answered) or the
+ * connection is closed.
+ *
+ * A slot outlives what it stands for: once a call was answered, a
+ * registration refused, or the connection closed, the slot is only a handle
+ * to free (bus_slot_get_bus() returns NULL). A callback may drop its own
+ * slot, and any other. */
+
+/* Take another reference; returns slot. */
+bus_slot_t *bus_slot_ref(bus_slot_t *slot);
+/* Drop a reference (NULL is allowed); the last one cancels and frees.
+ * Returns NULL, so that `s = bus_slot_unref(s);` clears the pointer. */
+bus_slot_t *bus_slot_unref(bus_slot_t *slot);
+/* The connection the slot's registration is live on, or NULL once it is
+ * over (answered, refused, cancelled or the connection closed). */
+bus_t *bus_slot_get_bus(const bus_slot_t *slot);
+/* The userdata given with the registration. */
+void *bus_slot_get_userdata(const bus_slot_t *slot);
 
 /* ---- reconnecting ---- */
 
@@ -149,23 +204,29 @@ void bus_set_disconnect_handler(bus_t *bus, bus_disconnect_fn fn, void *userdata
  * ms, doubling the delay after each failed try up to 2 s (each drawn at
  * random from [delay/2, delay]). The tries are made by bus_process(): a
  * loop that follows bus_get_timeout() (or bus_run(), or a libevent attach)
- * makes them on time. Meanwhile the connection is not usable: calls, sync or
- * async, emits and bus_request_name() fail at once with -ECONNRESET
- * (bus.Error.Disconnected); bus_subscribe(), bus_add_schema(), bus_export()
- * and bus_watch_name() succeed and take effect on the new connection;
- * bus_get_fd() is -1, bus_get_events() 0 and bus_process() returns >= 0.
+ * makes them on time. Until the new connection is restored it is not
+ * usable: calls, sync or async, emits and bus_request_name() fail at once
+ * with -ECONNRESET (bus.Error.Disconnected); bus_subscribe(),
+ * bus_add_schema(), bus_export() and bus_watch_name() (and their async
+ * forms) succeed and take effect on the new connection, and so do those
+ * whose answer the loss cut off; bus_release_name() forgets the name.
+ * bus_get_fd() is -1 between tries, bus_process() returns >= 0.
  *
- * On a new connection libbus says Hello (the unique name changes: the
- * pointer from bus_unique_name() is valid until then), uploads every schema,
- * announces every export, requests every name the connection owned,
- * subscribes every pattern and becomes a monitor again if it was one, each
- * with one control call, before anything else is dispatched. What busd
- * refuses (a name someone else took meanwhile: bus.Error.NameTaken) is
- * reported and dropped, never fatal. Then the handler hears
- * BUS_CONN_RESTORED and watched names are asked for again. A call served on
- * the old connection cannot be answered on the new one: its closure or
- * bus_call_fail() then sends nothing. The socket changes: a loop that
- * registered bus_get_fd() must register the new one (bus_attach_event()
+ * A try never blocks bus_process(): it connects, sends Hello and returns;
+ * the later bus_process() calls that find busd's answers give the new
+ * connection the old one's state - every schema uploaded, every export
+ * announced, every name requested, every pattern subscribed, the monitor
+ * mode - as control calls sent together, and nothing else is dispatched
+ * until every one is answered, so no callback sees a half-restored
+ * connection. What busd refuses (a name someone else took meanwhile:
+ * bus.Error.NameTaken) is reported and dropped, never fatal. Then the
+ * handler hears BUS_CONN_RESTORED and watched names are asked for again. A
+ * try that fails (busd gone again, or not done within 5 s) closes its socket
+ * and the next one is scheduled without telling the program. The unique
+ * name changes: the pointer from bus_unique_name() is valid until then. A
+ * call served on the old connection cannot be answered on the new one: its
+ * closure or bus_call_fail() then sends nothing. The socket changes: a loop
+ * that registered bus_get_fd() must register the new one (bus_attach_event()
  * does it by itself). bus_close() at any time frees everything. */
 int bus_set_reconnect(bus_t *bus, int enable);
 
@@ -179,13 +240,15 @@ enum bus_conn_event {
 	BUS_CONN_REFUSED = 6,          /* busd refused a frame that has no answer of its
 	                                * own, e.g. an event the policy denies
 	                                * (bus.Error.AccessDenied); err: why */
+	BUS_CONN_EXPORT_FAILED = 7,    /* subject: a service busd refused to list again
+	                                * (still served); err: why */
 };
 /* Called from bus_process(), never from bus_close(). After a reconnect the
  * failures come first, BUS_CONN_RESTORED last. BUS_CONN_REFUSED comes
  * whenever busd answers an event with an ERROR (any connection state; to
  * learn of it right after bus_emit(), make a sync call, e.g. to "bus",
- * then bus_process()). The strings are valid during
- * the call. Replaces any previous handler. */
+ * then bus_process()). The strings are valid during the call. Replaces any
+ * previous handler. */
 typedef void (*bus_connection_fn)(bus_t *bus, enum bus_conn_event event, const char *subject,
 				  const bus_error_t *err, void *userdata);
 void bus_set_connection_handler(bus_t *bus, bus_connection_fn fn, void *userdata);
@@ -193,27 +256,36 @@ void bus_set_connection_handler(bus_t *bus, bus_connection_fn fn, void *userdata
 /* ---- names ---- */
 
 /* Claim a well-known name exclusively. A name owned by another connection
- * fails with bus.Error.NameTaken; released when this connection closes. */
+ * fails with bus.Error.NameTaken; released when this connection closes.
+ * The async form reports busd's answer to cb (which may be NULL); its slot
+ * stands for the answer only: dropping it does not undo the request. */
 int bus_request_name(bus_t *bus, const char *name, bus_error_t *err);
-/* Give a name up (bus.Error.NotOwner if this connection does not own it). */
+int bus_request_name_async(bus_t *bus, bus_slot_t **slot, const char *name, bus_done_fn cb,
+			   void *userdata);
+/* Give a name up (bus.Error.NotOwner if this connection does not own it).
+ * The async form as bus_request_name_async(). */
 int bus_release_name(bus_t *bus, const char *name, bus_error_t *err);
+int bus_release_name_async(bus_t *bus, bus_slot_t **slot, const char *name, bus_done_fn cb,
+			   void *userdata);
 
 /* Watch a well-known name: fn(bus, name, owner, userdata) runs from
  * bus_process() once the current owner is known (owner is its unique id, or
  * NULL when the name has none), then whenever that changes: the name gets
- * an owner (appears), loses it (disappears) or changes hands. Built on the
- * broker's bus.NameOwnerChanged events (one subscription for all watches)
- * and a GetNameOwner call for the starting state; the strings are valid
- * during the call. When the connection is lost an owned name is reported
- * gone (owner NULL); after a reconnect the owner is asked for again.
- * fn may unwatch. Returns a watch id (> 0) for bus_unwatch_name(), or
+ * an owner (appears), loses it (disappears) or changes hands. Built on a
+ * subscription to busd's bus.NameOwnerChanged events and a GetNameOwner
+ * call for the starting state; the strings are valid during the call. When
+ * the connection is lost an owned name is reported gone (owner NULL); after
+ * a reconnect the owner is asked for again. The watch lasts until its slot
+ * is dropped (fn may drop it) or the connection closes. Returns 0, or
  * -EINVAL (not a well-known name), -EPERM (monitor), -ENOMEM, or the error
- * of the Subscribe call (err set). */
+ * of the Subscribe call (err set). The async form returns at once and
+ * reports the subscription's outcome to done (may be NULL); a refused watch
+ * ends (fn never runs). */
 typedef void (*bus_name_fn)(bus_t *bus, const char *name, const char *owner, void *userdata);
-int bus_watch_name(bus_t *bus, const char *name, bus_name_fn fn, void *userdata,
-		   bus_error_t *err);
-/* Stop a watch: fn does not run again. -ENOENT if unknown. */
-int bus_unwatch_name(bus_t *bus, int id);
+int bus_watch_name(bus_t *bus, bus_slot_t **slot, const char *name, bus_name_fn fn,
+		   void *userdata, bus_error_t *err);
+int bus_watch_name_async(bus_t *bus, bus_slot_t **slot, const char *name, bus_name_fn fn,
+			 bus_done_fn done, void *userdata);
 /* Wait until name has an owner: returns 0 at once if it has one, else
  * processes the connection (callbacks run, as in bus_process()) until it
  * gets one or timeout_usec passes (0: no timeout): -ETIMEDOUT
@@ -221,6 +293,38 @@ int bus_unwatch_name(bus_t *bus, int id);
  * connection ends the wait with -ECONNRESET (bus.Error.Disconnected). Not
  * from inside a callback of the same connection. */
 int bus_wait_name(bus_t *bus, const char *name, uint64_t timeout_usec, bus_error_t *err);
+
+/* ---- credentials ---- */
+
+/* What busd knows of a peer (SO_PEERCRED and SO_PEERGROUPS at its connect):
+ * nothing the peer says about itself. One allocation: free it with
+ * bus_creds_free(). */
+typedef struct bus_creds {
+	const char *unique_name; /* ":42" */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	size_t n_groups;
+	const gid_t *groups;     /* supplementary groups */
+} bus_creds_t;
+void bus_creds_free(bus_creds_t *creds);
+/* The async forms hand creds (valid during the call, NULL on failure) and
+ * err (NULL on success) to cb. */
+typedef void (*bus_creds_fn)(bus_t *bus, const bus_creds_t *creds, const bus_error_t *err,
+			     void *userdata);
+/* The credentials of the owner of name (a well-known name or unique id),
+ * through busd's GetNameOwner. Errors: bus.Error.NameHasNoOwner, and
+ * whatever the policy says. */
+int bus_get_name_creds(bus_t *bus, const char *name, bus_creds_t **creds, bus_error_t *err);
+int bus_get_name_creds_async(bus_t *bus, bus_slot_t **slot, const char *name, bus_creds_fn cb,
+			     void *userdata);
+/* Inside a method handler (call is its closure_data, before the call is
+ * answered): the credentials of the caller. Unique ids are never reused by
+ * a broker, so they are the caller's or an error (bus.Error.NameHasNoOwner
+ * once it is gone); a call that came on a connection lost since gets
+ * -ECONNRESET (bus.Error.Disconnected). */
+int bus_query_sender_creds(void *call, bus_creds_t **creds, bus_error_t *err);
+int bus_query_sender_creds_async(void *call, bus_slot_t **slot, bus_creds_fn cb, void *userdata);
 
 /* ---- serving ---- */
 
@@ -235,11 +339,16 @@ int bus_wait_name(bus_t *bus, const char *name, uint64_t timeout_usec, bus_error
  * now or later (closure_data stays valid until then); closure(NULL, ...)
  * answers bus.Error.ServiceFailed. Service and name must outlive the export.
  * A call addressed to the connection's unique id reaches every export.
- * busd is told (for Introspect) without waiting for an answer: it sees the
- * export before any later frame from this connection, so once a later sync
- * call on this connection has returned, every peer's Introspect shows it.
- * Returns -EEXIST if the same (name, service) is already exported. */
-int bus_export(bus_t *bus, const char *name, ProtobufCService *service);
+ * busd is told (for Introspect; it may refuse with bus.Error.LimitsExceeded
+ * or bus.Error.InvalidArgs): the sync form waits for its answer, the async
+ * form serves at once and reports the answer to done (may be NULL; a
+ * refused export is withdrawn). The export lasts until its slot is dropped
+ * or the connection closes. Returns -EEXIST if the same (name, service) is
+ * already exported, -EPERM on a monitor. */
+int bus_export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
+	       bus_error_t *err);
+int bus_export_async(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
+		     bus_done_fn done, void *userdata);
 /* Upload the schema of the services this connection exports: the
  * FileDescriptorSet of their .proto files (protoc --include_imports
  * --descriptor_set_out; the build can link it in as a byte array). busd
@@ -248,12 +357,11 @@ int bus_export(bus_t *bus, const char *name, ProtobufCService *service);
  * bus_export() also tells busd which service is served under which name.
  * Errors: bus.Error.LimitsExceeded, bus.Error.InvalidArgs (empty).
  * libbus keeps a copy of each distinct set accepted, to upload it again
- * after a reconnect (see bus_set_reconnect()). */
+ * after a reconnect (see bus_set_reconnect()). The async form as
+ * bus_request_name_async(). */
 int bus_add_schema(bus_t *bus, const void *fds, size_t len, bus_error_t *err);
-
-/* Stop serving (name, service). Returns -ENOENT if not exported. busd is
- * told the same way as for bus_export(). */
-int bus_unexport(bus_t *bus, const char *name, ProtobufCService *service);
+int bus_add_schema_async(bus_t *bus, bus_slot_t **slot, const void *fds, size_t len,
+			 bus_done_fn cb, void *userdata);
 
 /* Inside a method handler: closure_data identifies the call being served. */
 /* The CALL's header (sender etc); valid until the call is answered. */
@@ -268,18 +376,20 @@ int bus_call_fail(void *closure_data, const char *name, const char *fmt, ...)
 /* ---- calling through generated stubs ---- */
 
 /* A proxy ProtobufCService: pass it to the generated client stubs, e.g.
- *   busd__examples__echo__echo(proxy, &req, on_reply, data);
+ *   busd__examples__echo__echo(proxy, &req, on_reply, ctx);
  * Each stub call sends a CALL to name with interface desc->name.
  *   BUS_PROXY_SYNC: the stub blocks until the reply, error or timeout, calls
  *     the closure before returning (with NULL on error), and other frames
  *     arriving meanwhile are queued for the next bus_process().
  *   BUS_PROXY_ASYNC: the stub returns at once; the closure runs later from
- *     bus_process() (with NULL on error).
- * In the closure, bus_proxy_error() tells why the output is NULL. The output
- * message is freed when the closure returns. timeout_usec 0 means no timeout.
- * Free with bus_proxy_free() (or proxy->destroy(proxy)); its pending async
- * calls are first answered with bus.Error.Disconnected (closures run with
- * NULL) before it returns. */
+ *     bus_process() (with NULL on error), or at once, with NULL, when there
+ *     is no connection to send the call on.
+ * The closure gets its own closure_data (ctx above, anything per call) and
+ * finds out why the output is NULL with bus_proxy_call_error(closure_data).
+ * The output message is freed when the closure returns. timeout_usec 0
+ * means no timeout. Free with bus_proxy_free() (or proxy->destroy(proxy));
+ * its pending async calls are first answered with bus.Error.Disconnected
+ * (closures run with NULL) before it returns. */
 enum bus_proxy_mode {
 	BUS_PROXY_SYNC = 0,
 	BUS_PROXY_ASYNC = 1,
@@ -288,8 +398,14 @@ ProtobufCService *bus_proxy_new(bus_t *bus, const char *name,
 				const ProtobufCServiceDescriptor *desc,
 				uint64_t timeout_usec, enum bus_proxy_mode mode);
 void bus_proxy_free(ProtobufCService *proxy);
-/* The error of the call whose closure is running (or of the last completed
- * call): empty name when it succeeded. Owned by the proxy. */
+/* Inside a proxy closure: the error of the call it completes, found by the
+ * closure_data it was given (empty name when the call succeeded); valid
+ * until the closure returns. NULL when no closure with that closure_data is
+ * running on this thread. */
+const bus_error_t *bus_proxy_call_error(const void *closure_data);
+/* The error of the proxy's last completed call (empty name when it
+ * succeeded), e.g. after a sync stub called with no closure. Owned by the
+ * proxy. */
 const bus_error_t *bus_proxy_error(const ProtobufCService *proxy);
 
 /* ---- untyped calls ---- */
@@ -309,15 +425,14 @@ int bus_call(bus_t *bus, const char *dest, const char *interface, const char *me
 	     uint64_t timeout_usec, bus_error_t *err, void **reply, size_t *reply_len);
 
 /* Asynchronous call. cb runs exactly once from bus_process() (or bus_close())
- * with the reply (err NULL) or with err set and reply NULL. *serial (if not
- * NULL) receives the call's serial for bus_call_cancel(). */
+ * with the reply (err NULL) or with err set and reply NULL, unless the call
+ * is cancelled by dropping its slot first. With cb NULL the callee is told
+ * no answer is wanted (NO_REPLY_EXPECTED) and *slot is set to NULL. */
 typedef void (*bus_reply_fn)(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err,
 			     void *userdata);
-int bus_call_async(bus_t *bus, const char *dest, const char *interface, const char *method,
-		   const char *body_type, const void *body, size_t len,
-		   uint64_t timeout_usec, bus_reply_fn cb, void *userdata, uint64_t *serial);
-/* Forget a pending async call: its callback will not run. -ENOENT if unknown. */
-int bus_call_cancel(bus_t *bus, uint64_t serial);
+int bus_call_async(bus_t *bus, bus_slot_t **slot, const char *dest, const char *interface,
+		   const char *method, const char *body_type, const void *body, size_t len,
+		   uint64_t timeout_usec, bus_reply_fn cb, void *userdata);
 
 /* Unpack a frame body as a message of type desc. A frame that names its
  * body_type must name desc's type (desc->name); one with no body_type
@@ -336,11 +451,16 @@ int bus_emit_raw(bus_t *bus, const char *topic, const char *body_type,
 
 /* Receive events whose topic matches pattern: an exact topic, "prefix.*"
  * (every topic below prefix, at any depth) or "*" (all). cb runs from
- * bus_process(). Returns a subscription id (> 0) for bus_unsubscribe(). */
+ * bus_process(), for as long as the subscription lasts: until its slot is
+ * dropped or the connection closes. Each distinct pattern is one Subscribe
+ * at busd however many subscriptions share it. The async form returns at
+ * once and reports busd's answer to done (may be NULL); a refused
+ * subscription ends. */
 typedef void (*bus_event_fn)(bus_t *bus, const bus_msg_t *event, void *userdata);
-int bus_subscribe(bus_t *bus, const char *pattern, bus_event_fn cb, void *userdata,
-		  bus_error_t *err);
-int bus_unsubscribe(bus_t *bus, int id);
+int bus_subscribe(bus_t *bus, bus_slot_t **slot, const char *pattern, bus_event_fn cb,
+		  void *userdata, bus_error_t *err);
+int bus_subscribe_async(bus_t *bus, bus_slot_t **slot, const char *pattern, bus_event_fn cb,
+			bus_done_fn done, void *userdata);
 
 /* ---- monitoring ---- */
 
@@ -357,16 +477,15 @@ int bus_become_monitor(bus_t *bus, bus_monitor_fn cb, void *userdata, bus_error_
 int bus_get_fd(const bus_t *bus);
 /* POLLIN, plus POLLOUT while output is queued. */
 int bus_get_events(const bus_t *bus);
-/* The earliest call deadline (or, reconnecting, the next try) as absolute
- * CLOCK_MONOTONIC microseconds, or UINT64_MAX when nothing is due. Returns 0
- * (or -ENOTCONN). */
+/* The earliest call deadline (or, reconnecting, the next try or the end of
+ * the current one) as absolute CLOCK_MONOTONIC microseconds, or UINT64_MAX
+ * when nothing is due. Returns 0 (or -ENOTCONN). */
 int bus_get_timeout(const bus_t *bus, uint64_t *usec);
 /* Do all work that can be done without blocking: write queued output, read
  * what the socket has, dispatch every complete frame and expire timed-out
- * calls; reconnecting, make the try that is due (it blocks for the
- * restoring control calls, which a fresh busd answers at once). Returns > 0
- * if something was done, 0 if nothing, -ECONNRESET once the connection is
- * lost (never while reconnecting). */
+ * calls; reconnecting, make the try that is due or go on with the one under
+ * way. Never blocks. Returns > 0 if something was done, 0 if nothing,
+ * -ECONNRESET once the connection is lost (never while reconnecting). */
 int bus_process(bus_t *bus);
 /* Block until the socket is ready or timeout_usec passes (UINT64_MAX:
  * forever; the nearest call deadline also ends the wait). Returns > 0 if

@@ -127,7 +127,7 @@ static pid_t server_start(const struct busd *b, struct shared *sh)
 		bus_t *bus = connect_or_die(b);
 		if (bus_request_name(bus, BENCH_NAME, &err) < 0)
 			die("server: %s: %s", err.name, err.message);
-		bus_export(bus, BENCH_NAME, &svc.base);
+		bus_export(bus, NULL, BENCH_NAME, &svc.base, NULL);
 		atomic_fetch_add(&sh->ready, 1);
 		bus_run(bus);
 		bus_close(bus);
@@ -226,7 +226,7 @@ struct bus_rtt *bus_rtt_open_flooded(const struct workload *w)
 	if (t->sleeper == 0) {
 		bus_error_t err;
 		bus_t *bus = connect_or_die(&t->b);
-		if (bus_subscribe(bus, FLOOD_TOPIC, ignore_event, NULL, &err) < 0)
+		if (bus_subscribe(bus, NULL, FLOOD_TOPIC, ignore_event, NULL, &err) < 0)
 			die("sleeper: %s: %s", err.name, err.message);
 		atomic_fetch_add(&t->sh->ready, 1);
 		for (;;)
@@ -320,8 +320,8 @@ static void pipeline_reply(bus_t *bus, const bus_msg_t *reply, const bus_error_t
 
 static void pipeline_send(bus_t *bus, struct pipeline *p)
 {
-	if (bus_call_async(bus, BENCH_NAME, NULL, "Ping", "busd.bench.Blob", p->body, p->len,
-			   10000000u, pipeline_reply, p, NULL) < 0)
+	if (bus_call_async(bus, NULL, BENCH_NAME, NULL, "Ping", "busd.bench.Blob", p->body, p->len,
+			   10000000u, pipeline_reply, p) < 0)
 		die("bus_call_async failed");
 	p->sent++;
 }
@@ -390,7 +390,7 @@ void bus_fanout(const struct workload *w, struct result *r)
 			struct sub s = { sh, (int)i, 0 };
 			bus_error_t err;
 			bus_t *bus = connect_or_die(&b);
-			if (bus_subscribe(bus, BENCH_TOPIC, sub_event, &s, &err) < 0)
+			if (bus_subscribe(bus, NULL, BENCH_TOPIC, sub_event, &s, &err) < 0)
 				die("subscribe: %s: %s", err.name, err.message);
 			atomic_fetch_add(&sh->ready, 1);
 			bus_run(bus);
