@@ -401,6 +401,13 @@ int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
 	      call_sync_fn fn, void *ud);
 /* Register a pending call (serial already sent). Returns NULL on ENOMEM. */
 struct pending *call_add(bus_t *bus, uint64_t serial, uint64_t timeout_usec);
+/* Send the CALL h (serial assigned here) and register it: 0 with the entry
+ * in *out, whose callback the caller fills in before the next
+ * bus_process(); or as conn_send(), nothing registered. Needs an open
+ * socket only (conn_queue): callers decide whether the connection may be
+ * used. */
+int call_start(bus_t *bus, wire_header *h, const void *body, size_t len,
+	       const ProtobufCMessage *msg, uint64_t timeout_usec, struct pending **out);
 /* A pending entry that completes at the next bus_process() with err (a copy;
  * NULL: success, neither reply nor error). Returns NULL on ENOMEM. */
 struct pending *call_add_settled(bus_t *bus, const bus_error_t *err);

@@ -115,6 +115,24 @@ struct pending *call_add(bus_t *bus, uint64_t serial, uint64_t timeout_usec)
 	return p;
 }
 
+int call_start(bus_t *bus, wire_header *h, const void *body, size_t len,
+	       const ProtobufCMessage *msg, uint64_t timeout_usec, struct pending **out)
+{
+	*out = NULL;
+	h->serial = conn_next_serial(bus);
+	struct pending *p = call_add(bus, h->serial, timeout_usec);
+	if (!p)
+		return -ENOMEM;
+	int r = conn_queue(bus, h, body, len, msg, NULL);
+	if (r < 0) {
+		call_unlink(bus, p);
+		call_recycle(bus, p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
 struct pending *call_add_settled(bus_t *bus, const bus_error_t *err)
 {
 	bus_error_t *outcome = NULL;
@@ -545,35 +563,23 @@ int bus_call_async(bus_t *bus, bus_slot_t **slot, const char *dest, const char *
 	if (bus->monitor)
 		return -EPERM;
 	header_init(&h, dest, interface, method, body_type);
-	h.serial = conn_next_serial(bus);
 	/* Without a callback nobody wants the answer: say so to the callee. */
-	if (cb) {
-		int r = slot_prepare(bus, slot, SLOT_CALL, userdata, &s);
-		if (r < 0)
-			return r;
-		p = call_add(bus, h.serial, timeout_usec);
-		if (!p) {
-			bus_slot_unref(s);
-			return -ENOMEM;
-		}
-		p->cb = cb;
-		p->userdata = userdata;
-	} else {
+	if (!cb) {
 		h.flags = WIRE_FLAG_NO_REPLY_EXPECTED;
+		h.serial = conn_next_serial(bus);
+		return conn_send(bus, &h, body, len, NULL, NULL);
 	}
-	int r = conn_send(bus, &h, body, len, NULL, NULL);
+	int r = slot_prepare(bus, slot, SLOT_CALL, userdata, &s);
+	if (r == 0)
+		r = call_start(bus, &h, body, len, NULL, timeout_usec, &p);
 	if (r < 0) {
-		if (p) {
-			call_unlink(bus, p);
-			call_recycle(bus, p);
-		}
 		bus_slot_unref(s);
 		return r;
 	}
-	if (p) {
-		p->slot = s;
-		slot_bind(s, slot, p);
-	}
+	p->cb = cb;
+	p->userdata = userdata;
+	p->slot = s;
+	slot_bind(s, slot, p);
 	return 0;
 }
 

@@ -26,23 +26,12 @@ int control_send(bus_t *bus, const char *method, const ProtobufCMessage *req,
 {
 	wire_header h;
 
-	*out = NULL;
-	if (!conn_open(bus))
-		return -ECONNRESET;
 	control_header(&h, method, req);
-	h.serial = conn_next_serial(bus);
-	struct pending *p = call_add(bus, h.serial, timeout_usec);
-	if (!p)
-		return -ENOMEM;
-	p->cb = cb;
-	p->userdata = userdata;
-	int r = conn_queue(bus, &h, NULL, 0, req, NULL);
-	if (r < 0) {
-		call_unlink(bus, p);
-		call_recycle(bus, p);
+	int r = call_start(bus, &h, NULL, 0, req, timeout_usec, out);
+	if (r < 0)
 		return r;
-	}
-	*out = p;
+	(*out)->cb = cb;
+	(*out)->userdata = userdata;
 	return 0;
 }
 

@@ -185,10 +185,10 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 		async_failed(px, method_index, -EPERM, closure, closure_data);
 		return;
 	}
-	h.serial = conn_next_serial(bus);
 	if (!closure) {
 		/* Nobody will look at the answer: ask the callee for none. */
 		h.flags = WIRE_FLAG_NO_REPLY_EXPECTED;
+		h.serial = conn_next_serial(bus);
 		int r = conn_send(bus, &h, NULL, 0, input, NULL);
 		bus_error_clear(&px->error);
 		if (r < 0)
@@ -196,21 +196,16 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 				      strerror(-r));
 		return;
 	}
-	struct pending *p = call_add(bus, h.serial, px->timeout_usec);
-	if (!p) {
-		async_failed(px, method_index, -ENOMEM, closure, closure_data);
+	struct pending *p;
+	int r = call_start(bus, &h, NULL, 0, input, px->timeout_usec, &p);
+	if (r < 0) {
+		async_failed(px, method_index, r, closure, closure_data);
 		return;
 	}
 	calls_link(px, p);
 	p->method = method_index;
 	p->closure = closure;
 	p->closure_data = closure_data;
-	int r = conn_send(bus, &h, NULL, 0, input, NULL);
-	if (r < 0) {
-		call_unlink(bus, p);
-		call_recycle(bus, p);
-		async_failed(px, method_index, r, closure, closure_data);
-	}
 }
 
 ProtobufCService *bus_proxy_new(bus_t *bus, const char *name,
