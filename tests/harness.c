@@ -546,6 +546,16 @@ int harness_get_name_owner(bus_t *bus, const char *name, Bus__PeerInfo **out, bu
 	return *out ? 0 : -EBADMSG;
 }
 
+const char *harness_owner_of(bus_t *bus, const char *name, char *buf, size_t len)
+{
+	Bus__PeerInfo *info = NULL;
+	if (harness_get_name_owner(bus, name, &info, NULL) < 0)
+		return "-";
+	snprintf(buf, len, "%s", info->unique_name);
+	protobuf_c_message_free_unpacked(&info->base, NULL);
+	return buf;
+}
+
 int harness_list_names(bus_t *bus, Bus__ListNamesReply **out)
 {
 	Bus__ListNamesRequest req = BUS__LIST_NAMES_REQUEST__INIT;
@@ -626,4 +636,13 @@ void harness_loop_for(bus_t *bus, int ms)
 {
 	static const int never = 0;
 	harness_loop_until(bus, &never, ms);
+}
+
+void harness_on_done(bus_t *bus, const bus_error_t *err, void *ud)
+{
+	struct harness_outcome *o = ud;
+
+	(void)bus;
+	o->n++;
+	snprintf(o->err, sizeof(o->err), "%s", err ? err->name : "");
 }

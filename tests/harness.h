@@ -72,6 +72,8 @@ int harness_wait_name(bus_t *bus, const char *name, int timeout_ms);
 /* The control service through untyped calls. On success *out is unpacked
  * (free with protobuf_c_message_free_unpacked). */
 int harness_get_name_owner(bus_t *bus, const char *name, Bus__PeerInfo **out, bus_error_t *err);
+/* The unique id owning name (into buf), or "-" when it has none. */
+const char *harness_owner_of(bus_t *bus, const char *name, char *buf, size_t len);
 int harness_list_names(bus_t *bus, Bus__ListNamesReply **out);
 /* A control call to busd (5 s timeout): the reply unpacked with rd (free
  * with protobuf_c_message_free_unpacked), or NULL with err set. */
@@ -90,6 +92,16 @@ void *harness_pack(const ProtobufCMessage *m, size_t *len);
 int harness_loop_until(bus_t *bus, const volatile int *flag, int timeout_ms);
 /* Process bus for ms milliseconds (to let late frames arrive). */
 void harness_loop_for(bus_t *bus, int ms);
+
+/* The outcome of an async control call: how often its bus_done_fn ran and
+ * the error name, "" for success. harness_on_done (a bus_done_fn) records
+ * it; when the same userdata serves another callback too, make this the
+ * first member of that struct. */
+struct harness_outcome {
+	int n;
+	char err[128];
+};
+void harness_on_done(bus_t *bus, const bus_error_t *err, void *ud);
 
 uint64_t harness_now_ms(void);
 void harness_sleep_ms(int ms);

@@ -388,9 +388,9 @@ static void test_libbus_api(void)
 /* An async subscription: its events and busd's answer. A callback may end
  * its own subscription (drop its slot): it never runs again. */
 struct async_sub {
+	struct harness_outcome done; /* first: harness_on_done records it */
 	bus_slot_t *slot;
-	int events, done;
-	char err[128];
+	int events;
 };
 
 static void on_async_event(bus_t *bus, const bus_msg_t *ev, void *ud)
@@ -402,30 +402,23 @@ static void on_async_event(bus_t *bus, const bus_msg_t *ev, void *ud)
 	a->slot = bus_slot_unref(a->slot);
 }
 
-static void on_async_done(bus_t *bus, const bus_error_t *err, void *ud)
-{
-	struct async_sub *a = ud;
-	(void)bus;
-	a->done++;
-	snprintf(a->err, sizeof(a->err), "%s", err ? err->name : "");
-}
-
 static void test_subscribe_async(void)
 {
 	bus_t *em = harness_connect(), *rx = harness_connect();
 	struct lib_seen sync = { .emitter = bus_unique_name(em) };
 	struct async_sub once = { 0 }, dropped = { 0 };
 
-	is_int(bus_subscribe_async(rx, &once.slot, "test.async", on_async_event, on_async_done,
+	is_int(bus_subscribe_async(rx, &once.slot, "test.async", on_async_event, harness_on_done,
 				   &once), 0, "bus_subscribe_async returns at once");
-	is_int(once.done, 0, "  busd's answer is not reported from inside the call");
-	harness_loop_until(rx, &once.done, 5000);
-	ok(once.done == 1 && once.err[0] == 0, "  but from bus_process(): accepted (%s)", once.err);
+	is_int(once.done.n, 0, "  busd's answer is not reported from inside the call");
+	harness_loop_until(rx, &once.done.n, 5000);
+	ok(once.done.n == 1 && once.done.err[0] == 0, "  but from bus_process(): accepted (%s)",
+	   once.done.err);
 	ok(bus_slot_get_bus(once.slot) == rx, "  the subscription lasts: its slot is live");
 	is_int(bus_subscribe_async(rx, NULL, SYNC, on_lib_event, NULL, &sync), 0,
 	       "a floating one with no done callback");
 
-	is_int(bus_subscribe_async(rx, &dropped.slot, "test.dropped", on_async_event, on_async_done,
+	is_int(bus_subscribe_async(rx, &dropped.slot, "test.dropped", on_async_event, harness_on_done,
 				   &dropped), 0, "another, whose slot is dropped before busd answers");
 	dropped.slot = bus_slot_unref(dropped.slot);
 	/* busd answers a connection's calls in order: after this one, the
@@ -445,8 +438,8 @@ static void test_subscribe_async(void)
 	is_int(sync.n, 1, "the floating subscription delivers");
 	is_int(once.events, 1, "a callback that drops its own slot runs once, however many events come");
 	ok(once.slot == NULL, "  (bus_slot_unref() returns NULL for the pointer)");
-	ok(dropped.done == 0 && dropped.events == 0,
-	   "a dropped slot's subscription: no answer reported, no event (%d, %d)", dropped.done,
+	ok(dropped.done.n == 0 && dropped.events == 0,
+	   "a dropped slot's subscription: no answer reported, no event (%d, %d)", dropped.done.n,
 	   dropped.events);
 	bus_close(em);
 	bus_close(rx);

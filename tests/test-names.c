@@ -326,47 +326,26 @@ static void test_peer_info(bus_t *main_bus)
 	harness_wait(&echo, 5000);
 }
 
-struct answer {
-	int n;
-	char err[128];
-};
-
-static void on_answer(bus_t *bus, const bus_error_t *err, void *ud)
-{
-	struct answer *a = ud;
-	(void)bus;
-	a->n++;
-	snprintf(a->err, sizeof(a->err), "%s", err ? err->name : "");
-}
-
-static const char *owner(bus_t *bus, const char *name, char *buf, size_t len)
-{
-	Bus__PeerInfo *info = NULL;
-	if (harness_get_name_owner(bus, name, &info, NULL) < 0)
-		return "-";
-	snprintf(buf, len, "%s", info->unique_name);
-	protobuf_c_message_free_unpacked(&info->base, NULL);
-	return buf;
-}
-
 static void test_async_names(void)
 {
 	bus_t *a = harness_connect(), *b = harness_connect();
-	struct answer got = { 0 }, taken = { 0 }, dropped = { 0 }, released = { 0 }, not_owner = { 0 };
+	struct harness_outcome got = { 0 }, taken = { 0 }, dropped = { 0 }, released = { 0 },
+			       not_owner = { 0 };
 	bus_slot_t *slot = NULL;
 	char buf[64];
 
-	is_int(bus_request_name_async(a, NULL, "org.test.Async", on_answer, &got), 0,
+	is_int(bus_request_name_async(a, NULL, "org.test.Async", harness_on_done, &got), 0,
 	       "bus_request_name_async returns at once");
 	is_int(got.n, 0, "  busd's answer is not reported from inside the call");
 	harness_loop_until(a, &got.n, 5000);
 	ok(got.n == 1 && !got.err[0], "  but from bus_process(): granted (%s)", got.err);
-	is_str(owner(b, "org.test.Async", buf, sizeof(buf)), bus_unique_name(a), "  the name is a's");
-	bus_request_name_async(b, NULL, "org.test.Async", on_answer, &taken);
+	is_str(harness_owner_of(b, "org.test.Async", buf, sizeof(buf)), bus_unique_name(a),
+	       "  the name is a's");
+	bus_request_name_async(b, NULL, "org.test.Async", harness_on_done, &taken);
 	harness_loop_until(b, &taken.n, 5000);
 	is_str(taken.err, BUS_ERROR_NAME_TAKEN, "another connection's request: bus.Error.NameTaken");
 
-	is_int(bus_request_name_async(a, &slot, "org.test.Dropped", on_answer, &dropped), 0,
+	is_int(bus_request_name_async(a, &slot, "org.test.Dropped", harness_on_done, &dropped), 0,
 	       "a request whose slot is dropped at once");
 	bus_slot_unref(slot);
 	/* busd answers a connection's calls in order: after this one, the
@@ -376,14 +355,14 @@ static void test_async_names(void)
 		protobuf_c_message_free_unpacked(&st->base, NULL);
 	bus_process(a);
 	is_int(dropped.n, 0, "  its callback never runs");
-	is_str(owner(b, "org.test.Dropped", buf, sizeof(buf)), bus_unique_name(a),
+	is_str(harness_owner_of(b, "org.test.Dropped", buf, sizeof(buf)), bus_unique_name(a),
 	       "  busd carried the request out all the same");
 
-	bus_release_name_async(a, NULL, "org.test.Async", on_answer, &released);
+	bus_release_name_async(a, NULL, "org.test.Async", harness_on_done, &released);
 	harness_loop_until(a, &released.n, 5000);
 	ok(released.n == 1 && !released.err[0], "bus_release_name_async: released (%s)", released.err);
-	is_str(owner(b, "org.test.Async", buf, sizeof(buf)), "-", "  the name has no owner");
-	bus_release_name_async(a, NULL, "org.test.Async", on_answer, &not_owner);
+	is_str(harness_owner_of(b, "org.test.Async", buf, sizeof(buf)), "-", "  the name has no owner");
+	bus_release_name_async(a, NULL, "org.test.Async", harness_on_done, &not_owner);
 	harness_loop_until(a, &not_owner.n, 5000);
 	is_str(not_owner.err, BUS_ERROR_NOT_OWNER, "  again: bus.Error.NotOwner");
 	bus_close(a);

@@ -370,20 +370,6 @@ static void ignore_event(bus_t *bus, const bus_msg_t *ev, void *ud)
 	(void)ud;
 }
 
-struct refusal {
-	int n;
-	char err[128];
-};
-
-static void on_refusal(bus_t *bus, const bus_error_t *err, void *ud)
-{
-	struct refusal *r = ud;
-
-	(void)bus;
-	r->n++;
-	snprintf(r->err, sizeof(r->err), "%s", err ? err->name : "");
-}
-
 static void test_subscriptions(void)
 {
 	bus_t *bus = harness_connect();
@@ -400,9 +386,9 @@ static void test_subscriptions(void)
 	ok(r < 0 && bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED) &&
 	   strstr(err.message, "limits.max_subscriptions_per_peer"),
 	   "a fifth: bus.Error.LimitsExceeded (%s)", err.message);
-	struct refusal no = { 0 };
+	struct harness_outcome no = { 0 };
 	bus_slot_t *slot = NULL;
-	is_int(bus_subscribe_async(bus, &slot, "quota.t5", ignore_event, on_refusal, &no), 0,
+	is_int(bus_subscribe_async(bus, &slot, "quota.t5", ignore_event, harness_on_done, &no), 0,
 	       "a fifth with the async form is sent");
 	harness_loop_until(bus, &no.n, 5000);
 	ok(no.n == 1 && strcmp(no.err, BUS_ERROR_LIMITS_EXCEEDED) == 0,

@@ -88,22 +88,12 @@ static void log_conn(bus_t *bus, enum bus_conn_event event, const char *subject,
 }
 
 /* What a name watch reported: the owner, or "-" for none; and the async
- * form's outcome. */
+ * form's outcome (first: harness_on_done records it). */
 struct watch_log {
+	struct harness_outcome done;
 	char owner[32][32];
 	int n;
-	int done;
-	char done_err[128];
 };
-
-static void watch_done(bus_t *bus, const bus_error_t *err, void *ud)
-{
-	struct watch_log *l = ud;
-
-	(void)bus;
-	l->done++;
-	snprintf(l->done_err, sizeof(l->done_err), "%s", err ? err->name : "");
-}
 
 static void log_watch(bus_t *bus, const char *name, const char *owner, void *ud)
 {
@@ -155,10 +145,11 @@ static void count_event(bus_t *bus, const bus_msg_t *ev, void *ud)
 	(*(int *)ud)++;
 }
 
-/* A subscription's events and the async form's outcome. */
+/* A subscription's events and the async form's outcome (first:
+ * harness_on_done records it). */
 struct sub_rec {
-	int events, done;
-	char err[128];
+	struct harness_outcome done;
+	int events;
 };
 
 static void sub_event(bus_t *bus, const bus_msg_t *ev, void *ud)
@@ -166,15 +157,6 @@ static void sub_event(bus_t *bus, const bus_msg_t *ev, void *ud)
 	(void)bus;
 	(void)ev;
 	((struct sub_rec *)ud)->events++;
-}
-
-static void sub_done(bus_t *bus, const bus_error_t *err, void *ud)
-{
-	struct sub_rec *r = ud;
-
-	(void)bus;
-	r->done++;
-	snprintf(r->err, sizeof(r->err), "%s", err ? err->name : "");
 }
 
 /* ---------------------------------------------------------------- calls */
@@ -220,17 +202,6 @@ static Bus__IntrospectReply *introspect(bus_t *bus, const char *name)
 	req.name = (char *)name;
 	return (Bus__IntrospectReply *)harness_control(bus, "Introspect", &req.base,
 						       &bus__introspect_reply__descriptor, &err);
-}
-
-/* The unique id owning name, or "-" (into buf). */
-static const char *owner_of(bus_t *bus, const char *name, char *buf, size_t len)
-{
-	Bus__PeerInfo *info = NULL;
-	if (harness_get_name_owner(bus, name, &info, NULL) < 0)
-		return "-";
-	snprintf(buf, len, "%s", info->unique_name);
-	protobuf_c_message_free_unpacked(&info->base, NULL);
-	return buf;
 }
 
 /* Wait for a line starting with prefix from a child; the rest goes to rest. */
@@ -506,17 +477,18 @@ static void test_restore_details(void)
 	ok(bus_release_name(a, "org.test.Nothing", &err) == -EREMOTE &&
 	   bus_error_has_name(&err, BUS_ERROR_NOT_OWNER), "  a name it never had: bus.Error.NotOwner");
 	struct sub_rec async_sub = { 0 }, async_export = { 0 }, async_schema = { 0 };
-	ok(bus_subscribe_async(a, NULL, "test.async", sub_event, sub_done, &async_sub) == 0 &&
-	   bus_export_async(a, NULL, "org.test.Kept", &svc_service.base, sub_done, &async_export) == 0 &&
-	   bus_add_schema_async(a, NULL, schema_blob, sizeof(schema_blob) - 1, sub_done,
+	ok(bus_subscribe_async(a, NULL, "test.async", sub_event, harness_on_done, &async_sub) == 0 &&
+	   bus_export_async(a, NULL, "org.test.Kept", &svc_service.base, harness_on_done,
+			    &async_export) == 0 &&
+	   bus_add_schema_async(a, NULL, schema_blob, sizeof(schema_blob) - 1, harness_on_done,
 				&async_schema) == 0,
 	   "the async forms of subscribe, export and add_schema while reconnecting");
-	ok(async_sub.done + async_export.done + async_schema.done == 0, "  report nothing at once");
+	ok(async_sub.done.n + async_export.done.n + async_schema.done.n == 0, "  report nothing at once");
 	bus_process(a);
-	ok(async_sub.done == 1 && async_export.done == 1 && async_schema.done == 1 &&
-	   !async_sub.err[0] && !async_export.err[0] && !async_schema.err[0],
+	ok(async_sub.done.n == 1 && async_export.done.n == 1 && async_schema.done.n == 1 &&
+	   !async_sub.done.err[0] && !async_export.done.err[0] && !async_schema.done.err[0],
 	   "  but from bus_process(): kept for the new connection");
-	is_int(bus_request_name_async(a, NULL, "org.test.Never", sub_done, &async_sub), -ECONNRESET,
+	is_int(bus_request_name_async(a, NULL, "org.test.Never", harness_on_done, &async_sub), -ECONNRESET,
 	       "bus_request_name_async while reconnecting: -ECONNRESET");
 
 	restart_busd();
@@ -528,11 +500,11 @@ static void test_restore_details(void)
 	   "a reconnects: BUS_CONN_NAME_LOST org.test.Contested, bus.Error.NameTaken (%s)",
 	   clog.n > 1 ? clog.ev[1] : "");
 	ok(clog.n == 3 && strncmp(clog.ev[2], "restored ", 9) == 0, "  then BUS_CONN_RESTORED");
-	is_str(owner_of(b, "org.test.Kept", buf, sizeof(buf)), bus_unique_name(a),
+	is_str(harness_owner_of(b, "org.test.Kept", buf, sizeof(buf)), bus_unique_name(a),
 	       "a owns org.test.Kept again");
-	is_str(owner_of(b, "org.test.Contested", buf, sizeof(buf)), bus_unique_name(b),
+	is_str(harness_owner_of(b, "org.test.Contested", buf, sizeof(buf)), bus_unique_name(b),
 	       "org.test.Contested stays b's");
-	is_str(owner_of(b, "org.test.Dropped", buf, sizeof(buf)), "-",
+	is_str(harness_owner_of(b, "org.test.Dropped", buf, sizeof(buf)), "-",
 	       "the name released while down was not requested");
 	is_int(bus_release_name(a, "org.test.Contested", &err), -EREMOTE,
 	       "a no longer counts org.test.Contested as its own");
@@ -564,7 +536,7 @@ static void test_restore_details(void)
 	while (!bus_is_connected(a) && harness_now_ms() < until)
 		harness_loop_for(a, 10);
 	is_int(bus_is_connected(a), 1, "  it reconnects");
-	is_str(owner_of(a, "org.test.Kept", buf, sizeof(buf)), bus_unique_name(a),
+	is_str(harness_owner_of(a, "org.test.Kept", buf, sizeof(buf)), bus_unique_name(a),
 	       "  with its name");
 	bus_close(a);
 	bus_close(b);
@@ -681,7 +653,7 @@ static void test_try_never_blocks(void)
 	took = now_usec() - t0;
 	ok(r >= 0 && took < RESTORE_WAIT / 2, "  bus_process() again returns at once (%llu us)",
 	   (unsigned long long)took);
-	is_int(bus_subscribe_async(c, NULL, "test.meanwhile", sub_event, sub_done, &meanwhile), 0,
+	is_int(bus_subscribe_async(c, NULL, "test.meanwhile", sub_event, harness_on_done, &meanwhile), 0,
 	       "  a subscription made meanwhile is kept");
 	is_int(clog.n, 1, "  nothing is reported meanwhile");
 
@@ -689,9 +661,10 @@ static void test_try_never_blocks(void)
 	harness_loop_until(c, &clog.restored, 10000);
 	ok(clog.restored == 1 && clog.n == 2,
 	   "busd goes on: the try completes through the loop, BUS_CONN_RESTORED (%d reports)", clog.n);
-	is_str(owner_of(c, "org.test.Patient", buf, sizeof(buf)), bus_unique_name(c),
+	is_str(harness_owner_of(c, "org.test.Patient", buf, sizeof(buf)), bus_unique_name(c),
 	       "  the name is owned again");
-	ok(meanwhile.done == 1 && !meanwhile.err[0], "  the meanwhile subscription is reported done");
+	ok(meanwhile.done.n == 1 && !meanwhile.done.err[0],
+	   "  the meanwhile subscription is reported done");
 	bus_t *o = harness_connect();
 	bus_emit_raw(o, "test.patient", "", NULL, 0);
 	bus_emit_raw(o, "test.meanwhile", "", NULL, 0);
@@ -826,14 +799,14 @@ static void test_watch(void)
 	       "watching something that is not a well-known name: -EINVAL");
 	is_int(bus_watch_name(w, &id, "org.test.Transient", log_watch, &wlog, &err), 0,
 	       "watch org.test.Transient");
-	ok(bus_watch_name_async(w, &id2, "org.test.Transient", log_watch, watch_done, &other) == 0 &&
+	ok(bus_watch_name_async(w, &id2, "org.test.Transient", log_watch, harness_on_done, &other) == 0 &&
 	   id2 != id, "  again with the async form, its own slot");
-	is_int(other.done, 0, "  whose subscription is not reported from inside the call");
+	is_int(other.done.n, 0, "  whose subscription is not reported from inside the call");
 	watch_until(w, &wlog, "-", 5000);
 	ok(wlog.n == 1 && strcmp(wlog.owner[0], "-") == 0, "first report: no owner");
 	watch_until(w, &other, "-", 5000);
-	ok(other.done == 1 && !other.done_err[0] && other.n == 1,
-	   "  the async watch: subscribed (%s), then the same first report", other.done_err);
+	ok(other.done.n == 1 && !other.done.err[0] && other.n == 1,
+	   "  the async watch: subscribed (%s), then the same first report", other.done.err);
 	if (exporter_start(&t, "org.test.Transient", uniq) < 0) {
 		ok(0, "a service starts");
 		bus_close(w);

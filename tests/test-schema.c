@@ -172,19 +172,6 @@ static void test_limit(void)
 	bus_close(a);
 }
 
-struct answer {
-	int n;
-	char err[128];
-};
-
-static void on_answer(bus_t *bus, const bus_error_t *err, void *ud)
-{
-	struct answer *a = ud;
-	(void)bus;
-	a->n++;
-	snprintf(a->err, sizeof(a->err), "%s", err ? err->name : "");
-}
-
 static void test_libbus_calls(void)
 {
 	static const ProtobufCServiceDescriptor desc = {
@@ -192,20 +179,20 @@ static void test_libbus_calls(void)
 	};
 	ProtobufCService svc = { &desc, noop_method, NULL };
 	bus_t *a = harness_connect(), *c = harness_connect();
-	struct answer small = { 0 }, over = { 0 }, exported = { 0 };
+	struct harness_outcome small = { 0 }, over = { 0 }, exported = { 0 };
 	uint8_t *big = calloc(1, SCHEMA_LIMIT + 1);
 	bus_error_t err;
 
 	ok(bus_add_schema(a, big, SCHEMA_LIMIT + 1, &err) == -EREMOTE &&
 	   bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED),
 	   "bus_add_schema over the limit: -EREMOTE, bus.Error.LimitsExceeded");
-	ok(bus_add_schema_async(a, NULL, big, SCHEMA_LIMIT + 1, on_answer, &over) == 0 &&
-	   bus_add_schema_async(a, NULL, "\x0a\x00", 2, on_answer, &small) == 0,
+	ok(bus_add_schema_async(a, NULL, big, SCHEMA_LIMIT + 1, harness_on_done, &over) == 0 &&
+	   bus_add_schema_async(a, NULL, "\x0a\x00", 2, harness_on_done, &small) == 0,
 	   "bus_add_schema_async: one over the limit, one small");
 	harness_loop_until(a, &small.n, 5000);
 	is_str(over.err, BUS_ERROR_LIMITS_EXCEEDED, "  the first is refused: bus.Error.LimitsExceeded");
 	ok(small.n == 1 && !small.err[0], "  the second accepted (%s)", small.err);
-	is_int(bus_export_async(a, NULL, NULL, &svc, on_answer, &exported), 0,
+	is_int(bus_export_async(a, NULL, NULL, &svc, harness_on_done, &exported), 0,
 	       "bus_export_async returns at once");
 	harness_loop_until(a, &exported.n, 5000);
 	ok(exported.n == 1 && !exported.err[0], "  busd accepts the export (%s)", exported.err);
