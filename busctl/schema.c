@@ -1,6 +1,6 @@
 /* schema.c - busctl's view of the schemas on the bus: what a name serves
  * (Introspect) and the FileDescriptorSets behind it (GetSchema), loaded
- * into one bus_schema_t that the JSON codec of libbus works from. */
+ * into one bus_schema_t that the JSON codec of libbus-json works from. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* json-internal.h - what the two halves of libbus's JSON codec share
+/* json-internal.h - what the two halves of libbus-json's codec share
  * (json-decode.c: wire bytes to JSON, json-encode.c: JSON to wire bytes):
  * the error context with its JSON path, the wire-format primitives and the
  * field helpers over schema-internal.h's descriptors. Small functions,

@@ -1,4 +1,4 @@
-/* text.c - the text encodings libbus's JSON codec and busctl share:
+/* text.c - the text encodings libbus-json's codec and busctl share:
  * base64 both ways and the UTF-8 check of proto3 strings. */
 #include "config.h"
 

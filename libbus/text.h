@@ -1,5 +1,5 @@
-/* text.h - base64 and UTF-8 for libbus's JSON codec and busctl (part of
- * the internal libbuscore, so its names are not exported by libbus). */
+/* text.h - base64 and UTF-8 for libbus-json's codec and busctl (compiled
+ * into each of them; libbus-json exports only bus_* names). */
 #ifndef BUS_TEXT_H
 #define BUS_TEXT_H
 

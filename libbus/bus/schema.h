@@ -1,7 +1,8 @@
-/* schema.h - libbus's schema and JSON codec: load the FileDescriptorSets
- * that services upload (or that a program links in), then turn the protobuf
- * wire format of any message they describe into JSON and back, following
- * the proto3 JSON mapping. Used by busctl; usable by any program.
+/* schema.h - libbus-json, the schema and JSON codec beside libbus (link
+ * with pkg-config libbus-json): load the FileDescriptorSets that services
+ * upload (or that a program links in), then turn the protobuf wire format
+ * of any message they describe into JSON and back, following the proto3
+ * JSON mapping. Used by busctl; usable by any program.
  *
  * Conventions as in bus.h: int returns, negative errno, a bus_error_t for
  * the human reason. Codec errors are bus.Error.InvalidArgs with a message
