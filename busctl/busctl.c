@@ -25,17 +25,31 @@ static const struct command *const commands[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
+static void vsay(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("busctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("busctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return 1;
+}
+
+void warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
 }
 
 int fail_bus(const char *what, const bus_error_t *err)
@@ -204,21 +218,10 @@ static int control(bus_t *bus, struct busctl *ctl, const char *method,
 		   const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
 		   ProtobufCMessage **reply)
 {
-	uint8_t body[64];
-	void *out = NULL;
-	size_t out_len = 0;
 	bus_error_t err;
 
-	size_t n = protobuf_c_message_pack(req, body); /* the requests here are empty */
-	int r = bus_call(bus, BUS_NAME, bus__bus__descriptor.name, method,
-			 req->descriptor->name, body, n, ctl->timeout_usec, &err, &out, &out_len);
-	if (r < 0)
-		return fail_bus(method, &err);
-	*reply = protobuf_c_message_unpack(desc, NULL, out_len, out);
-	free(out);
-	if (!*reply)
-		return fail("%s: busd's reply does not parse as %s", method, desc->name);
-	return 0;
+	*reply = busctl_control(bus, ctl, method, req, desc, &err);
+	return *reply ? 0 : fail_bus(method, &err);
 }
 
 struct row {
@@ -447,6 +450,8 @@ static void usage(FILE *f)
 		   "  -t, --timeout SEC   how long to wait for each reply (default 25; 0: forever)\n"
 		   "  -j, --json          JSON output: one object per line (list, status,\n"
 		   "                      introspect, listen, monitor, decode)\n"
+		   "      --max-schema-bytes SIZE  schema bytes busctl fetches from the bus in\n"
+		   "                      one run, at most (default 64M)\n"
 		   "  -h, --help          this text; \"busctl COMMAND --help\" for a command\n"
 		   "  -V, --version       the version\n\n"
 		   "Commands:\n");
@@ -457,6 +462,21 @@ static void usage(FILE *f)
 		   "usage error. This is busd's busctl, not systemd's D-Bus tool of the same name.\n");
 }
 
+/* "4096", "64K", "64M", "1G": a size in bytes (binary units). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = !*end ? 0 : strcmp(end, "K") == 0 ? 10 : strcmp(end, "M") == 0 ? 20
+		    : strcmp(end, "G") == 0 ? 30 : -1;
+	if (*s < '0' || *s > '9' || errno || shift < 0 || v > (UINT64_MAX >> shift))
+		return 0;
+	*out = (uint64_t)v << shift;
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -465,9 +485,10 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "max-schema-bytes", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct busctl ctl = { .timeout_usec = 25000000u };
+	struct busctl ctl = { .timeout_usec = 25000000u, .max_schema_bytes = 64u << 20 };
 	double secs;
 	char *end;
 	int c;
@@ -492,6 +513,13 @@ int main(int argc, char **argv)
 			ctl.timeout_usec = (uint64_t)(secs * 1e6);
 			if (secs > 0 && ctl.timeout_usec == 0)
 				ctl.timeout_usec = 1;
+			break;
+		case 'S':
+			if (!parse_size(optarg, &ctl.max_schema_bytes)) {
+				fprintf(stderr, "busctl: --max-schema-bytes takes a size (4096, 64K, 64M, "
+						"1G), not \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			usage(stdout);

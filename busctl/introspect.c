@@ -24,24 +24,25 @@ static int introspect_run(struct busctl *ctl, int argc, char **argv)
 	bus_t *bus = busctl_connect(ctl);
 	if (!bus)
 		return 1;
-	bus_schema_t *s = NULL;
+	struct schemas *sc = schemas_new(ctl, bus);
 	struct introspection in;
 	bus_error_t err;
-	if (bus_schema_new(&s) < 0) {
+	if (!sc) {
 		bus_close(bus);
 		return fail("out of memory");
 	}
-	r = schema_introspect(bus, ctl, name, s, &in, &err);
+	r = schemas_introspect(sc, name, &in, &err);
 	bus_close(bus);
 	if (r < 0) {
-		bus_schema_free(s);
+		schemas_free(sc);
 		return fail_bus(name, &err);
 	}
 	if (in.n_services && !in.n_schemas) {
-		bus_schema_free(s);
+		schemas_free(sc);
 		return fail("%s (%s) exports %s but uploaded no schema to describe it", name, in.owner,
 			    in.services[0]);
 	}
+	const bus_schema_t *s = schemas_get(sc);
 
 	if (ctl->json) {
 		json_object *o = json_object_new_object(), *svcs = json_object_new_array();
@@ -92,7 +93,7 @@ static int introspect_run(struct busctl *ctl, int argc, char **argv)
 			free(text);
 		}
 	}
-	bus_schema_free(s);
+	schemas_free(sc);
 	return fflush(stdout) == 0 ? 0 : fail("writing: %s", strerror(errno));
 }
 

@@ -1,16 +1,20 @@
 #!/bin/sh
 # test-busctl.sh - busctl against a real busd and the example services:
 # list, call (through protoc --encode/--decode and raw), errors and their
-# exit status, emit and listen, monitor, status, usage errors and --help.
+# exit status, emit and listen, monitor, status, usage errors and --help;
+# hostile peers (tests/schema-peer) whose schemas busctl refuses, and what
+# listen fetches when event types are unknown.
 . "$top_srcdir/tests/lib.sh"
+SCHEMA_PEER="$top_builddir/tests/schema-peer"
 
 PROTO="--proto_path=$top_srcdir/proto"
 encode() { protoc "$PROTO" --encode="$1" "$2"; }
 decode() { protoc "$PROTO" --decode="$1" "$2"; }
-# Run busctl with a time limit; sets OUT, ERR and RC. Input from $IN_FILE.
+# Run busctl with a time limit ($RUN_TIMEOUT, 20 s unless set); sets OUT,
+# ERR and RC. Input from $IN_FILE.
 IN_FILE=/dev/null
 run() {
-	timeout 20 "$BUSCTL" "$@" <"$IN_FILE" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+	timeout "${RUN_TIMEOUT:-20}" "$BUSCTL" "$@" <"$IN_FILE" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
 	RC=$?
 	OUT=$(cat "$TEST_TMP/out")
 	ERR=$(cat "$TEST_TMP/err")
@@ -280,6 +284,90 @@ printf 'not a capture at all, no' >"$TEST_TMP/bad.pcap"
 run decode "$TEST_TMP/bad.pcap"
 expect_eq "decode of something else: exit 1" "$RC" 1
 expect_match "  saying so" "$ERR" "not a pcap file"
+
+# ---- schemas hostile peers uploaded (busd stores them unread): busctl
+# refuses them with one line naming the peer and why, and goes on
+bg "$SCHEMA_PEER" deep:100000 org.test.Deep d.Deep >/dev/null
+hostile_pids=$LAST_BG
+bg "$SCHEMA_PEER" nameless org.test.Nameless h.Nameless >/dev/null
+hostile_pids="$hostile_pids $LAST_BG"
+bg "$SCHEMA_PEER" chain:60000 org.test.Chain c.Chain >/dev/null
+hostile_pids="$hostile_pids $LAST_BG"
+wait_for 20 sh -c "'$BUSCTL' list >'$TEST_TMP/names' && grep -q org.test.Deep '$TEST_TMP/names' &&
+	grep -q org.test.Nameless '$TEST_TMP/names' && grep -q org.test.Chain '$TEST_TMP/names'"
+deep_id=$(awk '$1 == "org.test.Deep" { print $2 }' "$TEST_TMP/names")
+IN_FILE=/dev/null
+run introspect org.test.Deep
+expect_eq "introspect of a schema nested 100,000 deep: exit 1 (it overflowed the stack)" "$RC" 1
+expect_eq "  with one line" "$(lines "$ERR")" 1
+expect_match "  naming the peer's schema and why it is refused" "$ERR" \
+	"^busctl: org\.test\.Deep: [a-zA-Z.]+: schema [0-9a-f]{16} of $deep_id refused: the set nests messages more than 32 deep$"
+run call org.test.Deep Get '{}'
+expect_eq "call against it: exit 1 (it overflowed the stack)" "$RC" 1
+expect_match "  saying why" "$ERR" "^busctl: org\.test\.Deep Get: .*refused: the set nests messages"
+run call org.test.Nameless Get '{"x":1}'
+expect_eq "call against a schema with a nameless field: exit 1 (the encoder crashed)" "$RC" 1
+expect_match "  naming the field" "$ERR" "refused: nameless\.proto: field 1 of h\.M has no name$"
+run emit json.test busd.examples.Reading '{"sensor":"x"}'
+expect_eq "emit with the hostile schemas on the bus: exit 0 (it overflowed the stack)" "$RC" 0
+expect_match "  a line on each schema ignored, naming the peer" "$ERR" \
+	"^busctl: ignoring schema [0-9a-f]{16} of $deep_id \(pid [0-9]+, schema-peer\): the set nests messages more than 32 deep$"
+expect_match "  the nameless one too" "$ERR" "^busctl: ignoring schema .*: nameless\.proto: field 1 of h\.M has no name$"
+run listen --count 1 sensor.temp0.reading
+expect_eq "listen with them on the bus: exit 0 (it overflowed the stack)" "$RC" 0
+expect_match "  and the sensor's events still decode" "$OUT" 'type=busd\.examples\.Reading size=[0-9]+ \{"sensor":"temp0",'
+run monitor --count 1 --match kind=event,topic=sensor.*
+expect_eq "monitor with them on the bus: exit 0 (it overflowed the stack)" "$RC" 0
+expect_match "  decoding too" "$OUT" 'EVENT .*type=busd\.examples\.Reading size=[0-9]+ \{"sensor":'
+RUN_TIMEOUT=40
+run introspect org.test.Chain
+RUN_TIMEOUT=20
+expect_eq "introspect of a chain of 60,000 types: exit 0 (took a minute: killed at 40 s)" "$RC" 0
+expect_match "  rendering its last type" "$OUT" "^message c\.M59999 \{$"
+
+# ---- listen looks for unknown types without fetching every schema again:
+# 50 events of 50 types no schema describes (each one used to refetch every
+# schema on the bus), counted with a raw monitor of the calls to busd
+kill $hostile_pids
+wait_for 10 sh -c "! '$BUSCTL' list | grep -q org.test."
+bg "$SCHEMA_PEER" "file:$top_builddir/tests/json-test.fds" org.test.Json jt.Svc >/dev/null
+wait_for 10 sh -c "'$BUSCTL' list | grep -q org.test.Json"
+mons0=$(counter monitors)
+"$BUSCTL" --json monitor --raw --match kind=call,destination=bus >"$TEST_TMP/fetches" 2>&1 &
+fmon=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"monitors\" { print \$2 }') -gt $mons0 ]"
+subs0=$(counter subscriptions)
+"$BUSCTL" listen --count 50 'amp.*' >"$TEST_TMP/amp" 2>"$TEST_TMP/amp.err" &
+lamp=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"subscriptions\" { print \$2 }') -gt $subs0 ]"
+bg "$SCHEMA_PEER" --emit 50 none org.test.Amp a.Amp >/dev/null
+wait "$lamp"
+expect_eq "listen --count 50 of unknown types exits 0" "$?" 0
+expect_eq "  after printing them undecoded" "$(grep -c 'type=amp\.Unknown[0-9]* size=2 body=0801$' "$TEST_TMP/amp")" 50
+"$BUSCTL" call --raw bus SyncMark </dev/null >/dev/null 2>&1
+wait_for 10 grep -q '"method":"SyncMark"' "$TEST_TMP/fetches"
+kill "$fmon"
+wait "$fmon" 2>/dev/null
+# GetSchemaRequest { id = 1 }: the id from each call's body
+fetches=$(python3 -c 'import base64, json, sys
+ids, lists = [], 0
+for line in open(sys.argv[1]):
+    f = json.loads(line)
+    if f.get("method") == "GetSchema":
+        ids.append(base64.b64decode(f["body_base64"])[2:].decode())
+    lists += f.get("method") == "ListNames"
+print(len(ids), len(set(ids)), lists)' "$TEST_TMP/fetches")
+set -- $fetches
+check "  it fetched the schemas on the bus ($2 of them) once each, not again per type ($1 fetches)" \
+	"[ $2 -ge 3 ] && [ $1 -eq $2 ]"
+check "  and looked at the bus far fewer times than there were types ($3 ListNames for 50)" \
+	"[ $3 -le 10 ]"
+run --max-schema-bytes 1 listen --count 1 sensor.temp0.reading
+expect_eq "listen --max-schema-bytes 1: exit 0" "$RC" 0
+expect_match "  fetching no more schemas after the first, saying so" "$ERR" \
+	"^busctl: fetched [0-9]+ bytes in 1 schemas, busctl's limits \(--max-schema-bytes 1, 4096 schemas\): fetching no more$"
+run --max-schema-bytes 1x status
+expect_eq "--max-schema-bytes 1x: exit 2" "$RC" 2
 
 # ---- emit under a policy that refuses it: busctl says so and exits 1
 printf '[policy]\ndeny = emit alarm.*\n' >"$TEST_TMP/policy.conf"
