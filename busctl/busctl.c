@@ -25,12 +25,19 @@ static const struct command *const commands[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
+/* Messages quote peers (error messages, names, schemas' reasons): one line,
+ * escaped, whatever they hold. */
 static void vsay(const char *fmt, va_list ap)
 {
+	char *text = NULL, *safe = NULL;
+
 	fflush(stdout);
-	fputs("busctl: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	safe = text ? esc_dup(text, 0) : NULL;
+	fprintf(stderr, "busctl: %s\n", safe ? safe : "out of memory");
+	free(text);
+	free(safe);
 }
 
 int fail(const char *fmt, ...)
@@ -296,9 +303,10 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 			rows[k++] = (struct row){ p->names[j], p };
 	}
 	qsort(rows, n, sizeof(*rows), row_cmp);
+	char name[1024], unique[128], comm[80];
 	for (size_t i = 0; i < n; i++)
-		if ((int)strlen(rows[i].name) > w)
-			w = (int)strlen(rows[i].name);
+		if ((int)strlen(esc(rows[i].name, name, sizeof(name))) > w)
+			w = (int)strlen(name);
 	if (!ctl->json && longfmt)
 		printf("%-*s %-8s %7s %6s %6s %-16s %-12s %9s %8s %7s %5s %s\n", w, "NAME", "UNIQUE",
 		       "PID", "UID", "GID", "COMM", "GROUPS", "QUEUED", "DROPPED", "PENDING", "SUBS",
@@ -327,22 +335,24 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 			json_object_object_add(o, "subscriptions", json_object_new_int64(p->subscriptions));
 			json_object_object_add(o, "congested", json_object_new_boolean(p->congested));
 			json_object_object_add(o, "held", json_object_new_boolean(p->held));
-			puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+			json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 			json_object_put(o);
 			continue;
 		}
+		esc(rows[i].name, name, sizeof(name));
+		esc(p->unique_name, unique, sizeof(unique));
+		esc(p->comm[0] ? p->comm : "-", comm, sizeof(comm));
 		if (longfmt)
 			printf("%-*s %-8s %7u %6u %6u %-16s %-12s %9llu %8llu %7u %5u %s\n", w,
-			       rows[i].name, p->unique_name, p->pid, p->uid, p->gid,
-			       p->comm[0] ? p->comm : "-", groups_text(p, groups, sizeof(groups)),
+			       name, unique, p->pid, p->uid, p->gid,
+			       comm, groups_text(p, groups, sizeof(groups)),
 			       (unsigned long long)p->queued_bytes, (unsigned long long)p->dropped,
 			       p->pending_calls, p->subscriptions,
 			       p->held ? (p->congested ? "congested,held" : "held")
 				       : p->congested ? "congested" : "-");
 		else
-			printf("%-*s %-8s %7u %6u %6u %-16s %s\n", w, rows[i].name, p->unique_name,
-			       p->pid, p->uid, p->gid, p->comm[0] ? p->comm : "-",
-			       groups_text(p, groups, sizeof(groups)));
+			printf("%-*s %-8s %7u %6u %6u %-16s %s\n", w, name, unique,
+			       p->pid, p->uid, p->gid, comm, groups_text(p, groups, sizeof(groups)));
 	}
 	free(rows);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
@@ -395,7 +405,7 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 								      : *(const uint32_t *)m;
 			json_object_object_add(o, f->name, json_object_new_uint64(v));
 		}
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 		protobuf_c_message_free_unpacked(&s->base, NULL);
 		return fflush(stdout) == 0 ? 0 : fail("writing the status: %s", strerror(errno));

@@ -62,7 +62,22 @@ ProtobufCMessage *busctl_control(bus_t *bus, struct busctl *ctl, const char *met
 				 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
 				 bus_error_t *err);
 
-/* Print "busctl: " and the formatted message on stderr; returns 1. */
+/* ---- escape.c: peers' text made safe for the operator's terminal */
+/* s with control characters, bytes that are not UTF-8 and backslashes
+ * escaped (\x1b, \n, \\) into buf of len bytes (cut, ending in "...",
+ * when it does not fit); returns buf. */
+const char *esc(const char *s, char *buf, size_t len);
+/* The same, malloc'd and whole; keep_newlines leaves '\n' as it is. NULL
+ * without memory. */
+char *esc_dup(const char *s, int keep_newlines);
+/* JSON text with DEL and C1 as \u escapes and bytes that are not UTF-8 as
+ * U+FFFD: valid JSON that a terminal shows as it is (malloc'd). */
+char *json_safe(const char *json);
+/* puts() of json_safe(json); -1 without memory. */
+int json_print(const char *json);
+
+/* Print "busctl: " and the formatted message on stderr, escaped as esc()
+ * does; returns 1. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The same for a warning: busctl goes on. */
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

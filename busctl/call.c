@@ -105,8 +105,10 @@ int json_out(const bus_schema_t *s, const char *type, const void *body, size_t l
 
 	if (bus_json_decode(s, type, body, len, flags, &json, &err) < 0)
 		return fail("%s: the reply does not decode as %s: %s", what, type, err.message);
-	puts(json);
+	int r = json_print(json);
 	free(json);
+	if (r < 0)
+		return fail("out of memory");
 	return fflush(stdout) == 0 ? 0 : fail("writing the reply: %s", strerror(errno));
 }
 

@@ -77,12 +77,11 @@ static void on_connection(bus_t *bus, int event, const char *subject, const bus_
 	(void)bus;
 	(void)userdata;
 	if (event == BUS_CONN_LOST)
-		fprintf(stderr, "busctl: %s; reconnecting\n",
-			err ? err->message : "lost the connection to busd");
+		warn("%s; reconnecting", err ? err->message : "lost the connection to busd");
 	else if (event == BUS_CONN_RESTORED)
-		fprintf(stderr, "busctl: reconnected to busd as %s\n", subject);
+		warn("reconnected to busd as %s", subject);
 	else if (err)
-		fprintf(stderr, "busctl: after reconnecting: %s: %s\n", err->name, err->message);
+		warn("after reconnecting: %s: %s", err->name, err->message);
 }
 
 /* ---------------------------------------------------------------- matching */
@@ -265,7 +264,7 @@ static void print_json_line(struct printer *pr, const bus_msg_t *m, uint64_t use
 			json_object_object_add(o, "body_base64", json_object_new_string(enc));
 		free(enc);
 	}
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
 
@@ -298,37 +297,52 @@ void printer_frame(struct printer *pr, const bus_msg_t *m, uint64_t usec)
 		free(json);
 		return;
 	}
-	char t[64];
+	/* the header's text, escaped: peers (and capture files) chose it */
+	enum { SENDER, DEST, IFACE, MEMBER, TYPE, ERR_NAME, ERR_MSG, N_TEXT };
+	const char *raw[N_TEXT] = { m->sender, m->destination, m->interface, m->member,
+				    m->body_type, m->error_name, m->error_message };
+	char *f[N_TEXT], *safe = json ? json_safe(json) : NULL, t[64];
+	for (int i = 0; i < N_TEXT; i++)
+		f[i] = esc_dup(raw[i], 0);
+	for (int i = 0; i < N_TEXT; i++)
+		if (!f[i] || (json && !safe)) {
+			fail("out of memory");
+			goto out;
+		}
 	time_of(usec, t, sizeof(t), 0);
 	if (pr->events) {
-		printf("%s %-6s %s type=%s size=%zu", t, m->sender, m->member,
-		       m->body_type[0] ? m->body_type : "-", m->body_len);
+		printf("%s %-6s %s type=%s size=%zu", t, f[SENDER], f[MEMBER],
+		       f[TYPE][0] ? f[TYPE] : "-", m->body_len);
 		goto body;
 	}
-	printf("%s %-5s %-6s -> %-14s", t, kind_name(m->kind), m->sender,
-	       m->destination[0] ? m->destination : "*");
+	printf("%s %-5s %-6s -> %-14s", t, kind_name(m->kind), f[SENDER],
+	       f[DEST][0] ? f[DEST] : "*");
 	if (m->kind == BUS_KIND_CALL)
-		printf(" %s%s%s", m->interface, m->interface[0] ? "." : "", m->member);
+		printf(" %s%s%s", f[IFACE], f[IFACE][0] ? "." : "", f[MEMBER]);
 	else if (m->kind == BUS_KIND_EVENT)
-		printf(" %s", m->member);
+		printf(" %s", f[MEMBER]);
 	printf(" serial=%llu", (unsigned long long)m->serial);
 	if (m->reply_serial)
 		printf(" reply_serial=%llu", (unsigned long long)m->reply_serial);
 	if (lat >= 0)
 		printf(" latency=%lldus", (long long)lat);
-	if (m->body_type[0])
-		printf(" type=%s", m->body_type);
+	if (f[TYPE][0])
+		printf(" type=%s", f[TYPE]);
 	printf(" size=%zu", m->body_len);
 	if (m->kind == BUS_KIND_ERROR)
-		printf(" error=%s: %s", m->error_name, m->error_message);
+		printf(" error=%s: %s", f[ERR_NAME], f[ERR_MSG]);
 body:
-	if (json) {
-		printf(" %s", json);
+	if (safe) {
+		printf(" %s", safe);
 	} else if (m->body_len) {
 		fputs(" body=", stdout);
 		print_hex(m, PREVIEW_BYTES);
 	}
 	putchar('\n');
+out:
+	for (int i = 0; i < N_TEXT; i++)
+		free(f[i]);
+	free(safe);
 	free(json);
 }
 

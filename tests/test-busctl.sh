@@ -2,8 +2,8 @@
 # test-busctl.sh - busctl against a real busd and the example services:
 # list, call (through protoc --encode/--decode and raw), errors and their
 # exit status, emit and listen, monitor, status, usage errors and --help;
-# hostile peers (tests/schema-peer) whose schemas busctl refuses, and what
-# listen fetches when event types are unknown.
+# hostile peers (tests/schema-peer) whose schemas busctl refuses, what
+# listen fetches when event types are unknown, and terminal escapes.
 . "$top_srcdir/tests/lib.sh"
 SCHEMA_PEER="$top_builddir/tests/schema-peer"
 
@@ -368,6 +368,45 @@ expect_match "  fetching no more schemas after the first, saying so" "$ERR" \
 	"^busctl: fetched [0-9]+ bytes in 1 schemas, busctl's limits \(--max-schema-bytes 1, 4096 schemas\): fetching no more$"
 run --max-schema-bytes 1x status
 expect_eq "--max-schema-bytes 1x: exit 2" "$RC" 2
+
+# ---- terminal escapes in what peers choose (process names, error
+# messages, bodies) reach the operator's terminal escaped
+# The control characters (but newlines), DEL, C1 and bytes that are not
+# UTF-8 in a file: how many.
+raw_controls() { python3 -c 'import sys
+d = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+print(sum(1 for c in d if (ord(c) < 32 and c != "\n") or 127 <= ord(c) < 160 or c == "\ufffd"))' "$1"; }
+# ESC ] 0 ; x BEL (sets a terminal's title), C1 CSI, a byte that is not UTF-8
+bg "$SCHEMA_PEER" --comm "$(printf 'e\033]0;x\007\302\233\377')" none org.test.Esc e.Esc >/dev/null
+wait_for 10 sh -c "'$BUSCTL' list | grep -q org.test.Esc"
+run list
+expect_eq "list prints a process name with escapes in it escaped" "$(raw_controls "$TEST_TMP/out")" 0
+expect_match "  as C escapes" "$OUT" '^org\.test\.Esc +:[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ e\\x1b\]0;x\\x07\\xc2\\x9b\\xff +'
+run --json list
+expect_eq "list --json: no raw control characters or bytes that are not UTF-8 either" \
+	"$(raw_controls "$TEST_TMP/out")" 0
+expect_eq "  the name as JSON escapes (U+FFFD for the stray byte)" \
+	"$(printf '%s\n' "$OUT" | grep org.test.Esc | python3 -c 'import json, sys; print(ascii(json.loads(sys.stdin.read())["comm"]))')" \
+	"'e\\x1b]0;x\\x07\\x9b\\ufffd'"
+"$BUSCTL" monitor --count 1 --match kind=error >"$TEST_TMP/escmon" 2>&1 &
+escmon=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"monitors\" { print \$2 }') -ge 1 ]"
+run call org.busd.Echo Fail '{"message":"a\u001b[2Jb\u009bc\nbusctl: forged"}'
+expect_eq "an error message with escapes and a newline: one line on stderr" "$(lines "$ERR")" 1
+expect_eq "  without raw control characters" "$(raw_controls "$TEST_TMP/err")" 0
+expect_match "  the message escaped" "$ERR" 'Failed: a\\x1b\[2Jb\\xc2\\x9bc\\nbusctl: forged$'
+wait "$escmon"
+expect_eq "monitor prints that error without raw control characters" "$(raw_controls "$TEST_TMP/escmon")" 0
+expect_match "  escaped" "$(cat "$TEST_TMP/escmon")" 'error=org\.busd\.Echo\.Error\.Failed: a\\x1b\[2Jb'
+subs0=$(counter subscriptions)
+"$BUSCTL" listen --count 1 'esc.*' >"$TEST_TMP/esclisten" 2>&1 &
+escl=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"subscriptions\" { print \$2 }') -gt $subs0 ]"
+run emit esc.test busd.examples.Reading '{"sensor":"s\u001b[2J\u007f\u009b"}'
+wait "$escl"
+expect_eq "listen prints a body with ESC, DEL and C1 in a string without them raw" \
+	"$(raw_controls "$TEST_TMP/esclisten")" 0
+expect_match "  as JSON escapes" "$(cat "$TEST_TMP/esclisten")" '"sensor":"s\\u001b\[2J\\u007f\\u009b"'
 
 # ---- emit under a policy that refuses it: busctl says so and exits 1
 printf '[policy]\ndeny = emit alarm.*\n' >"$TEST_TMP/policy.conf"
