@@ -376,6 +376,26 @@ const struct command cmd_list = {
 
 /* ---------------------------------------------------------------- status */
 
+/* Every numeric field of a counters message (StatsReply, UserUsage) by its
+ * proto name, from protobuf-c's own field table. */
+static json_object *counters_json(const ProtobufCMessage *msg)
+{
+	json_object *o = json_object_new_object();
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *m = (const char *)msg + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+			continue;
+		if (f->type == PROTOBUF_C_TYPE_UINT64)
+			json_object_object_add(o, f->name, json_object_new_uint64(*(const uint64_t *)m));
+		else if (f->type == PROTOBUF_C_TYPE_UINT32)
+			json_object_object_add(o, f->name, json_object_new_uint64(*(const uint32_t *)m));
+	}
+	return o;
+}
+
 static int status_run(struct busctl *ctl, int argc, char **argv)
 {
 	int first, r = command_options(&cmd_status, argc, argv, NULL, NULL, NULL, NULL, &first);
@@ -395,16 +415,11 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	if (r)
 		return r;
 	if (ctl->json) {
-		/* protobuf-c's own field table: every counter, by its proto name. */
-		json_object *o = json_object_new_object();
-		const ProtobufCMessageDescriptor *d = s->base.descriptor;
-		for (unsigned i = 0; i < d->n_fields; i++) {
-			const ProtobufCFieldDescriptor *f = &d->fields[i];
-			const char *m = (const char *)s + f->offset;
-			uint64_t v = f->type == PROTOBUF_C_TYPE_UINT64 ? *(const uint64_t *)m
-								      : *(const uint32_t *)m;
-			json_object_object_add(o, f->name, json_object_new_uint64(v));
-		}
+		json_object *o = counters_json(&s->base);
+		json_object *users = json_object_new_array();
+		for (size_t i = 0; i < s->n_users; i++)
+			json_object_array_add(users, counters_json(&s->users[i]->base));
+		json_object_object_add(o, "users", users);
 		json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 		protobuf_c_message_free_unpacked(&s->base, NULL);
@@ -434,7 +449,26 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	printf("calls_refused     %llu\n", (unsigned long long)s->calls_refused);
 	printf("quota_disconnects %llu\n", (unsigned long long)s->quota_disconnects);
 	printf("access_denied     %llu\n", (unsigned long long)s->access_denied);
+	printf("answers_dropped   %llu\n", (unsigned long long)s->answers_dropped);
+	printf("connections_refused %llu\n", (unsigned long long)s->connections_refused);
 	printf("max_frame_size    %u\n", s->max_frame_size);
+	/* What busd holds for its peers, charged to them, and per uid. */
+	printf("connections       %u\n", s->connections);
+	printf("queued_bytes      %llu\n", (unsigned long long)s->queued_bytes);
+	printf("input_bytes       %llu\n", (unsigned long long)s->input_bytes);
+	printf("schema_bytes      %llu\n", (unsigned long long)s->schema_bytes);
+	printf("exports           %u\n", s->exports);
+	printf("frame_cache_bytes %llu\n", (unsigned long long)s->frame_cache_bytes);
+	printf("heap_bytes        %llu\n", (unsigned long long)s->heap_bytes);
+	printf("\n%-10s %6s %12s %12s %7s %6s %6s %10s %7s\n", "UID", "CONNS", "QUEUED", "INPUT",
+	       "CALLS", "NAMES", "SUBS", "SCHEMA", "EXPORTS");
+	for (size_t i = 0; i < s->n_users; i++) {
+		const Bus__UserUsage *u = s->users[i];
+		printf("%-10u %6u %12llu %12llu %7u %6u %6u %10llu %7u\n", u->uid, u->connections,
+		       (unsigned long long)u->queued_bytes, (unsigned long long)u->input_bytes,
+		       u->pending_calls, u->names, u->subscriptions,
+		       (unsigned long long)u->schema_bytes, u->exports);
+	}
 	protobuf_c_message_free_unpacked(&s->base, NULL);
 	return fflush(stdout) == 0 ? 0 : fail("writing the status: %s", strerror(errno));
 }
@@ -442,7 +476,9 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 const struct command cmd_status = {
 	"status", "", "Show busd's counters",
 	"\nPeers, names, subscriptions and monitors now; frames, bytes, calls,\n"
-	"replies, errors, events and protocol errors since busd started.\n"
+	"replies, errors, events and protocol errors since busd started; what\n"
+	"busd holds for its peers (connections, queued and input bytes, schema\n"
+	"bytes, exports), then the same per uid, one line each (--json: \"users\").\n"
 	"Exit status 0 only when busd answered, so it also tells whether busd runs.\n",
 	status_run,
 };

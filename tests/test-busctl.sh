@@ -176,6 +176,9 @@ expect_match "  the names" "$OUT" "^names +[0-9]+$"
 expect_match "  and max_frame_size" "$OUT" "^max_frame_size +16777216$"
 check "  the calls counter grew by the call and status's own Hello calls ($calls0 -> $calls1)" \
 	"[ '$calls1' -ge $((calls0 + 2)) ]"
+expect_match "  what busd holds for its peers" "$OUT" "^connections +[1-9][0-9]*$"
+expect_match "  and a line per uid, this one's with its connections and the echo's schema" "$OUT" \
+	"^$(id -u) +[1-9][0-9]* +[0-9]+ +[0-9]+ +[0-9]+ +[1-9][0-9]* +[0-9]+ +[1-9][0-9]* +[1-9][0-9]*$"
 
 # ---- JSON: introspect, call, emit and listen, monitor, --json, capture
 norm() { python3 -c 'import json, sys; print(json.dumps(json.loads(sys.stdin.read()), sort_keys=True))'; }
@@ -264,6 +267,9 @@ run --json list
 expect_match "list --json: a line per name" "$OUT" '^\{"name":"org\.busd\.Echo","unique":"'"$echo_id"'","pid":'"$ECHO_PID"','
 run --json status
 expect_match "status --json: the counters" "$(printf '%s' "$OUT" | jget max_frame_size)" '^16777216$'
+expect_match "  and the per-uid table, this uid in it" \
+	"$(printf '%s' "$OUT" | python3 -c 'import json, sys
+print(" ".join(str(u["uid"]) for u in json.loads(sys.stdin.read())["users"]))')" "(^| )$(id -u)( |$)"
 
 "$BUSCTL" capture -o "$TEST_TMP/cap.pcap" --match method=Echo --count 1 2>"$TEST_TMP/cap.err" &
 cap=$!
