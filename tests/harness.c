@@ -29,6 +29,7 @@ static pid_t busd_pid = -1;
 static pid_t parent_pid;
 static pid_t kids[MAX_KIDS];
 static int wrapped;
+static char *busd_env[16];
 
 uint64_t harness_now_ms(void)
 {
@@ -235,6 +236,8 @@ void harness_start(const char *const *args)
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
 		}
+		for (int i = 0; busd_env[i]; i++)
+			putenv(busd_env[i]);
 		execvp(argv[0], (char *const *)argv);
 		fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -255,6 +258,25 @@ void harness_start(const char *const *args)
 			bail("busd did not accept connections on %s within the timeout", sock_path);
 		harness_sleep_ms(20);
 	}
+}
+
+void harness_busd_env(const char *assignment)
+{
+	int i = 0;
+
+	if (!assignment) {
+		for (; busd_env[i]; i++) {
+			free(busd_env[i]);
+			busd_env[i] = NULL;
+		}
+		return;
+	}
+	while (busd_env[i])
+		i++;
+	if (i == (int)(sizeof(busd_env) / sizeof(busd_env[0])) - 1)
+		bail("more than %d variables for busd", i);
+	if (!(busd_env[i] = strdup(assignment)))
+		bail("out of memory");
 }
 
 const char *harness_socket(void)

@@ -20,6 +20,10 @@
  * and wait until it accepts connections; exports BUS_ADDRESS. Bails out of
  * the test (TAP "Bail out!") when busd does not come up. */
 void harness_start(const char *const *args);
+/* Put NAME=VALUE into the environment of the busds started from now on, and
+ * only theirs (e.g. an LD_PRELOAD shim, which $BUSD_WRAPPER cannot give
+ * busd alone); NULL forgets every one given. */
+void harness_busd_env(const char *assignment);
 const char *harness_socket(void);
 const char *harness_dir(void);
 pid_t harness_busd_pid(void);
