@@ -97,21 +97,10 @@ static void on_flooded_topic(bus_t *bus, const bus_msg_t *ev, void *ud)
 
 int main(void)
 {
-	char conf[512], opt[] = "-c";
-	snprintf(conf, sizeof(conf), "%s/busd-flood.%d.conf",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
-	FILE *f = fopen(conf, "w");
-	if (!f) {
-		printf("Bail out! cannot write %s\n", conf);
-		return 1;
-	}
 	/* One peer takes the whole per-uid default; the other peers of this
 	 * test run as the same uid. */
-	fprintf(f, "[limits]\nmax_subscriptions_per_peer = %d\nmax_subscriptions_per_uid = %d\n",
-		N_FLOOD, 2 * N_FLOOD);
-	fclose(f);
-	const char *args[] = { opt, conf, NULL };
-	harness_start(args);
+	harness_start_conf("[limits]\nmax_subscriptions_per_peer = %d\n"
+			   "max_subscriptions_per_uid = %d\n", N_FLOOD, 2 * N_FLOOD);
 	collide_topics(keys, N_FLOOD);
 
 	bus_t *attacker = harness_connect(), *listener = harness_connect();
@@ -155,7 +144,5 @@ int main(void)
 	bus_close(attacker);
 	bus_close(listener);
 	bus_close(emitter);
-	int r = harness_done();
-	unlink(conf);
-	return r;
+	return harness_done();
 }

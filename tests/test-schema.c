@@ -275,23 +275,10 @@ static void test_echo(void)
 
 int main(void)
 {
-	char path[512], opt[] = "-c";
-	snprintf(path, sizeof(path), "%s/busd-schema.%d.conf",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		printf("Bail out! cannot write %s\n", path);
-		return 1;
-	}
-	fprintf(f, "[limits]\nmax_schema_bytes = %d\n", SCHEMA_LIMIT);
-	fclose(f);
-	const char *args[] = { opt, path, NULL };
-	harness_start(args);
+	harness_start_conf("[limits]\nmax_schema_bytes = %d\n", SCHEMA_LIMIT);
 	test_store();
 	test_limit();
 	test_ids();
 	test_echo();
-	int r = harness_done();
-	unlink(path);
-	return r;
+	return harness_done();
 }
