@@ -24,11 +24,12 @@
 #define MAX_KIDS 512
 #define MAX_ARGS 64
 
-static char dir[200], sock_path[256], log_path[256];
+static char dir[200], sock_path[256], log_path[256], conf_path[256];
 static pid_t busd_pid = -1;
 static pid_t parent_pid;
 static pid_t kids[MAX_KIDS];
 static int wrapped;
+static char *busd_env[16];
 
 uint64_t harness_now_ms(void)
 {
@@ -64,6 +65,7 @@ static void cleanup(void)
 	if (dir[0]) {
 		unlink(sock_path);
 		unlink(log_path);
+		unlink(conf_path);
 		rmdir(dir);
 		dir[0] = 0;
 	}
@@ -184,22 +186,56 @@ static void install_handlers(void)
 	alarm(secs);
 }
 
+/* $BUSD_WRAPPER; it sets the timeouts too. */
+static const char *wrapper_cmd(void)
+{
+	const char *w = getenv("BUSD_WRAPPER");
+	wrapped = w && *w;
+	return w;
+}
+
+/* The temporary directory of the socket, busd's log and its configuration. */
+static void make_dir(void)
+{
+	if (dir[0])
+		return;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof(dir), "%s/busd-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		dir[0] = 0;
+		bail("mkdtemp: %s", strerror(errno));
+	}
+	snprintf(sock_path, sizeof(sock_path), "%s/bus.sock", dir);
+	snprintf(log_path, sizeof(log_path), "%s/busd.log", dir);
+	snprintf(conf_path, sizeof(conf_path), "%s/busd.conf", dir);
+}
+
+void harness_start_conf(const char *fmt, ...)
+{
+	static char opt[] = "-c";
+	const char *args[] = { opt, conf_path, NULL };
+	va_list ap;
+
+	wrapper_cmd();
+	install_handlers();
+	make_dir();
+	FILE *f = fopen(conf_path, "w");
+	if (!f)
+		bail("cannot write %s: %s", conf_path, strerror(errno));
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	if (fclose(f) != 0)
+		bail("cannot write %s", conf_path);
+	harness_start(args);
+}
+
 void harness_start(const char *const *args)
 {
-	const char *wrapper = getenv("BUSD_WRAPPER");
-	wrapped = wrapper && *wrapper;
+	const char *wrapper = wrapper_cmd();
 	install_handlers();
 
-	if (!dir[0]) {
-		const char *tmp = getenv("TMPDIR");
-		snprintf(dir, sizeof(dir), "%s/busd-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(dir)) {
-			dir[0] = 0;
-			bail("mkdtemp: %s", strerror(errno));
-		}
-		snprintf(sock_path, sizeof(sock_path), "%s/bus.sock", dir);
-		snprintf(log_path, sizeof(log_path), "%s/busd.log", dir);
-	}
+	make_dir();
 	setenv("BUS_ADDRESS", sock_path, 1);
 
 	char busd[512], wbuf[1024];
@@ -235,6 +271,8 @@ void harness_start(const char *const *args)
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
 		}
+		for (int i = 0; busd_env[i]; i++)
+			putenv(busd_env[i]);
 		execvp(argv[0], (char *const *)argv);
 		fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -255,6 +293,25 @@ void harness_start(const char *const *args)
 			bail("busd did not accept connections on %s within the timeout", sock_path);
 		harness_sleep_ms(20);
 	}
+}
+
+void harness_busd_env(const char *assignment)
+{
+	int i = 0;
+
+	if (!assignment) {
+		for (; busd_env[i]; i++) {
+			free(busd_env[i]);
+			busd_env[i] = NULL;
+		}
+		return;
+	}
+	while (busd_env[i])
+		i++;
+	if (i == (int)(sizeof(busd_env) / sizeof(busd_env[0])) - 1)
+		bail("more than %d variables for busd", i);
+	if (!(busd_env[i] = strdup(assignment)))
+		bail("out of memory");
 }
 
 const char *harness_socket(void)

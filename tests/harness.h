@@ -20,6 +20,13 @@
  * and wait until it accepts connections; exports BUS_ADDRESS. Bails out of
  * the test (TAP "Bail out!") when busd does not come up. */
 void harness_start(const char *const *args);
+/* Put NAME=VALUE into the environment of the busds started from now on, and
+ * only theirs (e.g. an LD_PRELOAD shim, which $BUSD_WRAPPER cannot give
+ * busd alone); NULL forgets every one given. */
+void harness_busd_env(const char *assignment);
+/* harness_start() with -c FILE, FILE holding the printf-formatted
+ * configuration text (removed with the temporary directory). */
+void harness_start_conf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *harness_socket(void);
 const char *harness_dir(void);
 pid_t harness_busd_pid(void);
