@@ -22,7 +22,7 @@
 #define MISS_USEC 30000000u       /* before a type missed is looked for again */
 #define MISSES 256                /* types missed, remembered */
 
-#define ID_MAX 24                 /* busd's ids have 16 hex digits */
+#define ID_MAX 72                 /* busd's ids have 64 hex digits (SHA-256) */
 
 struct fetched {
 	char id[ID_MAX];

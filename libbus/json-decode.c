@@ -287,7 +287,7 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 		if (f->oneof >= 0)
 			oneof_member(c, oneof_set, f, o);
 		size_t was = path_push(c, ".%s", jk);
-		if (wt == WT_LEN && f->repeated && is_packable(f)) {
+		if (wt == WIRE_WT_LEN && f->repeated && is_packable(f)) {
 			uint64_t n;
 			if (get_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p)) {
 				*bad = fail(c, "truncated packed field %d", f->number);
@@ -305,9 +305,9 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 					goto err;
 				add_value(c, o, f, jk, scalar_json(f, raw));
 			}
-		} else if (wt == WT_LEN) {
+		} else if (wt == WIRE_WT_LEN) {
 			uint64_t n;
-			if (wire_type_of(f) != WT_LEN || get_varint(&p, end, &n) < 0 ||
+			if (wire_type_of(f) != WIRE_WT_LEN || get_varint(&p, end, &n) < 0 ||
 			    n > (uint64_t)(end - p)) {
 				*bad = fail(c, "field %d: truncated or of the wrong wire type", f->number);
 				goto err;
@@ -336,7 +336,7 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 			}
 			/* Zero of a 32-bit type may come as a 64-bit varint: compare
 			 * what the type keeps. */
-			uint64_t kept = wt == WT_I32 || f->type == FIELD(INT32) || f->type == FIELD(UINT32) ||
+			uint64_t kept = wt == WIRE_WT_I32 || f->type == FIELD(INT32) || f->type == FIELD(UINT32) ||
 					f->type == FIELD(SINT32) || f->type == FIELD(ENUM) || f->type == FIELD(BOOL)
 					? (f->type == FIELD(BOOL) ? raw != 0 : (uint32_t)raw) : raw;
 			if (kept == 0 && implicit_presence(m, f))

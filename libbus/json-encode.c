@@ -203,7 +203,7 @@ static int encode_value(struct ctx *c, const struct schema_field *f, json_object
 			r = encode_message(c, f->msg, v, &sub);
 		}
 		if (r == 0 && !(skip_default && sub.len == 0 && f->type != FIELD(MESSAGE)))
-			r = put_tag(out, f->number, WT_LEN) || put_varint(out, sub.len) ||
+			r = put_tag(out, f->number, WIRE_WT_LEN) || put_varint(out, sub.len) ||
 			    buf_put(out, sub.p, sub.len) ? -ENOMEM : 0;
 		free(sub.p);
 		return r;
@@ -217,9 +217,9 @@ static int encode_value(struct ctx *c, const struct schema_field *f, json_object
 		return 0;
 	if (tagged && put_tag(out, f->number, wt) < 0)
 		return -ENOMEM;
-	if (wt == WT_VARINT)
+	if (wt == WIRE_WT_VARINT)
 		return put_varint(out, raw);
-	return put_fixed(out, raw, wt == WT_I64 ? 8 : 4);
+	return put_fixed(out, raw, wt == WIRE_WT_I64 ? 8 : 4);
 }
 
 /* A map's JSON object: one entry message per member. */
@@ -246,7 +246,7 @@ static int encode_map(struct ctx *c, const struct schema_field *f, const struct 
 		if (r == 0 && !json_object_is_type(val, json_type_null))
 			r = encode_value(c, vf, val, &e, 1, 0);
 		if (r == 0)
-			r = put_tag(out, f->number, WT_LEN) || put_varint(out, e.len) ||
+			r = put_tag(out, f->number, WIRE_WT_LEN) || put_varint(out, e.len) ||
 			    buf_put(out, e.p, e.len) ? -ENOMEM : 0;
 		free(e.p);
 		if (r < 0)
@@ -280,7 +280,7 @@ static int encode_field(struct ctx *c, const struct schema_msg *m, const struct 
 	}
 	int r = 0;
 	if (packed && n)
-		r = put_tag(out, f->number, WT_LEN) || put_varint(out, pk.len) ||
+		r = put_tag(out, f->number, WIRE_WT_LEN) || put_varint(out, pk.len) ||
 		    buf_put(out, pk.p, pk.len) ? -ENOMEM : 0;
 	free(pk.p);
 	return r;

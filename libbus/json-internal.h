@@ -98,13 +98,8 @@ static inline int buf_put(struct buf *b, const void *data, size_t n)
 static inline int put_varint(struct buf *b, uint64_t v)
 {
 	uint8_t tmp[10];
-	size_t n = 0;
 
-	do {
-		tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	return buf_put(b, tmp, n);
+	return buf_put(b, tmp, (size_t)(wire_varint_put(tmp, v) - tmp));
 }
 
 static inline int put_tag(struct buf *b, int number, int wt)
@@ -127,10 +122,10 @@ static inline int skip_value(const uint8_t **p, const uint8_t *end, int wt)
 {
 	uint64_t v;
 	switch (wt) {
-	case WT_VARINT: return get_varint(p, end, &v);
-	case WT_I64: if (end - *p < 8) return -1; *p += 8; return 0;
-	case WT_I32: if (end - *p < 4) return -1; *p += 4; return 0;
-	case WT_LEN:
+	case WIRE_WT_VARINT: return get_varint(p, end, &v);
+	case WIRE_WT_I64: if (end - *p < 8) return -1; *p += 8; return 0;
+	case WIRE_WT_I32: if (end - *p < 4) return -1; *p += 4; return 0;
+	case WIRE_WT_LEN:
 		if (get_varint(p, end, &v) < 0 || v > (uint64_t)(end - *p))
 			return -1;
 		*p += v;
@@ -150,20 +145,20 @@ static inline int is_packable(const struct schema_field *f)
 static inline int wire_type_of(const struct schema_field *f)
 {
 	switch (f->type) {
-	case FIELD(DOUBLE): case FIELD(FIXED64): case FIELD(SFIXED64): return WT_I64;
-	case FIELD(FLOAT): case FIELD(FIXED32): case FIELD(SFIXED32): return WT_I32;
-	case FIELD(STRING): case FIELD(BYTES): case FIELD(MESSAGE): return WT_LEN;
+	case FIELD(DOUBLE): case FIELD(FIXED64): case FIELD(SFIXED64): return WIRE_WT_I64;
+	case FIELD(FLOAT): case FIELD(FIXED32): case FIELD(SFIXED32): return WIRE_WT_I32;
+	case FIELD(STRING): case FIELD(BYTES): case FIELD(MESSAGE): return WIRE_WT_LEN;
 	case FIELD(GROUP): return -1;
-	default: return WT_VARINT;
+	default: return WIRE_WT_VARINT;
 	}
 }
 
 /* Read one scalar in wire type wt. */
 static inline int read_scalar(const uint8_t **p, const uint8_t *end, int wt, uint64_t *raw)
 {
-	if (wt == WT_VARINT)
+	if (wt == WIRE_WT_VARINT)
 		return get_varint(p, end, raw);
-	int n = wt == WT_I64 ? 8 : 4;
+	int n = wt == WIRE_WT_I64 ? 8 : 4;
 	if (end - *p < n)
 		return -1;
 	*raw = 0;

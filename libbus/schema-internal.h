@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <bus/schema.h>
+#include "wire.h"
 
 #include "google/protobuf/descriptor.pb-c.h"
 
@@ -111,22 +112,17 @@ struct bus_schema {
 	size_t n_ids;               /* messages and enums numbered so far */
 };
 
-/* Protobuf wire types, and the varint reader the loader and the codec
- * share: -1 when the bytes end first or it runs past ten bytes. */
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
+/* The varint reader the loader and the codec share, over the frame
+ * codec's (wire.h: WIRE_WT_* are the wire types): advances *p; -1 when the
+ * bytes end first or the varint is longer than 64 bits. */
 static inline int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
-	uint64_t r = 0;
-	for (int i = 0; i < 10 && *p < end; i++) {
-		uint8_t byte = *(*p)++;
-		r |= (uint64_t)(byte & 0x7f) << (7 * i);
-		if (!(byte & 0x80)) {
-			*v = r;
-			return 0;
-		}
-	}
-	return -1;
+	size_t n = wire_varint_get(*p, (size_t)(end - *p), v);
+
+	if (!n)
+		return -1;
+	*p += n;
+	return 0;
 }
 
 /* Lookups; name may have a leading dot. NULL when absent. */

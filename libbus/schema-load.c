@@ -89,10 +89,10 @@ static enum measure measure(const uint8_t *p, size_t len, const ProtobufCMessage
 			protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
 		int wt = (int)(key & 7);
 		switch (wt) {
-		case WT_VARINT: if (get_varint(&p, end, &n) < 0) return MEASURE_BROKEN; n = 0; break;
-		case WT_I64: n = 8; break;
-		case WT_I32: n = 4; break;
-		case WT_LEN: if (get_varint(&p, end, &n) < 0) return MEASURE_BROKEN; break;
+		case WIRE_WT_VARINT: if (get_varint(&p, end, &n) < 0) return MEASURE_BROKEN; n = 0; break;
+		case WIRE_WT_I64: n = 8; break;
+		case WIRE_WT_I32: n = 4; break;
+		case WIRE_WT_LEN: if (get_varint(&p, end, &n) < 0) return MEASURE_BROKEN; break;
 		default: return MEASURE_BROKEN; /* groups: protoc-c refuses them too */
 		}
 		if (n > (uint64_t)(end - p))
@@ -101,11 +101,11 @@ static enum measure measure(const uint8_t *p, size_t len, const ProtobufCMessage
 			*cost += sizeof(void *);
 		if (!f) {
 			*cost += sizeof(ProtobufCMessageUnknownField) + n + ALLOC_COST;
-		} else if (wt == WT_LEN && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+		} else if (wt == WIRE_WT_LEN && f->type == PROTOBUF_C_TYPE_MESSAGE) {
 			enum measure m = measure(p, n, f->descriptor, depth + 1, cost);
 			if (m != MEASURE_OK)
 				return m;
-		} else if (wt == WT_LEN) {
+		} else if (wt == WIRE_WT_LEN) {
 			*cost += f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES
 					 ? n + 1 + ALLOC_COST : n * sizeof(uint64_t); /* packed */
 		}

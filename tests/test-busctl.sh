@@ -307,7 +307,7 @@ run introspect org.test.Deep
 expect_eq "introspect of a schema nested 100,000 deep: exit 1 (it overflowed the stack)" "$RC" 1
 expect_eq "  with one line" "$(lines "$ERR")" 1
 expect_match "  naming the peer's schema and why it is refused" "$ERR" \
-	"^busctl: org\.test\.Deep: [a-zA-Z.]+: schema [0-9a-f]{16} of $deep_id refused: the set nests messages more than 32 deep$"
+	"^busctl: org\.test\.Deep: [a-zA-Z.]+: schema [0-9a-f]{64} of $deep_id refused: the set nests messages more than 32 deep$"
 run call org.test.Deep Get '{}'
 expect_eq "call against it: exit 1 (it overflowed the stack)" "$RC" 1
 expect_match "  saying why" "$ERR" "^busctl: org\.test\.Deep Get: .*refused: the set nests messages"
@@ -317,7 +317,7 @@ expect_match "  naming the field" "$ERR" "refused: nameless\.proto: field 1 of h
 run emit json.test busd.examples.Reading '{"sensor":"x"}'
 expect_eq "emit with the hostile schemas on the bus: exit 0 (it overflowed the stack)" "$RC" 0
 expect_match "  a line on each schema ignored, naming the peer" "$ERR" \
-	"^busctl: ignoring schema [0-9a-f]{16} of $deep_id \(pid [0-9]+, schema-peer\): the set nests messages more than 32 deep$"
+	"^busctl: ignoring schema [0-9a-f]{64} of $deep_id \(pid [0-9]+, schema-peer\): the set nests messages more than 32 deep$"
 expect_match "  the nameless one too" "$ERR" "^busctl: ignoring schema .*: nameless\.proto: field 1 of h\.M has no name$"
 run listen --count 1 sensor.temp0.reading
 expect_eq "listen with them on the bus: exit 0 (it overflowed the stack)" "$RC" 0
