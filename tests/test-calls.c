@@ -131,9 +131,7 @@ static void test_proxy_sync(bus_t *bus)
 	struct result res = { 0 };
 	ProtobufCService *p = bus_proxy_new(bus, HARNESS_ECHO_NAME, &busd__examples__echo__descriptor,
 					    5 * SEC, BUS_PROXY_SYNC);
-	ok(p != NULL, "sync proxy for %s", HARNESS_ECHO_NAME);
-	if (!p)
-		return;
+	require(p != NULL, "sync proxy for %s", HARNESS_ECHO_NAME);
 	res.proxy = p;
 	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
 	req.text = (char *)"hello through the stub";
@@ -200,9 +198,7 @@ static void test_proxy_async(bus_t *bus)
 	memset(res, 0, sizeof(res));
 	ProtobufCService *p = bus_proxy_new(bus, HARNESS_ECHO_NAME, &busd__examples__echo__descriptor,
 					    10 * SEC, BUS_PROXY_ASYNC);
-	ok(p != NULL, "async proxy");
-	if (!p)
-		return;
+	require(p != NULL, "async proxy");
 	for (int i = 0; i < N; i++) {
 		char text[32];
 		Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
@@ -384,10 +380,8 @@ static void test_spoofed_sender(void)
 {
 	raw_conn c;
 	raw_frame f;
-	if (raw_open(&c, harness_socket()) < 0 || raw_hello(&c, 1, &f, 5000) < 0) {
-		ok(0, "raw connection says Hello");
-		return;
-	}
+	require(raw_open(&c, harness_socket()) == 0 && raw_hello(&c, 1, &f, 5000) == 0,
+		"raw connection says Hello");
 	static const char *const fakes[] = { ":1", "bus", NULL };
 	for (int i = 0; i < 3; i++) {
 		const char *fake = i < 2 ? fakes[i] : exp_unique;
@@ -456,11 +450,10 @@ int main(void)
 {
 	harness_child echo, exp;
 
+	plan(73);
 	harness_start(NULL);
-	if (harness_spawn_echo(&echo) < 0)
-		ok(0, "services/echo is up");
-	if (exporter_start(&exp, EXP_NAME, exp_unique) < 0)
-		ok(0, "exporter is up");
+	require(harness_spawn_echo(&echo) == 0, "services/echo is up");
+	require(exporter_start(&exp, EXP_NAME, exp_unique) == 0, "exporter is up");
 	bus_t *bus = harness_connect();
 
 	test_proxy_sync(bus);

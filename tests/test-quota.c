@@ -76,7 +76,7 @@ static void raw_service(raw_conn *svc, const char *name)
 	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;
 
 	if (raw_open(svc, harness_socket()) < 0 || raw_hello(svc, 1, &f, 5000) < 0)
-		printf("Bail out! raw service cannot connect\n");
+		harness_bail("a raw service cannot connect");
 	req.name = (char *)name;
 	ok(raw_control(svc, "RequestName", &req.base, &f, 5000) == 0, "a raw service owns %s", name);
 }
@@ -302,11 +302,7 @@ static void test_ceiling(void)
 	bus_t *other = harness_connect();
 	char unique[64], line[64];
 
-	if (harness_spawn_echo(&echo) < 0) {
-		ok(0, "services/echo is up");
-		bus_close(other);
-		return;
-	}
+	require(harness_spawn_echo(&echo) == 0, "services/echo is up");
 	harness_fork(&rc, runaway, NULL);
 	ok(harness_recv(rc.ctl, unique, sizeof(unique), 5000) > 0, "a runaway client connects (%s)",
 	   unique);
@@ -451,11 +447,7 @@ static void test_per_uid(const char *path)
 
 	/* pending calls: 4 per peer, 6 per uid; echo's Delay keeps them open */
 	harness_child echo;
-	if (harness_spawn_echo(&echo) < 0) {
-		ok(0, "services/echo is up");
-		bus_close(b);
-		return;
-	}
+	require(harness_spawn_echo(&echo) == 0, "services/echo is up");
 	bus_t *c1 = harness_connect(), *c2 = harness_connect();
 	struct tally t = { 0 };
 	struct call_ctx ctx[8];
@@ -554,6 +546,7 @@ int main(void)
 		   "queue_grace_seconds = 1\nmax_subscriptions_per_peer = 4\n", HOLD, CEILING);
 	fclose(f);
 	const char *args[] = { opt, path, NULL };
+	plan(41);
 	harness_start(args);
 	test_held_then_served();
 	test_stalled();

@@ -327,10 +327,9 @@ static void test_service_comes_back(void)
 	int pongs = 0;
 
 	memset(echoes, 0, sizeof(echoes));
-	if (harness_fork(&svc, svc_main, NULL) < 0 || recv_line(&svc, "ready ", svc1, sizeof(svc1), 5000) < 0) {
-		ok(0, "the reconnecting service starts");
-		return;
-	}
+	require(harness_fork(&svc, svc_main, NULL) == 0 &&
+		recv_line(&svc, "ready ", svc1, sizeof(svc1), 5000) == 0,
+		"the reconnecting service starts");
 	bus_t *cl = harness_connect();
 	is_int(bus_set_reconnect(cl, 1), 0, "bus_set_reconnect(bus, 1)");
 	bus_set_connection_handler(cl, log_conn, &clog);
@@ -700,11 +699,7 @@ static void test_watch(void)
 	ok(id2 > 0 && id2 != id, "  twice, with its own id");
 	watch_until(w, &wlog, "-", 5000);
 	ok(wlog.n == 1 && strcmp(wlog.owner[0], "-") == 0, "first report: no owner");
-	if (exporter_start(&t, "org.test.Transient", uniq) < 0) {
-		ok(0, "a service starts");
-		bus_close(w);
-		return;
-	}
+	require(exporter_start(&t, "org.test.Transient", uniq) == 0, "a service starts");
 	ok(watch_until(w, &wlog, uniq, 5000) && wlog.n == 2, "the service starts: it appears (%s)", uniq);
 	is_str(watch_last(&other), uniq, "  both watches hear it");
 	harness_send(t.ctl, "quit");
@@ -712,15 +707,14 @@ static void test_watch(void)
 	ok(watch_until(w, &wlog, "-", 5000) && wlog.n == 3, "the service exits: it disappears");
 	is_int(bus_unwatch_name(w, id), 0, "bus_unwatch_name");
 	is_int(bus_unwatch_name(w, id), -ENOENT, "  twice: -ENOENT");
-	if (exporter_start(&t, "org.test.Transient", uniq) == 0) {
-		watch_until(w, &other, uniq, 5000);
-		is_int(wlog.n, 3, "an unwatched watch hears nothing more");
-		is_str(watch_last(&other), uniq, "  the other one still does");
-		is_int(bus_wait_name(w, "org.test.Transient", SECOND, &err), 0,
-		       "bus_wait_name() on an owned name: 0");
-		harness_send(t.ctl, "quit");
-		harness_wait(&t, 5000);
-	}
+	require(exporter_start(&t, "org.test.Transient", uniq) == 0, "the service starts again");
+	watch_until(w, &other, uniq, 5000);
+	is_int(wlog.n, 3, "an unwatched watch hears nothing more");
+	is_str(watch_last(&other), uniq, "  the other one still does");
+	is_int(bus_wait_name(w, "org.test.Transient", SECOND, &err), 0,
+	       "bus_wait_name() on an owned name: 0");
+	harness_send(t.ctl, "quit");
+	harness_wait(&t, 5000);
 	bus_unwatch_name(w, id2);
 
 	uint64_t t0 = harness_now_ms();
@@ -729,20 +723,21 @@ static void test_watch(void)
 	   "bus_wait_name() on a name nobody takes: -ETIMEDOUT, bus.Error.Timeout");
 	ok(harness_now_ms() - t0 >= 190, "  after the timeout (%llu ms)",
 	   (unsigned long long)(harness_now_ms() - t0));
-	if (harness_fork(&t, late_owner, (void *)"org.test.Late") == 0) {
-		t0 = harness_now_ms();
-		r = bus_wait_name(w, "org.test.Late", 5 * SECOND, &err);
-		uint64_t took = harness_now_ms() - t0;
-		ok(r == 0 && took >= 100, "bus_wait_name() returns when the name is taken (%llu ms)",
-		   (unsigned long long)took);
-		harness_send(t.ctl, "quit");
-		harness_wait(&t, 5000);
-	}
+	require(harness_fork(&t, late_owner, (void *)"org.test.Late") == 0,
+		"a helper will take org.test.Late");
+	t0 = harness_now_ms();
+	r = bus_wait_name(w, "org.test.Late", 5 * SECOND, &err);
+	uint64_t took = harness_now_ms() - t0;
+	ok(r == 0 && took >= 100, "bus_wait_name() returns when the name is taken (%llu ms)",
+	   (unsigned long long)took);
+	harness_send(t.ctl, "quit");
+	harness_wait(&t, 5000);
 	bus_close(w);
 }
 
 int main(void)
 {
+	plan(97);
 	harness_start(NULL);
 	test_watch();
 	test_service_comes_back();

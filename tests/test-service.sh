@@ -4,6 +4,7 @@
 # real datagram socket, socket activation through systemd-socket-activate,
 # journal priority prefixes, and the connection and queue limits.
 . "$top_srcdir/tests/lib.sh"
+plan 43
 
 unset BUSD_LOG_LEVEL BUSD_LOG_TARGET NOTIFY_SOCKET JOURNAL_STREAM
 CONF="$TEST_TMP/busd.conf"
