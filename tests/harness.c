@@ -586,6 +586,16 @@ Bus__StatsReply *harness_stats(bus_t *bus)
 						  &bus__stats_reply__descriptor, &err);
 }
 
+void harness_sync(bus_t *bus)
+{
+	Bus__StatsReply *st = harness_stats(bus);
+
+	if (!st)
+		harness_bail("harness_sync: busd did not answer Stats");
+	protobuf_c_message_free_unpacked(&st->base, NULL);
+	bus_process(bus);
+}
+
 int harness_get_name_owner(bus_t *bus, const char *name, Bus__PeerInfo **out, bus_error_t *err)
 {
 	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;

@@ -97,6 +97,12 @@ Bus__PeerInfo *harness_find_peer(const Bus__ListNamesReply *l, const char *uniqu
 /* Pack a message into a malloc'd buffer. */
 void *harness_pack(const ProtobufCMessage *m, size_t *len);
 
+/* A round trip to busd, then one bus_process(): busd has read everything
+ * bus sent before, and every frame busd sent bus before its answer has been
+ * dispatched. Instead of waiting a while (e.g. to check that something did
+ * NOT arrive). */
+void harness_sync(bus_t *bus);
+
 /* Process bus until *flag becomes non-zero or timeout_ms passes; returns 1
  * if the flag was set. */
 int harness_loop_until(bus_t *bus, const volatile int *flag, int timeout_ms);

@@ -188,6 +188,10 @@ static void test_stalled(void)
 	ok(pc && !pc->held, "  the caller is no longer held");
 	if (l)
 		protobuf_c_message_free_unpacked(&l->base, NULL);
+	/* Its calls not sent yet (in its own buffer or socket while it was
+	 * held) reach busd before the service leaves, or they would find no
+	 * owner: a round trip from the caller orders them before the close. */
+	harness_sync(caller);
 	raw_close(&svc); /* the calls it had: bus.Error.NoReply */
 	until = harness_now_ms() + 10000;
 	while (answered(&t) < N_CALLS && harness_now_ms() < until)
