@@ -525,6 +525,7 @@ static void test_truncated_and_gone(void)
 {
 	raw_conn c;
 	uint8_t f[WIRE_PREAMBLE_SIZE + 30];
+	bus_error_t err;
 
 	/* Half a frame, then close. */
 	memset(f, 0x08, sizeof(f));
@@ -536,14 +537,28 @@ static void test_truncated_and_gone(void)
 	raw_close(&c);
 	raw_close(fresh(&c, 0));
 
-	/* A caller that leaves before its answer comes. */
+	/* A caller that leaves before its answer comes. Once a longer Delay
+	 * sent after it is answered, the callee has answered the orphan too
+	 * (its calls are answered in the order they fall due), and busd has
+	 * routed that answer to nobody. */
 	send_delay(fresh(&c, 1), GOOD_NAME, 100, "orphan");
 	raw_close(&c);
-	harness_loop_for(good, 300);
+	is_int(wait_delays(&good_exp, 1), 1, "a caller's call reaches the callee, then the caller leaves");
+	Busd__Examples__DelayRequest req = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
+	size_t len, rlen = 0;
+	void *reply = NULL;
+	req.ms = 200;
+	req.text = (char *)"after the orphan";
+	void *body = harness_pack(&req.base, &len);
+	int r = bus_call(good, GOOD_NAME, NULL, "Delay", "busd.examples.DelayRequest", body, len,
+			 10 * SEC, &err, &reply, &rlen);
+	free(body);
+	free(reply);
+	is_int(r, 0, "a later, longer call to the callee is answered after the orphan's answer");
 	still_works("after truncated frames and callers that left");
 
 	Bus__ListNamesReply *l = NULL;
-	int r = harness_list_names(good, &l);
+	r = harness_list_names(good, &l);
 	ok(r == 0 && l->n_peers >= 2, "ListNames still answers (%zu peers)", l ? l->n_peers : 0);
 	if (l)
 		protobuf_c_message_free_unpacked(&l->base, NULL);
@@ -554,7 +569,7 @@ int main(void)
 	static const char *const args[] = { "--max-frame-size", "65536", NULL };
 	char u[64];
 
-	plan(139);
+	plan(141);
 	harness_start(args);
 	require(exporter_start(&good_exp, GOOD_NAME, u) == 0, "exporter is up");
 	good = harness_connect();
