@@ -568,7 +568,7 @@ int main(void)
 		   "queue_grace_seconds = 1\nmax_subscriptions_per_peer = 4\n", HOLD, CEILING);
 	fclose(f);
 	const char *args[] = { opt, path, NULL };
-	plan(41);
+	plan(49);
 	harness_start(args);
 	test_held_then_served();
 	test_stalled();
