@@ -88,8 +88,7 @@ static void on_watchdog(int sig)
 	_exit(1);
 }
 
-static void bail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void bail(const char *fmt, ...)
+void harness_bail(const char *fmt, ...)
 {
 	va_list ap;
 	harness_dump_log();
@@ -117,7 +116,7 @@ static void kid_add(pid_t pid)
 		}
 	}
 	kill(pid, SIGKILL);
-	bail("more than %d helper processes", MAX_KIDS);
+	harness_bail("more than %d helper processes", MAX_KIDS);
 }
 
 static void kid_forget(pid_t pid)
@@ -203,7 +202,7 @@ static void make_dir(void)
 	snprintf(dir, sizeof(dir), "%s/busd-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir)) {
 		dir[0] = 0;
-		bail("mkdtemp: %s", strerror(errno));
+		harness_bail("mkdtemp: %s", strerror(errno));
 	}
 	snprintf(sock_path, sizeof(sock_path), "%s/bus.sock", dir);
 	snprintf(log_path, sizeof(log_path), "%s/busd.log", dir);
@@ -221,12 +220,12 @@ void harness_start_conf(const char *fmt, ...)
 	make_dir();
 	FILE *f = fopen(conf_path, "w");
 	if (!f)
-		bail("cannot write %s: %s", conf_path, strerror(errno));
+		harness_bail("cannot write %s: %s", conf_path, strerror(errno));
 	va_start(ap, fmt);
 	vfprintf(f, fmt, ap);
 	va_end(ap);
 	if (fclose(f) != 0)
-		bail("cannot write %s", conf_path);
+		harness_bail("cannot write %s", conf_path);
 	harness_start(args);
 }
 
@@ -263,7 +262,7 @@ void harness_start(const char *const *args)
 	fflush(stderr);
 	pid_t pid = fork();
 	if (pid < 0)
-		bail("fork: %s", strerror(errno));
+		harness_bail("fork: %s", strerror(errno));
 	if (pid == 0) {
 		child_setup(-1);
 		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -284,13 +283,14 @@ void harness_start(const char *const *args)
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			busd_pid = -1;
-			bail("busd exited during startup (status %d)",
-			     WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			harness_bail("busd exited during startup (status %d)",
+				     WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		}
 		if (try_connect() == 0)
 			return;
 		if (harness_now_ms() > deadline)
-			bail("busd did not accept connections on %s within the timeout", sock_path);
+			harness_bail("busd did not accept connections on %s within the timeout",
+				     sock_path);
 		harness_sleep_ms(20);
 	}
 }
@@ -309,9 +309,9 @@ void harness_busd_env(const char *assignment)
 	while (busd_env[i])
 		i++;
 	if (i == (int)(sizeof(busd_env) / sizeof(busd_env[0])) - 1)
-		bail("more than %d variables for busd", i);
+		harness_bail("more than %d variables for busd", i);
 	if (!(busd_env[i] = strdup(assignment)))
-		bail("out of memory");
+		harness_bail("out of memory");
 }
 
 const char *harness_socket(void)
@@ -410,7 +410,7 @@ bus_t *harness_connect(void)
 	bus_error_t err = { .name = "" };
 	int r = bus_connect(&bus, sock_path, &err);
 	if (r < 0)
-		bail("bus_connect: %s (%s: %s)", strerror(-r), err.name, err.message);
+		harness_bail("bus_connect: %s (%s: %s)", strerror(-r), err.name, err.message);
 	return bus;
 }
 
@@ -586,6 +586,16 @@ Bus__StatsReply *harness_stats(bus_t *bus)
 						  &bus__stats_reply__descriptor, &err);
 }
 
+void harness_sync(bus_t *bus)
+{
+	Bus__StatsReply *st = harness_stats(bus);
+
+	if (!st)
+		harness_bail("harness_sync: busd did not answer Stats");
+	protobuf_c_message_free_unpacked(&st->base, NULL);
+	bus_process(bus);
+}
+
 int harness_get_name_owner(bus_t *bus, const char *name, Bus__PeerInfo **out, bus_error_t *err)
 {
 	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;
@@ -619,7 +629,7 @@ int harness_list_names(bus_t *bus, Bus__ListNamesReply **out)
 	return *out ? 0 : -EBADMSG;
 }
 
-Bus__PeerInfo *harness_find_peer(Bus__ListNamesReply *l, const char *unique)
+Bus__PeerInfo *harness_find_peer(const Bus__ListNamesReply *l, const char *unique)
 {
 	for (size_t i = 0; l && i < l->n_peers; i++)
 		if (strcmp(l->peers[i]->unique_name, unique) == 0)

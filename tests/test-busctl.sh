@@ -6,6 +6,7 @@
 # listen fetches when event types are unknown, and terminal escapes.
 . "$top_srcdir/tests/lib.sh"
 SCHEMA_PEER="$top_builddir/tests/schema-peer"
+plan 134
 
 PROTO="--proto_path=$top_srcdir/proto"
 encode() { protoc "$PROTO" --encode="$1" "$2"; }
@@ -149,7 +150,8 @@ IN_FILE="$TEST_TMP/req"
 run call --raw --type busd.examples.EchoRequest org.busd.Echo Echo
 IN_FILE="$TEST_TMP/fail"
 run call --raw org.busd.Echo Fail
-sleep 0.3
+wait_for 10 sh -c "grep -q 'error=org.busd.Echo.Error.Failed' '$TEST_TMP/monitor' &&
+	grep -q 'sensor.temp[01].reading' '$TEST_TMP/monitor'"
 kill "$mon_pid"
 wait "$mon_pid" 2>/dev/null
 mon=$(cat "$TEST_TMP/monitor")
