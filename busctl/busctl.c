@@ -25,17 +25,38 @@ static const struct command *const commands[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
+/* Messages quote peers (error messages, names, schemas' reasons): one line,
+ * escaped, whatever they hold. */
+static void vsay(const char *fmt, va_list ap)
+{
+	char *text = NULL, *safe = NULL;
+
+	fflush(stdout);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	safe = text ? esc_dup(text, 0) : NULL;
+	fprintf(stderr, "busctl: %s\n", safe ? safe : "out of memory");
+	free(text);
+	free(safe);
+}
+
 int fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("busctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return 1;
+}
+
+void warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
 }
 
 int fail_bus(const char *what, const bus_error_t *err)
@@ -204,21 +225,10 @@ static int control(bus_t *bus, struct busctl *ctl, const char *method,
 		   const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
 		   ProtobufCMessage **reply)
 {
-	uint8_t body[64];
-	void *out = NULL;
-	size_t out_len = 0;
 	bus_error_t err;
 
-	size_t n = protobuf_c_message_pack(req, body); /* the requests here are empty */
-	int r = bus_call(bus, BUS_NAME, bus__bus__descriptor.name, method,
-			 req->descriptor->name, body, n, ctl->timeout_usec, &err, &out, &out_len);
-	if (r < 0)
-		return fail_bus(method, &err);
-	*reply = protobuf_c_message_unpack(desc, NULL, out_len, out);
-	free(out);
-	if (!*reply)
-		return fail("%s: busd's reply does not parse as %s", method, desc->name);
-	return 0;
+	*reply = busctl_control(bus, ctl, method, req, desc, &err);
+	return *reply ? 0 : fail_bus(method, &err);
 }
 
 struct row {
@@ -293,9 +303,10 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 			rows[k++] = (struct row){ p->names[j], p };
 	}
 	qsort(rows, n, sizeof(*rows), row_cmp);
+	char name[1024], unique[128], comm[80];
 	for (size_t i = 0; i < n; i++)
-		if ((int)strlen(rows[i].name) > w)
-			w = (int)strlen(rows[i].name);
+		if ((int)strlen(esc(rows[i].name, name, sizeof(name))) > w)
+			w = (int)strlen(name);
 	if (!ctl->json && longfmt)
 		printf("%-*s %-8s %7s %6s %6s %-16s %-12s %9s %8s %7s %5s %s\n", w, "NAME", "UNIQUE",
 		       "PID", "UID", "GID", "COMM", "GROUPS", "QUEUED", "DROPPED", "PENDING", "SUBS",
@@ -324,22 +335,24 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 			json_object_object_add(o, "subscriptions", json_object_new_int64(p->subscriptions));
 			json_object_object_add(o, "congested", json_object_new_boolean(p->congested));
 			json_object_object_add(o, "held", json_object_new_boolean(p->held));
-			puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+			json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 			json_object_put(o);
 			continue;
 		}
+		esc(rows[i].name, name, sizeof(name));
+		esc(p->unique_name, unique, sizeof(unique));
+		esc(p->comm[0] ? p->comm : "-", comm, sizeof(comm));
 		if (longfmt)
 			printf("%-*s %-8s %7u %6u %6u %-16s %-12s %9llu %8llu %7u %5u %s\n", w,
-			       rows[i].name, p->unique_name, p->pid, p->uid, p->gid,
-			       p->comm[0] ? p->comm : "-", groups_text(p, groups, sizeof(groups)),
+			       name, unique, p->pid, p->uid, p->gid,
+			       comm, groups_text(p, groups, sizeof(groups)),
 			       (unsigned long long)p->queued_bytes, (unsigned long long)p->dropped,
 			       p->pending_calls, p->subscriptions,
 			       p->held ? (p->congested ? "congested,held" : "held")
 				       : p->congested ? "congested" : "-");
 		else
-			printf("%-*s %-8s %7u %6u %6u %-16s %s\n", w, rows[i].name, p->unique_name,
-			       p->pid, p->uid, p->gid, p->comm[0] ? p->comm : "-",
-			       groups_text(p, groups, sizeof(groups)));
+			printf("%-*s %-8s %7u %6u %6u %-16s %s\n", w, name, unique,
+			       p->pid, p->uid, p->gid, comm, groups_text(p, groups, sizeof(groups)));
 	}
 	free(rows);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
@@ -363,6 +376,26 @@ const struct command cmd_list = {
 
 /* ---------------------------------------------------------------- status */
 
+/* Every numeric field of a counters message (StatsReply, UserUsage) by its
+ * proto name, from protobuf-c's own field table. */
+static json_object *counters_json(const ProtobufCMessage *msg)
+{
+	json_object *o = json_object_new_object();
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const char *m = (const char *)msg + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+			continue;
+		if (f->type == PROTOBUF_C_TYPE_UINT64)
+			json_object_object_add(o, f->name, json_object_new_uint64(*(const uint64_t *)m));
+		else if (f->type == PROTOBUF_C_TYPE_UINT32)
+			json_object_object_add(o, f->name, json_object_new_uint64(*(const uint32_t *)m));
+	}
+	return o;
+}
+
 static int status_run(struct busctl *ctl, int argc, char **argv)
 {
 	int first, r = command_options(&cmd_status, argc, argv, NULL, NULL, NULL, NULL, &first);
@@ -382,17 +415,12 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	if (r)
 		return r;
 	if (ctl->json) {
-		/* protobuf-c's own field table: every counter, by its proto name. */
-		json_object *o = json_object_new_object();
-		const ProtobufCMessageDescriptor *d = s->base.descriptor;
-		for (unsigned i = 0; i < d->n_fields; i++) {
-			const ProtobufCFieldDescriptor *f = &d->fields[i];
-			const char *m = (const char *)s + f->offset;
-			uint64_t v = f->type == PROTOBUF_C_TYPE_UINT64 ? *(const uint64_t *)m
-								      : *(const uint32_t *)m;
-			json_object_object_add(o, f->name, json_object_new_uint64(v));
-		}
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object *o = counters_json(&s->base);
+		json_object *users = json_object_new_array();
+		for (size_t i = 0; i < s->n_users; i++)
+			json_object_array_add(users, counters_json(&s->users[i]->base));
+		json_object_object_add(o, "users", users);
+		json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 		protobuf_c_message_free_unpacked(&s->base, NULL);
 		return fflush(stdout) == 0 ? 0 : fail("writing the status: %s", strerror(errno));
@@ -421,7 +449,26 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	printf("calls_refused     %llu\n", (unsigned long long)s->calls_refused);
 	printf("quota_disconnects %llu\n", (unsigned long long)s->quota_disconnects);
 	printf("access_denied     %llu\n", (unsigned long long)s->access_denied);
+	printf("answers_dropped   %llu\n", (unsigned long long)s->answers_dropped);
+	printf("connections_refused %llu\n", (unsigned long long)s->connections_refused);
 	printf("max_frame_size    %u\n", s->max_frame_size);
+	/* What busd holds for its peers, charged to them, and per uid. */
+	printf("connections       %u\n", s->connections);
+	printf("queued_bytes      %llu\n", (unsigned long long)s->queued_bytes);
+	printf("input_bytes       %llu\n", (unsigned long long)s->input_bytes);
+	printf("schema_bytes      %llu\n", (unsigned long long)s->schema_bytes);
+	printf("exports           %u\n", s->exports);
+	printf("frame_cache_bytes %llu\n", (unsigned long long)s->frame_cache_bytes);
+	printf("heap_bytes        %llu\n", (unsigned long long)s->heap_bytes);
+	printf("\n%-10s %6s %12s %12s %7s %6s %6s %10s %7s\n", "UID", "CONNS", "QUEUED", "INPUT",
+	       "CALLS", "NAMES", "SUBS", "SCHEMA", "EXPORTS");
+	for (size_t i = 0; i < s->n_users; i++) {
+		const Bus__UserUsage *u = s->users[i];
+		printf("%-10u %6u %12llu %12llu %7u %6u %6u %10llu %7u\n", u->uid, u->connections,
+		       (unsigned long long)u->queued_bytes, (unsigned long long)u->input_bytes,
+		       u->pending_calls, u->names, u->subscriptions,
+		       (unsigned long long)u->schema_bytes, u->exports);
+	}
 	protobuf_c_message_free_unpacked(&s->base, NULL);
 	return fflush(stdout) == 0 ? 0 : fail("writing the status: %s", strerror(errno));
 }
@@ -429,7 +476,9 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 const struct command cmd_status = {
 	"status", "", "Show busd's counters",
 	"\nPeers, names, subscriptions and monitors now; frames, bytes, calls,\n"
-	"replies, errors, events and protocol errors since busd started.\n"
+	"replies, errors, events and protocol errors since busd started; what\n"
+	"busd holds for its peers (connections, queued and input bytes, schema\n"
+	"bytes, exports), then the same per uid, one line each (--json: \"users\").\n"
 	"Exit status 0 only when busd answered, so it also tells whether busd runs.\n",
 	status_run,
 };
@@ -447,6 +496,8 @@ static void usage(FILE *f)
 		   "  -t, --timeout SEC   how long to wait for each reply (default 25; 0: forever)\n"
 		   "  -j, --json          JSON output: one object per line (list, status,\n"
 		   "                      introspect, listen, monitor, decode)\n"
+		   "      --max-schema-bytes SIZE  schema bytes busctl fetches from the bus in\n"
+		   "                      one run, at most (default 64M)\n"
 		   "  -h, --help          this text; \"busctl COMMAND --help\" for a command\n"
 		   "  -V, --version       the version\n\n"
 		   "Commands:\n");
@@ -457,6 +508,21 @@ static void usage(FILE *f)
 		   "usage error. This is busd's busctl, not systemd's D-Bus tool of the same name.\n");
 }
 
+/* "4096", "64K", "64M", "1G": a size in bytes (binary units). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = !*end ? 0 : strcmp(end, "K") == 0 ? 10 : strcmp(end, "M") == 0 ? 20
+		    : strcmp(end, "G") == 0 ? 30 : -1;
+	if (*s < '0' || *s > '9' || errno || shift < 0 || v > (UINT64_MAX >> shift))
+		return 0;
+	*out = (uint64_t)v << shift;
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -465,9 +531,10 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "max-schema-bytes", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct busctl ctl = { .timeout_usec = 25000000u };
+	struct busctl ctl = { .timeout_usec = 25000000u, .max_schema_bytes = 64u << 20 };
 	double secs;
 	char *end;
 	int c;
@@ -492,6 +559,13 @@ int main(int argc, char **argv)
 			ctl.timeout_usec = (uint64_t)(secs * 1e6);
 			if (secs > 0 && ctl.timeout_usec == 0)
 				ctl.timeout_usec = 1;
+			break;
+		case 'S':
+			if (!parse_size(optarg, &ctl.max_schema_bytes)) {
+				fprintf(stderr, "busctl: --max-schema-bytes takes a size (4096, 64K, 64M, "
+						"1G), not \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			usage(stdout);

@@ -16,6 +16,7 @@ struct busctl {
 	const char *socket;    /* NULL: $BUS_ADDRESS or the default path */
 	uint64_t timeout_usec; /* per call */
 	int json;              /* --json: JSON lines instead of tables */
+	uint64_t max_schema_bytes; /* schema bytes fetched in one run, at most */
 };
 
 /* A command: argv[0] is its name; options are parsed by the command. */
@@ -37,16 +38,49 @@ struct introspection {
 	char services[INTROSPECT_MAX][256];
 	size_t n_services, n_schemas;
 };
-/* What name serves; its owner's schemas are added to s. */
-int schema_introspect(bus_t *bus, struct busctl *ctl, const char *name, bus_schema_t *s,
-		      struct introspection *out, bus_error_t *err);
-/* busd's own bus.proto, linked into busctl. */
-void schema_add_own(bus_schema_t *s);
-/* Every schema any peer on the bus has uploaded, into s. */
-int schema_load_all(bus_t *bus, struct busctl *ctl, bus_schema_t *s, bus_error_t *err);
+struct schemas;
+/* The schemas fetched with query (NULL: none can be), busd's own bus.proto
+ * to start with; NULL without memory. */
+struct schemas *schemas_new(struct busctl *ctl, bus_t *query);
+void schemas_free(struct schemas *sc);
+const bus_schema_t *schemas_get(const struct schemas *sc);
+/* What name serves; its owner's schemas are loaded. A schema busctl
+ * refuses, or one past its limits, is an error naming the owner. */
+int schemas_introspect(struct schemas *sc, const char *name, struct introspection *out,
+		       bus_error_t *err);
+/* Every schema any peer on the bus has uploaded; those refused or past the
+ * limits are said once on stderr and left out. */
+int schemas_load_all(struct schemas *sc, bus_error_t *err);
+/* 1 if some schema describes type; if none does, look at the bus again
+ * (within the limits on how often, see schema.c). */
+int schemas_has_type(struct schemas *sc, const char *type);
+/* A name changed owner (bus.NameOwnerChanged): types missed may be there. */
+void schemas_bus_changed(struct schemas *sc);
+/* A bus.Bus call: the request packed, the reply unpacked as rd, or NULL
+ * with err. */
+ProtobufCMessage *busctl_control(bus_t *bus, struct busctl *ctl, const char *method,
+				 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
+				 bus_error_t *err);
 
-/* Print "busctl: " and the formatted message on stderr; returns 1. */
+/* ---- escape.c: peers' text made safe for the operator's terminal */
+/* s with control characters, bytes that are not UTF-8 and backslashes
+ * escaped (\x1b, \n, \\) into buf of len bytes (cut, ending in "...",
+ * when it does not fit); returns buf. */
+const char *esc(const char *s, char *buf, size_t len);
+/* The same, malloc'd and whole; keep_newlines leaves '\n' as it is. NULL
+ * without memory. */
+char *esc_dup(const char *s, int keep_newlines);
+/* JSON text with DEL and C1 as \u escapes and bytes that are not UTF-8 as
+ * U+FFFD: valid JSON that a terminal shows as it is (malloc'd). */
+char *json_safe(const char *json);
+/* puts() of json_safe(json); -1 without memory. */
+int json_print(const char *json);
+
+/* Print "busctl: " and the formatted message on stderr, escaped as esc()
+ * does; returns 1. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same for a warning: busctl goes on. */
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the bus error with a prefix; returns 1. */
 int fail_bus(const char *what, const bus_error_t *err);
 

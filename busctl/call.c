@@ -105,8 +105,10 @@ int json_out(const bus_schema_t *s, const char *type, const void *body, size_t l
 
 	if (bus_json_decode(s, type, body, len, flags, &json, &err) < 0)
 		return fail("%s: the reply does not decode as %s: %s", what, type, err.message);
-	puts(json);
+	int r = json_print(json);
 	free(json);
+	if (r < 0)
+		return fail("out of memory");
 	return fflush(stdout) == 0 ? 0 : fail("writing the reply: %s", strerror(errno));
 }
 
@@ -141,7 +143,6 @@ static int call_raw(struct busctl *ctl, const struct send_opts *o, const char *d
 static int call_json(struct busctl *ctl, const struct send_opts *o, const char *dest,
 		     const char *method, const char *json, const char *what)
 {
-	bus_schema_t *s = NULL;
 	struct introspection in;
 	bus_error_t err;
 	const char *svc, *in_type, *out_type;
@@ -152,11 +153,13 @@ static int call_json(struct busctl *ctl, const struct send_opts *o, const char *
 	bus_t *bus = busctl_connect(ctl);
 	if (!bus)
 		return 1;
-	if (bus_schema_new(&s) < 0) {
+	struct schemas *sc = schemas_new(ctl, bus);
+	if (!sc) {
 		bus_close(bus);
 		return fail("out of memory");
 	}
-	if (schema_introspect(bus, ctl, dest, s, &in, &err) < 0) {
+	const bus_schema_t *s = schemas_get(sc);
+	if (schemas_introspect(sc, dest, &in, &err) < 0) {
 		r = fail_bus(what, &err);
 		goto out;
 	}
@@ -188,7 +191,7 @@ static int call_json(struct busctl *ctl, const struct send_opts *o, const char *
 out:
 	free(body);
 	free(reply);
-	bus_schema_free(s);
+	schemas_free(sc);
 	bus_close(bus);
 	return r;
 }
@@ -279,7 +282,7 @@ static int emit_refused(bus_t *bus, bus_error_t *refusal)
 static int emit_run(struct busctl *ctl, int argc, char **argv)
 {
 	struct send_opts o = { 0 };
-	bus_schema_t *s = NULL;
+	struct schemas *sc = NULL;
 	bus_error_t err;
 	void *body = NULL;
 	size_t len = 0;
@@ -307,21 +310,21 @@ static int emit_run(struct busctl *ctl, int argc, char **argv)
 	}
 	if (!o.raw) {
 		char *json = json_input(argc, argv, first + 2);
-		if (!json || bus_schema_new(&s) < 0) {
+		if (!json || !(sc = schemas_new(ctl, bus))) {
 			free(json);
 			bus_close(bus);
 			return fail("out of memory");
 		}
-		r = schema_load_all(bus, ctl, s, &err);
-		if (r == 0 && !bus_schema_has_type(s, type)) {
+		r = schemas_load_all(sc, &err);
+		if (r == 0 && !bus_schema_has_type(schemas_get(sc), type)) {
 			r = fail("emit %s: no schema on the bus describes %s; use --raw", topic, type);
 		} else if (r < 0) {
 			r = fail_bus("emit: loading the schemas on the bus", &err);
-		} else if (bus_json_encode(s, type, json, &body, &len, &err) < 0) {
+		} else if (bus_json_encode(schemas_get(sc), type, json, &body, &len, &err) < 0) {
 			r = fail("emit %s: not a valid %s: %s", topic, type, err.message);
 		}
 		free(json);
-		bus_schema_free(s);
+		schemas_free(sc);
 		if (r) {
 			free(body);
 			bus_close(bus);

@@ -24,24 +24,25 @@ static int introspect_run(struct busctl *ctl, int argc, char **argv)
 	bus_t *bus = busctl_connect(ctl);
 	if (!bus)
 		return 1;
-	bus_schema_t *s = NULL;
+	struct schemas *sc = schemas_new(ctl, bus);
 	struct introspection in;
 	bus_error_t err;
-	if (bus_schema_new(&s) < 0) {
+	if (!sc) {
 		bus_close(bus);
 		return fail("out of memory");
 	}
-	r = schema_introspect(bus, ctl, name, s, &in, &err);
+	r = schemas_introspect(sc, name, &in, &err);
 	bus_close(bus);
 	if (r < 0) {
-		bus_schema_free(s);
+		schemas_free(sc);
 		return fail_bus(name, &err);
 	}
 	if (in.n_services && !in.n_schemas) {
-		bus_schema_free(s);
+		schemas_free(sc);
 		return fail("%s (%s) exports %s but uploaded no schema to describe it", name, in.owner,
 			    in.services[0]);
 	}
+	const bus_schema_t *s = schemas_get(sc);
 
 	if (ctl->json) {
 		json_object *o = json_object_new_object(), *svcs = json_object_new_array();
@@ -70,29 +71,34 @@ static int introspect_run(struct busctl *ctl, int argc, char **argv)
 			json_object_array_add(svcs, so);
 		}
 		json_object_object_add(o, "services", svcs);
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
-		printf("%s (owner %s): %zu service%s\n", name, in.owner, in.n_services,
-		       in.n_services == 1 ? "" : "s");
+		/* Service names come from the owner's Export, schemas' names were
+		 * checked when loaded; all of it is escaped all the same. */
+		char who[1024], owner[128], svc_name[1024];
+		printf("%s (owner %s): %zu service%s\n", esc(name, who, sizeof(who)),
+		       esc(in.owner, owner, sizeof(owner)), in.n_services, in.n_services == 1 ? "" : "s");
 		for (size_t i = 0; i < in.n_services; i++) {
 			const char *const *methods;
 			size_t n = bus_schema_methods(s, in.services[i], &methods);
-			printf("\nservice %s\n", in.services[i]);
+			esc(in.services[i], svc_name, sizeof(svc_name));
+			printf("\nservice %s\n", svc_name);
 			for (size_t k = 0; k < n; k++) {
 				const char *svc, *it, *ot;
 				if (bus_schema_method(s, in.services[i], methods[k], &svc, &it, &ot) == 0)
 					printf("  %-16s %s -> %s\n", methods[k], it, ot);
 			}
-			char *text = NULL;
-			if (bus_schema_render(s, in.services[i], &text) == 0)
-				printf("\n%s", text);
+			char *text = NULL, *safe = NULL;
+			if (bus_schema_render(s, in.services[i], &text) == 0 && (safe = esc_dup(text, 1)))
+				printf("\n%s", safe);
 			else
-				printf("\n(the schemas on the bus do not describe %s)\n", in.services[i]);
+				printf("\n(the schemas on the bus do not describe %s)\n", svc_name);
 			free(text);
+			free(safe);
 		}
 	}
-	bus_schema_free(s);
+	schemas_free(sc);
 	return fflush(stdout) == 0 ? 0 : fail("writing: %s", strerror(errno));
 }
 

@@ -77,12 +77,11 @@ static void on_connection(bus_t *bus, enum bus_conn_event event, const char *sub
 	(void)bus;
 	(void)userdata;
 	if (event == BUS_CONN_LOST)
-		fprintf(stderr, "busctl: %s; reconnecting\n",
-			err ? err->message : "lost the connection to busd");
+		warn("%s; reconnecting", err ? err->message : "lost the connection to busd");
 	else if (event == BUS_CONN_RESTORED)
-		fprintf(stderr, "busctl: reconnected to busd as %s\n", subject);
+		warn("reconnected to busd as %s", subject);
 	else if (err)
-		fprintf(stderr, "busctl: after reconnecting: %s: %s\n", err->name, err->message);
+		warn("after reconnecting: %s: %s", err->name, err->message);
 }
 
 /* ---------------------------------------------------------------- matching */
@@ -148,30 +147,12 @@ struct tracked {
 	uint64_t usec;
 };
 
-#define MISSES 64
-
 struct printer {
 	struct busctl *ctl;
-	bus_t *query;         /* a connection for schema queries, or NULL */
-	bus_schema_t *schema; /* the bus's schemas, or NULL */
-	int raw;
+	struct schemas *sc;   /* the bus's schemas, or NULL (raw) */
 	int events;           /* listen's shorter lines */
-	char *missed[MISSES]; /* types no schema had, even after a reload */
-	unsigned n_missed;
 	struct tracked calls[CALLS_TRACKED];
 };
-
-/* Each unknown type makes busctl fetch the bus's schemas once, not per
- * frame: the fetching is traffic a monitor sees too. */
-static int missed_before(struct printer *pr, const char *type)
-{
-	for (unsigned i = 0; i < pr->n_missed && i < MISSES; i++)
-		if (strcmp(pr->missed[i], type) == 0)
-			return 1;
-	free(pr->missed[pr->n_missed % MISSES]);
-	pr->missed[pr->n_missed++ % MISSES] = strdup(type);
-	return 0;
-}
 
 static size_t call_slot(const char *caller, uint64_t serial)
 {
@@ -200,21 +181,18 @@ static int64_t latency(struct printer *pr, const bus_msg_t *m, uint64_t usec)
 	return (int64_t)(usec - t->usec);
 }
 
-/* The body as JSON text (malloc'd), or NULL when no schema describes it.
- * An unknown type makes one attempt to fetch the bus's schemas again. */
+/* The body as JSON text (malloc'd), or NULL when no schema describes it
+ * (an unknown type may make busctl look at the bus again: schema.c says
+ * how often). */
 static char *body_json(struct printer *pr, const bus_msg_t *m)
 {
 	char *json = NULL;
 	bus_error_t err;
 
-	if (pr->raw || !pr->schema || !m->body_type[0])
+	if (!pr->sc || !m->body_type[0] || !schemas_has_type(pr->sc, m->body_type))
 		return NULL;
-	if (!bus_schema_has_type(pr->schema, m->body_type) && pr->query &&
-	    !missed_before(pr, m->body_type))
-		schema_load_all(pr->query, pr->ctl, pr->schema, &err);
-	if (!bus_schema_has_type(pr->schema, m->body_type))
-		return NULL;
-	if (bus_json_decode(pr->schema, m->body_type, m->body, m->body_len, 0, &json, &err) < 0)
+	if (bus_json_decode(schemas_get(pr->sc), m->body_type, m->body, m->body_len, 0, &json,
+			    &err) < 0)
 		return NULL;
 	return json;
 }
@@ -286,7 +264,7 @@ static void print_json_line(struct printer *pr, const bus_msg_t *m, uint64_t use
 			json_object_object_add(o, "body_base64", json_object_new_string(enc));
 		free(enc);
 	}
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 }
 
@@ -300,9 +278,18 @@ void printer_note(struct printer *pr, const bus_msg_t *m, uint64_t usec)
 	latency(pr, m, usec);
 }
 
+void printer_bus_changed(struct printer *pr)
+{
+	if (pr->sc)
+		schemas_bus_changed(pr->sc);
+}
+
 void printer_frame(struct printer *pr, const bus_msg_t *m, uint64_t usec)
 {
 	int64_t lat = latency(pr, m, usec);
+	if (m->kind == BUS_KIND_EVENT && strcmp(m->sender, BUS_NAME) == 0 &&
+	    strcmp(m->member, "bus.NameOwnerChanged") == 0)
+		printer_bus_changed(pr);
 	char *json = body_json(pr, m);
 
 	if (pr->ctl->json) {
@@ -310,37 +297,52 @@ void printer_frame(struct printer *pr, const bus_msg_t *m, uint64_t usec)
 		free(json);
 		return;
 	}
-	char t[64];
+	/* the header's text, escaped: peers (and capture files) chose it */
+	enum { SENDER, DEST, IFACE, MEMBER, TYPE, ERR_NAME, ERR_MSG, N_TEXT };
+	const char *raw[N_TEXT] = { m->sender, m->destination, m->interface, m->member,
+				    m->body_type, m->error_name, m->error_message };
+	char *f[N_TEXT], *safe = json ? json_safe(json) : NULL, t[64];
+	for (int i = 0; i < N_TEXT; i++)
+		f[i] = esc_dup(raw[i], 0);
+	for (int i = 0; i < N_TEXT; i++)
+		if (!f[i] || (json && !safe)) {
+			fail("out of memory");
+			goto out;
+		}
 	time_of(usec, t, sizeof(t), 0);
 	if (pr->events) {
-		printf("%s %-6s %s type=%s size=%zu", t, m->sender, m->member,
-		       m->body_type[0] ? m->body_type : "-", m->body_len);
+		printf("%s %-6s %s type=%s size=%zu", t, f[SENDER], f[MEMBER],
+		       f[TYPE][0] ? f[TYPE] : "-", m->body_len);
 		goto body;
 	}
-	printf("%s %-5s %-6s -> %-14s", t, kind_name(m->kind), m->sender,
-	       m->destination[0] ? m->destination : "*");
+	printf("%s %-5s %-6s -> %-14s", t, kind_name(m->kind), f[SENDER],
+	       f[DEST][0] ? f[DEST] : "*");
 	if (m->kind == BUS_KIND_CALL)
-		printf(" %s%s%s", m->interface, m->interface[0] ? "." : "", m->member);
+		printf(" %s%s%s", f[IFACE], f[IFACE][0] ? "." : "", f[MEMBER]);
 	else if (m->kind == BUS_KIND_EVENT)
-		printf(" %s", m->member);
+		printf(" %s", f[MEMBER]);
 	printf(" serial=%llu", (unsigned long long)m->serial);
 	if (m->reply_serial)
 		printf(" reply_serial=%llu", (unsigned long long)m->reply_serial);
 	if (lat >= 0)
 		printf(" latency=%lldus", (long long)lat);
-	if (m->body_type[0])
-		printf(" type=%s", m->body_type);
+	if (f[TYPE][0])
+		printf(" type=%s", f[TYPE]);
 	printf(" size=%zu", m->body_len);
 	if (m->kind == BUS_KIND_ERROR)
-		printf(" error=%s: %s", m->error_name, m->error_message);
+		printf(" error=%s: %s", f[ERR_NAME], f[ERR_MSG]);
 body:
-	if (json) {
-		printf(" %s", json);
+	if (safe) {
+		printf(" %s", safe);
 	} else if (m->body_len) {
 		fputs(" body=", stdout);
 		print_hex(m, PREVIEW_BYTES);
 	}
 	putchar('\n');
+out:
+	for (int i = 0; i < N_TEXT; i++)
+		free(f[i]);
+	free(safe);
 	free(json);
 }
 
@@ -352,13 +354,12 @@ struct printer *printer_new(struct busctl *ctl, bus_t *query, int raw)
 	if (!pr)
 		return NULL;
 	pr->ctl = ctl;
-	pr->query = query;
-	pr->raw = raw;
-	if (!raw && bus_schema_new(&pr->schema) == 0) {
-		schema_add_own(pr->schema); /* bus.* control traffic decodes too */
-		if (query)
-			schema_load_all(query, ctl, pr->schema, &err); /* best effort */
+	if (!raw && !(pr->sc = schemas_new(ctl, query))) {
+		free(pr);
+		return NULL;
 	}
+	if (pr->sc && query)
+		schemas_load_all(pr->sc, &err); /* best effort */
 	return pr;
 }
 
@@ -366,9 +367,7 @@ void printer_free(struct printer *pr)
 {
 	if (!pr)
 		return;
-	bus_schema_free(pr->schema);
-	for (unsigned i = 0; i < pr->n_missed && i < MISSES; i++)
-		free(pr->missed[i]);
+	schemas_free(pr->sc);
 	free(pr);
 }
 
@@ -461,6 +460,17 @@ static int watch_setup(const struct command *cmd, struct busctl *ctl, int argc, 
 	return 0;
 }
 
+/* busctl's own subscription: a name that changes owner may come with a
+ * schema describing types missed so far. */
+static void on_owner_changed(bus_t *bus, const bus_msg_t *m, void *ud)
+{
+	struct watch *w = ud;
+
+	(void)bus;
+	if (strcmp(m->sender, BUS_NAME) == 0)
+		printer_bus_changed(w->pr);
+}
+
 static int listen_run(struct busctl *ctl, int argc, char **argv)
 {
 	static char *all[] = { "*" };
@@ -482,6 +492,13 @@ static int listen_run(struct busctl *ctl, int argc, char **argv)
 			printer_free(w.pr);
 			return fail_bus(what, &err);
 		}
+	}
+	bus_error_t err;
+	if (query && bus_subscribe(bus, NULL, "bus.NameOwnerChanged", on_owner_changed, &w, &err) < 0) {
+		bus_close(bus);
+		bus_close(query);
+		printer_free(w.pr);
+		return fail_bus("subscribe \"bus.NameOwnerChanged\"", &err);
 	}
 	return watch_run(bus, query, &w);
 }

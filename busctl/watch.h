@@ -16,6 +16,9 @@ struct printer *printer_new(struct busctl *ctl, bus_t *query, int raw);
 void printer_free(struct printer *pr);
 /* listen's lines: time, sender, topic, type, size, body. */
 void printer_events_only(struct printer *pr);
+/* A name changed owner: types no schema described may be described now
+ * (a frame that says so, bus.NameOwnerChanged, tells the printer too). */
+void printer_bus_changed(struct printer *pr);
 /* One frame seen at usec (CLOCK_REALTIME microseconds). */
 void printer_frame(struct printer *pr, const bus_msg_t *m, uint64_t usec);
 /* A frame not printed: its call still counts for a reply's latency. */

@@ -6,7 +6,9 @@
 
 #include "broker.h"
 
+#ifdef HAVE_MALLOC_H
 #include <malloc.h>
+#endif
 #ifdef __SANITIZE_ADDRESS__
 /* The sanitizer runtime's count of live allocations (its own allocator
  * serves malloc; GCC does not install the header that declares it). */
@@ -368,9 +370,11 @@ uint64_t broker_heap_bytes(void)
 {
 #ifdef __SANITIZE_ADDRESS__
 	return __sanitizer_get_current_allocated_bytes();
-#else
+#elif defined(HAVE_MALLINFO2)
 	struct mallinfo2 mi = mallinfo2();
 	return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+#else
+	return 0; /* no way to ask this C library */
 #endif
 }
 
@@ -389,11 +393,17 @@ static void on_trim(struct dispatch_source *s, short what)
 	(void)what;
 	router_trim(b);
 	frame_pool_trim();
+#ifdef HAVE_MALLOC_TRIM
 	malloc_trim(0);
+#endif
 	b->peers_peak = b->n_peers;
+#ifdef HAVE_MALLINFO2
 	struct mallinfo2 mi = mallinfo2();
 	log_debug("gave freed memory back (%u peers now; heap %zu bytes in use, %zu free)",
 		  b->n_peers, mi.uordblks, mi.fordblks);
+#else
+	log_debug("gave freed memory back (%u peers now)", b->n_peers);
+#endif
 }
 
 /* After a crowd has left (a quarter of the peak number of peers remains),

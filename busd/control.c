@@ -57,11 +57,37 @@ static __attribute__((format(printf, 3, 4))) void fail(struct ctl *c, const char
 	router_send_error(c->p, c->h->serial, name, "%s", msg);
 }
 
-/* Unpack the request or answer bus.Error.InvalidArgs. */
+/* protobuf-c's unpack returns NULL for a malformed body and for want of
+ * memory alike; this allocator (malloc and free, as protobuf-c's own, so
+ * the requests are freed as usual) notes the second. */
+static int unpack_nomem;
+
+static void *unpack_alloc(void *ud, size_t size)
+{
+	void *p = malloc(size);
+	(void)ud;
+	if (!p)
+		unpack_nomem = 1;
+	return p;
+}
+
+static void unpack_free(void *ud, void *p)
+{
+	(void)ud;
+	free(p);
+}
+
+static ProtobufCAllocator unpack_allocator = { unpack_alloc, unpack_free, NULL };
+
+/* Unpack the request or answer bus.Error.InvalidArgs (Failed when busd is
+ * out of memory: the request was not at fault). */
 static ProtobufCMessage *request(struct ctl *c, const ProtobufCMessageDescriptor *d)
 {
-	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, c->len, c->body);
-	if (!m)
+	unpack_nomem = 0;
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, &unpack_allocator, c->len, c->body);
+	if (!m && unpack_nomem)
+		fail(c, BUS_ERROR_FAILED, "out of memory for the %s request", d->name);
+	else if (!m)
 		fail(c, BUS_ERROR_INVALID_ARGS, "the request body is not a valid %s", d->name);
 	return m;
 }
@@ -190,6 +216,7 @@ static void do_request_name(struct ctl *c, int release)
 struct name_list {
 	char **v;
 	size_t n, cap;
+	int nomem; /* the list is short: answer "out of memory", not a lie */
 };
 
 static void collect_name(const char *name, void *owner, void *userdata)
@@ -198,8 +225,10 @@ static void collect_name(const char *name, void *owner, void *userdata)
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 4;
 		char **v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
+		if (!v) {
+			l->nomem = 1;
 			return;
+		}
 		l->v = v;
 		l->cap = cap;
 	}
@@ -250,12 +279,18 @@ static void do_list_names(struct ctl *c)
 		goto out;
 	}
 	size_t i = 0;
+	int nomem = 0;
 	for (struct peer *p = b->all; p && i < n; p = p->next) {
 		if (p->state != PEER_ACTIVE && p->state != PEER_MONITOR)
 			continue;
 		peer_info(b, p, &infos[i], &lists[i]);
+		nomem |= lists[i].nomem;
 		ptrs[i] = &infos[i];
 		i++;
+	}
+	if (nomem) {
+		fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
+		goto out;
 	}
 	Bus__ListNamesReply rep = BUS__LIST_NAMES_REPLY__INIT;
 	rep.peers = ptrs;
@@ -282,7 +317,10 @@ static void do_get_name_owner(struct ctl *c)
 		Bus__PeerInfo info;
 		struct name_list names;
 		peer_info(b, owner, &info, &names);
-		reply(c, &info.base);
+		if (names.nomem)
+			fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
+		else
+			reply(c, &info.base);
 		free(names.v);
 	}
 	bus__name_request__free_unpacked(req, NULL);

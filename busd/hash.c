@@ -1,10 +1,13 @@
-/* hash.c - chained hash table with FNV-1a hashing; the bucket array doubles
- * when the load passes 1, so lookups stay O(1). */
+/* hash.c - chained hash table with keyed SipHash-2-4 (libsodium's
+ * crypto_shorthash); the bucket array doubles when the load passes 1, so
+ * lookups stay O(1) whatever keys a peer picks. */
 #include "hash.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 struct entry {
 	struct entry *next;
@@ -20,19 +23,33 @@ struct hash {
 	size_t count;
 };
 
+static unsigned char hash_key[crypto_shorthash_KEYBYTES];
+static int hash_keyed;
+
+/* Draw the process's key: sodium_init() seeds libsodium's random source
+ * (getrandom() on Linux). */
+static int key_draw(void)
+{
+	if (hash_keyed)
+		return 0;
+	if (sodium_init() < 0)
+		return -EIO;
+	randombytes_buf(hash_key, sizeof(hash_key));
+	hash_keyed = 1;
+	return 0;
+}
+
 uint64_t hash_bytes(const void *key, size_t len)
 {
-	const unsigned char *p = key;
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
+	uint64_t h;
+	crypto_shorthash((unsigned char *)&h, key, len, hash_key);
 	return h;
 }
 
 hash *hash_new(void)
 {
+	if (key_draw() < 0)
+		return NULL;
 	hash *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
@@ -143,4 +160,18 @@ void hash_foreach(const hash *h, hash_fn fn, void *userdata)
 	for (size_t i = 0; i < h->n_buckets; i++)
 		for (struct entry *e = h->buckets[i]; e; e = e->next)
 			fn(e->key, e->len, e->value, userdata);
+}
+
+void hash_stats(const hash *h, struct hash_stats *st)
+{
+	st->count = h->count;
+	st->buckets = h->n_buckets;
+	st->longest = 0;
+	for (size_t i = 0; i < h->n_buckets; i++) {
+		size_t n = 0;
+		for (const struct entry *e = h->buckets[i]; e; e = e->next)
+			n++;
+		if (n > st->longest)
+			st->longest = n;
+	}
 }

@@ -23,10 +23,11 @@
 
 /* ---------------------------------------------------------------- pending calls */
 
+/* Keyed (hash.h): the caller picks its serials. */
 static size_t pending_slot(const struct pending_table *t, uint64_t caller, uint64_t serial)
 {
-	uint64_t h = (caller * 0x9e3779b97f4a7c15ull) ^ (serial * 0xc2b2ae3d27d4eb4full);
-	return (size_t)(h ^ (h >> 29)) & (t->n_buckets - 1);
+	const uint64_t key[2] = { caller, serial };
+	return (size_t)hash_bytes(key, sizeof(key)) & (t->n_buckets - 1);
 }
 
 static int pending_grow(struct pending_table *t)

@@ -1,19 +1,21 @@
 /* schema.c - schemas by content (one copy per distinct FileDescriptorSet,
- * freed with the last peer that added it) and the per-peer list of exported
- * (name, service) pairs. */
+ * found by its SHA-256, freed with the last peer that added it) and the
+ * per-peer list of exported (name, service) pairs. */
 #include "config.h"
 
 #include "schema.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "hash.h"
 #include "peer.h"
 
 struct schema {
+	unsigned char digest[crypto_hash_sha256_BYTES];
 	char id[SCHEMA_ID_LEN + 1];
 	uint8_t *data;
 	size_t len;
@@ -35,7 +37,7 @@ struct peer_export {
 };
 
 struct schema_store {
-	hash *by_id; /* id -> struct schema */
+	hash *by_id; /* SHA-256 digest -> struct schema */
 };
 
 struct schema_store *schema_store_new(void)
@@ -66,9 +68,12 @@ void schema_store_free(struct schema_store *s)
 int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size_t len,
 	       char id[SCHEMA_ID_LEN + 1], int *known)
 {
-	snprintf(id, SCHEMA_ID_LEN + 1, "%016llx", (unsigned long long)hash_bytes(data, len));
-	struct schema *sc = hash_get(s->by_id, id, SCHEMA_ID_LEN);
-	/* A 64-bit hash can collide: the bytes decide. */
+	unsigned char digest[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(digest, data, len);
+	sodium_bin2hex(id, SCHEMA_ID_LEN + 1, digest, sizeof(digest));
+	struct schema *sc = hash_get(s->by_id, digest, sizeof(digest));
+	/* The bytes decide, not the digest alone. */
 	if (sc && (sc->len != len || memcmp(sc->data, data, len) != 0))
 		return SCHEMA_E_COLLISION;
 	*known = sc != NULL;
@@ -88,7 +93,7 @@ int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size
 	if (!sc) {
 		sc = calloc(1, sizeof(*sc));
 		if (!sc || !(sc->data = malloc(len ? len : 1)) ||
-		    hash_put(s->by_id, id, SCHEMA_ID_LEN, sc) < 0) {
+		    hash_put(s->by_id, digest, sizeof(digest), sc) < 0) {
 			if (sc)
 				free(sc->data);
 			free(sc);
@@ -98,6 +103,7 @@ int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size
 		}
 		memcpy(sc->data, data, len);
 		sc->len = len;
+		memcpy(sc->digest, digest, sizeof(digest));
 		memcpy(sc->id, id, SCHEMA_ID_LEN + 1);
 	}
 	sc->refs++;
@@ -110,9 +116,15 @@ int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size
 
 const uint8_t *schema_get(const struct schema_store *s, const char *id, size_t *len)
 {
-	if (strlen(id) != SCHEMA_ID_LEN)
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	size_t n = 0;
+	const char *end = NULL;
+
+	if (strlen(id) != SCHEMA_ID_LEN ||
+	    sodium_hex2bin(digest, sizeof(digest), id, SCHEMA_ID_LEN, NULL, &n, &end) != 0 ||
+	    n != sizeof(digest) || end != id + SCHEMA_ID_LEN)
 		return NULL;
-	struct schema *sc = hash_get(s->by_id, id, SCHEMA_ID_LEN);
+	struct schema *sc = hash_get(s->by_id, digest, sizeof(digest));
 	if (!sc)
 		return NULL;
 	*len = sc->len;
@@ -182,7 +194,7 @@ void schema_peer_gone(struct schema_store *s, struct peer *p)
 		struct peer_schema *ps = p->schemas;
 		p->schemas = ps->next;
 		if (--ps->schema->refs == 0) {
-			hash_remove(s->by_id, ps->schema->id, SCHEMA_ID_LEN);
+			hash_remove(s->by_id, ps->schema->digest, sizeof(ps->schema->digest));
 			schema_free(ps->schema);
 		}
 		charge_release(&ps->charge);

@@ -12,14 +12,17 @@
 struct peer;
 struct schema_store;
 
-#define SCHEMA_ID_LEN 16 /* hex digits of the 64-bit content hash */
+/* A schema's id is the SHA-256 of its bytes in hex: nobody can make other
+ * bytes that take a schema's id before it is added. */
+#define SCHEMA_ID_LEN 64
 
 /* Documented outcomes (positive); negative values are -errno. */
 enum {
 	SCHEMA_E_PEER_LIMIT = 1, /* the peer's own limit (limits.max_schema_bytes,
 	                            limits.max_exports_per_peer) would be passed */
 	SCHEMA_E_USER_LIMIT,     /* its uid's (the _per_uid limits) */
-	SCHEMA_E_COLLISION,      /* another schema has the same id */
+	SCHEMA_E_COLLISION,      /* other bytes have the same SHA-256 (never seen;
+	                            the bytes are compared all the same) */
 	SCHEMA_E_NOT_EXPORTED,   /* removing an export that is not there */
 };
 
@@ -34,7 +37,7 @@ void schema_store_free(struct schema_store *s);
 int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size_t len,
 	       char id[SCHEMA_ID_LEN + 1], int *known);
 
-/* The bytes of schema id, or NULL. */
+/* The bytes of schema id (SCHEMA_ID_LEN hex digits, either case), or NULL. */
 const uint8_t *schema_get(const struct schema_store *s, const char *id, size_t *len);
 
 /* Record (or with remove, forget) that p serves service under name ("" for

@@ -56,16 +56,13 @@ static json_object *json_float(double v, int is_float)
 	return json_object_new_double_s(v, s);
 }
 
-static json_object *enum_json(struct ctx *c, const field_desc *f, int32_t v)
+static json_object *enum_json(const struct schema_field *f, int32_t v)
 {
-	const struct schema_enum *e = schema_find_enum(c->s, f->type_name);
-	for (size_t i = 0; e && i < e->d->n_value; i++)
-		if (e->d->value[i]->number == v)
-			return json_object_new_string(e->d->value[i]->name);
-	return json_object_new_int(v);
+	const struct schema_value *name = schema_value_by_number(f->en, v);
+	return name ? json_object_new_string(name->name) : json_object_new_int(v);
 }
 
-static json_object *scalar_json(struct ctx *c, const field_desc *f, uint64_t raw)
+static json_object *scalar_json(const struct schema_field *f, uint64_t raw)
 {
 	union { uint64_t u; double d; } d64 = { raw };
 	union { uint32_t u; float f; } d32 = { (uint32_t)raw };
@@ -83,7 +80,7 @@ static json_object *scalar_json(struct ctx *c, const field_desc *f, uint64_t raw
 	}
 	case FIELD(UINT32): case FIELD(FIXED32): return json_object_new_int64((uint32_t)raw);
 	case FIELD(BOOL): return json_object_new_boolean(raw != 0);
-	case FIELD(ENUM): return enum_json(c, f, (int32_t)raw);
+	case FIELD(ENUM): return enum_json(f, (int32_t)raw);
 	default: return NULL;
 	}
 }
@@ -91,8 +88,8 @@ static json_object *scalar_json(struct ctx *c, const field_desc *f, uint64_t raw
 
 
 /* The JSON value of one length-delimited field (string, bytes, message). */
-static json_object *len_json(struct ctx *c, const field_desc *f, const uint8_t *p, size_t n,
-			     int *bad)
+static json_object *len_json(struct ctx *c, const struct schema_field *f, const uint8_t *p,
+			     size_t n, int *bad)
 {
 	if (f->type == FIELD(STRING)) {
 		if (!text_utf8_valid(p, n)) {
@@ -107,8 +104,7 @@ static json_object *len_json(struct ctx *c, const field_desc *f, const uint8_t *
 		free(enc);
 		return o;
 	}
-	const struct schema_msg *sub = schema_find_msg(c->s, f->type_name);
-	return sub ? decode_message(c, sub, p, n, bad) : NULL;
+	return decode_message(c, f->msg, p, n, bad);
 }
 
 /* Timestamp and Duration have string forms; Empty is {}. Values those
@@ -157,28 +153,39 @@ static json_object *wkt_json(struct ctx *c, const struct schema_msg *m, json_obj
 	return json_object_new_string(s);
 }
 
-static void add_defaults(struct ctx *c, const struct schema_msg *m, json_object *o)
+/* Spend n of the values the decoder may still create; 0 when there were
+ * not that many left (the error is set). */
+static int spend(struct ctx *c, size_t n, int *bad)
 {
-	char nb[256];
-	for (size_t i = 0; i < m->d->n_field; i++) {
-		const field_desc *f = m->d->field[i];
-		const char *key = (c->flags & BUS_JSON_ORIGINAL_NAMES) ? f->name
-								      : schema_json_name(f, nb, sizeof(nb));
-		if (json_object_object_get_ex(o, key, NULL) || f->has_oneof_index)
+	if (c->budget >= n) {
+		c->budget -= n;
+		return 1;
+	}
+	*bad = fail(c, "the JSON would have too many values for a body of this size");
+	return 0;
+}
+
+static int add_defaults(struct ctx *c, const struct schema_msg *m, json_object *o, int *bad)
+{
+	for (size_t i = 0; i < m->n_fields; i++) {
+		const struct schema_field *f = &m->fields[i];
+		const char *key = json_key(c, f);
+		if (json_object_object_get_ex(o, key, NULL) || f->oneof >= 0 || f->optional)
 			continue;
-		json_object *v;
-		const struct schema_msg *sub = f->type == FIELD(MESSAGE)
-					       ? schema_find_msg(c->s, f->type_name) : NULL;
-		if (f->label == REPEATED)
-			v = sub && sub->map_entry ? json_object_new_object() : json_object_new_array();
-		else if (f->type == FIELD(MESSAGE))
+		if (!f->repeated && (f->type == FIELD(MESSAGE) || f->type == FIELD(GROUP)))
 			continue; /* absent message: no default to show */
+		if (!spend(c, 1, bad))
+			return -1;
+		json_object *v;
+		if (f->repeated)
+			v = f->msg && f->msg->map_entry ? json_object_new_object() : json_object_new_array();
 		else if (f->type == FIELD(STRING) || f->type == FIELD(BYTES))
 			v = json_object_new_string("");
 		else
-			v = scalar_json(c, f, 0);
+			v = scalar_json(f, 0);
 		json_object_object_add(o, key, v);
 	}
+	return 0;
 }
 
 /* The key of a map entry, as JSON object keys are: a string. */
@@ -191,38 +198,32 @@ static char *map_key(json_object *k)
 	return strdup(json_object_get_string(k));
 }
 
-static int add_value(struct ctx *c, json_object *o, const field_desc *f, const char *key,
+static int add_value(struct ctx *c, json_object *o, const struct schema_field *f, const char *key,
 		     json_object *v)
 {
 	if (!v)
 		return -1;
-	if (f->label != REPEATED) {
+	if (!f->repeated) {
 		json_object_object_add(o, key, v);
 		return 0;
 	}
-	const struct schema_msg *sub = f->type == FIELD(MESSAGE) ? schema_find_msg(c->s, f->type_name)
-								 : NULL;
+	const struct schema_msg *entry = f->msg && f->msg->map_entry ? f->msg : NULL;
 	json_object *col;
 	if (!json_object_object_get_ex(o, key, &col)) {
-		col = sub && sub->map_entry ? json_object_new_object() : json_object_new_array();
+		col = entry ? json_object_new_object() : json_object_new_array();
 		json_object_object_add(o, key, col);
 	}
-	if (!(sub && sub->map_entry)) {
+	if (!entry) {
 		json_object_array_add(col, v);
 		return 0;
 	}
+	/* A map entry (checked on loading): key field 1, value field 2. */
+	const struct schema_field *kf = &entry->fields[0], *vf = &entry->fields[1];
 	json_object *k = NULL, *val = NULL;
-	char kb[256], vb[256];
-	const field_desc *kf = sub->d->n_field > 0 ? sub->d->field[0] : NULL;
-	const field_desc *vf = sub->d->n_field > 1 ? sub->d->field[1] : NULL;
-	if (kf)
-		json_object_object_get_ex(v, (c->flags & BUS_JSON_ORIGINAL_NAMES) ? kf->name
-						: schema_json_name(kf, kb, sizeof(kb)), &k);
-	if (vf)
-		json_object_object_get_ex(v, (c->flags & BUS_JSON_ORIGINAL_NAMES) ? vf->name
-						: schema_json_name(vf, vb, sizeof(vb)), &val);
+	json_object_object_get_ex(v, json_key(c, kf), &k);
+	json_object_object_get_ex(v, json_key(c, vf), &val);
 	/* A key at its default may be left out of the entry: "", 0 or false */
-	json_object *kdef = !k && kf && kf->type != FIELD(STRING) ? scalar_json(c, kf, 0) : NULL;
+	json_object *kdef = !k && kf->type != FIELD(STRING) ? scalar_json(kf, 0) : NULL;
 	char *ks = map_key(k ? k : kdef);
 	json_object_put(kdef);
 	if (!ks) {
@@ -230,42 +231,40 @@ static int add_value(struct ctx *c, json_object *o, const field_desc *f, const c
 		return -1;
 	}
 	json_object *value = val ? json_object_get(val) : NULL;
-	if (!value && vf)
+	if (!value)
 		value = vf->type == FIELD(STRING) || vf->type == FIELD(BYTES)
 			? json_object_new_string("")
-			: vf->type == FIELD(MESSAGE) ? json_object_new_object() : scalar_json(c, vf, 0);
+			: vf->type == FIELD(MESSAGE) ? json_object_new_object() : scalar_json(vf, 0);
 	json_object_object_add(col, ks, value);
 	free(ks);
 	json_object_put(v);
 	return 0;
 }
 
-/* The last member of a oneof on the wire wins: forget the others seen. */
-static void drop_oneof_siblings(struct ctx *c, const struct schema_msg *m, const field_desc *f,
-				json_object *o)
+/* The last member of a oneof on the wire wins: forget the one seen before. */
+static void oneof_member(struct ctx *c, const struct schema_field **set,
+			 const struct schema_field *f, json_object *o)
 {
-	char nb[256];
-
-	for (size_t i = 0; i < m->d->n_field; i++) {
-		const field_desc *g = m->d->field[i];
-		if (g != f && g->has_oneof_index && g->oneof_index == f->oneof_index)
-			json_object_object_del(o, (c->flags & BUS_JSON_ORIGINAL_NAMES)
-							  ? g->name : schema_json_name(g, nb, sizeof(nb)));
-	}
+	if (set[f->oneof] && set[f->oneof] != f)
+		json_object_object_del(o, json_key(c, set[f->oneof]));
+	set[f->oneof] = f;
 }
 
 static json_object *decode_message(struct ctx *c, const struct schema_msg *m, const uint8_t *p,
 				   size_t len, int *bad)
 {
 	const uint8_t *end = p + len;
-	json_object *o = json_object_new_object();
+	json_object *o = NULL;
 	struct buf unknown = { 0 };
-	char nb[256];
+	struct oneofs oneofs;
+	const struct schema_field **oneof_set = oneofs_init(&oneofs, m);
 
 	if (++c->depth > MAX_DEPTH) {
 		*bad = fail(c, "messages nested deeper than %d", MAX_DEPTH);
 		goto err;
 	}
+	if (!oneof_set || !spend(c, 1, bad) || !(o = json_object_new_object()))
+		goto err;
 	while (p < end) {
 		const uint8_t *start = p;
 		uint64_t key;
@@ -274,7 +273,7 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 			goto err;
 		}
 		int wt = (int)(key & 7);
-		const field_desc *f = field_by_number(m->d, key >> 3);
+		const struct schema_field *f = schema_field_by_number(m, key >> 3);
 		if (!f) {
 			if (skip_value(&p, end, wt) < 0 || buf_put(&unknown, start, (size_t)(p - start)) < 0) {
 				*bad = fail(c, "truncated field %" PRIu64 " in %s", key >> 3, m->name);
@@ -282,12 +281,13 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 			}
 			continue;
 		}
-		const char *jk = (c->flags & BUS_JSON_ORIGINAL_NAMES) ? f->name
-								     : schema_json_name(f, nb, sizeof(nb));
-		if (f->has_oneof_index)
-			drop_oneof_siblings(c, m, f, o);
+		const char *jk = json_key(c, f);
+		if (!spend(c, 1, bad))
+			goto err;
+		if (f->oneof >= 0)
+			oneof_member(c, oneof_set, f, o);
 		size_t was = path_push(c, ".%s", jk);
-		if (wt == WT_LEN && f->label == REPEATED && is_packable(f)) {
+		if (wt == WIRE_WT_LEN && f->repeated && is_packable(f)) {
 			uint64_t n;
 			if (get_varint(&p, end, &n) < 0 || n > (uint64_t)(end - p)) {
 				*bad = fail(c, "truncated packed field %d", f->number);
@@ -301,11 +301,13 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 					*bad = fail(c, "truncated packed field %d", f->number);
 					goto err;
 				}
-				add_value(c, o, f, jk, scalar_json(c, f, raw));
+				if (!spend(c, 1, bad))
+					goto err;
+				add_value(c, o, f, jk, scalar_json(f, raw));
 			}
-		} else if (wt == WT_LEN) {
+		} else if (wt == WIRE_WT_LEN) {
 			uint64_t n;
-			if (wire_type_of(f) != WT_LEN || get_varint(&p, end, &n) < 0 ||
+			if (wire_type_of(f) != WIRE_WT_LEN || get_varint(&p, end, &n) < 0 ||
 			    n > (uint64_t)(end - p)) {
 				*bad = fail(c, "field %d: truncated or of the wrong wire type", f->number);
 				goto err;
@@ -334,18 +336,18 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 			}
 			/* Zero of a 32-bit type may come as a 64-bit varint: compare
 			 * what the type keeps. */
-			uint64_t kept = wt == WT_I32 || f->type == FIELD(INT32) || f->type == FIELD(UINT32) ||
+			uint64_t kept = wt == WIRE_WT_I32 || f->type == FIELD(INT32) || f->type == FIELD(UINT32) ||
 					f->type == FIELD(SINT32) || f->type == FIELD(ENUM) || f->type == FIELD(BOOL)
 					? (f->type == FIELD(BOOL) ? raw != 0 : (uint32_t)raw) : raw;
 			if (kept == 0 && implicit_presence(m, f))
 				json_object_object_del(o, jk);
 			else
-				add_value(c, o, f, jk, scalar_json(c, f, raw));
+				add_value(c, o, f, jk, scalar_json(f, raw));
 		}
 		path_pop(c, was);
 	}
-	if (c->flags & BUS_JSON_DEFAULTS)
-		add_defaults(c, m, o);
+	if ((c->flags & BUS_JSON_DEFAULTS) && add_defaults(c, m, o, bad) < 0)
+		goto err;
 	if (unknown.len) {
 		char *enc = text_base64(unknown.p, unknown.len);
 		if (enc)
@@ -353,21 +355,26 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 		free(enc);
 	}
 	free(unknown.p);
+	oneofs_done(&oneofs);
 	c->depth--;
 	return wkt_json(c, m, o, bad);
 err:
 	free(unknown.p);
+	oneofs_done(&oneofs);
 	json_object_put(o);
 	c->depth--;
 	if (!*bad)
-		*bad = -EINVAL;
+		*bad = fail(c, "out of memory");
 	return NULL;
 }
 
 int bus_json_decode(const bus_schema_t *s, const char *type, const void *buf, size_t len,
 		    unsigned flags, char **json, bus_error_t *err)
 {
-	struct ctx c = { s, flags, err, "", 0 };
+	/* Each value costs at least a byte of the body, but for the defaults
+	 * BUS_JSON_DEFAULTS adds: a bound on those, so that a body of empty
+	 * messages with many fields cannot make a JSON text many times larger. */
+	struct ctx c = { s, flags, err, "", 0, 4 * len + 65536 };
 	int bad = 0;
 
 	*json = NULL;
@@ -378,7 +385,7 @@ int bus_json_decode(const bus_schema_t *s, const char *type, const void *buf, si
 		return fail(&c, "no bytes for a body of %zu", len);
 	json_object *o = decode_message(&c, m, buf ? buf : (const void *)"", len, &bad);
 	if (!o)
-		return bad ? bad : fail(&c, "out of memory");
+		return bad;
 	const char *text = json_object_to_json_string_ext(
 		o, (flags & BUS_JSON_PRETTY) ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
 					     : JSON_C_TO_STRING_PLAIN);

@@ -18,16 +18,16 @@
 #include "json-internal.h"
 #include "text.h"
 
-/* Raw bytes that are whole unknown fields of d: keys with a field number d
+/* Raw bytes that are whole unknown fields of m: keys with a field number m
  * does not have and a usable wire type, each followed by a complete value. */
-static int fields_valid(const msg_desc *d, const uint8_t *p, size_t len)
+static int fields_valid(const struct schema_msg *m, const uint8_t *p, size_t len)
 {
 	const uint8_t *end = p + len;
 	uint64_t key;
 
 	while (p < end)
 		if (get_varint(&p, end, &key) < 0 || (key >> 3) == 0 || (key >> 3) > 0x1fffffff ||
-		    field_by_number(d, key >> 3) || skip_value(&p, end, (int)(key & 7)) < 0)
+		    schema_field_by_number(m, key >> 3) || skip_value(&p, end, (int)(key & 7)) < 0)
 			return 0;
 	return 1;
 }
@@ -106,17 +106,15 @@ static int json_floatval(struct ctx *c, json_object *v, double *d)
 	return 0;
 }
 
-static int enum_value(struct ctx *c, const field_desc *f, json_object *v, uint64_t *raw)
+static int enum_value(struct ctx *c, const struct schema_field *f, json_object *v, uint64_t *raw)
 {
-	const struct schema_enum *e = schema_find_enum(c->s, f->type_name);
 	if (json_object_is_type(v, json_type_string)) {
 		const char *name = json_object_get_string(v);
-		for (size_t i = 0; e && i < e->d->n_value; i++)
-			if (strcmp(e->d->value[i]->name, name) == 0) {
-				*raw = (uint64_t)(int64_t)e->d->value[i]->number;
-				return 0;
-			}
-		return fail(c, "\"%s\" is not a value of %s", name, e ? e->name : "?");
+		const struct schema_value *value = schema_value_by_name(f->en, name);
+		if (!value)
+			return fail(c, "\"%s\" is not a value of %s", name, f->en->name);
+		*raw = (uint64_t)(int64_t)value->number;
+		return 0;
 	}
 	return json_int(c, v, 1, INT32_MIN, INT32_MAX, raw);
 }
@@ -124,8 +122,8 @@ static int enum_value(struct ctx *c, const field_desc *f, json_object *v, uint64
 
 /* One non-repeated value of f into out (tag included unless packed); with
  * skip_default, nothing at all when the value is the default. */
-static int encode_value(struct ctx *c, const field_desc *f, json_object *v, struct buf *out,
-			int tagged, int skip_default)
+static int encode_value(struct ctx *c, const struct schema_field *f, json_object *v,
+			struct buf *out, int tagged, int skip_default)
 {
 	uint64_t raw = 0;
 	double d;
@@ -202,17 +200,16 @@ static int encode_value(struct ctx *c, const field_desc *f, json_object *v, stru
 			r = buf_put(&sub, bytes, (size_t)n);
 			free(bytes);
 		} else {
-			const struct schema_msg *m = schema_find_msg(c->s, f->type_name);
-			r = m ? encode_message(c, m, v, &sub) : fail(c, "no type %s", f->type_name);
+			r = encode_message(c, f->msg, v, &sub);
 		}
 		if (r == 0 && !(skip_default && sub.len == 0 && f->type != FIELD(MESSAGE)))
-			r = put_tag(out, f->number, WT_LEN) || put_varint(out, sub.len) ||
+			r = put_tag(out, f->number, WIRE_WT_LEN) || put_varint(out, sub.len) ||
 			    buf_put(out, sub.p, sub.len) ? -ENOMEM : 0;
 		free(sub.p);
 		return r;
 	}
 	default:
-		return fail(c, "field %s has a type busctl cannot encode (groups)", f->name);
+		return fail(c, "field %s is a group, which the codec does not encode", f->name);
 	}
 	if (r < 0)
 		return r;
@@ -220,20 +217,19 @@ static int encode_value(struct ctx *c, const field_desc *f, json_object *v, stru
 		return 0;
 	if (tagged && put_tag(out, f->number, wt) < 0)
 		return -ENOMEM;
-	if (wt == WT_VARINT)
+	if (wt == WIRE_WT_VARINT)
 		return put_varint(out, raw);
-	return put_fixed(out, raw, wt == WT_I64 ? 8 : 4);
+	return put_fixed(out, raw, wt == WIRE_WT_I64 ? 8 : 4);
 }
 
 /* A map's JSON object: one entry message per member. */
-static int encode_map(struct ctx *c, const field_desc *f, const struct schema_msg *entry,
+static int encode_map(struct ctx *c, const struct schema_field *f, const struct schema_msg *entry,
 		      json_object *v, struct buf *out)
 {
 	if (!json_object_is_type(v, json_type_object))
 		return fail(c, "expected an object (a map)");
-	const field_desc *kf = field_by_number(entry->d, 1), *vf = field_by_number(entry->d, 2);
-	if (!kf || !vf)
-		return fail(c, "map entry %s has no key and value", entry->name);
+	/* A map entry (checked on loading): key field 1, value field 2. */
+	const struct schema_field *kf = &entry->fields[0], *vf = &entry->fields[1];
 	json_object_object_foreach(v, key, val)
 	{
 		struct buf e = { 0 };
@@ -250,7 +246,7 @@ static int encode_map(struct ctx *c, const field_desc *f, const struct schema_ms
 		if (r == 0 && !json_object_is_type(val, json_type_null))
 			r = encode_value(c, vf, val, &e, 1, 0);
 		if (r == 0)
-			r = put_tag(out, f->number, WT_LEN) || put_varint(out, e.len) ||
+			r = put_tag(out, f->number, WIRE_WT_LEN) || put_varint(out, e.len) ||
 			    buf_put(out, e.p, e.len) ? -ENOMEM : 0;
 		free(e.p);
 		if (r < 0)
@@ -260,22 +256,17 @@ static int encode_map(struct ctx *c, const field_desc *f, const struct schema_ms
 	return 0;
 }
 
-static int encode_field(struct ctx *c, const struct schema_msg *m, const field_desc *f,
+static int encode_field(struct ctx *c, const struct schema_msg *m, const struct schema_field *f,
 			json_object *v, struct buf *out)
 {
-	const struct schema_msg *sub = f->type == FIELD(MESSAGE) ? schema_find_msg(c->s, f->type_name)
-								 : NULL;
-	if (f->label != REPEATED)
+	if (!f->repeated)
 		return encode_value(c, f, v, out, 1, implicit_presence(m, f));
-	if (sub && sub->map_entry)
-		return encode_map(c, f, sub, v, out);
+	if (f->msg && f->msg->map_entry)
+		return encode_map(c, f, f->msg, v, out);
 	if (!json_object_is_type(v, json_type_array))
 		return fail(c, "expected an array");
 	size_t n = json_object_array_length(v);
-	int packed = is_packable(f) && (m->proto3 ? !(f->options && f->options->has_packed &&
-						      !f->options->packed)
-						  : (f->options && f->options->has_packed &&
-						     f->options->packed));
+	int packed = f->packed;
 	struct buf pk = { 0 };
 	for (size_t i = 0; i < n; i++) {
 		size_t was = path_push(c, "[%zu]", i);
@@ -289,7 +280,7 @@ static int encode_field(struct ctx *c, const struct schema_msg *m, const field_d
 	}
 	int r = 0;
 	if (packed && n)
-		r = put_tag(out, f->number, WT_LEN) || put_varint(out, pk.len) ||
+		r = put_tag(out, f->number, WIRE_WT_LEN) || put_varint(out, pk.len) ||
 		    buf_put(out, pk.p, pk.len) ? -ENOMEM : 0;
 	free(pk.p);
 	return r;
@@ -369,17 +360,22 @@ static int encode_message(struct ctx *c, const struct schema_msg *m, json_object
 		r = fail(c, "objects nested deeper than %d", MAX_DEPTH);
 		goto out;
 	}
-	int32_t oneof_seen[64];
-	const char *oneof_name[64];
-	size_t n_oneof = 0;
+	struct oneofs oneofs;
+	const struct schema_field **oneof_set = oneofs_init(&oneofs, m);
+	if (!oneof_set) {
+		r = -ENOMEM;
+		c->depth--;
+		goto out;
+	}
 	json_object_object_foreach(o, key, val)
 	{
 		size_t was = path_push(c, ".%s", key);
 		if (strcmp(key, UNKNOWN_KEY) == 0) {
-			const char *s = json_object_get_string(val);
-			uint8_t *bytes = malloc(strlen(s) * 3 / 4 + 3);
-			long n = bytes && json_object_is_type(val, json_type_string) ? text_unbase64(s, bytes) : -1;
-			r = n < 0 || !fields_valid(m->d, bytes, (size_t)n)
+			const char *s = json_object_is_type(val, json_type_string)
+						? json_object_get_string(val) : NULL;
+			uint8_t *bytes = s ? malloc(strlen(s) * 3 / 4 + 3) : NULL;
+			long n = bytes ? text_unbase64(s, bytes) : -1;
+			r = n < 0 || !fields_valid(m, bytes, (size_t)n)
 				    ? fail(c, "expected base64 of raw protobuf fields %s does not know",
 					   m->name)
 				    : buf_put(out, bytes, (size_t)n);
@@ -389,13 +385,7 @@ static int encode_message(struct ctx *c, const struct schema_msg *m, json_object
 			path_pop(c, was);
 			continue;
 		}
-		const field_desc *f = NULL;
-		char nb[256];
-		for (size_t i = 0; i < m->d->n_field && !f; i++) {
-			const field_desc *x = m->d->field[i];
-			if (strcmp(schema_json_name(x, nb, sizeof(nb)), key) == 0 || strcmp(x->name, key) == 0)
-				f = x;
-		}
+		const struct schema_field *f = schema_field_by_key(m, key);
 		if (!f) {
 			r = fail(c, "unknown field \"%s\" in %s", key, m->name);
 			break;
@@ -404,25 +394,19 @@ static int encode_message(struct ctx *c, const struct schema_msg *m, json_object
 			path_pop(c, was);
 			continue; /* null: the default */
 		}
-		if (f->has_oneof_index && !(f->has_proto3_optional && f->proto3_optional)) {
-			for (size_t i = 0; i < n_oneof; i++)
-				if (oneof_seen[i] == f->oneof_index) {
-					r = fail(c, "\"%s\" and \"%s\" are members of the same oneof",
-						 oneof_name[i], key);
-					break;
-				}
-			if (r < 0)
-				break;
-			if (n_oneof < 64) {
-				oneof_seen[n_oneof] = f->oneof_index;
-				oneof_name[n_oneof++] = key;
-			}
+		if (f->oneof >= 0 && oneof_set[f->oneof]) {
+			r = fail(c, "\"%s\" and \"%s\" are members of the same oneof",
+				 oneof_set[f->oneof]->json, f->json);
+			break;
 		}
+		if (f->oneof >= 0)
+			oneof_set[f->oneof] = f;
 		r = encode_field(c, m, f, val, out);
 		if (r < 0)
 			break;
 		path_pop(c, was);
 	}
+	oneofs_done(&oneofs);
 	c->depth--;
 out:
 	if (conv)
@@ -433,7 +417,7 @@ out:
 int bus_json_encode(const bus_schema_t *s, const char *type, const char *json, void **out,
 		    size_t *out_len, bus_error_t *err)
 {
-	struct ctx c = { s, 0, err, "", 0 };
+	struct ctx c = { s, 0, err, "", 0, 0 };
 	struct buf b = { 0 };
 
 	*out = NULL;

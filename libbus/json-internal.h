@@ -1,7 +1,7 @@
-/* json-internal.h - what the two halves of libbus's JSON codec share
+/* json-internal.h - what the two halves of libbus-json's codec share
  * (json-decode.c: wire bytes to JSON, json-encode.c: JSON to wire bytes):
  * the error context with its JSON path, the wire-format primitives and the
- * field helpers over schema-internal.h's descriptors. Small functions,
+ * field helpers over schema-internal.h's index. Small functions,
  * static inline: no symbols leave the library. */
 #ifndef BUS_JSON_INTERNAL_H
 #define BUS_JSON_INTERNAL_H
@@ -15,20 +15,18 @@
 
 #include "schema-internal.h"
 
-#define FIELD(t) GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_##t
-#define REPEATED GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED
 #define MAX_DEPTH 64
 #define UNKNOWN_KEY "@unknown"
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
-/* The JSON path being worked on, for error messages. */
+/* The JSON path being worked on, for error messages; what the decoder may
+ * still produce (values it creates, see bus_json_decode()). */
 struct ctx {
 	const bus_schema_t *s;
 	unsigned flags;
 	bus_error_t *err;
 	char path[512];
 	int depth;
+	size_t budget;
 };
 
 static inline __attribute__((format(printf, 2, 3))) int fail(struct ctx *c, const char *fmt, ...)
@@ -60,9 +58,15 @@ static inline void path_pop(struct ctx *c, size_t was)
 	c->path[was] = '\0';
 }
 
+/* Timestamp or Duration (by name), when shaped as protobuf's: seconds = 1
+ * (int64), nanos = 2 (int32). Any schema may declare these names. */
 static inline int is_wkt(const struct schema_msg *m, const char *name)
 {
-	return strcmp(m->name, name) == 0;
+	return strcmp(m->name, name) == 0 && m->n_fields == 2 &&
+	       strcmp(m->fields[0].name, "seconds") == 0 && m->fields[0].number == 1 &&
+	       m->fields[0].type == FIELD(INT64) && !m->fields[0].repeated &&
+	       strcmp(m->fields[1].name, "nanos") == 0 && m->fields[1].number == 2 &&
+	       m->fields[1].type == FIELD(INT32) && !m->fields[1].repeated;
 }
 
 
@@ -94,13 +98,8 @@ static inline int buf_put(struct buf *b, const void *data, size_t n)
 static inline int put_varint(struct buf *b, uint64_t v)
 {
 	uint8_t tmp[10];
-	size_t n = 0;
 
-	do {
-		tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	return buf_put(b, tmp, n);
+	return buf_put(b, tmp, (size_t)(wire_varint_put(tmp, v) - tmp));
 }
 
 static inline int put_tag(struct buf *b, int number, int wt)
@@ -118,29 +117,15 @@ static inline int put_fixed(struct buf *b, uint64_t v, int bytes)
 
 /* ---- reading wire bytes */
 
-static inline int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	uint64_t r = 0;
-	for (int i = 0; i < 10 && *p < end; i++) {
-		uint8_t byte = *(*p)++;
-		r |= (uint64_t)(byte & 0x7f) << (7 * i);
-		if (!(byte & 0x80)) {
-			*v = r;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* Skip one field's value; -1 when truncated or of an unusable wire type. */
 static inline int skip_value(const uint8_t **p, const uint8_t *end, int wt)
 {
 	uint64_t v;
 	switch (wt) {
-	case WT_VARINT: return get_varint(p, end, &v);
-	case WT_I64: if (end - *p < 8) return -1; *p += 8; return 0;
-	case WT_I32: if (end - *p < 4) return -1; *p += 4; return 0;
-	case WT_LEN:
+	case WIRE_WT_VARINT: return get_varint(p, end, &v);
+	case WIRE_WT_I64: if (end - *p < 8) return -1; *p += 8; return 0;
+	case WIRE_WT_I32: if (end - *p < 4) return -1; *p += 4; return 0;
+	case WIRE_WT_LEN:
 		if (get_varint(p, end, &v) < 0 || v > (uint64_t)(end - *p))
 			return -1;
 		*p += v;
@@ -149,37 +134,31 @@ static inline int skip_value(const uint8_t **p, const uint8_t *end, int wt)
 	}
 }
 
-
-static inline const field_desc *field_by_number(const msg_desc *d, uint64_t n)
-{
-	for (size_t i = 0; i < d->n_field; i++)
-		if ((uint64_t)d->field[i]->number == n)
-			return d->field[i];
-	return NULL;
-}
-
-static inline int is_packable(const field_desc *f)
+static inline int is_packable(const struct schema_field *f)
 {
 	return f->type != FIELD(STRING) && f->type != FIELD(BYTES) && f->type != FIELD(MESSAGE) &&
 	       f->type != FIELD(GROUP);
 }
 
-static inline int wire_type_of(const field_desc *f)
+/* The wire type of f's values; -1 for a group, which the codec does not
+ * read or write (its start and end tags match no wire type here). */
+static inline int wire_type_of(const struct schema_field *f)
 {
 	switch (f->type) {
-	case FIELD(DOUBLE): case FIELD(FIXED64): case FIELD(SFIXED64): return WT_I64;
-	case FIELD(FLOAT): case FIELD(FIXED32): case FIELD(SFIXED32): return WT_I32;
-	case FIELD(STRING): case FIELD(BYTES): case FIELD(MESSAGE): return WT_LEN;
-	default: return WT_VARINT;
+	case FIELD(DOUBLE): case FIELD(FIXED64): case FIELD(SFIXED64): return WIRE_WT_I64;
+	case FIELD(FLOAT): case FIELD(FIXED32): case FIELD(SFIXED32): return WIRE_WT_I32;
+	case FIELD(STRING): case FIELD(BYTES): case FIELD(MESSAGE): return WIRE_WT_LEN;
+	case FIELD(GROUP): return -1;
+	default: return WIRE_WT_VARINT;
 	}
 }
 
-/* Read one scalar of f's type in wire type wt. */
+/* Read one scalar in wire type wt. */
 static inline int read_scalar(const uint8_t **p, const uint8_t *end, int wt, uint64_t *raw)
 {
-	if (wt == WT_VARINT)
+	if (wt == WIRE_WT_VARINT)
 		return get_varint(p, end, raw);
-	int n = wt == WT_I64 ? 8 : 4;
+	int n = wt == WIRE_WT_I64 ? 8 : 4;
 	if (end - *p < n)
 		return -1;
 	*raw = 0;
@@ -191,10 +170,35 @@ static inline int read_scalar(const uint8_t **p, const uint8_t *end, int wt, uin
 
 /* A proto3 field without presence (not optional, not in a oneof, not a
  * message) is not written at its default value, as protobuf does. */
-static inline int implicit_presence(const struct schema_msg *m, const field_desc *f)
+static inline int implicit_presence(const struct schema_msg *m, const struct schema_field *f)
 {
-	return m && m->proto3 && f->label != REPEATED && f->type != FIELD(MESSAGE) &&
-	       !f->has_oneof_index && !(f->has_proto3_optional && f->proto3_optional);
+	return m->proto3 && !f->repeated && f->type != FIELD(MESSAGE) && f->oneof < 0 &&
+	       !f->optional;
+}
+
+/* The JSON name of f as the flags want it. */
+static inline const char *json_key(const struct ctx *c, const struct schema_field *f)
+{
+	return (c->flags & BUS_JSON_ORIGINAL_NAMES) ? f->name : f->json;
+}
+
+/* Per oneof of a message, the member seen last (a small array on the
+ * stack, else one malloc'd); NULL without memory. */
+struct oneofs {
+	const struct schema_field *small[16], **set;
+};
+
+static inline const struct schema_field **oneofs_init(struct oneofs *o, const struct schema_msg *m)
+{
+	memset(o->small, 0, sizeof(o->small));
+	o->set = m->n_oneofs <= 16 ? o->small : calloc(m->n_oneofs, sizeof(*o->set));
+	return o->set;
+}
+
+static inline void oneofs_done(struct oneofs *o)
+{
+	if (o->set != o->small)
+		free(o->set);
 }
 
 #endif

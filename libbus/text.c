@@ -1,5 +1,6 @@
-/* text.c - the text encodings libbus's JSON codec and busctl share:
- * base64 both ways and the UTF-8 check of proto3 strings. */
+/* text.c - the text encodings libbus-json's codec and busctl share:
+ * base64 both ways, UTF-8 (the check of proto3 strings) and what counts
+ * as a control character. */
 #include "config.h"
 
 #include "text.h"
@@ -64,30 +65,63 @@ long text_unbase64(const char *in, uint8_t *out)
 	return o;
 }
 
-/* proto3 strings must be UTF-8: lead byte, then its continuation bytes. */
+size_t text_utf8_char(const uint8_t *s, size_t n, uint32_t *cp)
+{
+	uint8_t b = n ? s[0] : 0;
+	uint32_t c, min;
+	size_t k;
+
+	if (!n)
+		return 0;
+	if (b < 0x80) {
+		*cp = b;
+		return 1;
+	}
+	if (b < 0xc2)
+		return 0; /* a continuation byte, or an overlong lead */
+	if (b < 0xe0)
+		k = 1, min = 0x80, c = b & 0x1fu;
+	else if (b < 0xf0)
+		k = 2, min = 0x800, c = b & 0x0fu;
+	else if (b < 0xf5)
+		k = 3, min = 0x10000, c = b & 0x07u;
+	else
+		return 0;
+	if (n <= k)
+		return 0;
+	for (size_t j = 1; j <= k; j++) {
+		if ((s[j] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[j] & 0x3fu);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return k + 1;
+}
+
+/* proto3 strings must be UTF-8. */
 int text_utf8_valid(const uint8_t *s, size_t n)
 {
-	size_t i = 0;
+	uint32_t cp;
 
-	while (i < n) {
-		uint8_t b = s[i];
-		size_t k;
-		if (b < 0x80)
-			k = 0;
-		else if (b >= 0xc2 && b <= 0xdf)
-			k = 1;
-		else if ((b & 0xf0) == 0xe0)
-			k = 2;
-		else if (b >= 0xf0 && b <= 0xf4)
-			k = 3;
-		else
+	for (size_t i = 0, k; i < n; i += k)
+		if (!(k = text_utf8_char(s + i, n - i, &cp)))
 			return 0;
-		if (k > n - i - 1)
+	return 1;
+}
+
+int text_is_control(uint32_t cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0);
+}
+
+int text_printable(const uint8_t *s, size_t n)
+{
+	uint32_t cp;
+
+	for (size_t i = 0, k; i < n; i += k)
+		if (!(k = text_utf8_char(s + i, n - i, &cp)) || text_is_control(cp))
 			return 0;
-		for (size_t j = 1; j <= k; j++)
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-		i += k + 1;
-	}
 	return 1;
 }

@@ -15,7 +15,7 @@ cd "$src"
 
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev \
 libprotobuf-c-dev protobuf-c-compiler libinih-dev protobuf-compiler libprotobuf-dev \
-libjson-c-dev python3 systemd clang"
+libjson-c-dev libsodium-dev python3 systemd clang"
 
 install_deps() {
 	missing=""
@@ -35,13 +35,10 @@ install_deps() {
 }
 
 bootstrap() {
-	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ] ||
+		[ ! -f build-aux/tap-driver.sh ]; then
 		echo "== autoreconf"
 		autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
-	fi
-	# automake's TAP driver is not installed by autoreconf; take the system's copy.
-	if [ ! -f build-aux/tap-driver.sh ]; then
-		cp "$(ls /usr/share/automake-*/tap-driver.sh | head -n 1)" build-aux/tap-driver.sh
 	fi
 }
 

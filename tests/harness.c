@@ -24,11 +24,12 @@
 #define MAX_KIDS 512
 #define MAX_ARGS 64
 
-static char dir[200], sock_path[256], log_path[256];
+static char dir[200], sock_path[256], log_path[256], conf_path[256];
 static pid_t busd_pid = -1;
 static pid_t parent_pid;
 static pid_t kids[MAX_KIDS];
 static int wrapped;
+static char *busd_env[16];
 
 uint64_t harness_now_ms(void)
 {
@@ -64,6 +65,7 @@ static void cleanup(void)
 	if (dir[0]) {
 		unlink(sock_path);
 		unlink(log_path);
+		unlink(conf_path);
 		rmdir(dir);
 		dir[0] = 0;
 	}
@@ -86,8 +88,7 @@ static void on_watchdog(int sig)
 	_exit(1);
 }
 
-static void bail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void bail(const char *fmt, ...)
+void harness_bail(const char *fmt, ...)
 {
 	va_list ap;
 	harness_dump_log();
@@ -115,7 +116,7 @@ static void kid_add(pid_t pid)
 		}
 	}
 	kill(pid, SIGKILL);
-	bail("more than %d helper processes", MAX_KIDS);
+	harness_bail("more than %d helper processes", MAX_KIDS);
 }
 
 static void kid_forget(pid_t pid)
@@ -184,22 +185,56 @@ static void install_handlers(void)
 	alarm(secs);
 }
 
+/* $BUSD_WRAPPER; it sets the timeouts too. */
+static const char *wrapper_cmd(void)
+{
+	const char *w = getenv("BUSD_WRAPPER");
+	wrapped = w && *w;
+	return w;
+}
+
+/* The temporary directory of the socket, busd's log and its configuration. */
+static void make_dir(void)
+{
+	if (dir[0])
+		return;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof(dir), "%s/busd-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		dir[0] = 0;
+		harness_bail("mkdtemp: %s", strerror(errno));
+	}
+	snprintf(sock_path, sizeof(sock_path), "%s/bus.sock", dir);
+	snprintf(log_path, sizeof(log_path), "%s/busd.log", dir);
+	snprintf(conf_path, sizeof(conf_path), "%s/busd.conf", dir);
+}
+
+void harness_start_conf(const char *fmt, ...)
+{
+	static char opt[] = "-c";
+	const char *args[] = { opt, conf_path, NULL };
+	va_list ap;
+
+	wrapper_cmd();
+	install_handlers();
+	make_dir();
+	FILE *f = fopen(conf_path, "w");
+	if (!f)
+		harness_bail("cannot write %s: %s", conf_path, strerror(errno));
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	if (fclose(f) != 0)
+		harness_bail("cannot write %s", conf_path);
+	harness_start(args);
+}
+
 void harness_start(const char *const *args)
 {
-	const char *wrapper = getenv("BUSD_WRAPPER");
-	wrapped = wrapper && *wrapper;
+	const char *wrapper = wrapper_cmd();
 	install_handlers();
 
-	if (!dir[0]) {
-		const char *tmp = getenv("TMPDIR");
-		snprintf(dir, sizeof(dir), "%s/busd-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(dir)) {
-			dir[0] = 0;
-			bail("mkdtemp: %s", strerror(errno));
-		}
-		snprintf(sock_path, sizeof(sock_path), "%s/bus.sock", dir);
-		snprintf(log_path, sizeof(log_path), "%s/busd.log", dir);
-	}
+	make_dir();
 	setenv("BUS_ADDRESS", sock_path, 1);
 
 	char busd[512], wbuf[1024];
@@ -227,7 +262,7 @@ void harness_start(const char *const *args)
 	fflush(stderr);
 	pid_t pid = fork();
 	if (pid < 0)
-		bail("fork: %s", strerror(errno));
+		harness_bail("fork: %s", strerror(errno));
 	if (pid == 0) {
 		child_setup(-1);
 		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -235,6 +270,8 @@ void harness_start(const char *const *args)
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
 		}
+		for (int i = 0; busd_env[i]; i++)
+			putenv(busd_env[i]);
 		execvp(argv[0], (char *const *)argv);
 		fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -246,15 +283,35 @@ void harness_start(const char *const *args)
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			busd_pid = -1;
-			bail("busd exited during startup (status %d)",
-			     WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			harness_bail("busd exited during startup (status %d)",
+				     WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		}
 		if (try_connect() == 0)
 			return;
 		if (harness_now_ms() > deadline)
-			bail("busd did not accept connections on %s within the timeout", sock_path);
+			harness_bail("busd did not accept connections on %s within the timeout",
+				     sock_path);
 		harness_sleep_ms(20);
 	}
+}
+
+void harness_busd_env(const char *assignment)
+{
+	int i = 0;
+
+	if (!assignment) {
+		for (; busd_env[i]; i++) {
+			free(busd_env[i]);
+			busd_env[i] = NULL;
+		}
+		return;
+	}
+	while (busd_env[i])
+		i++;
+	if (i == (int)(sizeof(busd_env) / sizeof(busd_env[0])) - 1)
+		harness_bail("more than %d variables for busd", i);
+	if (!(busd_env[i] = strdup(assignment)))
+		harness_bail("out of memory");
 }
 
 const char *harness_socket(void)
@@ -353,7 +410,7 @@ bus_t *harness_connect(void)
 	bus_error_t err = { .name = "" };
 	int r = bus_connect(&bus, sock_path, &err);
 	if (r < 0)
-		bail("bus_connect: %s (%s: %s)", strerror(-r), err.name, err.message);
+		harness_bail("bus_connect: %s (%s: %s)", strerror(-r), err.name, err.message);
 	return bus;
 }
 
@@ -529,6 +586,16 @@ Bus__StatsReply *harness_stats(bus_t *bus)
 						  &bus__stats_reply__descriptor, &err);
 }
 
+void harness_sync(bus_t *bus)
+{
+	Bus__StatsReply *st = harness_stats(bus);
+
+	if (!st)
+		harness_bail("harness_sync: busd did not answer Stats");
+	protobuf_c_message_free_unpacked(&st->base, NULL);
+	bus_process(bus);
+}
+
 int harness_get_name_owner(bus_t *bus, const char *name, Bus__PeerInfo **out, bus_error_t *err)
 {
 	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;
@@ -572,7 +639,7 @@ int harness_list_names(bus_t *bus, Bus__ListNamesReply **out)
 	return *out ? 0 : -EBADMSG;
 }
 
-Bus__PeerInfo *harness_find_peer(Bus__ListNamesReply *l, const char *unique)
+Bus__PeerInfo *harness_find_peer(const Bus__ListNamesReply *l, const char *unique)
 {
 	for (size_t i = 0; l && i < l->n_peers; i++)
 		if (strcmp(l->peers[i]->unique_name, unique) == 0)

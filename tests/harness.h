@@ -20,6 +20,13 @@
  * and wait until it accepts connections; exports BUS_ADDRESS. Bails out of
  * the test (TAP "Bail out!") when busd does not come up. */
 void harness_start(const char *const *args);
+/* Put NAME=VALUE into the environment of the busds started from now on, and
+ * only theirs (e.g. an LD_PRELOAD shim, which $BUSD_WRAPPER cannot give
+ * busd alone); NULL forgets every one given. */
+void harness_busd_env(const char *assignment);
+/* harness_start() with -c FILE, FILE holding the printf-formatted
+ * configuration text (removed with the temporary directory). */
+void harness_start_conf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *harness_socket(void);
 const char *harness_dir(void);
 pid_t harness_busd_pid(void);
@@ -33,6 +40,11 @@ void harness_kill(void);
 void harness_dump_log(void);
 /* 1 if a line of busd's stderr so far contains needle. */
 int harness_log_has(const char *needle);
+
+/* Stop the test with TAP "Bail out!" (after busd's log), which fails it:
+ * for a fixture that did not come up, without which the planned checks
+ * cannot run. */
+void harness_bail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* A connection for the test process itself; bails out on failure. */
 bus_t *harness_connect(void);
@@ -82,10 +94,16 @@ ProtobufCMessage *harness_control(bus_t *bus, const char *method, const Protobuf
 /* busd's counters (bus.Stats), or NULL. */
 Bus__StatsReply *harness_stats(bus_t *bus);
 /* The peer in a ListNames reply with that unique name, or NULL. */
-Bus__PeerInfo *harness_find_peer(Bus__ListNamesReply *l, const char *unique);
+Bus__PeerInfo *harness_find_peer(const Bus__ListNamesReply *l, const char *unique);
 
 /* Pack a message into a malloc'd buffer. */
 void *harness_pack(const ProtobufCMessage *m, size_t *len);
+
+/* A round trip to busd, then one bus_process(): busd has read everything
+ * bus sent before, and every frame busd sent bus before its answer has been
+ * dispatched. Instead of waiting a while (e.g. to check that something did
+ * NOT arrive). */
+void harness_sync(bus_t *bus);
 
 /* Process bus until *flag becomes non-zero or timeout_ms passes; returns 1
  * if the flag was set. */
@@ -107,7 +125,8 @@ uint64_t harness_now_ms(void);
 void harness_sleep_ms(int ms);
 
 /* Stop children and services, stop busd and count its exit status as a
- * test (0 expected), then print the TAP plan; main returns this. */
+ * check (0 expected; the plan includes it while busd runs), then check the
+ * plan; main returns this. */
 void harness_stop_children(void);
 static inline int harness_done(void)
 {

@@ -6,10 +6,13 @@
 #   busd_stop                     SIGTERM busd and wait for it (exit status)
 #   bg CMD...                     run CMD in the background, killed at exit
 #   wait_for SECONDS CMD...       retry CMD until it succeeds or time runs out
+#   plan N                        declare the number of checks, before the first
 #   check NAME COND...            record a test result (TAP line), COND via test/eval
 #   expect_eq NAME GOT WANT       TAP check that GOT equals WANT
 #   expect_match NAME TEXT REGEX  TAP check that a line of TEXT matches the ERE REGEX
-#   finish                        print the plan, exit 1 if anything failed
+#   skip NAME REASON              a check that cannot run here ("ok N - NAME # SKIP")
+#   finish                        exit 1 if a check failed or the count is not
+#                                 the plan's
 set -u
 
 : "${top_builddir:=.}"
@@ -22,6 +25,7 @@ SENSOR_SVC="$top_builddir/services/sensor"
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/busd-test.XXXXXX")
 _tap_n=0
 _tap_failed=0
+_tap_plan=
 _bg_pids=""
 BUSD_PID=""
 
@@ -73,6 +77,11 @@ bg() {
 	LAST_BG=$!
 }
 
+plan() {
+	_tap_plan=$1
+	echo "1..$1"
+}
+
 _tap() {
 	_tap_n=$((_tap_n + 1))
 	if [ "$1" = ok ]; then
@@ -108,7 +117,19 @@ expect_match() {
 	fi
 }
 
+skip() {
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n - $1 # SKIP $2"
+}
+
 finish() {
-	echo "1..$_tap_n"
+	if [ -z "$_tap_plan" ]; then
+		echo "# no plan: call plan N before the first check"
+		return 1
+	fi
+	if [ "$_tap_n" -ne "$_tap_plan" ]; then
+		echo "# planned $_tap_plan checks, ran $_tap_n"
+		return 1
+	fi
 	[ "$_tap_failed" -eq 0 ]
 }

@@ -1,15 +1,26 @@
 /* tap.h - minimal TAP output for the C tests (run by automake's tap-driver).
- * Each check prints "ok N - name" or "not ok N - name" with the values that
- * differed; tap_done() prints the plan and returns the exit status. */
+ * A test declares its plan first (plan(N) prints "1..N"), so one that stops
+ * early fails; each check prints "ok N - name" or "not ok N - name" with the
+ * values that differed; tap_done() checks the count and returns the exit
+ * status. */
 #ifndef BUSD_TAP_H
 #define BUSD_TAP_H
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static int tap_n, tap_failed;
+static int tap_n, tap_failed, tap_planned = -1;
+
+/* Before the first check: how many the test runs, whatever happens. */
+static inline void plan(int n)
+{
+	tap_planned = n;
+	printf("1..%d\n", n);
+	fflush(stdout);
+}
 
 static inline int tap_result(int pass, const char *fmt, va_list ap)
 {
@@ -56,6 +67,42 @@ is_str(const char *got, const char *want, const char *fmt, ...)
 	return pass;
 }
 
+/* A check that cannot run here (e.g. it needs root): "ok N - name # SKIP
+ * reason", so that the plan still holds. */
+static inline __attribute__((format(printf, 2, 3))) void
+skip(const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+	tap_n++;
+	printf("ok %d - ", tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" # SKIP %s\n", reason);
+	fflush(stdout);
+}
+
+/* A check the rest of the test stands on (a connection, a helper process):
+ * when it fails the test stops with "Bail out!", which fails it. */
+static inline __attribute__((format(printf, 2, 3))) void
+require(int pass, const char *fmt, ...)
+{
+	va_list ap, again;
+	va_start(ap, fmt);
+	va_copy(again, ap);
+	tap_result(pass, fmt, ap);
+	if (!pass) {
+		printf("Bail out! ");
+		vprintf(fmt, again);
+		printf("\n");
+		fflush(stdout);
+	}
+	va_end(again);
+	va_end(ap);
+	if (!pass)
+		exit(1);
+}
+
 static inline __attribute__((format(printf, 1, 2))) void diag(const char *fmt, ...)
 {
 	va_list ap;
@@ -68,7 +115,14 @@ static inline __attribute__((format(printf, 1, 2))) void diag(const char *fmt, .
 
 static inline int tap_done(void)
 {
-	printf("1..%d\n", tap_n);
+	if (tap_planned < 0) {
+		printf("# no plan: call plan(N) before the first check\n");
+		return 1;
+	}
+	if (tap_n != tap_planned) {
+		printf("# planned %d checks, ran %d\n", tap_planned, tap_n);
+		return 1;
+	}
 	return tap_failed ? 1 : 0;
 }
 

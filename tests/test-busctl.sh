@@ -1,16 +1,21 @@
 #!/bin/sh
 # test-busctl.sh - busctl against a real busd and the example services:
 # list, call (through protoc --encode/--decode and raw), errors and their
-# exit status, emit and listen, monitor, status, usage errors and --help.
+# exit status, emit and listen, monitor, status, usage errors and --help;
+# hostile peers (tests/schema-peer) whose schemas busctl refuses, what
+# listen fetches when event types are unknown, and terminal escapes.
 . "$top_srcdir/tests/lib.sh"
+SCHEMA_PEER="$top_builddir/tests/schema-peer"
+plan 134
 
 PROTO="--proto_path=$top_srcdir/proto"
 encode() { protoc "$PROTO" --encode="$1" "$2"; }
 decode() { protoc "$PROTO" --decode="$1" "$2"; }
-# Run busctl with a time limit; sets OUT, ERR and RC. Input from $IN_FILE.
+# Run busctl with a time limit ($RUN_TIMEOUT, 20 s unless set); sets OUT,
+# ERR and RC. Input from $IN_FILE.
 IN_FILE=/dev/null
 run() {
-	timeout 20 "$BUSCTL" "$@" <"$IN_FILE" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+	timeout "${RUN_TIMEOUT:-20}" "$BUSCTL" "$@" <"$IN_FILE" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
 	RC=$?
 	OUT=$(cat "$TEST_TMP/out")
 	ERR=$(cat "$TEST_TMP/err")
@@ -145,7 +150,8 @@ IN_FILE="$TEST_TMP/req"
 run call --raw --type busd.examples.EchoRequest org.busd.Echo Echo
 IN_FILE="$TEST_TMP/fail"
 run call --raw org.busd.Echo Fail
-sleep 0.3
+wait_for 10 sh -c "grep -q 'error=org.busd.Echo.Error.Failed' '$TEST_TMP/monitor' &&
+	grep -q 'sensor.temp[01].reading' '$TEST_TMP/monitor'"
 kill "$mon_pid"
 wait "$mon_pid" 2>/dev/null
 mon=$(cat "$TEST_TMP/monitor")
@@ -172,6 +178,9 @@ expect_match "  the names" "$OUT" "^names +[0-9]+$"
 expect_match "  and max_frame_size" "$OUT" "^max_frame_size +16777216$"
 check "  the calls counter grew by the call and status's own Hello calls ($calls0 -> $calls1)" \
 	"[ '$calls1' -ge $((calls0 + 2)) ]"
+expect_match "  what busd holds for its peers" "$OUT" "^connections +[1-9][0-9]*$"
+expect_match "  and a line per uid, this one's with its connections and the echo's schema" "$OUT" \
+	"^$(id -u) +[1-9][0-9]* +[0-9]+ +[0-9]+ +[0-9]+ +[1-9][0-9]* +[0-9]+ +[1-9][0-9]* +[1-9][0-9]*$"
 
 # ---- JSON: introspect, call, emit and listen, monitor, --json, capture
 norm() { python3 -c 'import json, sys; print(json.dumps(json.loads(sys.stdin.read()), sort_keys=True))'; }
@@ -260,6 +269,9 @@ run --json list
 expect_match "list --json: a line per name" "$OUT" '^\{"name":"org\.busd\.Echo","unique":"'"$echo_id"'","pid":'"$ECHO_PID"','
 run --json status
 expect_match "status --json: the counters" "$(printf '%s' "$OUT" | jget max_frame_size)" '^16777216$'
+expect_match "  and the per-uid table, this uid in it" \
+	"$(printf '%s' "$OUT" | python3 -c 'import json, sys
+print(" ".join(str(u["uid"]) for u in json.loads(sys.stdin.read())["users"]))')" "(^| )$(id -u)( |$)"
 
 "$BUSCTL" capture -o "$TEST_TMP/cap.pcap" --match method=Echo --count 1 2>"$TEST_TMP/cap.err" &
 cap=$!
@@ -280,6 +292,129 @@ printf 'not a capture at all, no' >"$TEST_TMP/bad.pcap"
 run decode "$TEST_TMP/bad.pcap"
 expect_eq "decode of something else: exit 1" "$RC" 1
 expect_match "  saying so" "$ERR" "not a pcap file"
+
+# ---- schemas hostile peers uploaded (busd stores them unread): busctl
+# refuses them with one line naming the peer and why, and goes on
+bg "$SCHEMA_PEER" deep:100000 org.test.Deep d.Deep >/dev/null
+hostile_pids=$LAST_BG
+bg "$SCHEMA_PEER" nameless org.test.Nameless h.Nameless >/dev/null
+hostile_pids="$hostile_pids $LAST_BG"
+bg "$SCHEMA_PEER" chain:60000 org.test.Chain c.Chain >/dev/null
+hostile_pids="$hostile_pids $LAST_BG"
+wait_for 20 sh -c "'$BUSCTL' list >'$TEST_TMP/names' && grep -q org.test.Deep '$TEST_TMP/names' &&
+	grep -q org.test.Nameless '$TEST_TMP/names' && grep -q org.test.Chain '$TEST_TMP/names'"
+deep_id=$(awk '$1 == "org.test.Deep" { print $2 }' "$TEST_TMP/names")
+IN_FILE=/dev/null
+run introspect org.test.Deep
+expect_eq "introspect of a schema nested 100,000 deep: exit 1 (it overflowed the stack)" "$RC" 1
+expect_eq "  with one line" "$(lines "$ERR")" 1
+expect_match "  naming the peer's schema and why it is refused" "$ERR" \
+	"^busctl: org\.test\.Deep: [a-zA-Z.]+: schema [0-9a-f]{64} of $deep_id refused: the set nests messages more than 32 deep$"
+run call org.test.Deep Get '{}'
+expect_eq "call against it: exit 1 (it overflowed the stack)" "$RC" 1
+expect_match "  saying why" "$ERR" "^busctl: org\.test\.Deep Get: .*refused: the set nests messages"
+run call org.test.Nameless Get '{"x":1}'
+expect_eq "call against a schema with a nameless field: exit 1 (the encoder crashed)" "$RC" 1
+expect_match "  naming the field" "$ERR" "refused: nameless\.proto: field 1 of h\.M has no name$"
+run emit json.test busd.examples.Reading '{"sensor":"x"}'
+expect_eq "emit with the hostile schemas on the bus: exit 0 (it overflowed the stack)" "$RC" 0
+expect_match "  a line on each schema ignored, naming the peer" "$ERR" \
+	"^busctl: ignoring schema [0-9a-f]{64} of $deep_id \(pid [0-9]+, schema-peer\): the set nests messages more than 32 deep$"
+expect_match "  the nameless one too" "$ERR" "^busctl: ignoring schema .*: nameless\.proto: field 1 of h\.M has no name$"
+run listen --count 1 sensor.temp0.reading
+expect_eq "listen with them on the bus: exit 0 (it overflowed the stack)" "$RC" 0
+expect_match "  and the sensor's events still decode" "$OUT" 'type=busd\.examples\.Reading size=[0-9]+ \{"sensor":"temp0",'
+run monitor --count 1 --match kind=event,topic=sensor.*
+expect_eq "monitor with them on the bus: exit 0 (it overflowed the stack)" "$RC" 0
+expect_match "  decoding too" "$OUT" 'EVENT .*type=busd\.examples\.Reading size=[0-9]+ \{"sensor":'
+RUN_TIMEOUT=40
+run introspect org.test.Chain
+RUN_TIMEOUT=20
+expect_eq "introspect of a chain of 60,000 types: exit 0 (took a minute: killed at 40 s)" "$RC" 0
+expect_match "  rendering its last type" "$OUT" "^message c\.M59999 \{$"
+
+# ---- listen looks for unknown types without fetching every schema again:
+# 50 events of 50 types no schema describes (each one used to refetch every
+# schema on the bus), counted with a raw monitor of the calls to busd
+kill $hostile_pids
+wait_for 10 sh -c "! '$BUSCTL' list | grep -q org.test."
+bg "$SCHEMA_PEER" "file:$top_builddir/tests/json-test.fds" org.test.Json jt.Svc >/dev/null
+wait_for 10 sh -c "'$BUSCTL' list | grep -q org.test.Json"
+mons0=$(counter monitors)
+"$BUSCTL" --json monitor --raw --match kind=call,destination=bus >"$TEST_TMP/fetches" 2>&1 &
+fmon=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"monitors\" { print \$2 }') -gt $mons0 ]"
+subs0=$(counter subscriptions)
+"$BUSCTL" listen --count 50 'amp.*' >"$TEST_TMP/amp" 2>"$TEST_TMP/amp.err" &
+lamp=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"subscriptions\" { print \$2 }') -gt $subs0 ]"
+bg "$SCHEMA_PEER" --emit 50 none org.test.Amp a.Amp >/dev/null
+wait "$lamp"
+expect_eq "listen --count 50 of unknown types exits 0" "$?" 0
+expect_eq "  after printing them undecoded" "$(grep -c 'type=amp\.Unknown[0-9]* size=2 body=0801$' "$TEST_TMP/amp")" 50
+"$BUSCTL" call --raw bus SyncMark </dev/null >/dev/null 2>&1
+wait_for 10 grep -q '"method":"SyncMark"' "$TEST_TMP/fetches"
+kill "$fmon"
+wait "$fmon" 2>/dev/null
+# GetSchemaRequest { id = 1 }: the id from each call's body
+fetches=$(python3 -c 'import base64, json, sys
+ids, lists = [], 0
+for line in open(sys.argv[1]):
+    f = json.loads(line)
+    if f.get("method") == "GetSchema":
+        ids.append(base64.b64decode(f["body_base64"])[2:].decode())
+    lists += f.get("method") == "ListNames"
+print(len(ids), len(set(ids)), lists)' "$TEST_TMP/fetches")
+set -- $fetches
+check "  it fetched the schemas on the bus ($2 of them) once each, not again per type ($1 fetches)" \
+	"[ $2 -ge 3 ] && [ $1 -eq $2 ]"
+check "  and looked at the bus far fewer times than there were types ($3 ListNames for 50)" \
+	"[ $3 -le 10 ]"
+run --max-schema-bytes 1 listen --count 1 sensor.temp0.reading
+expect_eq "listen --max-schema-bytes 1: exit 0" "$RC" 0
+expect_match "  fetching no more schemas after the first, saying so" "$ERR" \
+	"^busctl: fetched [0-9]+ bytes in 1 schemas, busctl's limits \(--max-schema-bytes 1, 4096 schemas\): fetching no more$"
+run --max-schema-bytes 1x status
+expect_eq "--max-schema-bytes 1x: exit 2" "$RC" 2
+
+# ---- terminal escapes in what peers choose (process names, error
+# messages, bodies) reach the operator's terminal escaped
+# The control characters (but newlines), DEL, C1 and bytes that are not
+# UTF-8 in a file: how many.
+raw_controls() { python3 -c 'import sys
+d = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+print(sum(1 for c in d if (ord(c) < 32 and c != "\n") or 127 <= ord(c) < 160 or c == "\ufffd"))' "$1"; }
+# ESC ] 0 ; x BEL (sets a terminal's title), C1 CSI, a byte that is not UTF-8
+bg "$SCHEMA_PEER" --comm "$(printf 'e\033]0;x\007\302\233\377')" none org.test.Esc e.Esc >/dev/null
+wait_for 10 sh -c "'$BUSCTL' list | grep -q org.test.Esc"
+run list
+expect_eq "list prints a process name with escapes in it escaped" "$(raw_controls "$TEST_TMP/out")" 0
+expect_match "  as C escapes" "$OUT" '^org\.test\.Esc +:[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ e\\x1b\]0;x\\x07\\xc2\\x9b\\xff +'
+run --json list
+expect_eq "list --json: no raw control characters or bytes that are not UTF-8 either" \
+	"$(raw_controls "$TEST_TMP/out")" 0
+expect_eq "  the name as JSON escapes (U+FFFD for the stray byte)" \
+	"$(printf '%s\n' "$OUT" | grep org.test.Esc | python3 -c 'import json, sys; print(ascii(json.loads(sys.stdin.read())["comm"]))')" \
+	"'e\\x1b]0;x\\x07\\x9b\\ufffd'"
+"$BUSCTL" monitor --count 1 --match kind=error >"$TEST_TMP/escmon" 2>&1 &
+escmon=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"monitors\" { print \$2 }') -ge 1 ]"
+run call org.busd.Echo Fail '{"message":"a\u001b[2Jb\u009bc\nbusctl: forged"}'
+expect_eq "an error message with escapes and a newline: one line on stderr" "$(lines "$ERR")" 1
+expect_eq "  without raw control characters" "$(raw_controls "$TEST_TMP/err")" 0
+expect_match "  the message escaped" "$ERR" 'Failed: a\\x1b\[2Jb\\xc2\\x9bc\\nbusctl: forged$'
+wait "$escmon"
+expect_eq "monitor prints that error without raw control characters" "$(raw_controls "$TEST_TMP/escmon")" 0
+expect_match "  escaped" "$(cat "$TEST_TMP/escmon")" 'error=org\.busd\.Echo\.Error\.Failed: a\\x1b\[2Jb'
+subs0=$(counter subscriptions)
+"$BUSCTL" listen --count 1 'esc.*' >"$TEST_TMP/esclisten" 2>&1 &
+escl=$!
+wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"subscriptions\" { print \$2 }') -gt $subs0 ]"
+run emit esc.test busd.examples.Reading '{"sensor":"s\u001b[2J\u007f\u009b"}'
+wait "$escl"
+expect_eq "listen prints a body with ESC, DEL and C1 in a string without them raw" \
+	"$(raw_controls "$TEST_TMP/esclisten")" 0
+expect_match "  as JSON escapes" "$(cat "$TEST_TMP/esclisten")" '"sensor":"s\\u001b\[2J\\u007f\\u009b"'
 
 # ---- emit under a policy that refuses it: busctl says so and exits 1
 printf '[policy]\ndeny = emit alarm.*\n' >"$TEST_TMP/policy.conf"

@@ -108,6 +108,19 @@ static int delay_call(bus_t *bus, const char *dest, uint32_t ms, const char *tex
 	return r;
 }
 
+/* Wait until services/echo has answered every call sent before, Delay
+ * calls of up to ms included: echo answers in the order its timers fall
+ * due, so the answer to a longer Delay comes after theirs; one
+ * bus_process() then dispatches what the wait left queued. */
+static void echo_after(bus_t *bus, uint32_t ms)
+{
+	bus_error_t err;
+
+	if (delay_call(bus, HARNESS_ECHO_NAME, ms + 100, "barrier", 30 * SEC, &err) < 0)
+		harness_bail("echo did not answer a Delay call: %s", err.name);
+	bus_process(bus);
+}
+
 struct async_result {
 	int calls;
 	int replies;
@@ -138,9 +151,7 @@ static void test_proxy_sync(bus_t *bus)
 	struct result res = { 0 };
 	ProtobufCService *p = bus_proxy_new(bus, HARNESS_ECHO_NAME, &busd__examples__echo__descriptor,
 					    5 * SEC, BUS_PROXY_SYNC);
-	ok(p != NULL, "sync proxy for %s", HARNESS_ECHO_NAME);
-	if (!p)
-		return;
+	require(p != NULL, "sync proxy for %s", HARNESS_ECHO_NAME);
 	res.proxy = p;
 	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
 	req.text = (char *)"hello through the stub";
@@ -209,9 +220,7 @@ static void test_proxy_async(bus_t *bus)
 	memset(res, 0, sizeof(res));
 	ProtobufCService *p = bus_proxy_new(bus, HARNESS_ECHO_NAME, &busd__examples__echo__descriptor,
 					    10 * SEC, BUS_PROXY_ASYNC);
-	ok(p != NULL, "async proxy");
-	if (!p)
-		return;
+	require(p != NULL, "async proxy");
 	for (int i = 0; i < N; i++) {
 		char text[32];
 		Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
@@ -247,13 +256,13 @@ static void test_proxy_async(bus_t *bus)
 	struct result slow = { 0 };
 	slow.proxy = p;
 	Busd__Examples__DelayRequest dreq = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
-	dreq.ms = 2000;
+	dreq.ms = 300;
 	dreq.text = (char *)"slow";
 	busd__examples__echo__delay(p, &dreq, on_echo_reply, &slow);
 	bus_proxy_free(p);
 	ok(slow.called == 1 && !slow.got_reply, "bus_proxy_free runs a pending closure once, with NULL");
 	is_str(slow.err.name, BUS_ERROR_DISCONNECTED, "and bus.Error.Disconnected");
-	harness_loop_for(bus, 100);
+	echo_after(bus, 300);
 	is_int(slow.called, 1, "its late reply is ignored");
 }
 
@@ -326,7 +335,7 @@ static void test_errors(bus_t *bus)
 	r = bus_call_async(bus, NULL, "org.test.Nobody", NULL, "Echo", "", NULL, 0, 5 * SEC, on_async, &a);
 	is_int(r, 0, "async call to an unowned name is sent");
 	harness_loop_until(bus, &a.calls, 5000);
-	harness_loop_for(bus, 50);
+	harness_sync(bus);
 	ok(a.calls == 1 && a.replies == 0 && bus_error_has_name(&a.err, BUS_ERROR_NAME_HAS_NO_OWNER),
 	   "its callback runs once with bus.Error.NameHasNoOwner (%d, %s)", a.calls, a.err.name);
 }
@@ -339,7 +348,7 @@ static void test_timeouts(bus_t *bus)
 	int r = delay_call(bus, HARNESS_ECHO_NAME, 1000, "late", 100000, &err);
 	is_int(r, -ETIMEDOUT, "sync call past its timeout returns -ETIMEDOUT");
 	is_str(err.name, BUS_ERROR_TIMEOUT, "with bus.Error.Timeout");
-	harness_loop_for(bus, 1300);
+	echo_after(bus, 1000);
 	r = echo_call(bus, HARNESS_ECHO_NAME, NULL, "Echo", "after the late reply", 5 * SEC, &err, text, NULL);
 	ok(r == 0 && strcmp(text, "after the late reply") == 0,
 	   "the late reply is ignored: the next call gets its own answer");
@@ -371,7 +380,7 @@ static void test_timeouts(bus_t *bus)
 	ok(bus_get_timeout(bus, &due) == 0 && due != UINT64_MAX,
 	   "bus_get_timeout reports the pending call's deadline");
 	harness_loop_until(bus, &a.calls, 5000);
-	harness_loop_for(bus, 1100);
+	echo_after(bus, 800);
 	ok(a.calls == 1 && a.replies == 0, "async timeout: callback ran once, without reply (%d/%d)",
 	   a.calls, a.replies);
 	is_str(a.err.name, BUS_ERROR_TIMEOUT, "with bus.Error.Timeout");
@@ -383,7 +392,7 @@ static void test_timeouts(bus_t *bus)
 			   on_async, &c);
 	ok(r == 0 && bus_slot_get_bus(slot) == bus, "an async call gives a live slot");
 	ok(bus_slot_unref(slot) == NULL, "dropping it cancels the call");
-	harness_loop_for(bus, 300);
+	echo_after(bus, 0);
 	is_int(c.calls, 0, "the cancelled call's callback never runs");
 }
 
@@ -621,10 +630,8 @@ static void test_spoofed_sender(void)
 {
 	raw_conn c;
 	raw_frame f;
-	if (raw_open(&c, harness_socket()) < 0 || raw_hello(&c, 1, &f, 5000) < 0) {
-		ok(0, "raw connection says Hello");
-		return;
-	}
+	require(raw_open(&c, harness_socket()) == 0 && raw_hello(&c, 1, &f, 5000) == 0,
+		"raw connection says Hello");
 	static const char *const fakes[] = { ":1", "bus", NULL };
 	for (int i = 0; i < 3; i++) {
 		const char *fake = i < 2 ? fakes[i] : exp_unique;
@@ -693,11 +700,10 @@ int main(void)
 {
 	harness_child echo, exp;
 
+	plan(73);
 	harness_start(NULL);
-	if (harness_spawn_echo(&echo) < 0)
-		ok(0, "services/echo is up");
-	if (exporter_start(&exp, EXP_NAME, exp_unique) < 0)
-		ok(0, "exporter is up");
+	require(harness_spawn_echo(&echo) == 0, "services/echo is up");
+	require(exporter_start(&exp, EXP_NAME, exp_unique) == 0, "exporter is up");
 	bus_t *bus = harness_connect();
 
 	test_proxy_sync(bus);

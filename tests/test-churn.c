@@ -178,6 +178,7 @@ int main(void)
 {
 	char path[512], opt[] = "-c";
 
+	plan(18);
 	snprintf(path, sizeof(path), "%s/busd-churn.%d.conf",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
 	FILE *f = fopen(path, "w");

@@ -3,6 +3,7 @@
 # precedence (command line > environment > file > defaults), every error with
 # its file:line, and --check-config.
 . "$top_srcdir/tests/lib.sh"
+plan 99
 
 unset BUS_ADDRESS BUSD_LOG_LEVEL BUSD_LOG_TARGET
 CONF="$TEST_TMP/busd.conf"

@@ -4,6 +4,7 @@
 # verbose logging, the socket path from $BUS_ADDRESS, and removing at exit
 # only the socket file busd created.
 . "$top_srcdir/tests/lib.sh"
+plan 64
 
 # Succeeds if something accepts connections on the Unix socket $1.
 sock_connect() {

@@ -23,6 +23,7 @@
 #define GOOD_NAME "org.test.Faults"
 #define ANY_SERIAL UINT64_MAX
 
+static harness_child good_exp; /* the callee of its calls */
 static bus_t *good;     /* the well-behaved client */
 static int good_calls;  /* its successful calls so far */
 
@@ -51,10 +52,17 @@ static void still_works(const char *when)
 	good_calls++;
 }
 
-static int raw_up(raw_conn *c)
+/* A new raw connection, after Hello if hello is set; the test bails out
+ * without one. */
+static raw_conn *fresh(raw_conn *c, int hello)
 {
 	raw_frame f;
-	return raw_open(c, harness_socket()) == 0 && raw_hello(c, 1, &f, 5000) == 0;
+
+	if (raw_open(c, harness_socket()) < 0)
+		harness_bail("cannot connect to busd");
+	if (hello && raw_hello(c, 1, &f, 5000) < 0)
+		harness_bail("busd did not answer Hello");
+	return c;
 }
 
 /* The violator gets one ERROR from "bus" named name (answering serial,
@@ -168,10 +176,7 @@ static void test_callee_killed(void)
 {
 	harness_child victim;
 	char u[64];
-	if (exporter_start(&victim, "org.test.Victim", u) < 0) {
-		ok(0, "victim exporter starts");
-		return;
-	}
+	require(exporter_start(&victim, "org.test.Victim", u) == 0, "a victim exporter starts");
 	Busd__Examples__DelayRequest req = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
 	req.ms = 60000;
 	req.text = (char *)"victim";
@@ -199,14 +204,10 @@ static void test_callee_leaves(void)
 	raw_conn c[CALLERS];
 	uint64_t serials[CALLERS][CALLS];
 
-	if (exporter_start(&closer, "org.test.Closer", u) < 0) {
-		ok(0, "closing exporter starts");
-		return;
-	}
-	int up = 1;
+	require(exporter_start(&closer, "org.test.Closer", u) == 0, "a closing exporter starts");
 	for (int i = 0; i < CALLERS; i++) {
-		up &= raw_up(&c[i]);
-		for (int k = 0; up && k < CALLS; k++) {
+		fresh(&c[i], 1);
+		for (int k = 0; k < CALLS; k++) {
 			send_delay(&c[i], "org.test.Closer", 60000, "pending");
 			serials[i][k] = c[i].serial;
 		}
@@ -227,7 +228,7 @@ static void test_callee_leaves(void)
 			       body, len, 30 * SEC, on_async, &d[k]);
 	free(body);
 	bus_flush(good);
-	ok(up && wait_delays(&closer, CALLERS * CALLS + 2) == CALLERS * CALLS + 2,
+	ok(wait_delays(&closer, CALLERS * CALLS + 2) == CALLERS * CALLS + 2,
 	   "%d calls from %d callers are pending on the callee", CALLERS * CALLS + 2, CALLERS + 1);
 	harness_send(closer.ctl, "quit");
 	is_int(harness_wait(&closer, 5000), 0, "the callee closes its connection and exits");
@@ -271,61 +272,64 @@ static void test_callee_leaves(void)
 
 /* ---------------------------------------------------------------- frames */
 
+/* A header that decodes but breaks a rule: the ERROR answers its serial. */
+static void bad_header(wire_header h, const char *what)
+{
+	raw_conn c;
+
+	raw_send(fresh(&c, 1), &h, NULL, 0);
+	expect_error_close(&c, BUS_ERROR_INVALID_FRAME, h.serial, what);
+}
+
 static void test_garbage(void)
 {
 	raw_conn c;
+	uint8_t f[WIRE_PREAMBLE_SIZE + 2];
+
 	still_works("before garbage");
-	if (raw_up(&c)) {
-		raw_write(&c, "GARBAGE!GARBAGE!GARBAGE!", 24);
-		expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 0, "garbage after Hello");
-	}
-	if (raw_open(&c, harness_socket()) == 0) {
-		raw_write(&c, "GET / HTTP/1.0\r\n\r\n", 18);
-		expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 0, "garbage instead of Hello");
-	}
+	raw_write(fresh(&c, 1), "GARBAGE!GARBAGE!GARBAGE!", 24);
+	expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 0, "garbage after Hello");
+	raw_write(fresh(&c, 0), "GET / HTTP/1.0\r\n\r\n", 18);
+	expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 0, "garbage instead of Hello");
 	still_works("after garbage");
 
 	/* Valid preamble, header bytes that are not a bus.Header (a group). */
-	if (raw_up(&c)) {
-		uint8_t f[WIRE_PREAMBLE_SIZE + 2];
-		wire_preamble_encode(f, 2, 0);
-		f[12] = 0x0b;
-		f[13] = 0x00;
-		raw_write(&c, f, sizeof(f));
-		expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 0, "malformed header");
-	}
-	/* Decodes, but breaks a rule: the ERROR answers its serial. */
-	if (raw_up(&c)) {
-		wire_header h = { .kind = WIRE_KIND_CALL, .serial = 77, .destination = wire_str_c("org.x.Y") };
-		raw_send(&c, &h, NULL, 0);
-		expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 77, "CALL without a method");
-	}
-	if (raw_up(&c)) {
-		wire_header h = { .kind = WIRE_KIND_CALL, .serial = 78, .destination = wire_str_c(GOOD_NAME),
-				  .member = wire_str_c("Echo"), .fd_count = 1 };
-		raw_send(&c, &h, NULL, 0);
-		expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 78, "fd_count 1");
-	}
-	if (raw_up(&c)) {
-		wire_header h = { .kind = 9, .serial = 79, .destination = wire_str_c(GOOD_NAME),
-				  .member = wire_str_c("Echo") };
-		raw_send(&c, &h, NULL, 0);
-		expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 79, "unknown kind 9");
-	}
-	if (raw_up(&c)) {
-		wire_header h = { .kind = WIRE_KIND_EVENT, .serial = 80, .member = wire_str_c("a.b"),
-				  .destination = wire_str_c(GOOD_NAME) };
-		raw_send(&c, &h, NULL, 0);
-		expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 80, "EVENT with a destination");
-	}
-	if (raw_up(&c)) {
-		uint8_t f[WIRE_PREAMBLE_SIZE];
-		wire_preamble_encode(f, 10, 0);
-		f[3] = 0x01;
-		raw_write(&c, f, sizeof(f));
-		expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 0, "unknown preamble flag");
-	}
+	wire_preamble_encode(f, 2, 0);
+	f[12] = 0x0b;
+	f[13] = 0x00;
+	raw_write(fresh(&c, 1), f, sizeof(f));
+	expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 0, "malformed header");
+
+	bad_header((wire_header){ .kind = WIRE_KIND_CALL, .serial = 77,
+				  .destination = wire_str_c("org.x.Y") },
+		   "CALL without a method");
+	bad_header((wire_header){ .kind = WIRE_KIND_CALL, .serial = 78,
+				  .destination = wire_str_c(GOOD_NAME), .member = wire_str_c("Echo"),
+				  .fd_count = 1 },
+		   "fd_count 1");
+	bad_header((wire_header){ .kind = 9, .serial = 79, .destination = wire_str_c(GOOD_NAME),
+				  .member = wire_str_c("Echo") },
+		   "unknown kind 9");
+	bad_header((wire_header){ .kind = WIRE_KIND_EVENT, .serial = 80, .member = wire_str_c("a.b"),
+				  .destination = wire_str_c(GOOD_NAME) },
+		   "EVENT with a destination");
+
+	wire_preamble_encode(f, 10, 0);
+	f[3] = 0x01;
+	raw_write(fresh(&c, 1), f, WIRE_PREAMBLE_SIZE);
+	expect_error_close(&c, BUS_ERROR_INVALID_FRAME, 0, "unknown preamble flag");
 	still_works("after malformed frames");
+}
+
+/* A preamble announcing a frame above the limit, the body never sent. */
+static void big_preamble(uint32_t body_len, const char *what)
+{
+	raw_conn c;
+	uint8_t f[WIRE_PREAMBLE_SIZE];
+
+	wire_preamble_encode(f, 20, body_len);
+	raw_write(fresh(&c, 1), f, sizeof(f));
+	expect_error_close(&c, BUS_ERROR_FRAME_TOO_LARGE, 0, what);
 }
 
 static void test_oversized(void)
@@ -350,29 +354,18 @@ static void test_oversized(void)
 	free(body);
 	free(data);
 
-	if (raw_up(&c)) {
-		uint8_t f[WIRE_PREAMBLE_SIZE];
-		wire_preamble_encode(f, 20, MAX_FRAME);
-		raw_write(&c, f, sizeof(f));
-		expect_error_close(&c, BUS_ERROR_FRAME_TOO_LARGE, 0, "preamble announcing 65568 bytes");
-	}
-	if (raw_up(&c)) {
-		uint8_t f[WIRE_PREAMBLE_SIZE];
-		wire_preamble_encode(f, 20, UINT32_MAX - 20);
-		raw_write(&c, f, sizeof(f));
-		expect_error_close(&c, BUS_ERROR_FRAME_TOO_LARGE, 0, "body_len near UINT32_MAX");
-	}
-	if (raw_up(&c)) {
-		/* A whole oversized frame, written while busd may already close. */
-		size_t n = MAX_FRAME + 4096;
-		uint8_t *f = calloc(1, n);
-		wire_header h = { .kind = WIRE_KIND_EVENT, .serial = 5, .member = wire_str_c("big") };
-		size_t hl = wire_header_encode(&h, f + WIRE_PREAMBLE_SIZE);
-		wire_preamble_encode(f, (uint32_t)hl, (uint32_t)(n - WIRE_PREAMBLE_SIZE - hl));
-		raw_write(&c, f, n);
-		free(f);
-		expect_error_close(&c, BUS_ERROR_FRAME_TOO_LARGE, 0, "a whole oversized EVENT");
-	}
+	big_preamble(MAX_FRAME, "preamble announcing 65568 bytes");
+	big_preamble(UINT32_MAX - 20, "body_len near UINT32_MAX");
+
+	/* A whole oversized frame, written while busd may already close. */
+	size_t n = MAX_FRAME + 4096;
+	uint8_t *f = calloc(1, n);
+	wire_header h = { .kind = WIRE_KIND_EVENT, .serial = 5, .member = wire_str_c("big") };
+	size_t hl = wire_header_encode(&h, f + WIRE_PREAMBLE_SIZE);
+	wire_preamble_encode(f, (uint32_t)hl, (uint32_t)(n - WIRE_PREAMBLE_SIZE - hl));
+	raw_write(fresh(&c, 1), f, n);
+	free(f);
+	expect_error_close(&c, BUS_ERROR_FRAME_TOO_LARGE, 0, "a whole oversized EVENT");
 	still_works("after oversized frames");
 }
 
@@ -381,61 +374,52 @@ static void test_versions(void)
 	raw_conn c;
 	uint8_t f[256];
 	raw_frame fr;
+	char name[128] = "";
+	size_t n;
+	int r;
 
-	if (raw_open(&c, harness_socket()) == 0) {
-		size_t n = hello_frame(f, 1, 1);
-		f[2] = 2;
-		raw_write(&c, f, n);
-		expect_error_close(&c, BUS_ERROR_VERSION_MISMATCH, ANY_SERIAL, "preamble version 2");
-	}
-	if (raw_open(&c, harness_socket()) == 0) {
-		int r = raw_hello(&c, 2, &fr, 10000);
-		char name[128] = "";
-		if (r == -EREMOTE)
-			raw_str(fr.h.error_name, name, sizeof(name));
-		ok(r == -EREMOTE && strcmp(name, BUS_ERROR_VERSION_MISMATCH) == 0,
-		   "Hello protocol_version 2: bus.Error.VersionMismatch (r=%d %s)", r, name);
-		is_int(raw_wait_eof(&c, 10000), 1, "Hello protocol_version 2: then closed");
-		raw_close(&c);
-	}
-	if (raw_up(&c)) {
-		size_t n = hello_frame(f, 1, 9);
-		f[2] = 0;
-		raw_write(&c, f, n);
-		expect_error_close(&c, BUS_ERROR_VERSION_MISMATCH, ANY_SERIAL, "preamble version 0 after Hello");
-	}
+	n = hello_frame(f, 1, 1);
+	f[2] = 2;
+	raw_write(fresh(&c, 0), f, n);
+	expect_error_close(&c, BUS_ERROR_VERSION_MISMATCH, ANY_SERIAL, "preamble version 2");
+
+	r = raw_hello(fresh(&c, 0), 2, &fr, 10000);
+	if (r == -EREMOTE)
+		raw_str(fr.h.error_name, name, sizeof(name));
+	ok(r == -EREMOTE && strcmp(name, BUS_ERROR_VERSION_MISMATCH) == 0,
+	   "Hello protocol_version 2: bus.Error.VersionMismatch (r=%d %s)", r, name);
+	is_int(raw_wait_eof(&c, 10000), 1, "Hello protocol_version 2: then closed");
+	raw_close(&c);
+
+	n = hello_frame(f, 1, 9);
+	f[2] = 0;
+	raw_write(fresh(&c, 1), f, n);
+	expect_error_close(&c, BUS_ERROR_VERSION_MISMATCH, ANY_SERIAL, "preamble version 0 after Hello");
+
 	bus_t *bus = NULL;
 	bus_error_t err;
-	int r = bus_connect(&bus, harness_socket(), &err);
+	r = bus_connect(&bus, harness_socket(), &err);
 	ok(r == 0 && bus, "libbus still connects with the right version");
 	bus_close(bus);
 
 	/* First frame not Hello. */
-	if (raw_open(&c, harness_socket()) == 0) {
-		Bus__ListNamesRequest req = BUS__LIST_NAMES_REQUEST__INIT;
-		uint8_t body[8];
-		size_t blen = bus__list_names_request__pack(&req, body);
-		raw_call(&c, "bus", "ListNames", "bus.ListNamesRequest", body, blen);
-		expect_error_close(&c, BUS_ERROR_HELLO_REQUIRED, 1, "ListNames before Hello");
-	}
-	if (raw_open(&c, harness_socket()) == 0) {
-		raw_call(&c, GOOD_NAME, "Echo", "busd.examples.EchoRequest", NULL, 0);
-		expect_error_close(&c, BUS_ERROR_HELLO_REQUIRED, 1, "a call to a service before Hello");
-	}
-	if (raw_open(&c, harness_socket()) == 0) {
-		wire_header h = { .kind = WIRE_KIND_EVENT, .serial = 3, .member = wire_str_c("a.b") };
-		raw_send(&c, &h, "x", 1);
-		expect_error_close(&c, BUS_ERROR_HELLO_REQUIRED, 3, "an EVENT before Hello");
-	}
+	Bus__ListNamesRequest req = BUS__LIST_NAMES_REQUEST__INIT;
+	uint8_t body[8];
+	size_t blen = bus__list_names_request__pack(&req, body);
+	raw_call(fresh(&c, 0), "bus", "ListNames", "bus.ListNamesRequest", body, blen);
+	expect_error_close(&c, BUS_ERROR_HELLO_REQUIRED, 1, "ListNames before Hello");
+	raw_call(fresh(&c, 0), GOOD_NAME, "Echo", "busd.examples.EchoRequest", NULL, 0);
+	expect_error_close(&c, BUS_ERROR_HELLO_REQUIRED, 1, "a call to a service before Hello");
+	wire_header h = { .kind = WIRE_KIND_EVENT, .serial = 3, .member = wire_str_c("a.b") };
+	raw_send(fresh(&c, 0), &h, "x", 1);
+	expect_error_close(&c, BUS_ERROR_HELLO_REQUIRED, 3, "an EVENT before Hello");
 
 	/* A second Hello is an ordinary error. */
-	if (raw_up(&c)) {
-		r = raw_hello(&c, 1, &fr, 10000);
-		ok(r == -EREMOTE, "a second Hello is answered with an ERROR (r=%d)", r);
-		int answers = 0;
-		ok(drain_until_barrier(&c, 0, &answers, NULL, 0) == 0, "and the connection stays up");
-		raw_close(&c);
-	}
+	r = raw_hello(fresh(&c, 1), 1, &fr, 10000);
+	ok(r == -EREMOTE, "a second Hello is answered with an ERROR (r=%d)", r);
+	int answers = 0;
+	ok(drain_until_barrier(&c, 0, &answers, NULL, 0) == 0, "and the connection stays up");
+	raw_close(&c);
 	still_works("after version and Hello errors");
 }
 
@@ -445,10 +429,9 @@ static void test_unsolicited_replies(void)
 {
 	raw_conn a, b, callee;
 	raw_frame f;
-	if (!raw_up(&a) || !raw_up(&b) || !raw_up(&callee)) {
-		ok(0, "raw peers for the reply tests");
-		return;
-	}
+	fresh(&a, 1);
+	fresh(&b, 1);
+	fresh(&callee, 1);
 	Bus__NameRequest nreq = BUS__NAME_REQUEST__INIT;
 	nreq.name = (char *)"org.test.RawCallee";
 	is_int(raw_control(&callee, "RequestName", &nreq.base, &f, 5000), 0, "a raw callee owns its name");
@@ -541,32 +524,41 @@ static void test_unsolicited_replies(void)
 static void test_truncated_and_gone(void)
 {
 	raw_conn c;
-	/* Half a frame, then close. */
-	if (raw_up(&c)) {
-		uint8_t f[WIRE_PREAMBLE_SIZE + 30];
-		memset(f, 0x08, sizeof(f));
-		wire_preamble_encode(f, 50, 100);
-		raw_write(&c, f, sizeof(f));
-		raw_close(&c);
-	}
-	/* Half a preamble, then close; and connect-close without a byte. */
-	if (raw_open(&c, harness_socket()) == 0) {
-		raw_write(&c, "BD\x01", 3);
-		raw_close(&c);
-	}
-	if (raw_open(&c, harness_socket()) == 0)
-		raw_close(&c);
+	uint8_t f[WIRE_PREAMBLE_SIZE + 30];
+	bus_error_t err;
 
-	/* A caller that leaves before its answer comes. */
-	if (raw_up(&c)) {
-		send_delay(&c, GOOD_NAME, 100, "orphan");
-		raw_close(&c);
-	}
-	harness_loop_for(good, 300);
+	/* Half a frame, then close. */
+	memset(f, 0x08, sizeof(f));
+	wire_preamble_encode(f, 50, 100);
+	raw_write(fresh(&c, 1), f, sizeof(f));
+	raw_close(&c);
+	/* Half a preamble, then close; and connect-close without a byte. */
+	raw_write(fresh(&c, 0), "BD\x01", 3);
+	raw_close(&c);
+	raw_close(fresh(&c, 0));
+
+	/* A caller that leaves before its answer comes. Once a longer Delay
+	 * sent after it is answered, the callee has answered the orphan too
+	 * (its calls are answered in the order they fall due), and busd has
+	 * routed that answer to nobody. */
+	send_delay(fresh(&c, 1), GOOD_NAME, 100, "orphan");
+	raw_close(&c);
+	is_int(wait_delays(&good_exp, 1), 1, "a caller's call reaches the callee, then the caller leaves");
+	Busd__Examples__DelayRequest req = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
+	size_t len, rlen = 0;
+	void *reply = NULL;
+	req.ms = 200;
+	req.text = (char *)"after the orphan";
+	void *body = harness_pack(&req.base, &len);
+	int r = bus_call(good, GOOD_NAME, NULL, "Delay", "busd.examples.DelayRequest", body, len,
+			 10 * SEC, &err, &reply, &rlen);
+	free(body);
+	free(reply);
+	is_int(r, 0, "a later, longer call to the callee is answered after the orphan's answer");
 	still_works("after truncated frames and callers that left");
 
 	Bus__ListNamesReply *l = NULL;
-	int r = harness_list_names(good, &l);
+	r = harness_list_names(good, &l);
 	ok(r == 0 && l->n_peers >= 2, "ListNames still answers (%zu peers)", l ? l->n_peers : 0);
 	if (l)
 		protobuf_c_message_free_unpacked(&l->base, NULL);
@@ -575,12 +567,11 @@ static void test_truncated_and_gone(void)
 int main(void)
 {
 	static const char *const args[] = { "--max-frame-size", "65536", NULL };
-	harness_child exp;
 	char u[64];
 
+	plan(141);
 	harness_start(args);
-	if (exporter_start(&exp, GOOD_NAME, u) < 0)
-		ok(0, "exporter is up");
+	require(exporter_start(&good_exp, GOOD_NAME, u) == 0, "exporter is up");
 	good = harness_connect();
 
 	test_callee_killed();
@@ -592,7 +583,8 @@ int main(void)
 	test_truncated_and_gone();
 
 	bus_close(good);
-	harness_send(exp.ctl, "quit");
-	is_int(harness_wait(&exp, 5000), 0, "the exporter exits 0: its connection survived every fault");
+	harness_send(good_exp.ctl, "quit");
+	is_int(harness_wait(&good_exp, 5000), 0,
+	       "the exporter exits 0: its connection survived every fault");
 	return harness_done();
 }

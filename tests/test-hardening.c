@@ -466,6 +466,7 @@ int main(void)
 {
 	char path[512], opt[] = "-c";
 
+	plan(29);
 	snprintf(path, sizeof(path), "%s/busd-hardening.%d.conf",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
 	FILE *f = fopen(path, "w");

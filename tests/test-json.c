@@ -1,8 +1,10 @@
-/* test-json.c - libbus's schema index and JSON codec (bus/schema.h) against
- * tests/json-test.proto: exact wire bytes for known encodings, round trips
- * for every scalar type and their extremes, nested, repeated, packed and
- * unpacked, maps, oneofs, enums, optional, unknown fields, Timestamp,
- * Duration, Empty, and errors that name the JSON path. */
+/* test-json.c - libbus-json's schema index and JSON codec (bus/schema.h)
+ * against tests/json-test.proto: exact wire bytes for known encodings,
+ * round trips for every scalar type and their extremes, nested, repeated,
+ * packed and unpacked, maps, oneofs, enums, optional, unknown fields,
+ * Timestamp, Duration, Empty, and errors that name the JSON path. Then the
+ * sets a hostile peer can upload: each broken rule of a FileDescriptorSet
+ * is refused with a message saying which, and the limits hold. */
 #include "config.h"
 
 #include <stdio.h>
@@ -12,6 +14,8 @@
 #include <json-c/json.h>
 
 #include <bus/schema.h>
+#include "google/protobuf/descriptor.pb-c.h"
+#include "hostile-fds.h"
 #include "tap.h"
 
 extern const unsigned char json_test_fds[];
@@ -97,7 +101,13 @@ static void test_schema(void)
 	   "the schema has jt.All and .jt.Inner (leading dot allowed)");
 	ok(bus_schema_has_type(S, "google.protobuf.Timestamp"), "and the imported Timestamp");
 	ok(!bus_schema_has_type(S, "jt.Nope"), "but not jt.Nope");
-	is_int(bus_schema_method(S, NULL, "X", &svc, &in, &out), -2, "no services: -ENOENT");
+	ok(bus_schema_method(S, NULL, "Get", &svc, &in, &out) == 0 && strcmp(svc, "jt.Svc") == 0 &&
+	   strcmp(in, "jt.Inner") == 0 && strcmp(out, "jt.All") == 0,
+	   "method Get is found in jt.Svc, with its request and reply types");
+	is_int(bus_schema_method(S, "jt.Svc", "X", &svc, &in, &out), -2, "an unknown method: -ENOENT");
+	const char *const *methods;
+	ok(bus_schema_methods(S, ".jt.Svc", &methods) == 2 && strcmp(methods[0], "Get") == 0 &&
+	   strcmp(methods[1], "Put") == 0 && !methods[2], "jt.Svc's methods in declaration order");
 	is_int(bus_schema_add(S, "garbage!", 8, &err), -22, "garbage is not a FileDescriptorSet");
 	/* A set whose field uses a type described nowhere. */
 	/* FileDescriptorSet { file { name: "o.proto" message_type { name: "M"
@@ -321,6 +331,8 @@ static void test_errors(void)
 	check_err("{\"cText\": \"a\", \"cNum\": 1}", "are members of the same oneof", "two oneof members");
 	check_err("{\"ts\": \"yesterday\"}", "at .ts: \"yesterday\" is not a Timestamp", "a bad Timestamp");
 	check_err("{\"dur\": \"5 minutes\"}", "at .dur: \"5 minutes\" is not a Duration", "a bad Duration");
+	check_err("{\"@unknown\": null}", "expected base64 of raw protobuf fields",
+		  "@unknown must be a string (null crashed the encoder)");
 	bus_error_t err;
 	void *out;
 	size_t len;
@@ -333,10 +345,302 @@ static void test_errors(void)
 	check_err(deep, "malformed JSON", "300 nested arrays stop at the depth limit");
 }
 
+/* ---------------------------------------------------------------- hostile sets */
+
+typedef Google__Protobuf__FileDescriptorSet fds_t;
+typedef Google__Protobuf__DescriptorProto msg_t;
+typedef Google__Protobuf__FieldDescriptorProto field_t;
+
+/* A string member of an unpacked descriptor, replaced (NULL: unset). */
+static void set_str(char **member, const char *value)
+{
+	free(*member);
+	*member = value ? strdup(value) : NULL;
+}
+
+static Google__Protobuf__FileDescriptorProto *jt_file(fds_t *set)
+{
+	for (size_t i = 0; i < set->n_file; i++)
+		if (strcmp(set->file[i]->name, "json-test.proto") == 0)
+			return set->file[i];
+	return NULL;
+}
+
+static msg_t *jt_msg(fds_t *set, const char *name)
+{
+	Google__Protobuf__FileDescriptorProto *f = jt_file(set);
+	for (size_t i = 0; i < f->n_message_type; i++)
+		if (strcmp(f->message_type[i]->name, name) == 0)
+			return f->message_type[i];
+	return NULL;
+}
+
+/* jt.All's field with number n (they are declared in order). */
+static field_t *jt_field(fds_t *set, int n)
+{
+	return jt_msg(set, "All")->field[n - 1];
+}
+
+enum breakage {
+	NO_FIELD_NAME, BAD_FIELD_NAME, FIELD_NUMBER_0, SAME_NUMBER, BAD_LABEL, BAD_TYPE,
+	MESSAGE_IS_ENUM, ENUM_IS_MESSAGE, NO_SUCH_ONEOF, OPTIONAL_WITHOUT_ONEOF, BAD_JSON_NAME,
+	SAME_JSON_NAME, AT_JSON_NAME, BAD_MAP_ENTRY, SINGLE_MAP, REPEATED_IN_ONEOF, EMPTY_ENUM, SAME_VALUE_NAME,
+	TYPE_TWICE, NO_MESSAGE_NAME, EDITIONS, BAD_PACKAGE, NO_FILE_NAME, UNKNOWN_TYPE,
+	BAD_TYPE_NAME, METHOD_OF_ENUM, SAME_METHOD, BAD_ONEOF_NAME, BAD_VALUE_NAME,
+};
+
+static const struct {
+	enum breakage b;
+	const char *what, *needle;
+} breakages[] = {
+	{ NO_FIELD_NAME, "a field without a name (crashed the encoder)", "json-test.proto: field 1 of jt.All has no name" },
+	{ BAD_FIELD_NAME, "a field name that is no identifier", "field 1 of jt.All has an invalid name" },
+	{ FIELD_NUMBER_0, "field number 0", "field f_double of jt.All has no valid number" },
+	{ SAME_NUMBER, "two fields with one number", "fields f_double and f_float of jt.All have the same number 1" },
+	{ BAD_LABEL, "label 7", "field f_double of jt.All has an invalid label" },
+	{ BAD_TYPE, "type 99", "field f_double of jt.All has an invalid type" },
+	{ MESSAGE_IS_ENUM, "a message field naming an enum", "field inner of jt.All: jt.Color is not a message" },
+	{ ENUM_IS_MESSAGE, "an enum field naming a message", "field color of jt.All: jt.Inner is not an enum" },
+	{ NO_SUCH_ONEOF, "oneof index 9 of 2", "field f_double of jt.All is in oneof 9, which jt.All does not have" },
+	{ OPTIONAL_WITHOUT_ONEOF, "proto3 optional without its oneof", "field f_double of jt.All is optional but in no oneof" },
+	{ BAD_JSON_NAME, "a JSON name with a terminal escape", "field f_double of jt.All has an invalid JSON name" },
+	{ SAME_JSON_NAME, "two fields with one JSON name", "fields f_double and f_float of jt.All are both called fDouble in JSON" },
+	{ AT_JSON_NAME, "a JSON name the codec keeps for itself", "field f_double of jt.All has an invalid JSON name" },
+	{ BAD_MAP_ENTRY, "a map entry keyed by double", "map entry jt.All.MStrEntry is not a key field 1 and a value field 2" },
+	{ SINGLE_MAP, "a map entry type for a single field", "field m_str of jt.All is of map entry type jt.All.MStrEntry but not repeated" },
+	{ REPEATED_IN_ONEOF, "a repeated oneof member", "field c_text of jt.All is repeated in a oneof" },
+	{ EMPTY_ENUM, "an enum without values", "enum jt.Color has no values" },
+	{ SAME_VALUE_NAME, "two enum values with one name", "enum jt.Color has two values called RED" },
+	{ TYPE_TWICE, "two messages with one name", "jt.All is declared twice" },
+	{ NO_MESSAGE_NAME, "a message without a name", "a message in jt has no name" },
+	{ EDITIONS, "syntax editions", "syntax editions is neither proto2 nor proto3" },
+	{ BAD_PACKAGE, "package jt..x", "the package name is not valid" },
+	{ NO_FILE_NAME, "a file without a name", "file 4 of the set has no name" },
+	{ UNKNOWN_TYPE, "a type described nowhere", "field inner of jt.All uses jt.Nope, which the schema does not describe" },
+	{ BAD_TYPE_NAME, "a type name that is no name", "field inner of jt.All names an invalid type" },
+	{ METHOD_OF_ENUM, "a method taking an enum", "method Get of jt.Svc takes or returns jt.Color, which is not a message" },
+	{ SAME_METHOD, "two methods with one name", "service jt.Svc has two methods called Get" },
+	{ BAD_ONEOF_NAME, "a oneof name that is no identifier", "oneof 1 of jt.All has an invalid name" },
+	{ BAD_VALUE_NAME, "an enum value name that is no identifier", "value 2 of enum jt.Color has an invalid name" },
+};
+
+static void breakit(fds_t *set, enum breakage b)
+{
+	Google__Protobuf__FileDescriptorProto *file = jt_file(set);
+	Google__Protobuf__EnumDescriptorProto *color = file->enum_type[0];
+	Google__Protobuf__ServiceDescriptorProto *svc = file->service[0];
+	msg_t *all = jt_msg(set, "All");
+	field_t *f1 = jt_field(set, 1);
+
+	switch (b) {
+	case NO_FIELD_NAME: set_str(&f1->name, NULL); break;
+	case BAD_FIELD_NAME: set_str(&f1->name, "f double"); break;
+	case FIELD_NUMBER_0: f1->number = 0; break;
+	case SAME_NUMBER: jt_field(set, 2)->number = 1; break;
+	case BAD_LABEL: f1->label = 7; break;
+	case BAD_TYPE: f1->type = 99; break;
+	case MESSAGE_IS_ENUM: set_str(&jt_field(set, 17)->type_name, ".jt.Color"); break;
+	case ENUM_IS_MESSAGE: set_str(&jt_field(set, 16)->type_name, ".jt.Inner"); break;
+	case NO_SUCH_ONEOF: f1->has_oneof_index = 1; f1->oneof_index = 9; break;
+	case OPTIONAL_WITHOUT_ONEOF: f1->has_proto3_optional = f1->proto3_optional = 1; break;
+	case BAD_JSON_NAME: set_str(&f1->json_name, "\x1b[31mred"); break;
+	case SAME_JSON_NAME: set_str(&jt_field(set, 2)->json_name, "fDouble"); break;
+	case AT_JSON_NAME: set_str(&f1->json_name, "@unknown"); break;
+	case BAD_MAP_ENTRY: all->nested_type[0]->field[0]->type = GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_DOUBLE; break;
+	case SINGLE_MAP: jt_field(set, 21)->label = GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_OPTIONAL; break;
+	case REPEATED_IN_ONEOF: jt_field(set, 23)->label = GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED; break;
+	case EMPTY_ENUM:
+		for (size_t i = 0; i < color->n_value; i++)
+			google__protobuf__enum_value_descriptor_proto__free_unpacked(color->value[i], NULL);
+		color->n_value = 0;
+		break;
+	case SAME_VALUE_NAME: set_str(&color->value[2]->name, "RED"); break;
+	case TYPE_TWICE: set_str(&jt_msg(set, "Inner")->name, "All"); break;
+	case NO_MESSAGE_NAME: set_str(&jt_msg(set, "Inner")->name, NULL); break;
+	case EDITIONS: set_str(&file->syntax, "editions"); break;
+	case BAD_PACKAGE: set_str(&file->package, "jt..x"); break;
+	case NO_FILE_NAME: set_str(&file->name, NULL); break;
+	case UNKNOWN_TYPE: set_str(&jt_field(set, 17)->type_name, ".jt.Nope"); break;
+	case BAD_TYPE_NAME: set_str(&jt_field(set, 17)->type_name, ".jt Inner!"); break;
+	case METHOD_OF_ENUM: set_str(&svc->method[0]->input_type, ".jt.Color"); break;
+	case SAME_METHOD: set_str(&svc->method[1]->name, "Get"); break;
+	case BAD_ONEOF_NAME: set_str(&all->oneof_decl[0]->name, "1choice"); break;
+	case BAD_VALUE_NAME: set_str(&color->value[1]->name, "R-E-D"); break;
+	}
+}
+
+/* json-test.proto's set with one rule broken, added to an empty schema. */
+static int add_broken(enum breakage b, bus_error_t *err)
+{
+	fds_t *set = google__protobuf__file_descriptor_set__unpack(NULL, json_test_fds_len, json_test_fds);
+	bus_schema_t *s = NULL;
+	int r = -1;
+
+	bus_error_clear(err);
+	if (!set || bus_schema_new(&s) < 0)
+		goto out;
+	breakit(set, b);
+	size_t len = google__protobuf__file_descriptor_set__get_packed_size(set);
+	uint8_t *bytes = malloc(len);
+	if (bytes) {
+		google__protobuf__file_descriptor_set__pack(set, bytes);
+		r = bus_schema_add(s, bytes, len, err);
+		if (r == 0 && bus_schema_has_type(s, "jt.All"))
+			diag("accepted: jt.All is in the schema");
+	}
+	free(bytes);
+out:
+	bus_schema_free(s);
+	if (set)
+		google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+	return r;
+}
+
+/* jt.All's inner (17) as a proto2 group: such a schema loads, but the
+ * codec neither reads nor writes groups, and says so. */
+static void test_group(void)
+{
+	fds_t *set = google__protobuf__file_descriptor_set__unpack(NULL, json_test_fds_len, json_test_fds);
+	bus_schema_t *s = NULL;
+	bus_error_t err;
+	char *json = NULL;
+	void *out = NULL;
+	size_t len;
+
+	jt_field(set, 17)->type = GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__TYPE__TYPE_GROUP;
+	len = google__protobuf__file_descriptor_set__get_packed_size(set);
+	uint8_t *bytes = malloc(len);
+	google__protobuf__file_descriptor_set__pack(set, bytes);
+	ok(bus_schema_new(&s) == 0 && bus_schema_add(s, bytes, len, &err) == 0,
+	   "a schema with a group field loads");
+	static const uint8_t as_varint[] = { 0x88, 0x01, 0x01 }, as_bytes[] = { 0x8a, 0x01, 0x00 };
+	ok(bus_json_decode(s, "jt.All", as_varint, sizeof(as_varint), 0, &json, &err) < 0 &&
+	   bus_json_decode(s, "jt.All", as_bytes, sizeof(as_bytes), 0, &json, &err) < 0 && !json &&
+	   strstr(err.message, "at .inner: field 17: truncated or of the wrong wire type"),
+	   "  a value of it is refused, not dropped (%s)", err.message);
+	ok(bus_json_decode(s, "jt.All", "", 0, BUS_JSON_DEFAULTS, &json, &err) == 0 && json &&
+	   !strstr(json, "inner"), "  and it has no default to show");
+	ok(bus_json_encode(s, "jt.All", "{\"inner\": {}}", &out, &len, &err) < 0 && !out &&
+	   strstr(err.message, "field inner is a group, which the codec does not encode"),
+	   "  nor is it encoded (%s)", err.message);
+	free(json);
+	free(bytes);
+	bus_schema_free(s);
+	google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+}
+
+static void test_broken_sets(void)
+{
+	bus_error_t err;
+
+	for (size_t i = 0; i < sizeof(breakages) / sizeof(breakages[0]); i++) {
+		int r = add_broken(breakages[i].b, &err);
+		ok(r == -22 && strcmp(err.name, BUS_ERROR_INVALID_ARGS) == 0 &&
+		   strstr(err.message, breakages[i].needle),
+		   "refused: %s (%s)", breakages[i].what, err.message);
+	}
+}
+
+/* A hostile set (made by hostile-fds.c, freed here) added to a schema of
+ * its own; err says why it was refused. */
+static bus_schema_t *hostile(uint8_t *set, const size_t *len, int *r, bus_error_t *err)
+{
+	bus_schema_t *s = NULL;
+
+	bus_error_clear(err);
+	*r = set && bus_schema_new(&s) == 0 ? bus_schema_add(s, set, *len, err) : -12;
+	free(set);
+	return s;
+}
+
+static void test_hostile_sets(void)
+{
+	bus_error_t err;
+	size_t len;
+	int r;
+
+	bus_schema_t *s = hostile(hostile_deep(100000, &len), &len, &r, &err);
+	ok(r == -22 && strstr(err.message, "the set nests messages more than 32 deep"),
+	   "types nested 100,000 deep are refused before unpacking (overflowed the stack): %s",
+	   err.message);
+	bus_schema_free(s);
+	s = hostile(hostile_deep(29, &len), &len, &r, &err);
+	ok(r == 0 && bus_schema_has_type(s, "d.D.D.D.D.D"), "types nested 29 deep (32 levels of "
+	   "encoding) are fine %s", err.message);
+	bus_schema_free(s);
+	s = hostile(hostile_deep(30, &len), &len, &r, &err);
+	ok(r == -22, "  one more level is refused");
+	bus_schema_free(s);
+
+	s = hostile(hostile_bloat(3000000, &len), &len, &r, &err);
+	ok(r == -22 && strstr(err.message, "unpacking the set would take more than 64 MiB"),
+	   "3,000,000 empty fields (6 MB that unpack to gigabytes) are refused: %s", err.message);
+	bus_schema_free(s);
+
+	len = (16u << 20) + 1;
+	s = hostile(calloc(1, len), &len, &r, &err);
+	ok(r == -22 && strstr(err.message, "the set has 16777217 bytes, more than 16777216"),
+	   "a set above 16 MiB is refused: %s", err.message);
+	bus_schema_free(s);
+
+	s = hostile(hostile_nameless(&len), &len, &r, &err);
+	ok(r == -22 && strstr(err.message, "field 1 of h.M has no name"),
+	   "a field without a name is refused (crashed the encoder): %s", err.message);
+	void *out = NULL;
+	ok(bus_json_encode(s, "h.M", "{\"x\": 1}", &out, &len, &err) < 0 && !out,
+	   "  so nothing encodes against it");
+	bus_schema_free(s);
+
+	s = hostile(hostile_chain(60000, &len), &len, &r, &err);
+	ok(r == 0, "a chain of 60,000 types loads %s", err.message);
+	const char *svc, *in, *outt;
+	ok(bus_schema_method(s, NULL, "Get", &svc, &in, &outt) == 0 && strcmp(in, "c.M0") == 0,
+	   "  its method is found");
+	char *text = NULL;
+	ok(bus_schema_render(s, "c.Chain", &text) == 0 && text &&
+	   strstr(text, "rpc Get(c.M0) returns (c.M0);") &&
+	   strstr(text, "message c.M59998 {\n  c.M59999 next = 1;\n}") &&
+	   strstr(text, "message c.M59999 {\n  int32 value = 1;\n}"),
+	   "  and renders with all its types, the last one last (took a minute, now linear)");
+	free(text);
+	/* 100 levels of next = 1 in a body, each length a two-byte varint */
+	uint8_t chain_body[300];
+	for (int i = 0; i < 100; i++) {
+		unsigned rest = 3 * (99 - (unsigned)i);
+		chain_body[3 * i] = 0x0a;
+		chain_body[3 * i + 1] = (uint8_t)(0x80 | (rest & 0x7f));
+		chain_body[3 * i + 2] = (uint8_t)(rest >> 7);
+	}
+	char *json = NULL;
+	ok(bus_json_decode(s, "c.M0", chain_body, sizeof(chain_body), 0, &json, &err) < 0 && !json &&
+	   strstr(err.message, "messages nested deeper than 64"),
+	   "  a body 100 deep along it stops at the codec's depth: %s", err.message);
+	bus_schema_free(s);
+
+	/* w.W: 1,000 int32 fields and a repeated W; 1,000 empty Ws in a body. */
+	s = hostile(hostile_wide(1000, &len), &len, &r, &err);
+	uint8_t body[3000];
+	for (size_t i = 0; i < 1000; i++) {
+		body[3 * i] = (uint8_t)((1001 << 3 | 2) & 0x7f) | 0x80;
+		body[3 * i + 1] = (uint8_t)((1001 << 3 | 2) >> 7);
+		body[3 * i + 2] = 0;
+	}
+	json = NULL;
+	ok(r == 0 && bus_json_decode(s, "w.W", body, sizeof(body), 0, &json, &err) == 0,
+	   "1,000 empty messages of 1,000 fields decode");
+	free(json);
+	json = NULL;
+	ok(bus_json_decode(s, "w.W", body, sizeof(body), BUS_JSON_DEFAULTS, &json, &err) < 0 && !json &&
+	   strstr(err.message, "too many values"),
+	   "  but not with every default shown: a million values from 3 kB (%s)", err.message);
+	bus_schema_free(s);
+}
+
 int main(void)
 {
 	bus_error_t err;
 
+	plan(123);
 	if (bus_schema_new(&S) < 0 || bus_schema_add(S, json_test_fds, json_test_fds_len, &err) < 0) {
 		printf("Bail out! cannot load tests/json-test.proto's schema\n");
 		return 1;
@@ -346,6 +650,9 @@ int main(void)
 	test_round_trips();
 	test_wire_decode();
 	test_errors();
+	test_broken_sets();
+	test_group();
+	test_hostile_sets();
 	bus_schema_free(S);
 	return tap_done();
 }

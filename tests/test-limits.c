@@ -47,11 +47,7 @@ static void test_pending(void)
 	Busd__Examples__DelayRequest req = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
 	size_t len;
 
-	if (harness_spawn_echo(&echo) < 0) {
-		ok(0, "services/echo is up");
-		bus_close(bus);
-		return;
-	}
+	require(harness_spawn_echo(&echo) == 0, "services/echo is up");
 	req.ms = 300;
 	void *body = harness_pack(&req.base, &len);
 	/* PENDING_LIMIT calls wait in echo's timers; the next one is over. */
@@ -113,6 +109,7 @@ static void test_names(void)
 int main(void)
 {
 	char path[512], sock_opt[16] = "-c";
+	plan(15);
 	snprintf(path, sizeof(path), "%s/busd-limits.%d.conf",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
 	FILE *f = fopen(path, "w");

@@ -157,11 +157,9 @@ int main(void)
 		calls_per_client = 100;
 		sync_calls = 10;
 	}
+	plan(10);
 	harness_start(NULL);
-	if (exporter_start(&exp, NAME, u) < 0) {
-		ok(0, "exporter is up");
-		return harness_done();
-	}
+	require(exporter_start(&exp, NAME, u) == 0, "the callee is up");
 
 	int started = 0, ready = 0;
 	for (int i = 0; i < CLIENTS; i++)

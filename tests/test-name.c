@@ -252,6 +252,7 @@ static void test_many(void)
 
 int main(void)
 {
+	plan(99);
 	test_ownership();
 	test_invalid();
 	test_lengths();

@@ -116,6 +116,7 @@ int main(void)
 	int uid = (int)getuid();
 	bus_error_t err;
 
+	plan(18);
 	snprintf(conf, sizeof(conf), "%s/busd-policy-self.%d.conf",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
 	snprintf(text, sizeof(text),

@@ -1,7 +1,8 @@
 /* test-schema.c - schemas on the bus: AddSchema keeps one copy per distinct
  * FileDescriptorSet (by content) charged to every peer that adds it,
  * GetSchema returns the exact bytes, Export/Introspect tell which service a
- * name serves, and all of it goes away with the peers. Also the
+ * name serves, and all of it goes away with the peers. Ids are SHA-256
+ * digests, so that no peer can take the id of another's schema. Also the
  * limits.max_schema_bytes limit, libbus's schema and export calls (waiting
  * and async) and services/echo's own registration. */
 #include "config.h"
@@ -86,7 +87,7 @@ static void test_store(void)
 	int known = -1;
 
 	char *id = add_schema(a, blob, sizeof(blob) - 1, &known, &err);
-	ok(id && strlen(id) == 16, "AddSchema answers a 16-hex-digit id (%s)", id ? id : err.name);
+	ok(id && strlen(id) == 64, "AddSchema answers a 64-hex-digit id (%s)", id ? id : err.name);
 	is_int(known, 0, "  new to busd");
 	int known2 = -1;
 	char *id2 = add_schema(b, blob, sizeof(blob) - 1, &known2, &err);
@@ -106,13 +107,13 @@ static void test_store(void)
 	   "a exports test.Svc under it (busd's answer awaited)");
 	Bus__IntrospectReply *in = introspect(c, "org.test.Schema", &err);
 	ok(in != NULL, "Introspect answers (%s)", in ? "" : err.message);
-	if (in) {
-		is_str(in->unique_name, bus_unique_name(a), "  with the owner's unique id");
-		ok(in->n_services == 1 && strcmp(in->services[0], "test.Svc") == 0,
-		   "  the exported service");
-		ok(in->n_schema_ids == 1 && strcmp(in->schema_ids[0], id) == 0, "  and a's schema id");
+	Bus__IntrospectReply none = BUS__INTROSPECT_REPLY__INIT;
+	const Bus__IntrospectReply *ir = in ? in : &none;
+	is_str(ir->unique_name, bus_unique_name(a), "  with the owner's unique id");
+	ok(ir->n_services == 1 && strcmp(ir->services[0], "test.Svc") == 0, "  the exported service");
+	ok(ir->n_schema_ids == 1 && id && strcmp(ir->schema_ids[0], id) == 0, "  and a's schema id");
+	if (in)
 		bus__introspect_reply__free_unpacked(in, NULL);
-	}
 	in = introspect(c, bus_unique_name(a), &err);
 	ok(in && in->n_services == 1, "Introspect by unique id lists every export");
 	if (in)
@@ -134,8 +135,14 @@ static void test_store(void)
 	ok(get_schema(c, id, &got, &err) == 0, "the schema stays while b still holds it");
 	free(got.data);
 	bus_close(b);
-	harness_sleep_ms(100);
-	ok(get_schema(c, id, &got, &err) < 0 && bus_error_has_name(&err, BUS_ERROR_UNKNOWN_SCHEMA),
+	/* busd drops b's share when it has seen b leave: ask until then. */
+	uint64_t deadline = harness_now_ms() + 10000;
+	bus_error_clear(&err);
+	while (get_schema(c, id, &got, &err) == 0 && harness_now_ms() < deadline) {
+		free(got.data);
+		harness_sleep_ms(10);
+	}
+	ok(bus_error_has_name(&err, BUS_ERROR_UNKNOWN_SCHEMA),
 	   "and goes with the last peer that added it: bus.Error.UnknownSchema");
 	ok(get_schema(c, "zz", &got, &err) < 0 && bus_error_has_name(&err, BUS_ERROR_UNKNOWN_SCHEMA),
 	   "a malformed id: bus.Error.UnknownSchema");
@@ -163,6 +170,19 @@ static void test_limit(void)
 	big[0] = 1;
 	char *id3 = add_schema(a, big, SCHEMA_LIMIT / 2 + 1, &known, &err);
 	ok(id3 && id && strcmp(id, id3) == 0, "adding the first one again costs nothing");
+	/* Another peer adding the same bytes: one copy, charged to both. */
+	bus_t *b = harness_connect();
+	big[0] = 1;
+	char *shared = add_schema(b, big, SCHEMA_LIMIT / 2 + 1, &known, &err);
+	ok(shared && id && strcmp(shared, id) == 0 && known == 1,
+	   "a second peer adding the same bytes gets the same id, already known");
+	big[0] = 3;
+	char *more = add_schema(b, big, SCHEMA_LIMIT / 2 + 1, &known, &err);
+	ok(!more && bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED),
+	   "  and is charged for them: another half is over its limit too");
+	free(shared);
+	free(more);
+	bus_close(b);
 	char *empty = add_schema(a, big, 0, &known, &err);
 	ok(!empty && bus_error_has_name(&err, BUS_ERROR_INVALID_ARGS), "an empty schema: InvalidArgs");
 	free(id);
@@ -207,6 +227,69 @@ static void test_libbus_calls(void)
 	bus_close(c);
 }
 
+/* Two 8-byte sets with the same 64-bit FNV-1a hash (8153c251a3829557,
+ * found by a cycle search), the kind of id busd gave before: the first one
+ * kept the second out ("another schema has the same hash"), as computed
+ * garbage once kept out a service's own schema. */
+static const uint8_t fnv_twin_a[8] = { 0xc1, 0xdb, 0x7e, 0x98, 0xcf, 0x0f, 0xd5, 0xc9 };
+static const uint8_t fnv_twin_b[8] = { 0x28, 0x7b, 0x80, 0xc0, 0xea, 0xf0, 0x49, 0x68 };
+
+static void test_ids(void)
+{
+	bus_t *a = harness_connect(), *b = harness_connect();
+	ProtobufCBinaryData got = { 0 };
+	bus_error_t err;
+	int known = -1;
+
+	char *id = add_schema(a, "abc", 3, &known, &err);
+	is_str(id, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+	       "the id is the SHA-256 of the bytes, in hex");
+	char upper[65];
+	for (size_t i = 0; id && i < 65; i++)
+		upper[i] = (char)(id[i] >= 'a' && id[i] <= 'f' ? id[i] - 'a' + 'A' : id[i]);
+	ok(id && get_schema(b, upper, &got, &err) == 0 && got.len == 3,
+	   "GetSchema takes it in upper case too");
+	free(got.data);
+	free(id);
+	ok(get_schema(b, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015", &got,
+		      &err) < 0 && bus_error_has_name(&err, BUS_ERROR_UNKNOWN_SCHEMA),
+	   "a prefix of an id is no id: bus.Error.UnknownSchema");
+	ok(get_schema(b, "za7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", &got,
+		      &err) < 0 && bus_error_has_name(&err, BUS_ERROR_UNKNOWN_SCHEMA),
+	   "nor 64 characters that are not hex");
+
+	char *ida = add_schema(a, fnv_twin_a, sizeof(fnv_twin_a), &known, &err);
+	int known_b = -1;
+	char *idb = add_schema(b, fnv_twin_b, sizeof(fnv_twin_b), &known_b, &err);
+	ok(ida && idb, "two sets with the same 64-bit FNV-1a hash are both accepted (%s)",
+	   idb ? "" : err.message);
+	ok(ida && idb && strcmp(ida, idb) != 0 && known_b == 0, "  under different ids, as new");
+	ok(idb && get_schema(a, idb, &got, &err) == 0 && got.len == sizeof(fnv_twin_b) &&
+	   memcmp(got.data, fnv_twin_b, got.len) == 0, "  and each id gives its own bytes back");
+	free(got.data);
+	free(ida);
+	free(idb);
+
+	/* Many different sets: as many ids. */
+	enum { N = 500 };
+	static char *ids[N];
+	int distinct = 1, added = 0;
+	for (int i = 0; i < N; i++) {
+		uint32_t blob[2] = { 0x5eed, (uint32_t)i };
+		ids[i] = add_schema(b, blob, sizeof(blob), &known, &err);
+		added += ids[i] != NULL;
+	}
+	for (int i = 0; i < N && distinct; i++)
+		for (int j = i + 1; j < N && distinct; j++)
+			distinct = ids[i] && ids[j] && strcmp(ids[i], ids[j]) != 0;
+	is_int(added, N, "%d different sets are added", N);
+	ok(distinct, "  under %d different ids", N);
+	for (int i = 0; i < N; i++)
+		free(ids[i]);
+	bus_close(a);
+	bus_close(b);
+}
+
 static void test_echo(void)
 {
 	harness_child echo;
@@ -214,11 +297,7 @@ static void test_echo(void)
 	bus_error_t err;
 	ProtobufCBinaryData got = { 0 };
 
-	if (harness_spawn_echo(&echo) < 0) {
-		ok(0, "services/echo is up");
-		bus_close(bus);
-		return;
-	}
+	require(harness_spawn_echo(&echo) == 0, "services/echo is up");
 	Bus__IntrospectReply *in = introspect(bus, "org.busd.Echo", &err);
 	ok(in && in->n_services == 1 && strcmp(in->services[0], "busd.examples.Echo") == 0,
 	   "services/echo exports busd.examples.Echo under org.busd.Echo");
@@ -236,23 +315,12 @@ static void test_echo(void)
 
 int main(void)
 {
-	char path[512], opt[] = "-c";
-	snprintf(path, sizeof(path), "%s/busd-schema.%d.conf",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		printf("Bail out! cannot write %s\n", path);
-		return 1;
-	}
-	fprintf(f, "[limits]\nmax_schema_bytes = %d\n", SCHEMA_LIMIT);
-	fclose(f);
-	const char *args[] = { opt, path, NULL };
-	harness_start(args);
+	plan(28);
+	harness_start_conf("[limits]\nmax_schema_bytes = %d\n", SCHEMA_LIMIT);
 	test_store();
 	test_limit();
 	test_libbus_calls();
+	test_ids();
 	test_echo();
-	int r = harness_done();
-	unlink(path);
-	return r;
+	return harness_done();
 }

@@ -445,8 +445,8 @@ static void expect_invalid(wire_header h, const char *reason)
 {
 	const char *why = NULL;
 	int r = wire_header_validate(&h, &why);
-	if (is_int(r, WIRE_E_INVALID, "invalid: %s", reason))
-		is_str(why, reason, "  reason: %s", reason);
+	is_int(r, WIRE_E_INVALID, "invalid: %s", reason);
+	is_str(why, reason, "  reason: %s", reason);
 }
 
 static void expect_valid(wire_header h, const char *what)
@@ -589,6 +589,7 @@ static void test_strerror(void)
 
 int main(void)
 {
+	plan(226);
 	test_full_and_empty();
 	test_zero_copy();
 	test_field_order_and_unknown();

@@ -1,7 +1,8 @@
-/* schema.h - libbus's schema and JSON codec: load the FileDescriptorSets
- * that services upload (or that a program links in), then turn the protobuf
- * wire format of any message they describe into JSON and back, following
- * the proto3 JSON mapping. Used by busctl; usable by any program.
+/* schema.h - libbus-json, the schema and JSON codec beside libbus (link
+ * with pkg-config libbus-json): load the FileDescriptorSets that services
+ * upload (or that a program links in), then turn the protobuf wire format
+ * of any message they describe into JSON and back, following the proto3
+ * JSON mapping. Used by busctl; usable by any program.
  *
  * Conventions as in bus.h: int returns, negative errno, a bus_error_t for
  * the human reason. Codec errors are bus.Error.InvalidArgs with a message
@@ -28,9 +29,15 @@ void bus_schema_free(bus_schema_t *s);
 
 /* Add the files of a FileDescriptorSet (the bytes of protoc
  * --include_imports --descriptor_set_out). A file already present (same
- * name) is skipped. -EINVAL with err when the bytes do not parse or a type
- * they use is described nowhere in the schema; nothing is added then. The
- * bytes are copied. */
+ * name) is skipped. The set may come from anyone: before it is unpacked it
+ * must have at most 16 MiB, nest messages at most 32 deep in its encoding
+ * and unpack into at most 64 MiB; then every name must be a valid
+ * identifier, every field have a name, a number unique in its message, a
+ * valid label and type and an existing oneof, every type a field or method
+ * uses must be described (in the set or the schema) and be of the right
+ * kind, map entries must look like protoc's, and no name may be declared
+ * twice. Otherwise -EINVAL with err saying what is wrong (naming the file,
+ * type and field), and nothing is added. The bytes are copied. */
 int bus_schema_add(bus_schema_t *s, const void *fds, size_t len, bus_error_t *err);
 
 /* 1 if the schema describes the message type (fully qualified, with or
@@ -64,7 +71,10 @@ int bus_json_encode(const bus_schema_t *s, const char *type, const char *json, v
 
 /* Wire bytes of type -> JSON text (malloc'd, NUL-terminated). Fields the
  * schema does not know are kept as "@unknown": base64 of their raw bytes,
- * so that bus_json_encode() restores them. */
+ * so that bus_json_encode() restores them. The JSON may hold at most 4
+ * values per byte of the body plus 65,536: only BUS_JSON_DEFAULTS can
+ * reach that (an empty message of many fields has many defaults), and
+ * then the body is refused rather than blown up. */
 int bus_json_decode(const bus_schema_t *s, const char *type, const void *buf, size_t len,
 		    unsigned flags, char **json, bus_error_t *err);
 

@@ -1,4 +1,4 @@
-/* fuzz-json.c - libFuzzer target for libbus's JSON codec over
+/* fuzz-json.c - libFuzzer target for libbus-json's codec over
  * tests/json-test.proto (every kind of field): the input is tried as JSON
  * for jt.All and as wire bytes of jt.All; whatever encodes must decode, and
  * whatever decodes must encode back to bytes that decode to the same JSON. */
