@@ -6,7 +6,7 @@
 # listen fetches when event types are unknown, and terminal escapes.
 . "$top_srcdir/tests/lib.sh"
 SCHEMA_PEER="$top_builddir/tests/schema-peer"
-plan 134
+plan 171
 
 PROTO="--proto_path=$top_srcdir/proto"
 encode() { protoc "$PROTO" --encode="$1" "$2"; }

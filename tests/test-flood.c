@@ -97,6 +97,7 @@ static void on_flooded_topic(bus_t *bus, const bus_msg_t *ev, void *ud)
 
 int main(void)
 {
+	plan(10);
 	/* One peer takes the whole per-uid default; the other peers of this
 	 * test run as the same uid. */
 	harness_start_conf("[limits]\nmax_subscriptions_per_peer = %d\n"

@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 		hash_free(h, NULL);
 		return 0;
 	}
+	plan(16);
 	test_attack_input();
 	test_flood_spreads();
 	test_serials_spread();

@@ -640,7 +640,7 @@ int main(void)
 {
 	bus_error_t err;
 
-	plan(123);
+	plan(172);
 	if (bus_schema_new(&S) < 0 || bus_schema_add(S, json_test_fds, json_test_fds_len, &err) < 0) {
 		printf("Bail out! cannot load tests/json-test.proto's schema\n");
 		return 1;

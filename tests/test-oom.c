@@ -649,6 +649,7 @@ int main(void)
 		return 0;
 	}
 	/* Three busds, each with a workload and the wait for its last answers. */
+	plan(36);
 	setenv("HARNESS_TIMEOUT", "600", 0);
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
 		run(specs[i]);
