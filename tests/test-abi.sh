@@ -1,39 +1,64 @@
 #!/bin/sh
-# test-abi.sh - what libbus.so offers the programs linked to it: only the API
-# of its installed headers, every symbol in the LIBBUS_0.1 version node
-# (libbus/libbus.sym), every function of <bus/bus.h> there, and no more
-# libraries than it needs (libevent_core, not all of libevent).
+# test-abi.sh - what libbus.so and libbus-json.so offer the programs linked
+# to them: only the API of their installed headers (<bus/bus.h> and
+# <bus/schema.h>), every symbol in its library's version node (LIBBUS_0.1,
+# LIBBUS_JSON_0.1), every declared function there, and no more libraries
+# than needed (libevent_core, not all of libevent).
 . "$top_srcdir/tests/lib.sh"
+plan 17
+
+# exports LIB OUT: the defined dynamic symbols, "VERSION NAME", the version
+# node's own symbol left out.
+exports()
+{
+	objdump -T --wide "$1" |
+		awk '$0 !~ /\*UND\*/ && NF >= 6 && $NF != $(NF-1) { print $(NF-1), $NF }' | sort >"$2"
+}
+# declared HEADER OUT: the functions a header declares.
+declared()
+{
+	grep -oE '\bbus_[a-z][a-z0-9_]*\(' "$1" | tr -d '(' | sort -u >"$2"
+}
 
 LIB="$top_builddir/libbus/.libs/libbus.so"
+JLIB="$top_builddir/libbus/.libs/libbus-json.so"
 check "libbus.so was built" test -f "$LIB"
+check "libbus-json.so was built" test -f "$JLIB"
 
-# Defined dynamic symbols, "VERSION NAME", the version node's own symbol left out.
-objdump -T --wide "$LIB" | awk '$0 !~ /\*UND\*/ && NF >= 6 && $NF != $(NF-1) { print $(NF-1), $NF }' |
-	sort >"$TEST_TMP/exported"
-# The functions the installed headers declare.
-cat "$top_srcdir"/libbus/bus/*.h | grep -oE '\bbus_[a-z][a-z0-9_]*\(' | tr -d '(' | sort -u \
-	>"$TEST_TMP/declared"
-grep -oE '\bbus_[a-z][a-z0-9_]*\(' "$top_srcdir/libbus/bus/bus.h" | tr -d '(' | sort -u \
-	>"$TEST_TMP/api"
-
+exports "$LIB" "$TEST_TMP/exported"
+declared "$top_srcdir/libbus/bus/bus.h" "$TEST_TMP/api"
 n=$(wc -l <"$TEST_TMP/exported")
 check "libbus.so exports symbols ($n)" test "$n" -gt 50
-expect_eq "every exported symbol is versioned LIBBUS_0.1" \
+expect_eq "every symbol libbus.so exports is versioned LIBBUS_0.1" \
 	"$(awk '$1 != "LIBBUS_0.1"' "$TEST_TMP/exported")" ""
 awk '{ print $2 }' "$TEST_TMP/exported" >"$TEST_TMP/names"
-expect_eq "every exported symbol is a function the installed headers declare" \
-	"$(comm -23 "$TEST_TMP/names" "$TEST_TMP/declared")" ""
+expect_eq "  and is a function <bus/bus.h> declares" \
+	"$(comm -23 "$TEST_TMP/names" "$TEST_TMP/api")" ""
 expect_eq "every function of <bus/bus.h> is exported" \
 	"$(comm -13 "$TEST_TMP/names" "$TEST_TMP/api")" ""
 expect_eq "no internal symbol leaks (wire_, conn_, call_, bus__ generated code)" \
 	"$(grep -E ' (wire_|conn_|call_|lifetime_|restore_|bus__)' "$TEST_TMP/exported")" ""
 
+exports "$JLIB" "$TEST_TMP/jexported"
+declared "$top_srcdir/libbus/bus/schema.h" "$TEST_TMP/japi"
+expect_eq "every symbol libbus-json.so exports is versioned LIBBUS_JSON_0.1" \
+	"$(awk '$1 != "LIBBUS_JSON_0.1"' "$TEST_TMP/jexported")" ""
+awk '{ print $2 }' "$TEST_TMP/jexported" >"$TEST_TMP/jnames"
+expect_eq "  and is a function <bus/schema.h> declares" \
+	"$(comm -23 "$TEST_TMP/jnames" "$TEST_TMP/japi")" ""
+expect_eq "every function of <bus/schema.h> is exported" \
+	"$(comm -13 "$TEST_TMP/jnames" "$TEST_TMP/japi")" ""
+expect_eq "  and nothing of its insides (wire_, text_, descriptor code)" \
+	"$(grep -E ' (wire_|text_|google__|bus__|protobuf_c_)' "$TEST_TMP/jexported")" ""
+
 needed=$(objdump -p "$LIB" | awk '$1 == "NEEDED" { print $2 }')
 expect_match "libbus.so needs libevent_core" "$needed" '^libevent_core-'
-expect_eq "and not the whole of libevent" "$(printf '%s\n' "$needed" | grep -E '^libevent-')" ""
+expect_eq "  and not the whole of libevent" "$(printf '%s\n' "$needed" | grep -E '^libevent-')" ""
+expect_eq "  nor json-c" "$(printf '%s\n' "$needed" | grep -E '^libjson-c')" ""
 expect_match "libbus.pc asks pkg-config for libevent_core only" \
 	"$(grep '^Requires' "$top_builddir/libbus/libbus.pc")" 'libevent_core'
 expect_eq "  and never for libevent" \
 	"$(grep '^Requires' "$top_builddir/libbus/libbus.pc" | grep -E 'libevent( |,|$)')" ""
+jneeded=$(objdump -p "$JLIB" | awk '$1 == "NEEDED" { print $2 }')
+expect_match "libbus-json.so needs libbus" "$jneeded" '^libbus\.so'
 finish

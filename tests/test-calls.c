@@ -700,7 +700,7 @@ int main(void)
 {
 	harness_child echo, exp;
 
-	plan(73);
+	plan(96);
 	harness_start(NULL);
 	require(harness_spawn_echo(&echo) == 0, "services/echo is up");
 	require(exporter_start(&exp, EXP_NAME, exp_unique) == 0, "exporter is up");

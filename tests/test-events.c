@@ -557,7 +557,7 @@ static void test_sensor(void)
 
 int main(void)
 {
-	plan(62);
+	plan(79);
 	harness_start(NULL);
 	test_patterns();
 	test_fanout();

@@ -369,7 +369,7 @@ static void test_async_names(void)
 
 int main(void)
 {
-	plan(66);
+	plan(77);
 	harness_start(NULL);
 	bus_t *bus = harness_connect();
 

@@ -576,7 +576,7 @@ int main(void)
 		   "queue_grace_seconds = 1\nmax_subscriptions_per_peer = 4\n", HOLD, CEILING);
 	fclose(f);
 	const char *args[] = { opt, path, NULL };
-	plan(49);
+	plan(52);
 	harness_start(args);
 	test_held_then_served();
 	test_stalled();

@@ -886,7 +886,7 @@ static void test_watch(void)
 
 int main(void)
 {
-	plan(98);
+	plan(119);
 	harness_start(NULL);
 	test_watch();
 	test_service_comes_back();

@@ -315,7 +315,7 @@ static void test_echo(void)
 
 int main(void)
 {
-	plan(39);
+	plan(47);
 	harness_start_conf("[limits]\nmax_schema_bytes = %d\n", SCHEMA_LIMIT);
 	test_store();
 	test_limit();
