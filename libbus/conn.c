@@ -88,9 +88,11 @@ int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
 	if (msg)
 		len = protobuf_c_message_get_packed_size(msg);
 	size_t hlen = wire_header_size(h);
-	if (hlen > WIRE_MAX_HEADER) {
+	/* busd refuses a peer's header above WIRE_MAX_PEER_HEADER: the rest of
+	 * WIRE_MAX_HEADER is the room for the sender it stamps. */
+	if (hlen > WIRE_MAX_PEER_HEADER) {
 		if (why)
-			*why = "header too large";
+			*why = "header too large (above 65024 bytes)";
 		return -EINVAL;
 	}
 	if (len > CONN_MAX_FRAME || WIRE_PREAMBLE_SIZE + hlen + len > CONN_MAX_FRAME)
