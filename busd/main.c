@@ -38,10 +38,12 @@ static void usage(FILE *f)
 		"Usage: busd [OPTIONS]\n"
 		"The busd service bus broker: routes calls and events between local processes.\n"
 		"\n"
-		"  -c, --config FILE          configuration file (default " BUSD_CONFIG_FILE ";\n"
-		"                             busd runs on built-in defaults without it)\n"
-		"      --check-config         validate the configuration, print the effective\n"
-		"                             values and where each comes from, and exit\n"
+		"  -c, --config FILE          configuration file (busd runs on built-in\n"
+		"                             defaults without it); the default is\n"
+		"                             " BUSD_CONFIG_FILE "\n"
+		"      --check-config         validate the configuration, print the file read,\n"
+		"                             the effective values and where each comes from,\n"
+		"                             and exit\n"
 		"  -s, --socket PATH          listen on PATH (default: $BUS_ADDRESS, else the\n"
 		"                             file's [listen] socket, else /run/busd/bus.sock\n"
 		"                             for root and $XDG_RUNTIME_DIR/busd.sock otherwise)\n"
@@ -251,12 +253,14 @@ int main(int argc, char **argv)
 		config_free(&d.cfg);
 		return 1;
 	}
+	char file[sizeof(d.cfg.file) + 64];
+	config_file_describe(&d.cfg, file, sizeof(file));
 	if (d.activated)
-		log_notice("busd %s listening on the socket systemd passed (max frame %u bytes)",
-			   PACKAGE_VERSION, d.cfg.max_frame_size);
+		log_notice("busd %s listening on the socket systemd passed (max frame %u bytes; %s)",
+			   PACKAGE_VERSION, d.cfg.max_frame_size, file);
 	else
-		log_notice("busd %s listening on %s (max frame %u bytes)", PACKAGE_VERSION,
-			   d.cfg.socket, d.cfg.max_frame_size);
+		log_notice("busd %s listening on %s (max frame %u bytes; %s)", PACKAGE_VERSION,
+			   d.cfg.socket, d.cfg.max_frame_size, file);
 	notify_ready(&d);
 
 	r = event_base_dispatch(d.base);

@@ -306,6 +306,7 @@ static int load_file(struct config *c, const char *path, int must_exist, FILE *e
 {
 	struct reader r = { .path = path, .err = err, .c = c };
 
+	snprintf(c->file, sizeof(c->file), "%s", path);
 	r.f = fopen(path, "r");
 	if (!r.f) {
 		if (errno == ENOENT && !must_exist)
@@ -313,6 +314,7 @@ static int load_file(struct config *c, const char *path, int must_exist, FILE *e
 		fprintf(err, "%s: cannot read: %s\n", path, strerror(errno));
 		return -EINVAL;
 	}
+	c->file_found = 1;
 	ini_allow_multiline = false; /* every entry is one line, so r.line is its line */
 	int bad = ini_parse_stream(reader_gets, &r, on_entry, &r);
 	fclose(r.f);
@@ -460,10 +462,20 @@ int config_group_id(const struct config *c, gid_t *gid, FILE *err)
 	return 0;
 }
 
+const char *config_file_describe(const struct config *c, char *buf, size_t len)
+{
+	if (c->file_found)
+		snprintf(buf, len, "configuration file %s", c->file);
+	else
+		snprintf(buf, len, "no configuration file (looked for %s)", c->file);
+	return buf;
+}
+
 void config_print(const struct config *c, FILE *out)
 {
-	char v[160];
+	char v[160], file[sizeof(c->file) + 64];
 
+	fprintf(out, "# %s\n", config_file_describe(c, file, sizeof(file)));
 	for (int k = 0; k < CFG_N_KEYS; k++) {
 		switch (k) {
 		case CFG_SOCKET: snprintf(v, sizeof(v), "%s", c->socket); break;

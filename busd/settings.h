@@ -4,6 +4,7 @@
 #ifndef BUSD_SETTINGS_H
 #define BUSD_SETTINGS_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -56,6 +57,8 @@ struct config {
 	struct policy *policy;       /* [policy] rules (policy.h); NULL: none */
 	enum config_source source[CFG_N_KEYS];
 	char origin[CFG_N_KEYS][128]; /* "FILE:LINE" or the variable's name */
+	char file[PATH_MAX];         /* the file busd read, or looked for */
+	int file_found;              /* 0: file did not exist (built-in defaults) */
 };
 
 /* What the command line asked for; it wins over everything else, also on
@@ -75,8 +78,13 @@ int config_load(struct config *c, const struct config_cmdline *cl, FILE *err);
 /* Free what config_load() allocated (the policy). */
 void config_free(struct config *c);
 
-/* One "section.key = value (source)" line per option, then one per
- * [policy] rule. */
+/* Which file the configuration came from, for a log line: "configuration
+ * file FILE", or "no configuration file (looked for FILE)". */
+const char *config_file_describe(const struct config *c, char *buf, size_t len);
+
+/* A "# " comment line naming the file (config_file_describe()), then one
+ * "section.key = value (source)" line per option, then one per [policy]
+ * rule. */
 void config_print(const struct config *c, FILE *out);
 
 /* The socket file's group as a gid; (gid_t)-1 when none is set. -ENOENT

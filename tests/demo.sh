@@ -29,7 +29,7 @@ encode="protoc --proto_path=$top_srcdir/proto --encode"
 decode="protoc --proto_path=$top_srcdir/proto --decode"
 
 echo "== busd on $BUS_ADDRESS (its log: $DIR/busd.log)"
-"$B/busd/busd" -c "$top_srcdir/conf/busd.conf" --socket "$BUS_ADDRESS" -v 2>"$DIR/busd.log" &
+"$B/busd/busd" -c "$top_builddir/conf/busd.conf" --socket "$BUS_ADDRESS" -v 2>"$DIR/busd.log" &
 BUSD=$!
 PIDS="$BUSD"
 i=0
@@ -80,7 +80,7 @@ echo
 echo "== busd is killed (kill -9) and started again: the services reconnect by themselves"
 kill -KILL "$BUSD"
 wait "$BUSD" 2>/dev/null || true
-"$B/busd/busd" -c "$top_srcdir/conf/busd.conf" --socket "$BUS_ADDRESS" -v 2>>"$DIR/busd.log" &
+"$B/busd/busd" -c "$top_builddir/conf/busd.conf" --socket "$BUS_ADDRESS" -v 2>>"$DIR/busd.log" &
 BUSD=$!
 PIDS="$PIDS $BUSD"
 i=0

@@ -3,7 +3,7 @@
 # precedence (command line > environment > file > defaults), every error with
 # its file:line, and --check-config.
 . "$top_srcdir/tests/lib.sh"
-plan 99
+plan 108
 
 unset BUS_ADDRESS BUSD_LOG_LEVEL BUSD_LOG_TARGET
 CONF="$TEST_TMP/busd.conf"
@@ -24,7 +24,9 @@ origin() { printf '%s\n' "$OUT" | sed -n "s/^$1 = .*  (\(.*\))\$/\1/p"; }
 # ---- defaults
 check_config -c /dev/null --socket "$TEST_TMP/d.sock"
 expect_eq "an empty file is valid" "$RC" 0
-expect_eq "  and prints twenty-four options" "$(lines "$OUT")" 24
+expect_eq "  and prints the file's name and twenty-four options" "$(lines "$OUT")" 25
+expect_eq "  the first line names the file read" "$(printf '%s\n' "$OUT" | head -n 1)" \
+	"# configuration file /dev/null"
 expect_eq "  listen.mode defaults to 0666" "$(value listen.mode)" 0666
 expect_eq "  limits.max_frame_size to 16 MiB" "$(value limits.max_frame_size)" 16777216
 expect_eq "  limits.max_queued_bytes to 64 MiB" "$(value limits.max_queued_bytes)" 67108864
@@ -44,12 +46,53 @@ expect_eq "  log.level to info" "$(value log.level)" info
 expect_eq "  log.target to stderr" "$(value log.target)" stderr
 expect_eq "  and says where each came from" "$(origin limits.max_pending_calls)" "built-in default"
 
-check_config -c "$top_srcdir/conf/busd.conf" --socket "$TEST_TMP/d.sock"
+check_config -c "$top_builddir/conf/busd.conf" --socket "$TEST_TMP/d.sock"
 expect_eq "the shipped conf/busd.conf is valid" "$RC" 0
-shipped=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket')
+shipped=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket\|^#')
 check_config -c /dev/null --socket "$TEST_TMP/d.sock"
-defaults=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket')
+defaults=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket\|^#')
 expect_eq "  and changes nothing: every value is the default" "$shipped" "$defaults"
+
+# ---- the configured path: where busd looks without -c, and what it says
+"$BUSD" --help >"$TEST_TMP/help"
+check "busd --help names the configured file ($busd_config_file)" \
+	"grep -qxF '                             $busd_config_file' '$TEST_TMP/help'"
+check "  the shipped busd.conf names it too" \
+	"grep -qxF '# busd reads $busd_config_file' '$top_builddir/conf/busd.conf'"
+check "  and so do busd(8), busd.conf(5) and busd.service" \
+	"grep -qF '$busd_config_file' '$top_builddir/docs/man/busd.8' && \
+	 grep -qF '$busd_config_file' '$top_builddir/docs/man/busd.conf.5' && \
+	 grep -qF '$busd_config_file' '$top_builddir/conf/busd.service'"
+check "  with no placeholder or /etc/busd path left over" \
+	"! grep -l '@BUSD_CONFIG_FILE@\|@bindir@' '$top_builddir/docs/man/busd.8' \
+	 '$top_builddir/docs/man/busd.conf.5' '$top_builddir/conf/busd.conf' '$top_builddir/conf/busd.service' && \
+	 ! cat '$top_builddir/docs/man/busd.8' '$top_builddir/docs/man/busd.conf.5' \
+	   '$top_builddir/conf/busd.conf' | sed 's|$busd_config_file||g' | grep -q /etc/busd"
+if [ -e "$busd_config_file" ]; then
+	skip "without -c and no file, --check-config says where it looked" "$busd_config_file exists here"
+	skip "  and so does busd's log line when it listens" "$busd_config_file exists here"
+else
+	check_config --socket "$TEST_TMP/d.sock"
+	expect_eq "without -c and no file, --check-config says where it looked" \
+		"$RC $(printf '%s\n' "$OUT" | head -n 1)" "0 # no configuration file (looked for $busd_config_file)"
+	timeout 10 "$BUSD" --socket "$TEST_TMP/n.sock" 2>"$TEST_TMP/n.log" &
+	n_pid=$!
+	wait_for 10 grep -q "listening on" "$TEST_TMP/n.log"
+	kill -TERM "$n_pid"
+	wait "$n_pid"
+	expect_match "  and so does busd's log line when it listens" "$(cat "$TEST_TMP/n.log")" \
+		"notice: busd [0-9.]+ listening on $TEST_TMP/n\.sock \(max frame [0-9]+ bytes; no configuration file \(looked for $busd_config_file\)\)$"
+fi
+printf '[log]\nlevel = notice\n' >"$CONF"
+timeout 10 "$BUSD" -c "$CONF" --socket "$TEST_TMP/f.sock" 2>"$TEST_TMP/f.log" &
+f_pid=$!
+wait_for 10 grep -q "listening on" "$TEST_TMP/f.log"
+kill -TERM "$f_pid"
+wait "$f_pid"
+expect_match "busd's log line when it listens names the file it read" "$(cat "$TEST_TMP/f.log")" \
+	"notice: busd [0-9.]+ listening on $TEST_TMP/f\.sock \(max frame [0-9]+ bytes; configuration file $CONF\)$"
+check_config -c "$CONF" --socket "$TEST_TMP/d.sock"
+expect_eq "  and so does --check-config" "$(printf '%s\n' "$OUT" | head -n 1)" "# configuration file $CONF"
 
 # ---- precedence
 cat >"$CONF" <<EOF
