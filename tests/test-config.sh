@@ -3,7 +3,7 @@
 # precedence (command line > environment > file > defaults), every error with
 # its file:line, and --check-config.
 . "$top_srcdir/tests/lib.sh"
-plan 108
+plan 109
 
 unset BUS_ADDRESS BUSD_LOG_LEVEL BUSD_LOG_TARGET
 CONF="$TEST_TMP/busd.conf"
@@ -68,6 +68,9 @@ check "  with no placeholder or /etc/busd path left over" \
 	 '$top_builddir/docs/man/busd.conf.5' '$top_builddir/conf/busd.conf' '$top_builddir/conf/busd.service' && \
 	 ! cat '$top_builddir/docs/man/busd.8' '$top_builddir/docs/man/busd.conf.5' \
 	   '$top_builddir/conf/busd.conf' | sed 's|$busd_config_file||g' | grep -q /etc/busd"
+check "no man page holds a control character (a form feed where \\f was meant)" \
+	"! grep -l \"\$(printf '[\\001-\\010\\013-\\037]')\" '$top_builddir/docs/man/busd.8' \
+	 '$top_builddir/docs/man/busd.conf.5' '$top_srcdir/docs/man/busctl.1' '$top_srcdir/docs/man/libbus.3'"
 if [ -e "$busd_config_file" ]; then
 	skip "without -c and no file, --check-config says where it looked" "$busd_config_file exists here"
 	skip "  and so does busd's log line when it listens" "$busd_config_file exists here"
