@@ -120,31 +120,37 @@ static void on_reload(struct dispatch_source *s, short what)
 	if (err)
 		fclose(err);
 	if (r < 0) {
-		for (char *line = errors ? strtok(errors, "\n") : NULL; line; line = strtok(NULL, "\n"))
+		char *first = errors ? strtok(errors, "\n") : NULL;
+		for (char *line = first; line; line = strtok(NULL, "\n"))
 			log_error("reload: %s", line);
 		log_error("reload failed; keeping the running configuration");
-	} else {
-		if (strcmp(next.socket, d->cfg.socket) != 0 || next.mode != d->cfg.mode ||
-		    strcmp(next.group, d->cfg.group) != 0)
-			log_notice("reload: listen.* changed; it takes effect when busd restarts");
-		/* The listener stays what it is; everything else is the new file's. */
-		snprintf(next.socket, sizeof(next.socket), "%s", d->cfg.socket);
-		next.mode = d->cfg.mode;
-		snprintf(next.group, sizeof(next.group), "%s", d->cfg.group);
-		struct policy *old = d->cfg.policy;
-		d->cfg = next;
-		logging_apply(&d->cfg);
-		broker_set_limits(d->broker, &d->cfg); /* the broker now uses the new policy */
-		broker_policy_changed(d->broker);
-		policy_free(old);
-		log_notice("reloaded the configuration (log level %s, max frame %u bytes, "
-			   "%u pending calls, %u connections per uid, %u names per peer, "
-			   "%zu policy rules)",
-			   config_level_name(d->cfg.log_level), d->cfg.max_frame_size,
-			   d->cfg.max_pending_calls, d->cfg.max_connections_per_uid,
-			   d->cfg.max_names_per_peer, d->cfg.policy ? d->cfg.policy->n : 0);
+		/* READY=1 ends the reload for systemd; STATUS= (what systemctl
+		 * status shows) says it failed, with the first error. */
+		notify_send("READY=1\nSTATUS=reload failed, old configuration kept: %.400s",
+			    first ? first : "out of memory");
+		free(errors);
+		return;
 	}
 	free(errors);
+	if (strcmp(next.socket, d->cfg.socket) != 0 || next.mode != d->cfg.mode ||
+	    strcmp(next.group, d->cfg.group) != 0)
+		log_notice("reload: listen.* changed; it takes effect when busd restarts");
+	/* The listener stays what it is; everything else is the new file's. */
+	snprintf(next.socket, sizeof(next.socket), "%s", d->cfg.socket);
+	next.mode = d->cfg.mode;
+	snprintf(next.group, sizeof(next.group), "%s", d->cfg.group);
+	struct policy *old = d->cfg.policy;
+	d->cfg = next;
+	logging_apply(&d->cfg);
+	broker_set_limits(d->broker, &d->cfg); /* the broker now uses the new policy */
+	broker_policy_changed(d->broker);
+	policy_free(old);
+	log_notice("reloaded the configuration (log level %s, max frame %u bytes, "
+		   "%u pending calls, %u connections per uid, %u names per peer, "
+		   "%zu policy rules)",
+		   config_level_name(d->cfg.log_level), d->cfg.max_frame_size,
+		   d->cfg.max_pending_calls, d->cfg.max_connections_per_uid,
+		   d->cfg.max_names_per_peer, d->cfg.policy ? d->cfg.policy->n : 0);
 	notify_ready(d);
 }
 

@@ -4,7 +4,7 @@
 # real datagram socket, socket activation through systemd-socket-activate,
 # journal priority prefixes, and the connection and queue limits.
 . "$top_srcdir/tests/lib.sh"
-plan 43
+plan 44
 
 unset BUSD_LOG_LEVEL BUSD_LOG_TARGET NOTIFY_SOCKET JOURNAL_STREAM
 CONF="$TEST_TMP/busd.conf"
@@ -99,7 +99,11 @@ kill -HUP "$BUSD_PID"
 wait_for 5 log_has "reload failed"
 check "a bad file on SIGHUP is reported with file:line" \
 	"log_has 'error: reload: $CONF:3: limits.max_names_per_peer: .lots. is not a number'"
-check "  and busd keeps the running configuration" "log_has 'reload failed; keeping the running configuration'"
+check "  and busd keeps the running configuration" "log_has 'error: reload failed; keeping the running configuration'"
+wait_for 5 grep -q "reload failed" "$NOTIFY_LOG"
+expect_eq "  systemd hears READY=1 with a STATUS= saying so, with the first error" \
+	"$(tail -n 1 "$NOTIFY_LOG")" \
+	"READY=1 STATUS=reload failed, old configuration kept: $CONF:3: limits.max_names_per_peer: 'lots' is not a number"
 expect_eq "  and keeps serving" "$(echo_reply after)" 'text: "after"'
 
 # ---- SIGTERM drain: a pending call gets its error, the socket goes away
