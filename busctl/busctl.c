@@ -65,14 +65,18 @@ int fail_bus(const char *what, const bus_error_t *err)
 		    err->message[0] ? err->message : "failed");
 }
 
-/* A bus refused us (-EREMOTE), or there is none there: one line that says
- * where. */
-static bus_t *connected(int r, bus_t *bus, const char *where, const bus_error_t *err)
+/* The outcome of a try: the connection, or NULL with why (one line that
+ * says where) in ctl->why. */
+static bus_t *connected(struct busctl *ctl, int r, bus_t *bus, const char *where,
+			const bus_error_t *err)
 {
 	if (r == -EREMOTE)
-		fail_bus(where, err);
+		snprintf(ctl->why, sizeof(ctl->why), "%s: %s: %s", where,
+			 err->name[0] ? err->name : BUS_ERROR_FAILED,
+			 err->message[0] ? err->message : "failed");
 	else if (r < 0)
-		fail("%s", err->message[0] ? err->message : strerror(-r));
+		snprintf(ctl->why, sizeof(ctl->why), "%s",
+			 err->message[0] ? err->message : strerror(-r));
 	return r < 0 ? NULL : bus;
 }
 
@@ -81,7 +85,7 @@ static bus_t *connected(int r, bus_t *bus, const char *where, const bus_error_t 
  * user's own bus. Only a system bus socket that does not exist (ENOENT)
  * moves on to the user's: one that refuses or is out of reach is reported,
  * never silently replaced by another bus. */
-bus_t *busctl_connect(struct busctl *ctl)
+bus_t *busctl_connect_quiet(struct busctl *ctl)
 {
 	const char *env = getenv("BUS_ADDRESS");
 	bus_error_t err, sys_err;
@@ -92,31 +96,42 @@ bus_t *busctl_connect(struct busctl *ctl)
 	if (ctl->socket) {
 		r = bus_connect(&bus, ctl->socket, &err);
 		if (r < 0 && r != -EREMOTE) {
-			fail("cannot connect to busd at %s: %s", ctl->socket, strerror(-r));
+			snprintf(ctl->why, sizeof(ctl->why), "cannot connect to busd at %s: %s",
+				 ctl->socket, strerror(-r));
 			return NULL;
 		}
-		return connected(r, bus, ctl->socket, &err);
+		return connected(ctl, r, bus, ctl->socket, &err);
 	}
 	if (ctl->bus == BUSCTL_BUS_USER || (ctl->bus == BUSCTL_BUS_DEFAULT && env && *env)) {
 		if (bus_user_address(where, sizeof(where)) < 0)
 			snprintf(where, sizeof(where), "the user bus");
 		r = bus_connect_user(&bus, &err);
-		return connected(r, bus, where, &err);
+		return connected(ctl, r, bus, where, &err);
 	}
 	if (bus_system_address(where, sizeof(where)) < 0)
 		snprintf(where, sizeof(where), "the system bus");
 	r = bus_connect_system(&bus, &sys_err);
 	if (r != -ENOENT || ctl->bus == BUSCTL_BUS_SYSTEM)
-		return connected(r, bus, where, &sys_err);
+		return connected(ctl, r, bus, where, &sys_err);
 	if (bus_user_address(where, sizeof(where)) < 0)
 		snprintf(where, sizeof(where), "the user bus");
 	r = bus_connect_user(&bus, &err);
 	if (r == -ENOENT) {
-		fail("no bus found: %s; %s (use --socket PATH, or start busd)", sys_err.message,
-		     err.message);
+		snprintf(ctl->why, sizeof(ctl->why),
+			 "no bus found: %s; %s (use --socket PATH, or start busd)", sys_err.message,
+			 err.message);
 		return NULL;
 	}
-	return connected(r, bus, where, &err);
+	return connected(ctl, r, bus, where, &err);
+}
+
+bus_t *busctl_connect(struct busctl *ctl)
+{
+	bus_t *bus = busctl_connect_quiet(ctl);
+
+	if (!bus)
+		fail("%s", ctl->why);
+	return bus;
 }
 
 static void command_help(const struct command *cmd, FILE *f)
@@ -523,8 +538,8 @@ static void usage(FILE *f)
 		   "                      " BUS_SYSTEM_SOCKET "\n"
 		   "      --user          your own bus: $BUS_ADDRESS, else\n"
 		   "                      $XDG_RUNTIME_DIR/busd.sock\n"
-		   "  -s, --socket PATH   busd's socket, whichever bus it is\n"
-		   "                      Without any of these: $BUS_ADDRESS, else the system\n"
+		   "  -s, --socket PATH   busd's socket, whichever bus it is;\n"
+		   "                      without any of these: $BUS_ADDRESS, else the system\n"
 		   "                      bus, else (no system bus socket) your own bus\n"
 		   "  -t, --timeout SEC   how long to wait for each reply (default 25; 0: forever)\n"
 		   "  -j, --json          JSON output: one object per line (list, status,\n"

@@ -21,6 +21,7 @@ struct busctl {
 	uint64_t timeout_usec; /* per call */
 	int json;              /* --json: JSON lines instead of tables */
 	uint64_t max_schema_bytes; /* schema bytes fetched in one run, at most */
+	char why[8192];        /* why busctl_connect_quiet() found no bus */
 };
 
 /* A command: argv[0] is its name; options are parsed by the command. */
@@ -93,6 +94,8 @@ int fail_bus(const char *what, const bus_error_t *err);
  * else $BUS_ADDRESS; else the system bus, or when its socket does not exist
  * the user's bus. */
 bus_t *busctl_connect(struct busctl *ctl);
+/* The same, saying nothing: why there is no bus is left in ctl->why. */
+bus_t *busctl_connect_quiet(struct busctl *ctl);
 
 /* Parse a command's own options: --help and the ones in extra (getopt_long
  * style, terminated by a zero entry, short letters in shortopts); cb gets
