@@ -65,34 +65,78 @@ int fail_bus(const char *what, const bus_error_t *err)
 		    err->message[0] ? err->message : "failed");
 }
 
-bus_t *busctl_connect(struct busctl *ctl)
+/* The outcome of a try: the connection, or NULL with why (one line that
+ * says where) in ctl->why. */
+static bus_t *connected(struct busctl *ctl, int r, bus_t *bus, const char *where,
+			const bus_error_t *err)
 {
-	char path[256];
-	bus_error_t err;
-	bus_t *bus;
+	if (r == -EREMOTE)
+		snprintf(ctl->why, sizeof(ctl->why), "%s: %s: %s", where,
+			 err->name[0] ? err->name : BUS_ERROR_FAILED,
+			 err->message[0] ? err->message : "failed");
+	else if (r < 0)
+		snprintf(ctl->why, sizeof(ctl->why), "%s",
+			 err->message[0] ? err->message : strerror(-r));
+	return r < 0 ? NULL : bus;
+}
+
+/* Without --socket, --system or --user: $BUS_ADDRESS says where, else the
+ * system bus, as for the administrator busctl is mostly for, else the
+ * user's own bus. Only a system bus socket that does not exist (ENOENT)
+ * moves on to the user's: one that refuses or is out of reach is reported,
+ * never silently replaced by another bus. */
+bus_t *busctl_connect_quiet(struct busctl *ctl)
+{
+	const char *env = getenv("BUS_ADDRESS");
+	bus_error_t err, sys_err;
+	bus_t *bus = NULL;
+	char where[4096];
+	int r;
 
 	if (ctl->socket) {
-		snprintf(path, sizeof(path), "%s", ctl->socket);
-	} else if (bus_default_address(path, sizeof(path)) < 0) {
-		fail("no socket given: use --socket PATH or set BUS_ADDRESS "
-		     "(or XDG_RUNTIME_DIR for $XDG_RUNTIME_DIR/busd.sock)");
+		r = bus_connect(&bus, ctl->socket, &err);
+		if (r < 0 && r != -EREMOTE) {
+			snprintf(ctl->why, sizeof(ctl->why), "cannot connect to busd at %s: %s",
+				 ctl->socket, strerror(-r));
+			return NULL;
+		}
+		return connected(ctl, r, bus, ctl->socket, &err);
+	}
+	if (ctl->bus == BUSCTL_BUS_USER || (ctl->bus == BUSCTL_BUS_DEFAULT && env && *env)) {
+		if (bus_user_address(where, sizeof(where)) < 0)
+			snprintf(where, sizeof(where), "the user bus");
+		r = bus_connect_user(&bus, &err);
+		return connected(ctl, r, bus, where, &err);
+	}
+	if (bus_system_address(where, sizeof(where)) < 0)
+		snprintf(where, sizeof(where), "the system bus");
+	r = bus_connect_system(&bus, &sys_err);
+	if (r != -ENOENT || ctl->bus == BUSCTL_BUS_SYSTEM)
+		return connected(ctl, r, bus, where, &sys_err);
+	if (bus_user_address(where, sizeof(where)) < 0)
+		snprintf(where, sizeof(where), "the user bus");
+	r = bus_connect_user(&bus, &err);
+	if (r == -ENOENT) {
+		snprintf(ctl->why, sizeof(ctl->why),
+			 "no bus found: %s; %s (use --socket PATH, or start busd)", sys_err.message,
+			 err.message);
 		return NULL;
 	}
-	int r = bus_connect(&bus, path, &err);
-	if (r == -EREMOTE) {
-		fail_bus(path, &err);
-		return NULL;
-	}
-	if (r < 0) {
-		fail("cannot connect to busd at %s: %s", path, strerror(-r));
-		return NULL;
-	}
+	return connected(ctl, r, bus, where, &err);
+}
+
+bus_t *busctl_connect(struct busctl *ctl)
+{
+	bus_t *bus = busctl_connect_quiet(ctl);
+
+	if (!bus)
+		fail("%s", ctl->why);
 	return bus;
 }
 
 static void command_help(const struct command *cmd, FILE *f)
 {
-	fprintf(f, "Usage: busctl [--socket PATH] [--timeout SEC] [--json] %s %s\n\n%s.\n%s", cmd->name,
+	fprintf(f, "Usage: busctl [--system|--user|--socket PATH] [--timeout SEC] [--json] %s %s\n\n%s.\n%s", cmd->name,
 		cmd->args, cmd->summary, cmd->help);
 }
 
@@ -487,12 +531,16 @@ const struct command cmd_status = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: busctl [--socket PATH] [--timeout SEC] [--json] COMMAND [ARGS...]\n\n"
+	fprintf(f, "Usage: busctl [--system|--user|--socket PATH] [--timeout SEC] [--json] COMMAND [ARGS...]\n\n"
 		   "Inspect and drive a busd service bus.\n\n"
 		   "Options:\n"
-		   "  -s, --socket PATH   busd's socket (default $BUS_ADDRESS, else\n"
-		   "                      /run/busd/bus.sock as root, $XDG_RUNTIME_DIR/busd.sock\n"
-		   "                      for other users)\n"
+		   "      --system        the system bus: $BUS_SYSTEM_ADDRESS, else\n"
+		   "                      " BUS_SYSTEM_SOCKET "\n"
+		   "      --user          your own bus: $BUS_ADDRESS, else\n"
+		   "                      $XDG_RUNTIME_DIR/busd.sock\n"
+		   "  -s, --socket PATH   busd's socket, whichever bus it is;\n"
+		   "                      without any of these: $BUS_ADDRESS, else the system\n"
+		   "                      bus, else (no system bus socket) your own bus\n"
 		   "  -t, --timeout SEC   how long to wait for each reply (default 25; 0: forever)\n"
 		   "  -j, --json          JSON output: one object per line (list, status,\n"
 		   "                      introspect, listen, monitor, decode)\n"
@@ -532,9 +580,12 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "max-schema-bytes", required_argument, NULL, 'S' },
+		{ "system", no_argument, NULL, 'Y' },
+		{ "user", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct busctl ctl = { .timeout_usec = 25000000u, .max_schema_bytes = 64u << 20 };
+	const char *chose = NULL; /* the option that chose the bus */
 	double secs;
 	char *end;
 	int c;
@@ -546,8 +597,21 @@ int main(int argc, char **argv)
 			ctl.json = 1;
 			break;
 		case 's':
-			ctl.socket = optarg;
+		case 'Y':
+		case 'U': {
+			const char *opt = c == 's' ? "--socket" : c == 'Y' ? "--system" : "--user";
+			if (chose && strcmp(chose, opt) != 0) {
+				fprintf(stderr, "busctl: %s and %s both choose the bus: give one of "
+						"--system, --user and --socket\n", chose, opt);
+				return EXIT_USAGE;
+			}
+			chose = opt;
+			if (c == 's')
+				ctl.socket = optarg;
+			else
+				ctl.bus = c == 'Y' ? BUSCTL_BUS_SYSTEM : BUSCTL_BUS_USER;
 			break;
+		}
 		case 't':
 			errno = 0;
 			secs = strtod(optarg, &end);

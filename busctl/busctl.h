@@ -12,11 +12,16 @@
 
 #define EXIT_USAGE 2
 
+/* The bus busctl talks to (see busctl_connect()). */
+enum busctl_bus { BUSCTL_BUS_DEFAULT, BUSCTL_BUS_SYSTEM, BUSCTL_BUS_USER };
+
 struct busctl {
-	const char *socket;    /* NULL: $BUS_ADDRESS or the default path */
+	const char *socket;    /* --socket; NULL: chosen by bus */
+	enum busctl_bus bus;   /* --system, --user, or neither */
 	uint64_t timeout_usec; /* per call */
 	int json;              /* --json: JSON lines instead of tables */
 	uint64_t max_schema_bytes; /* schema bytes fetched in one run, at most */
+	char why[8192];        /* why busctl_connect_quiet() found no bus */
 };
 
 /* A command: argv[0] is its name; options are parsed by the command. */
@@ -84,8 +89,13 @@ void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the bus error with a prefix; returns 1. */
 int fail_bus(const char *what, const bus_error_t *err);
 
-/* Connect or print why not; NULL on failure. */
+/* Connect or print why not; NULL on failure. The bus: --socket PATH; else
+ * --system or --user (libbus's bus_connect_system(), bus_connect_user());
+ * else $BUS_ADDRESS; else the system bus, or when its socket does not exist
+ * the user's bus. */
 bus_t *busctl_connect(struct busctl *ctl);
+/* The same, saying nothing: why there is no bus is left in ctl->why. */
+bus_t *busctl_connect_quiet(struct busctl *ctl);
 
 /* Parse a command's own options: --help and the ones in extra (getopt_long
  * style, terminated by a zero entry, short letters in shortopts); cb gets

@@ -223,15 +223,7 @@ static int decode_run(struct busctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	/* Schemas from the bus when busd runs; hex bodies otherwise. */
-	bus_t *query = NULL;
-	if (!raw) {
-		char addr[256];
-		if (ctl->socket || bus_default_address(addr, sizeof(addr)) == 0) {
-			bus_error_t err;
-			if (bus_connect(&query, ctl->socket, &err) < 0)
-				query = NULL;
-		}
-	}
+	bus_t *query = raw ? NULL : busctl_connect_quiet(ctl);
 	struct printer *pr = printer_new(ctl, query, raw);
 	uint8_t *buf = NULL;
 	unsigned long n = 0;

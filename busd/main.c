@@ -45,7 +45,7 @@ static void usage(FILE *f)
 		"                             the effective values and where each comes from,\n"
 		"                             and exit\n"
 		"  -s, --socket PATH          listen on PATH (default: $BUS_ADDRESS, else the\n"
-		"                             file's [listen] socket, else /run/busd/bus.sock\n"
+		"                             file's [listen] socket, else " BUS_SYSTEM_SOCKET "\n"
 		"                             for root and $XDG_RUNTIME_DIR/busd.sock otherwise)\n"
 		"  -m, --max-frame-size BYTES largest frame accepted, with K/M suffixes\n"
 		"                             (default 16M, at least 1K)\n"

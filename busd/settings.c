@@ -203,7 +203,7 @@ static void defaults(struct config *c)
 
 	memset(c, 0, sizeof(*c));
 	if (geteuid() == 0)
-		snprintf(c->socket, sizeof(c->socket), "/run/busd/bus.sock");
+		snprintf(c->socket, sizeof(c->socket), "%s", BUS_SYSTEM_SOCKET);
 	else if (run && *run && strlen(run) + sizeof("/busd.sock") <= sizeof(c->socket))
 		snprintf(c->socket, sizeof(c->socket), "%s/busd.sock", run);
 	c->mode = 0666;

@@ -144,26 +144,67 @@ void bus_close(bus_t *bus)
 
 /* ---------------------------------------------------------------- connect */
 
-int bus_default_address(char *buf, size_t len)
+/* Where each bus is, in one place: the environment first, then the path
+ * the build configured (the one busd listens on as root) or the user's
+ * runtime directory. *from says which it was, for error messages. */
+static int system_address(char *buf, size_t len, const char **from)
 {
-	const char *addr = getenv("BUS_ADDRESS");
+	const char *addr = getenv("BUS_SYSTEM_ADDRESS");
 	int n;
 
 	if (!buf || len == 0)
 		return -ENAMETOOLONG;
 	if (addr && *addr) {
+		*from = "$BUS_SYSTEM_ADDRESS";
 		n = snprintf(buf, len, "%s", addr);
-	} else if (geteuid() == 0) {
-		n = snprintf(buf, len, "/run/busd/bus.sock");
 	} else {
-		const char *dir = getenv("XDG_RUNTIME_DIR");
-		if (!dir || !*dir)
-			return -ENOENT;
-		n = snprintf(buf, len, "%s/busd.sock", dir);
+		*from = NULL;
+		n = snprintf(buf, len, "%s", BUS_SYSTEM_SOCKET);
 	}
-	if (n < 0 || (size_t)n >= len)
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int user_address(char *buf, size_t len, const char **from)
+{
+	const char *addr = getenv("BUS_ADDRESS");
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (!buf || len == 0)
 		return -ENAMETOOLONG;
-	return 0;
+	if (addr && *addr) {
+		*from = "$BUS_ADDRESS";
+		n = snprintf(buf, len, "%s", addr);
+	} else if (dir && *dir) {
+		*from = "$XDG_RUNTIME_DIR";
+		n = snprintf(buf, len, "%s/busd.sock", dir);
+	} else {
+		return -ENOENT;
+	}
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int bus_system_address(char *buf, size_t len)
+{
+	const char *from;
+
+	return system_address(buf, len, &from);
+}
+
+int bus_user_address(char *buf, size_t len)
+{
+	const char *from;
+
+	return user_address(buf, len, &from);
+}
+
+int bus_default_address(char *buf, size_t len)
+{
+	const char *addr = getenv("BUS_ADDRESS");
+
+	if (addr && *addr)
+		return bus_user_address(buf, len);
+	return geteuid() == 0 ? bus_system_address(buf, len) : bus_user_address(buf, len);
 }
 
 /* Connect to path. A reconnect try (retry) must not wait for a broker
@@ -251,27 +292,20 @@ static int hello(bus_t *bus, bus_error_t *err)
 	return call_sync(bus, &h, NULL, 0, &req.base, BUS_CONTROL_TIMEOUT_USEC, err, hello_reply, NULL);
 }
 
-int bus_connect(bus_t **busp, const char *path, bus_error_t *err)
+/* Connect to path and say Hello. which ("system", "user" or NULL) and from
+ * (the variable the path came from, or NULL) name the bus in the error
+ * when there is no broker at path. */
+static int connect_at(bus_t **busp, const char *path, const char *which, const char *from,
+		      bus_error_t *err)
 {
-	char def[PATH_MAX];
-
-	bus_error_clear(err);
-	if (!busp)
-		return -EINVAL;
-	*busp = NULL;
-	if (!path) {
-		int r = bus_default_address(def, sizeof(def));
-		if (r < 0) {
-			bus_error_set(err, BUS_ERROR_DISCONNECTED, "no busd socket: %s",
-				      r == -ENOENT ? "neither $BUS_ADDRESS nor $XDG_RUNTIME_DIR is set" :
-						     "the socket path is too long");
-			return r;
-		}
-		path = def;
-	}
 	int fd = lifetime_socket_open(path, 0, err);
-	if (fd < 0)
+	if (fd < 0) {
+		if (which)
+			bus_error_set(err, BUS_ERROR_DISCONNECTED, "no %s bus at %s%s%s%s: %s",
+				      which, path, from ? " (from " : "", from ? from : "",
+				      from ? ")" : "", strerror(-fd));
 		return fd;
+	}
 	bus_t *bus = calloc(1, sizeof(*bus));
 	if (!bus) {
 		close(fd);
@@ -305,6 +339,64 @@ int bus_connect(bus_t **busp, const char *path, bus_error_t *err)
 	}
 	*busp = bus;
 	return 0;
+}
+
+int bus_connect(bus_t **busp, const char *path, bus_error_t *err)
+{
+	char def[PATH_MAX];
+
+	bus_error_clear(err);
+	if (!busp)
+		return -EINVAL;
+	*busp = NULL;
+	if (!path) {
+		int r = bus_default_address(def, sizeof(def));
+		if (r < 0) {
+			bus_error_set(err, BUS_ERROR_DISCONNECTED, "no busd socket: %s",
+				      r == -ENOENT ? "neither $BUS_ADDRESS nor $XDG_RUNTIME_DIR is set" :
+						     "the socket path is too long");
+			return r;
+		}
+		path = def;
+	}
+	return connect_at(busp, path, NULL, NULL, err);
+}
+
+int bus_connect_system(bus_t **busp, bus_error_t *err)
+{
+	char path[PATH_MAX];
+	const char *from;
+
+	bus_error_clear(err);
+	if (!busp)
+		return -EINVAL;
+	*busp = NULL;
+	int r = system_address(path, sizeof(path), &from);
+	if (r < 0) {
+		bus_error_set(err, BUS_ERROR_DISCONNECTED,
+			      "no system bus: $BUS_SYSTEM_ADDRESS is too long for a socket path");
+		return r;
+	}
+	return connect_at(busp, path, "system", from, err);
+}
+
+int bus_connect_user(bus_t **busp, bus_error_t *err)
+{
+	char path[PATH_MAX];
+	const char *from = NULL;
+
+	bus_error_clear(err);
+	if (!busp)
+		return -EINVAL;
+	*busp = NULL;
+	int r = user_address(path, sizeof(path), &from);
+	if (r < 0) {
+		bus_error_set(err, BUS_ERROR_DISCONNECTED, "no user bus: %s",
+			      r == -ENOENT ? "neither $BUS_ADDRESS nor $XDG_RUNTIME_DIR is set"
+					   : "the socket path is too long");
+		return r;
+	}
+	return connect_at(busp, path, "user", from, err);
 }
 
 /* ---------------------------------------------------------------- accessors */

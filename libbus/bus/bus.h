@@ -129,9 +129,22 @@ int bus_error_has_name(const bus_error_t *e, const char *name);
 
 /* ---- connection ---- */
 
-/* The socket path to use when none is given: $BUS_ADDRESS, else
- * /run/busd/bus.sock for root, else $XDG_RUNTIME_DIR/busd.sock. Writes it
- * into buf. Returns 0, -ENAMETOOLONG, or -ENOENT (no $XDG_RUNTIME_DIR). */
+/* Where the buses are. Each writes a socket path into buf (len bytes) and
+ * returns 0, or -ENAMETOOLONG when it does not fit.
+ *
+ * The system bus, the one busd serves as a system service to every user:
+ * $BUS_SYSTEM_ADDRESS when set and not empty, else the path the build
+ * configured (./configure --with-system-socket, default /run/busd/bus.sock),
+ * which is also where busd listens when run as root. Always gives a path. */
+int bus_system_address(char *buf, size_t len);
+/* A user's own bus: $BUS_ADDRESS when set and not empty, else
+ * $XDG_RUNTIME_DIR/busd.sock, where busd listens when run by that user.
+ * -ENOENT when neither variable is set. */
+int bus_user_address(char *buf, size_t len);
+/* The path bus_connect(NULL) uses: $BUS_ADDRESS when set, else the system
+ * bus for root (bus_system_address()), else $XDG_RUNTIME_DIR/busd.sock.
+ * -ENOENT for a user without either variable. A program that knows which
+ * bus it wants says so with bus_connect_system() or bus_connect_user(). */
 int bus_default_address(char *buf, size_t len);
 
 /* Connect to the broker at path (NULL: bus_default_address()), say Hello and
@@ -140,6 +153,15 @@ int bus_default_address(char *buf, size_t len);
  * the socket, or -EREMOTE with err set when the broker refuses (e.g.
  * bus.Error.VersionMismatch). */
 int bus_connect(bus_t **busp, const char *path, bus_error_t *err);
+/* bus_connect() to the system bus (bus_system_address()) or to the user's
+ * bus (bus_user_address()), whoever the caller is: a service running as a
+ * user of its own connects to the system bus with bus_connect_system().
+ * The error says which bus, where and why, e.g. "no system bus at
+ * /run/busd/bus.sock: No such file or directory" (with "(from
+ * $BUS_SYSTEM_ADDRESS)" after the path when the variable gave it), or "no
+ * user bus: neither $BUS_ADDRESS nor $XDG_RUNTIME_DIR is set" (-ENOENT). */
+int bus_connect_system(bus_t **busp, bus_error_t *err);
+int bus_connect_user(bus_t **busp, bus_error_t *err);
 
 /* Close the connection and free it. Pending calls and control calls are
  * completed first with bus.Error.Disconnected (their callbacks run); slots
