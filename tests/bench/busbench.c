@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -165,13 +166,20 @@ void pin_broker(void)
 
 pid_t fork_child(void)
 {
+	pid_t parent = getpid();
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
-	if (pid == 0)
+	if (pid == 0) {
 		signal(SIGTERM, SIG_DFL);
+		/* busbench may die() anywhere: its busd, servers and subscribers
+		 * go with it instead of staying behind. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
+	}
 	return pid;
 }
 
