@@ -372,6 +372,7 @@ void conn_free_buffers(bus_t *bus);
 struct pending {
 	uint64_t serial;             /* 0: settled without busd (see call_add_settled) */
 	uint64_t deadline;           /* absolute CLOCK_MONOTONIC usec, 0: none */
+	uint64_t timeout_usec;       /* as asked, for the Timeout error's message */
 	struct pending *hash_next;
 	struct pending *due_prev, *due_next;
 	struct pending *proxy_prev, *proxy_next;

@@ -87,6 +87,20 @@ static void due_insert(bus_t *bus, struct pending *p)
 		bus->due_first = p;
 }
 
+/* bus.Error.Timeout, saying how long the call waited. */
+static void timeout_error(bus_error_t *err, uint64_t timeout_usec)
+{
+	if (timeout_usec % 1000000u == 0)
+		bus_error_set(err, BUS_ERROR_TIMEOUT, "no reply within the call's timeout of %llu s",
+			      (unsigned long long)(timeout_usec / 1000000u));
+	else if (timeout_usec % 1000u == 0)
+		bus_error_set(err, BUS_ERROR_TIMEOUT, "no reply within the call's timeout of %llu ms",
+			      (unsigned long long)(timeout_usec / 1000u));
+	else
+		bus_error_set(err, BUS_ERROR_TIMEOUT, "no reply within the call's timeout of %llu us",
+			      (unsigned long long)timeout_usec);
+}
+
 struct pending *call_add(bus_t *bus, uint64_t serial, uint64_t timeout_usec)
 {
 	if (!bus->n_buckets) {
@@ -103,6 +117,7 @@ struct pending *call_add(bus_t *bus, uint64_t serial, uint64_t timeout_usec)
 	p->hash_next = *b;
 	*b = p;
 	bus->n_pending++;
+	p->timeout_usec = timeout_usec;
 	if (timeout_usec) {
 		uint64_t now = conn_now();
 		p->deadline = timeout_usec > UINT64_MAX - now ? UINT64_MAX - 1 : now + timeout_usec;
@@ -280,7 +295,7 @@ int call_expire(bus_t *bus, uint64_t now)
 		if (p->settled)
 			err = p->outcome;
 		else
-			bus_error_set(&e, BUS_ERROR_TIMEOUT, "no reply within the call's timeout");
+			timeout_error(&e, p->timeout_usec);
 		call_unlink(bus, p);
 		call_complete(bus, p, NULL, err);
 		done++;
@@ -403,8 +418,8 @@ static int sync_answer(bus_t *bus, size_t off, const struct conn_frame *f, bus_e
 	return r;
 }
 
-static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, bus_error_t *err,
-		     call_sync_fn fn, void *ud)
+static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, uint64_t timeout_usec,
+		     bus_error_t *err, call_sync_fn fn, void *ud)
 {
 	size_t scan = 0; /* frames before in.start + scan were looked at */
 
@@ -425,7 +440,7 @@ static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, bus_error_t
 
 		uint64_t now = conn_now();
 		if (now >= deadline) {
-			bus_error_set(err, BUS_ERROR_TIMEOUT, "no reply within the call's timeout");
+			timeout_error(err, timeout_usec);
 			return -ETIMEDOUT;
 		}
 		if (bus->out.end == bus->out.start) {
@@ -480,7 +495,7 @@ int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
 	uint64_t now = conn_now();
 	uint64_t deadline = timeout_usec == 0 || timeout_usec >= UINT64_MAX - now ?
 			    UINT64_MAX : now + timeout_usec;
-	r = sync_wait(bus, h->serial, deadline, err, fn, ud);
+	r = sync_wait(bus, h->serial, deadline, timeout_usec, err, fn, ud);
 	/* Frames that arrived meanwhile wait in the input buffer: an attached
 	 * loop must come back for them even though the socket is quiet. */
 	loop_changed(bus);

@@ -348,6 +348,7 @@ static void test_timeouts(bus_t *bus)
 	int r = delay_call(bus, HARNESS_ECHO_NAME, 1000, "late", 100000, &err);
 	is_int(r, -ETIMEDOUT, "sync call past its timeout returns -ETIMEDOUT");
 	is_str(err.name, BUS_ERROR_TIMEOUT, "with bus.Error.Timeout");
+	is_str(err.message, "no reply within the call's timeout of 100 ms", "  saying the timeout");
 	echo_after(bus, 1000);
 	r = echo_call(bus, HARNESS_ECHO_NAME, NULL, "Echo", "after the late reply", 5 * SEC, &err, text, NULL);
 	ok(r == 0 && strcmp(text, "after the late reply") == 0,
@@ -384,6 +385,7 @@ static void test_timeouts(bus_t *bus)
 	ok(a.calls == 1 && a.replies == 0, "async timeout: callback ran once, without reply (%d/%d)",
 	   a.calls, a.replies);
 	is_str(a.err.name, BUS_ERROR_TIMEOUT, "with bus.Error.Timeout");
+	is_str(a.err.message, "no reply within the call's timeout of 100 ms", "  saying the timeout");
 
 	/* A cancelled call never calls back. */
 	struct async_result c = { 0 };
@@ -700,7 +702,7 @@ int main(void)
 {
 	harness_child echo, exp;
 
-	plan(96);
+	plan(98);
 	harness_start(NULL);
 	require(harness_spawn_echo(&echo) == 0, "services/echo is up");
 	require(exporter_start(&exp, EXP_NAME, exp_unique) == 0, "exporter is up");
