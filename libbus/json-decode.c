@@ -368,6 +368,31 @@ err:
 	return NULL;
 }
 
+/* json-c's pretty printer opens an empty object or array on one line and
+ * closes it on the next ("{" newline "}"): make it "{}" and "[]". A
+ * newline in the text is always layout (strings carry "\n" escaped), so
+ * a bracket followed by one cannot be inside a string. */
+static void close_empty(char *s)
+{
+	char *w = s;
+
+	for (const char *r = s; *r;) {
+		if ((*r == '{' || *r == '[') && r[1] == '\n') {
+			const char *t = r + 1;
+			while (*t == '\n' || *t == ' ')
+				t++;
+			if (*t == (*r == '{' ? '}' : ']')) {
+				*w++ = *r;
+				*w++ = *t;
+				r = t + 1;
+				continue;
+			}
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+}
+
 int bus_json_decode(const bus_schema_t *s, const char *type, const void *buf, size_t len,
 		    unsigned flags, char **json, bus_error_t *err)
 {
@@ -390,6 +415,8 @@ int bus_json_decode(const bus_schema_t *s, const char *type, const void *buf, si
 		o, (flags & BUS_JSON_PRETTY) ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
 					     : JSON_C_TO_STRING_PLAIN);
 	*json = text ? strdup(text) : NULL;
+	if (*json && (flags & BUS_JSON_PRETTY))
+		close_empty(*json);
 	json_object_put(o);
 	return *json ? 0 : fail(&c, "out of memory");
 }

@@ -228,6 +228,10 @@ static void test_round_trips(void)
 	ok(same_json(orig, "{\"f_int32\":1}"), "BUS_JSON_ORIGINAL_NAMES (%s)", orig);
 	char *pretty = round_trip("{\"fInt32\":1,\"fString\":\"s\"}", BUS_JSON_PRETTY, &err);
 	ok(strchr(pretty, '\n') != NULL, "BUS_JSON_PRETTY indents");
+	is_str(round_trip("{}", BUS_JSON_PRETTY, &err), "{}", "  an empty message is {}, on one line");
+	pretty = round_trip("{\"empty\":{},\"rString\":[\"{\\n}\"]}", BUS_JSON_PRETTY, &err);
+	ok(strstr(pretty, "\"empty\": {}") && strstr(pretty, "\"{\\n}\""),
+	   "  an empty member too, and a string's own text is left alone (%s)", pretty);
 }
 
 static void test_wire_decode(void)
@@ -640,7 +644,7 @@ int main(void)
 {
 	bus_error_t err;
 
-	plan(172);
+	plan(174);
 	if (bus_schema_new(&S) < 0 || bus_schema_add(S, json_test_fds, json_test_fds_len, &err) < 0) {
 		printf("Bail out! cannot load tests/json-test.proto's schema\n");
 		return 1;
