@@ -91,6 +91,10 @@ static void sensors_sample(evutil_socket_t fd, short what, void *arg)
 		Busd__Examples__Reading r = BUSD__EXAMPLES__READING__INIT;
 
 		sensor_measure(s);
+		/* While busd is away (reconnecting) a reading has nobody to go
+		 * to: the connection handler said so once, not once per tick. */
+		if (!bus_is_connected(bus))
+			continue;
 		reading_fill(s, &r);
 		int e = bus_emit(bus, s->topic, &r.base);
 		if (e < 0)

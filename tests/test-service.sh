@@ -4,7 +4,7 @@
 # real datagram socket, socket activation through systemd-socket-activate,
 # journal priority prefixes, and the connection and queue limits.
 . "$top_srcdir/tests/lib.sh"
-plan 44
+plan 46
 
 unset BUSD_LOG_LEVEL BUSD_LOG_TARGET NOTIFY_SOCKET JOURNAL_STREAM
 CONF="$TEST_TMP/busd.conf"
@@ -222,6 +222,11 @@ expect_match "  introspect describes it again (its schema was uploaded again)" \
 	"$("$BUSCTL" introspect org.busd.Echo)" "^service busd\.examples\.Echo"
 expect_match "  the sensor's events flow again" "$(timeout 10 "$BUSCTL" listen --count 1 'sensor.*' 2>&1)" "sensor\.temp[01]\.reading"
 check "  echo said it reconnected" "grep -q 'echo: reconnected to busd as :' '$TEST_TMP/echo-rc.err'"
+wait_for 10 grep -q "reconnected to busd" "$TEST_TMP/sensor-rc.err"
+expect_eq "  the sensor said it lost busd once, and that it reconnected" \
+	"$(grep -c 'reconnect' "$TEST_TMP/sensor-rc.err")" 2
+expect_eq "  and no line per reading while busd was away" \
+	"$(grep -c 'emit' "$TEST_TMP/sensor-rc.err")" 0
 before=$(wc -l <"$TEST_TMP/rl.out")
 wait_for 10 sh -c "[ \$(wc -l <'$TEST_TMP/rl.out') -gt $before ]"
 check "busctl listen --reconnect is still running and prints the new busd's events" \
