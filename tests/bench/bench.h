@@ -1,6 +1,6 @@
 /* bench.h - busbench's shared pieces: the measured workloads, the shared
  * memory the processes of one measurement report through, and the helpers.
- * busbench.c runs the method of DESIGN.md section 5, floor.c the floor
+ * busbench.c runs the method of docs/performance.md, floor.c the floor
  * (socketpair and a minimal epoll relay), busside.c the same workloads
  * through a real busd and libbus. */
 #ifndef BENCH_H

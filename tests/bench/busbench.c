@@ -1,4 +1,4 @@
-/* busbench.c - measures busd the way DESIGN.md section 5 says: RTT p50/p99
+/* busbench.c - measures busd as docs/performance.md says: RTT p50/p99
  * (64 B, 4 KiB), pipelined calls (window 128), one-way events, fan-out to
  * 1/10/100 subscribers and busd's RSS with idle peers, each the median of 3
  * runs, beside the floor measured in the same run (socketpair ping-pong and
