@@ -14,6 +14,15 @@ plan 25
 
 # nobody must reach the sockets: the temporary directory is 0700.
 chmod 0755 "$TEST_TMP"
+# nor may it reach busctl in the build tree, which can sit below a
+# directory only root may enter (a fresh clone in a 0700 mktemp -d): it runs
+# a copy of the real binary and of the libraries it links, from $TEST_TMP.
+mkdir -p "$TEST_TMP/bin" "$TEST_TMP/lib"
+cp "$top_builddir/busctl/.libs/busctl" "$TEST_TMP/bin/busctl"
+cp -P "$top_builddir"/libbus/.libs/libbus.so* "$top_builddir"/libbus/.libs/libbus-json.so* \
+	"$TEST_TMP/lib/"
+chmod -R a+rX "$TEST_TMP/bin" "$TEST_TMP/lib"
+NOBODY_BUSCTL="$TEST_TMP/bin/busctl"
 busd_start
 SYS=$BUS_ADDRESS
 unset BUS_ADDRESS
@@ -45,7 +54,11 @@ ENOENT="No such file or directory"
 run() {
 	_who=$1 _sys=$2 _usr=$3 _xdg=$4
 	shift 4
-	set -- "$BUSCTL" "$@"
+	if [ "$_who" = root ]; then
+		set -- "$BUSCTL" "$@"
+	else
+		set -- "LD_LIBRARY_PATH=$TEST_TMP/lib" "$NOBODY_BUSCTL" "$@"
+	fi
 	[ "$_xdg" = - ] || set -- "XDG_RUNTIME_DIR=$_xdg" "$@"
 	[ "$_usr" = - ] || set -- "BUS_ADDRESS=$_usr" "$@"
 	[ "$_sys" = - ] || set -- "BUS_SYSTEM_ADDRESS=$_sys" "$@"
