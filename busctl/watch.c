@@ -462,8 +462,13 @@ static void catch_stop_signals(bus_t *bus)
 	sa.sa_handler = on_stop_signal;
 	sigemptyset(&sa.sa_mask);
 	stop_bus = bus;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* a signal the shell had ignored (a background job's SIGINT) stays so */
+	for (int i = 0; i < 2; i++) {
+		int sig = i ? SIGTERM : SIGINT;
+		struct sigaction old;
+		if (sigaction(sig, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(sig, &sa, NULL);
+	}
 }
 
 /* --reconnect: say on stderr when busd goes and comes back. A new busd
