@@ -253,7 +253,7 @@ expect_eq "  with the body decoded, uint64 max intact" "$(printf '%s' "$ev" | jg
 run emit json.test busd.examples.Nothing '{}'
 expect_eq "emit with a type no schema describes: exit 1" "$RC" 1
 
-"$BUSCTL" --json monitor --match kind=reply,sender=$echo_id --count 1 >"$TEST_TMP/jmon" 2>&1 &
+"$BUSCTL" --json monitor --match kind=reply,sender=$echo_id --count 1 >"$TEST_TMP/jmon" 2>"$TEST_TMP/jmon.err" &
 jm=$!
 wait_for 10 sh -c "[ \$('$BUSCTL' status | awk '\$1 == \"monitors\" { print \$2 }') -ge 1 ]"
 run call org.busd.Echo Echo '{"text":"watched"}'
