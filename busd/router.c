@@ -580,6 +580,15 @@ static void route_answer(struct peer *p, struct frame *f)
 	copy_to_monitors(b, f);
 }
 
+/* busd's own events (bus.NameOwnerChanged, ...) live under the topic bus;
+ * a peer emitting there would be believed by anyone who checks only the
+ * topic, so no policy can allow it. */
+static int topic_reserved(wire_str topic)
+{
+	return wire_str_eq(topic, "bus") ||
+	       (topic.len > 4 && memcmp(topic.ptr, "bus.", 4) == 0);
+}
+
 static void route(struct peer *p, struct frame *f)
 {
 	const char *why;
@@ -614,6 +623,13 @@ static void route(struct peer *p, struct frame *f)
 		route_answer(p, f);
 		break;
 	case WIRE_KIND_EVENT:
+		if (topic_reserved(f->h.member)) {
+			p->broker->stats.access_denied++;
+			router_send_error(p, f->h.serial, BUS_ERROR_ACCESS_DENIED,
+					  "the topic %.*s is busd's own: only busd emits on bus and bus.*",
+					  (int)f->h.member.len, f->h.member.ptr);
+			break;
+		}
 		if (policy_may_deny(p->broker->policy, POL_EMIT) &&
 		    !router_permit(p, POL_EMIT, f->h.member.ptr, f->h.member.len, NULL, 0,
 				   f->h.serial, 1))

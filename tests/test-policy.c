@@ -297,7 +297,7 @@ static void test_restore_refused(bus_t *root)
 
 /* ---------------------------------------------------------------- tests */
 
-#define CHECKS 37
+#define CHECKS 39
 
 int main(void)
 {
@@ -411,6 +411,16 @@ int main(void)
 	ask(&n, "ping"); /* after nobody's events */
 	harness_sync(root);
 	is_str(ain.topics, "public.weather", "  a subscriber of both gets public.weather only");
+	const char *reserved = "refused bus.Error.AccessDenied the topic bus.NameOwnerChanged "
+			       "is busd's own";
+	ask(&n, "emit %s", "bus.NameOwnerChanged");
+	ok(strncmp(n.answer, reserved, strlen(reserved)) == 0,
+	   "  nobody may emit on bus.*, busd's own topics (%s)", n.answer);
+	struct inbox bin = { "" };
+	bus_subscribe(root, NULL, "bus", on_event, &bin, &err);
+	bus_emit(root, "bus", &empty.base);
+	harness_sync(root);
+	is_str(bin.topics, "", "  not even root, whom no rule stops from emitting (%s)", bin.topics);
 	uint64_t until = harness_now_ms() + 3000;
 	while (!harness_log_has("access denied: emit alarm.fire") && harness_now_ms() < until)
 		harness_sleep_ms(20);
