@@ -335,6 +335,7 @@ static int emit_run(struct busctl *ctl, int argc, char **argv)
 	bus_error_clear(&refusal);
 	bus_set_connection_handler(bus, on_refused, &refusal);
 	r = bus_emit_raw(bus, topic, type, body, len);
+	size_t max = bus_get_max_frame_size(bus);
 	free(body);
 	if (r == 0)
 		r = bus_flush(bus);
@@ -346,7 +347,9 @@ static int emit_run(struct busctl *ctl, int argc, char **argv)
 	if (r == -EINVAL)
 		return fail("emit %s: not a valid topic or type name", topic);
 	if (r == -EMSGSIZE)
-		return fail("emit %s: the body is larger than the frame limit", topic);
+		return fail("emit %s: bus.Error.LimitsExceeded: a %zu-byte body makes the event larger "
+			    "than the %zu bytes busd accepts in a frame (limits.max_frame_size less "
+			    "512)", topic, len, max);
 	if (r < 0)
 		return fail("emit %s: %s", topic, strerror(-r));
 	return 0;

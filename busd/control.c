@@ -138,6 +138,7 @@ static void do_hello(struct ctl *c)
 	rep.unique_name = c->p->unique;
 	rep.protocol_version = WIRE_VERSION;
 	rep.server = (char *)BUSD_SERVER;
+	rep.max_peer_frame_size = c->p->conn.max_frame; /* set by peer_activate() */
 	reply(c, &rep.base);
 }
 

@@ -4,10 +4,11 @@
 # and the JSON path of busctl call work on "bus" like on any service; the
 # schema is charged to nobody, and a peer that uploads a bus.proto of its
 # own or claims to export under "bus" changes nothing; calls the policy or
-# busd refuses answer with a clear error.
+# busd refuses answer with a clear error; a frame above busd's limit is
+# refused by busctl before it is sent.
 . "$top_srcdir/tests/lib.sh"
 SCHEMA_PEER="$top_builddir/tests/schema-peer"
-plan 44
+plan 49
 
 IN_FILE=/dev/null
 run() {
@@ -159,7 +160,7 @@ kill "$ECHO_PID"
 wait "$ECHO_PID" 2>/dev/null
 busd_stop
 printf '[policy]\ndeny = monitor\ndeny = own org.secret.*\n' >"$TEST_TMP/policy.conf"
-busd_start -c "$TEST_TMP/policy.conf"
+busd_start -c "$TEST_TMP/policy.conf" --max-frame-size 1024
 run call bus Monitor '{}'
 expect_eq "call bus Monitor denied by the policy: exit 1" "$RC" 1
 expect_eq "  AccessDenied naming the rule" "$ERR" \
@@ -167,5 +168,19 @@ expect_eq "  AccessDenied naming the rule" "$ERR" \
 run call bus RequestName '{"name":"org.secret.x"}'
 expect_match "call bus RequestName of a denied name: AccessDenied naming the rule" "$RC:$ERR" \
 	"^1:busctl: bus RequestName: bus\.Error\.AccessDenied: .*policy\.conf:3: deny own org\.secret\.\*"
+
+# ---- frames too big for busd are refused by busctl's libbus, not sent
+head -c 2000 /dev/zero >"$TEST_TMP/big"
+IN_FILE="$TEST_TMP/big"
+run emit --raw big.event
+expect_eq "emit of an event over busd's frame limit (1024 less 512): exit 1" "$RC" 1
+expect_eq "  saying both sizes" "$ERR" \
+	"busctl: emit big.event: bus.Error.LimitsExceeded: a 2000-byte body makes the event larger than the 512 bytes busd accepts in a frame (limits.max_frame_size less 512)"
+run call --raw bus Stats
+expect_eq "call --raw with a body over the limit: exit 1" "$RC" 1
+expect_match "  LimitsExceeded with both sizes, not a lost connection" "$ERR" \
+	"^busctl: bus Stats: bus\.Error\.LimitsExceeded: the frame of [0-9]+ bytes is larger than the 512 bytes busd accepts from this connection \(limits\.max_frame_size less 512\): not sent$"
+IN_FILE=/dev/null
+expect_eq "busd counted no protocol error" "$(counter protocol_errors)" 0
 
 finish
