@@ -2,7 +2,8 @@
  * HelloReply: a call, reply, event or error too big for busd is refused (or
  * replaced) before it is sent, with bus.Error.LimitsExceeded giving both
  * sizes, and the connection stays up. busd runs with the smallest maximum
- * it allows (1024 bytes: a peer may send 512), so every frame is small. */
+ * it allows (1024 bytes: a peer may send 512), so every frame is small;
+ * last, a reconnect from a busd with larger frames to one with 1024. */
 #include "config.h"
 
 #include <errno.h>
@@ -267,13 +268,67 @@ static void test_emit(bus_t *bus)
 	       "  one byte more is refused");
 }
 
+struct restore_seen {
+	int restored, schema_failed;
+	bus_error_t err;
+};
+
+static void on_connection(bus_t *bus, enum bus_conn_event event, const char *subject,
+			  const bus_error_t *err, void *ud)
+{
+	struct restore_seen *s = ud;
+
+	(void)bus, (void)subject;
+	if (event == BUS_CONN_RESTORED)
+		s->restored++;
+	if (event == BUS_CONN_SCHEMA_FAILED) {
+		s->schema_failed++;
+		if (err)
+			s->err = *err;
+	}
+}
+
+/* A schema kept for a reconnect that the new busd's frames cannot carry is
+ * reported, and the rest restored. */
+static void test_reconnect(const char *const *small_args)
+{
+	static uint8_t big[700], small[100];
+	struct restore_seen seen = { 0 };
+	bus_error_t err;
+
+	harness_stop();
+	harness_start(NULL); /* 16 MiB frames */
+	bus_t *bus = harness_connect();
+	memset(big, 'b', sizeof(big));
+	memset(small, 's', sizeof(small));
+	bus_set_reconnect(bus, 1);
+	bus_set_connection_handler(bus, on_connection, &seen);
+	require(bus_add_schema(bus, big, sizeof(big), &err) == 0 &&
+		bus_add_schema(bus, small, sizeof(small), &err) == 0,
+		"schemas of 700 and 100 bytes added under a 16 MiB limit");
+	harness_kill();
+	harness_start(small_args);
+	harness_loop_until(bus, &seen.restored, 15000);
+	is_int(seen.restored, 1, "reconnected to busd with 1024-byte frames, restored");
+	ok(seen.schema_failed == 1 && bus_error_has_name(&seen.err, BUS_ERROR_LIMITS_EXCEEDED) &&
+	   said_limit(&seen.err), "  the 700-byte schema reported: LimitsExceeded (%s)",
+	   seen.err.message);
+	is_int((long long)bus_get_max_frame_size(bus), PEER_MAX, "  the new busd's limit in force");
+	Bus__StatsReply *st = harness_stats(bus);
+	ok(st && st->schema_bytes == sizeof(small), "  the 100-byte one restored (busd holds %llu)",
+	   st ? (unsigned long long)st->schema_bytes : 0ull);
+	if (st)
+		protobuf_c_message_free_unpacked(&st->base, NULL);
+	bus_close(bus);
+}
+
 int main(void)
 {
 	static const char *const args[] = { "--max-frame-size", "1024", NULL };
 	harness_child callee;
 	char line[256];
 
-	plan(31);
+	plan(36);
 	harness_start(args);
 	bus_t *bus = harness_connect();
 	require(harness_fork(&callee, callee_main, NULL) == 0 &&
@@ -287,5 +342,6 @@ int main(void)
 	harness_send(callee.ctl, "quit");
 	is_int(harness_wait(&callee, 10000), 0, "the callee exits cleanly");
 	bus_close(bus);
+	test_reconnect(args);
 	return harness_done();
 }
