@@ -41,7 +41,8 @@ static void big_echo(Busd__Examples__Echo_Service *service, const Busd__Examples
 	free(data);
 }
 
-static void big_delay(Busd__Examples__Echo_Service *service, const Busd__Examples__DelayRequest *req,
+static void big_delay(Busd__Examples__Echo_Service *service,
+		      const Busd__Examples__DelayRequest *req,
 		      Busd__Examples__EchoReply_Closure closure, void *closure_data)
 {
 	(void)service, (void)req;
@@ -140,6 +141,23 @@ static void on_answer(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err
 		a->err = *err;
 }
 
+struct stub_answer {
+	int n;
+	int had_output;
+	bus_error_t err;
+};
+
+static void on_stub(const Busd__Examples__EchoReply *out, void *closure_data)
+{
+	struct stub_answer *sa = closure_data;
+	const bus_error_t *e = bus_proxy_call_error(closure_data);
+
+	sa->n++;
+	sa->had_output = out != NULL;
+	if (e)
+		sa->err = *e;
+}
+
 static void test_calls(bus_t *bus)
 {
 	Bus__StatsReply *before = harness_stats(bus);
@@ -193,6 +211,16 @@ static void test_calls(bus_t *bus)
 	ok(bus_error_has_name(bus_proxy_error(px), BUS_ERROR_LIMITS_EXCEEDED) &&
 	   said_limit(bus_proxy_error(px)), "a sync stub over the limit: LimitsExceeded (%s)",
 	   bus_proxy_error(px)->message);
+	bus_proxy_free(px);
+
+	px = bus_proxy_new(bus, CALLEE, &busd__examples__echo__descriptor, 5 * SEC, BUS_PROXY_ASYNC);
+	struct stub_answer sa = { 0 };
+	busd__examples__echo__echo(px, &req, on_stub, &sa);
+	is_int(sa.n, 0, "an async stub over the limit: its closure does not run at once");
+	harness_loop_until(bus, &sa.n, 5000);
+	ok(sa.n == 1 && !sa.had_output && strcmp(sa.err.name, BUS_ERROR_LIMITS_EXCEEDED) == 0 &&
+	   said_limit(&sa.err), "  it runs from bus_process() with NULL and LimitsExceeded (%s)",
+	   sa.err.message);
 	bus_proxy_free(px);
 	free(body);
 
@@ -328,7 +356,7 @@ int main(void)
 	harness_child callee;
 	char line[256];
 
-	plan(36);
+	plan(38);
 	harness_start(args);
 	bus_t *bus = harness_connect();
 	require(harness_fork(&callee, callee_main, NULL) == 0 &&

@@ -456,9 +456,9 @@ const bus_error_t *bus_proxy_error(const ProtobufCService *proxy);
  * (bus.Error.Disconnected), -EINVAL (bad name or method), -EMSGSIZE
  * (bus.Error.LimitsExceeded: the call is larger than busd accepts, see
  * bus_get_max_frame_size(); not sent, the connection stays up). Frames that
- * arrive meanwhile are kept for the next bus_process(). It costs one send() and,
- * commonly, one recv() (with SO_RCVTIMEO, so the timeout may expire up to
- * 1/64 of it, at least 1 ms, late); on a socket the program made
+ * arrive meanwhile are kept for the next bus_process(). It costs one send()
+ * and, commonly, one recv() (with SO_RCVTIMEO, so the timeout may expire up
+ * to 1/64 of it, at least 1 ms, late); on a socket the program made
  * non-blocking it waits in poll() instead. */
 int bus_call(bus_t *bus, const char *dest, const char *interface, const char *method,
 	     const char *body_type, const void *body, size_t len,
