@@ -225,16 +225,19 @@ static int call_run(struct busctl *ctl, int argc, char **argv)
 const struct command cmd_call = {
 	"call", "[--interface IFACE] NAME METHOD [JSON] | --raw [--type TYPE] NAME METHOD",
 	"Call METHOD of NAME, with JSON or an encoded body",
-	"\nNAME is a well-known name (org.busd.Echo) or a unique id (:3). busctl fetches\n"
-	"the schema NAME's owner uploaded, encodes the JSON request (the argument,\n"
-	"else stdin, else {}) as the method's request type, and prints the reply as\n"
-	"JSON (proto3 JSON mapping: lowerCamelCase names, 64-bit integers as\n"
-	"strings, bytes as base64, enums by name), indented on a terminal and on one\n"
-	"line otherwise. With --raw the request is the encoded protobuf message on\n"
-	"stdin and the encoded reply goes to stdout (a hex dump on a terminal), for\n"
-	"services without a schema and for protoc --encode/--decode. An error reply, a timeout or a lost\n"
-	"connection prints one line \"busctl: NAME METHOD: ERROR.NAME: message\" and\n"
-	"exits 1; so does a request that does not fit the schema.\n\n"
+	"\nNAME is a well-known name (org.busd.Echo), a unique id (:3) or bus, busd\n"
+	"itself (busctl call bus ListNames '{}'). busctl fetches the schema NAME's\n"
+	"owner uploaded (for bus, busd's own), encodes the JSON request (the\n"
+	"argument, else stdin, else {}) as the method's request type, and prints\n"
+	"the reply as JSON (proto3 JSON mapping: lowerCamelCase names, 64-bit\n"
+	"integers as strings, bytes as base64, enums by name), indented on a\n"
+	"terminal and on one line otherwise. With --raw the request is the encoded\n"
+	"protobuf message on stdin and the encoded reply goes to stdout (a hex dump\n"
+	"on a terminal), for services without a schema and for protoc\n"
+	"--encode/--decode. An error reply, a timeout or a lost connection prints\n"
+	"one line \"busctl: NAME METHOD: ERROR.NAME: message\" and exits 1; so does\n"
+	"a request that does not fit the schema, and one larger than busd accepts\n"
+	"in a frame (bus.Error.LimitsExceeded, not sent).\n\n"
 	"Options:\n"
 	"  -i, --interface IFACE  the protobuf service (busd.examples.Echo) when NAME\n"
 	"                         serves several that share a method name\n"
@@ -335,6 +338,7 @@ static int emit_run(struct busctl *ctl, int argc, char **argv)
 	bus_error_clear(&refusal);
 	bus_set_connection_handler(bus, on_refused, &refusal);
 	r = bus_emit_raw(bus, topic, type, body, len);
+	size_t max = bus_get_max_frame_size(bus);
 	free(body);
 	if (r == 0)
 		r = bus_flush(bus);
@@ -346,7 +350,9 @@ static int emit_run(struct busctl *ctl, int argc, char **argv)
 	if (r == -EINVAL)
 		return fail("emit %s: not a valid topic or type name", topic);
 	if (r == -EMSGSIZE)
-		return fail("emit %s: the body is larger than the frame limit", topic);
+		return fail("emit %s: bus.Error.LimitsExceeded: a %zu-byte body makes the event larger "
+			    "than the %zu bytes busd accepts in a frame (limits.max_frame_size less "
+			    "512)", topic, len, max);
 	if (r < 0)
 		return fail("emit %s: %s", topic, strerror(-r));
 	return 0;

@@ -105,7 +105,8 @@ static int introspect_run(struct busctl *ctl, int argc, char **argv)
 const struct command cmd_introspect = {
 	"introspect", "NAME",
 	"Show the services NAME serves, their methods and types",
-	"\nNAME is a well-known name or a unique id. busctl asks busd what NAME's\n"
+	"\nNAME is a well-known name, a unique id, or bus: busd serves the schema of\n"
+	"its own control service (bus.Bus). busctl asks busd what NAME's\n"
 	"owner exports under it (Introspect) and fetches the schemas the owner\n"
 	"uploaded (GetSchema), then prints each service, each method with its\n"
 	"request and reply types, and a .proto-like rendering of the service and\n"

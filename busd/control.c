@@ -138,6 +138,7 @@ static void do_hello(struct ctl *c)
 	rep.unique_name = c->p->unique;
 	rep.protocol_version = WIRE_VERSION;
 	rep.server = (char *)BUSD_SERVER;
+	rep.max_peer_frame_size = c->p->conn.max_frame; /* set by peer_activate() */
 	reply(c, &rep.base);
 }
 
@@ -545,6 +546,9 @@ static void do_export(struct ctl *c)
 	size_t nl = strlen(req->name), sl = strlen(req->service);
 	if (nl && !wire_name_valid(req->name, nl)) {
 		fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a valid name", req->name);
+	} else if (strcmp(req->name, WIRE_BUS_NAME) == 0) {
+		fail(c, BUS_ERROR_INVALID_ARGS, "the name '%s' is busd's own: no peer exports "
+		     "under it", WIRE_BUS_NAME);
 	} else if (!wire_member_valid(req->service, sl)) {
 		fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a valid service name", req->service);
 	} else {
@@ -602,7 +606,19 @@ static void do_introspect(struct ctl *c)
 	if (!req)
 		return;
 	struct peer *owner = router_resolve(b, req->name, strlen(req->name));
-	if (!owner || owner->state != PEER_ACTIVE) {
+	if (strcmp(req->name, WIRE_BUS_NAME) == 0) {
+		/* busd itself: bus.Bus, described by the schema it has built in,
+		 * whatever the peers uploaded or exported. */
+		char *service = (char *)bus__bus__descriptor.name;
+		char *id = (char *)schema_own_id(b->schemas);
+		Bus__IntrospectReply rep = BUS__INTROSPECT_REPLY__INIT;
+		rep.unique_name = (char *)WIRE_BUS_NAME;
+		rep.services = &service;
+		rep.n_services = 1;
+		rep.schema_ids = &id;
+		rep.n_schema_ids = 1;
+		reply(c, &rep.base);
+	} else if (!owner || owner->state != PEER_ACTIVE) {
 		fail(c, BUS_ERROR_NAME_HAS_NO_OWNER, "no peer owns the name '%s'", req->name);
 	} else {
 		schema_each_service(owner, req->name, strings_add, &services);

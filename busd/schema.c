@@ -1,6 +1,7 @@
 /* schema.c - schemas by content (one copy per distinct FileDescriptorSet,
- * found by its SHA-256, freed with the last peer that added it) and the
- * per-peer list of exported (name, service) pairs. */
+ * found by its SHA-256, freed with the last peer that added it), busd's own
+ * schema (bus.proto, linked in), and the per-peer list of exported (name,
+ * service) pairs. */
 #include "config.h"
 
 #include "schema.h"
@@ -36,8 +37,16 @@ struct peer_export {
 	struct charge charge;
 };
 
+/* bus.proto's FileDescriptorSet, made by the build (proto/bus.fds.c). */
+extern const unsigned char proto_bus_fds[];
+extern const size_t proto_bus_fds_len;
+
 struct schema_store {
 	hash *by_id; /* SHA-256 digest -> struct schema */
+	/* busd's own: outside the table, so no peer's coming or going, adding
+	 * or charge touches it. */
+	unsigned char own_digest[crypto_hash_sha256_BYTES];
+	char own_id[SCHEMA_ID_LEN + 1];
 };
 
 struct schema_store *schema_store_new(void)
@@ -47,7 +56,16 @@ struct schema_store *schema_store_new(void)
 		free(s);
 		return NULL;
 	}
+	if (s) {
+		crypto_hash_sha256(s->own_digest, proto_bus_fds, proto_bus_fds_len);
+		sodium_bin2hex(s->own_id, sizeof(s->own_id), s->own_digest, sizeof(s->own_digest));
+	}
 	return s;
+}
+
+const char *schema_own_id(const struct schema_store *s)
+{
+	return s->own_id;
 }
 
 static void schema_free(void *v)
@@ -76,7 +94,7 @@ int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size
 	/* The bytes decide, not the digest alone. */
 	if (sc && (sc->len != len || memcmp(sc->data, data, len) != 0))
 		return SCHEMA_E_COLLISION;
-	*known = sc != NULL;
+	*known = sc != NULL || memcmp(digest, s->own_digest, sizeof(digest)) == 0;
 	if (sc)
 		for (struct peer_schema *ps = p->schemas; ps; ps = ps->next)
 			if (ps->schema == sc)
@@ -124,6 +142,10 @@ const uint8_t *schema_get(const struct schema_store *s, const char *id, size_t *
 	    sodium_hex2bin(digest, sizeof(digest), id, SCHEMA_ID_LEN, NULL, &n, &end) != 0 ||
 	    n != sizeof(digest) || end != id + SCHEMA_ID_LEN)
 		return NULL;
+	if (memcmp(digest, s->own_digest, sizeof(digest)) == 0) {
+		*len = proto_bus_fds_len;
+		return proto_bus_fds;
+	}
 	struct schema *sc = hash_get(s->by_id, digest, sizeof(digest));
 	if (!sc)
 		return NULL;

@@ -1,8 +1,10 @@
 /* schema.h - the schemas peers upload (FileDescriptorSets, kept as opaque
  * bytes, one copy per distinct content, reference-counted by the peers that
- * added them) and which service each peer exports under which name, for
- * the control service's AddSchema, GetSchema, Export and Introspect. busd
- * never parses a schema: busctl and other clients do. */
+ * added them), busd's own (bus.proto, built in: the schema of the control
+ * service on the name "bus", owned by no peer), and which service each
+ * peer exports under which name, for the control service's AddSchema,
+ * GetSchema, Export and Introspect. busd never parses a schema: busctl and
+ * other clients do. */
 #ifndef BUSD_SCHEMA_H
 #define BUSD_SCHEMA_H
 
@@ -37,7 +39,14 @@ void schema_store_free(struct schema_store *s);
 int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size_t len,
 	       char id[SCHEMA_ID_LEN + 1], int *known);
 
-/* The bytes of schema id (SCHEMA_ID_LEN hex digits, either case), or NULL. */
+/* The id of busd's own schema (bus.proto's FileDescriptorSet, linked in).
+ * GetSchema serves it like any other; it is charged to nobody and no peer
+ * can remove or replace it (a peer may add the same bytes: that copy is
+ * its own, charged to it, and changes nothing here). */
+const char *schema_own_id(const struct schema_store *s);
+
+/* The bytes of schema id (SCHEMA_ID_LEN hex digits, either case), busd's
+ * own among them, or NULL. */
 const uint8_t *schema_get(const struct schema_store *s, const char *id, size_t *len);
 
 /* Record (or with remove, forget) that p serves service under name ("" for

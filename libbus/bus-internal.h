@@ -20,7 +20,9 @@
 /* The largest frame libbus accepts from the broker: 64 MiB, four times the
  * broker's default --max-frame-size so that a broker configured for larger
  * frames still works. A bigger incoming frame is a protocol error (the
- * connection is dropped); a bigger outgoing one fails with -EMSGSIZE. */
+ * connection is dropped). Outgoing frames are held to what busd said in
+ * HelloReply it accepts from the connection (bus->max_frame), and never
+ * above this: a bigger one is not sent and fails with -EMSGSIZE. */
 #define CONN_MAX_FRAME (64u * 1024u * 1024u)
 
 /* Room read() gets at least, so that small frames arrive in batches. */
@@ -88,6 +90,10 @@ struct bus {
 	unsigned hold;          /* API calls on the stack that may run callbacks */
 	uint64_t serial;        /* last serial used */
 	char *unique;           /* ":N" from HelloReply */
+	uint32_t max_frame;     /* largest frame busd takes from us (HelloReply's
+	                         * max_peer_frame_size), CONN_MAX_FRAME when it
+	                         * did not say or said more */
+	size_t refused_frame;   /* the frame conn_queue() last refused as too big */
 
 	struct conn_buf in, out;
 	unsigned in_pins;       /* frames being dispatched straight from in.data */
@@ -323,8 +329,10 @@ uint64_t conn_next_serial(bus_t *bus);
 /* Check h as the broker would, then queue the frame: the body is len bytes
  * at body, or msg packed straight into the output buffer. Writes at once if
  * nothing was queued before. Returns 0, -EINVAL (why in *why when not NULL),
- * -EMSGSIZE, -ENOMEM or -ECONNRESET (not usable). conn_queue() needs an
- * open socket only (restoring a connection). */
+ * -EMSGSIZE (the frame is above bus->max_frame: nothing is sent, the
+ * connection stays up, bus->refused_frame has its size), -ENOMEM or
+ * -ECONNRESET (not usable). conn_queue() needs an open socket only
+ * (restoring a connection). */
 int conn_send(bus_t *bus, wire_header *h, const void *body, size_t len,
 	      const ProtobufCMessage *msg, const char **why);
 int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
@@ -441,7 +449,9 @@ void call_fail_all(bus_t *bus, const bus_error_t *err);
 void call_drop_restore(bus_t *bus);
 uint64_t call_next_deadline(const bus_t *bus);
 void call_free_all(bus_t *bus);
-/* The bus_error_t for a call that could not be sent (r from conn_send). */
+/* The bus_error_t for a call that could not be sent (r from conn_send):
+ * -EMSGSIZE is bus.Error.LimitsExceeded giving the frame's size and the
+ * limit. Returns r. */
 int call_send_error(bus_t *bus, int r, const char *why, bus_error_t *err);
 
 /* ---- serve.c ---- */

@@ -269,9 +269,12 @@ int lifetime_hello_accept(bus_t *bus, const bus_msg_t *reply, bus_error_t *err)
 		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
 		r = -ENOMEM;
 	} else {
-		/* A reconnect replaces the old connection's id. */
+		/* A reconnect replaces the old connection's id, and the limit:
+		 * the new busd may be configured otherwise. */
 		free(bus->unique);
 		bus->unique = unique;
+		uint32_t max = rep->max_peer_frame_size;
+		bus->max_frame = max && max < CONN_MAX_FRAME ? max : CONN_MAX_FRAME;
 	}
 	bus__hello_reply__free_unpacked(rep, NULL);
 	return r;
@@ -323,6 +326,7 @@ static int connect_at(bus_t **busp, const char *path, const char *which, const c
 	}
 	bus->fd = fd;
 	bus->state = CONN_UP;
+	bus->max_frame = CONN_MAX_FRAME; /* until HelloReply says */
 	bus->generation = 1;
 	bus->retry_delay = RETRY_MIN;
 	/* Jitter needs no quality, only clients that differ. */
@@ -413,6 +417,11 @@ int bus_connect_user(bus_t **busp, bus_error_t *err)
 const char *bus_unique_name(const bus_t *bus)
 {
 	return bus && bus->unique ? bus->unique : NULL;
+}
+
+size_t bus_get_max_frame_size(const bus_t *bus)
+{
+	return bus ? bus->max_frame : 0;
 }
 
 int bus_is_connected(const bus_t *bus)

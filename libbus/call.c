@@ -383,8 +383,15 @@ int call_send_error(bus_t *bus, int r, const char *why, bus_error_t *err)
 		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "%s", why ? why : "invalid argument");
 		break;
 	case -EMSGSIZE:
-		bus_error_set(err, BUS_ERROR_FAILED, "frame larger than libbus's limit of %u bytes",
-			      CONN_MAX_FRAME);
+		if (bus->max_frame < CONN_MAX_FRAME)
+			bus_error_set(err, BUS_ERROR_LIMITS_EXCEEDED, "the frame of %zu bytes is larger "
+				      "than the %u bytes busd accepts from this connection "
+				      "(limits.max_frame_size less 512): not sent", bus->refused_frame,
+				      bus->max_frame);
+		else
+			bus_error_set(err, BUS_ERROR_LIMITS_EXCEEDED, "the frame of %zu bytes is larger "
+				      "than libbus's limit of %u bytes: not sent", bus->refused_frame,
+				      CONN_MAX_FRAME);
 		break;
 	case -ECONNRESET:
 		conn_disconnected(bus, err);
@@ -587,6 +594,13 @@ int bus_call_async(bus_t *bus, bus_slot_t **slot, const char *dest, const char *
 	int r = slot_prepare(bus, slot, SLOT_CALL, userdata, &s);
 	if (r == 0)
 		r = call_start(bus, &h, body, len, NULL, timeout_usec, &p);
+	if (r == -EMSGSIZE) {
+		/* Too big for busd: not sent, and cb hears why, as it would
+		 * hear busd's answer. */
+		bus_error_t e;
+		call_send_error(bus, r, NULL, &e);
+		r = (p = call_add_settled(bus, &e)) ? 0 : -ENOMEM;
+	}
 	if (r < 0) {
 		bus_slot_unref(s);
 		return r;

@@ -95,8 +95,13 @@ int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
 			*why = "header too large (above 65024 bytes)";
 		return -EINVAL;
 	}
-	if (len > CONN_MAX_FRAME || WIRE_PREAMBLE_SIZE + hlen + len > CONN_MAX_FRAME)
+	/* busd would close the connection for a bigger frame: refuse it here,
+	 * and the connection goes on. */
+	if (len > bus->max_frame || WIRE_PREAMBLE_SIZE + hlen + len > bus->max_frame) {
+		bus->refused_frame = len > SIZE_MAX - WIRE_PREAMBLE_SIZE - hlen
+				     ? SIZE_MAX : WIRE_PREAMBLE_SIZE + hlen + len;
 		return -EMSGSIZE;
+	}
 
 	size_t total = WIRE_PREAMBLE_SIZE + hlen + len;
 	int was_empty = b->start == b->end;

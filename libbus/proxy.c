@@ -125,7 +125,10 @@ static void async_failed(struct proxy *px, unsigned method, int r, ProtobufCClos
 {
 	const char *name = r == -EINVAL ? BUS_ERROR_INVALID_ARGS :
 			   r == -ECONNRESET ? BUS_ERROR_DISCONNECTED : BUS_ERROR_FAILED;
-	bus_error_set(&px->error, name, "the call could not be sent: %s", strerror(-r));
+	if (r == -EMSGSIZE)
+		call_send_error(px->bus, r, NULL, &px->error);
+	else
+		bus_error_set(&px->error, name, "the call could not be sent: %s", strerror(-r));
 	struct pending *p = call_add_settled(px->bus, &px->error);
 	if (!p) {
 		if (closure)
@@ -191,7 +194,9 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 		h.serial = conn_next_serial(bus);
 		int r = conn_send(bus, &h, NULL, 0, input, NULL);
 		bus_error_clear(&px->error);
-		if (r < 0)
+		if (r == -EMSGSIZE)
+			call_send_error(bus, r, NULL, &px->error);
+		else if (r < 0)
 			bus_error_set(&px->error, BUS_ERROR_FAILED, "the call could not be sent: %s",
 				      strerror(-r));
 		return;

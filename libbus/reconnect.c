@@ -167,6 +167,14 @@ static int restore_kept(bus_t *bus, struct kept *list, int names)
 			req.file_descriptor_set.data = k->data;
 			req.file_descriptor_set.len = k->len;
 			r = restore_call(bus, "AddSchema", &req.base, BUS_CONN_SCHEMA_FAILED, NULL);
+			if (r == -EMSGSIZE) {
+				/* Too big for the new busd's frames: refused like
+				 * busd would, the rest goes on. */
+				bus_error_t e;
+				call_send_error(bus, r, NULL, &e);
+				restore_note(bus, BUS_CONN_SCHEMA_FAILED, "", &e);
+				continue;
+			}
 		}
 		if (r < 0)
 			return r;

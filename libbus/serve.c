@@ -50,12 +50,16 @@ static void incall_free(bus_t *bus, struct incall *c)
 	free(c);
 }
 
-/* Send the REPLY (reply set) or ERROR frame answering the CALL m. */
+/* Send the REPLY (reply set) or ERROR frame answering the CALL m. The
+ * caller gets one answer whatever the size: a reply too big for busd is
+ * replaced by bus.Error.LimitsExceeded (and -EMSGSIZE returned), an error
+ * message too long for the frame is cut. */
 static int answer_send(bus_t *bus, const bus_msg_t *m, const ProtobufCMessage *reply,
 		       const char *ename, const char *emsg)
 {
 	wire_header h = { .serial = conn_next_serial(bus), .reply_serial = m->serial };
-	int r;
+	char text[sizeof(((bus_error_t *)0)->message)];
+	int r, too_big = 0;
 
 	if (m->flags & BUS_FLAG_NO_REPLY_EXPECTED)
 		return 0;
@@ -66,14 +70,33 @@ static int answer_send(bus_t *bus, const bus_msg_t *m, const ProtobufCMessage *r
 		r = conn_send(bus, &h, NULL, 0, reply, NULL);
 		if (r != -EMSGSIZE)
 			return r;
-		ename = BUS_ERROR_FAILED;
-		emsg = "the reply is larger than libbus's frame limit";
+		if (bus->max_frame < CONN_MAX_FRAME)
+			snprintf(text, sizeof(text), "the reply to %s is a frame of %zu bytes, more than "
+				 "the %u bytes busd accepts from the service (limits.max_frame_size "
+				 "less 512)", m->member, bus->refused_frame, bus->max_frame);
+		else
+			snprintf(text, sizeof(text), "the reply to %s is a frame of %zu bytes, more than "
+				 "libbus's limit of %u bytes", m->member, bus->refused_frame,
+				 CONN_MAX_FRAME);
+		ename = BUS_ERROR_LIMITS_EXCEEDED;
+		emsg = text;
+		too_big = 1;
 	}
 	h.kind = WIRE_KIND_ERROR;
 	h.body_type = wire_str_c(NULL);
 	h.error_name = wire_str_c(ename);
 	h.error_message = wire_str_c(emsg);
-	return conn_send(bus, &h, NULL, 0, NULL, NULL);
+	r = conn_send(bus, &h, NULL, 0, NULL, NULL);
+	if (r == -EMSGSIZE && bus->refused_frame - bus->max_frame < h.error_message.len) {
+		/* Shorter by the excess (the field's length prefix can only
+		 * shrink), at a UTF-8 character boundary. */
+		size_t cut = h.error_message.len - (bus->refused_frame - bus->max_frame);
+		while (cut > 0 && ((unsigned char)emsg[cut] & 0xc0) == 0x80)
+			cut--;
+		h.error_message.len = (uint32_t)cut;
+		r = conn_send(bus, &h, NULL, 0, NULL, NULL);
+	}
+	return r == 0 && too_big ? -EMSGSIZE : r;
 }
 
 static __attribute__((format(printf, 4, 5)))

@@ -172,6 +172,19 @@ void bus_close(bus_t *bus);
 /* This connection's unique id (":42"), owned by bus. */
 const char *bus_unique_name(const bus_t *bus);
 
+/* The largest frame (12-byte preamble, header and body) this connection may
+ * send: what busd said in its HelloReply (limits.max_frame_size less 512
+ * bytes), at most 64 MiB; 64 MiB when busd did not say. It changes only
+ * with a reconnect. A call, reply, event or control call whose frame would
+ * be larger is not sent, and the connection stays up: a sync call
+ * (bus_call(), control calls, BUS_PROXY_SYNC stubs) returns -EMSGSIZE with
+ * bus.Error.LimitsExceeded giving both sizes; an async call's callback (or
+ * an async stub's closure) gets that error from bus_process(); bus_emit()
+ * and bus_emit_raw() return -EMSGSIZE; a reply a handler gives that is too
+ * big is not sent either: the caller gets bus.Error.LimitsExceeded
+ * instead, so every call still gets exactly one answer. 0 for NULL. */
+size_t bus_get_max_frame_size(const bus_t *bus);
+
 /* 1 while connected, 0 once the broker has gone away (and, when
  * reconnecting, until a new connection is up and restored). */
 int bus_is_connected(const bus_t *bus);
@@ -359,7 +372,9 @@ int bus_query_sender_creds_async(void *call, bus_slot_t **slot, bus_creds_fn cb,
  * passed to the method handler; the request is freed when the handler
  * returns. The handler answers by calling closure(reply, closure_data) once,
  * now or later (closure_data stays valid until then); closure(NULL, ...)
- * answers bus.Error.ServiceFailed. Service and name must outlive the export.
+ * answers bus.Error.ServiceFailed, and a reply too big to send (see
+ * bus_get_max_frame_size()) bus.Error.LimitsExceeded. Service and name must
+ * outlive the export.
  * A call addressed to the connection's unique id reaches every export.
  * busd is told (for Introspect; it may refuse with bus.Error.LimitsExceeded
  * or bus.Error.InvalidArgs): the sync form waits for its answer, the async
@@ -389,9 +404,10 @@ int bus_add_schema_async(bus_t *bus, bus_slot_t **slot, const void *fds, size_t 
 /* The CALL's header (sender etc); valid until the call is answered. */
 const bus_msg_t *bus_call_msg(void *closure_data);
 /* Answer the call with an ERROR instead of a reply. After this, the handler
- * must not call its closure. name is a dotted error name. Returns 0, or
- * -ECONNRESET when nothing was sent because the connection the call came on
- * is gone (also after a reconnect: the caller was answered by busd). */
+ * must not call its closure. name is a dotted error name; a message too
+ * long for the frame limit (bus_get_max_frame_size()) is cut to fit. Returns
+ * 0, or -ECONNRESET when nothing was sent because the connection the call
+ * came on is gone (also after a reconnect: the caller was answered by busd). */
 int bus_call_fail(void *closure_data, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -437,10 +453,12 @@ const bus_error_t *bus_proxy_error(const ProtobufCService *proxy);
  * returns 0, *reply is a malloc'd copy of the reply body (free() it; NULL
  * when empty) and *reply_len its length. Errors: -EREMOTE (err holds the
  * remote error), -ETIMEDOUT (bus.Error.Timeout), -ECONNRESET
- * (bus.Error.Disconnected), -EINVAL (bad name or method). Frames that arrive
- * meanwhile are kept for the next bus_process(). It costs one send() and,
- * commonly, one recv() (with SO_RCVTIMEO, so the timeout may expire up to
- * 1/64 of it, at least 1 ms, late); on a socket the program made
+ * (bus.Error.Disconnected), -EINVAL (bad name or method), -EMSGSIZE
+ * (bus.Error.LimitsExceeded: the call is larger than busd accepts, see
+ * bus_get_max_frame_size(); not sent, the connection stays up). Frames that
+ * arrive meanwhile are kept for the next bus_process(). It costs one send()
+ * and, commonly, one recv() (with SO_RCVTIMEO, so the timeout may expire up
+ * to 1/64 of it, at least 1 ms, late); on a socket the program made
  * non-blocking it waits in poll() instead. */
 int bus_call(bus_t *bus, const char *dest, const char *interface, const char *method,
 	     const char *body_type, const void *body, size_t len,
@@ -448,8 +466,10 @@ int bus_call(bus_t *bus, const char *dest, const char *interface, const char *me
 
 /* Asynchronous call. cb runs exactly once from bus_process() (or bus_close())
  * with the reply (err NULL) or with err set and reply NULL, unless the call
- * is cancelled by dropping its slot first. With cb NULL the callee is told
- * no answer is wanted (NO_REPLY_EXPECTED) and *slot is set to NULL. */
+ * is cancelled by dropping its slot first; a call too big to send (see
+ * bus_get_max_frame_size()) is not sent and cb gets bus.Error.LimitsExceeded.
+ * With cb NULL the callee is told no answer is wanted (NO_REPLY_EXPECTED),
+ * *slot is set to NULL, and a call too big fails with -EMSGSIZE. */
 typedef void (*bus_reply_fn)(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err,
 			     void *userdata);
 int bus_call_async(bus_t *bus, bus_slot_t **slot, const char *dest, const char *interface,
@@ -466,7 +486,10 @@ ProtobufCMessage *bus_msg_unpack(const bus_msg_t *msg, const ProtobufCMessageDes
 
 /* ---- events ---- */
 
-/* Broadcast msg on topic (a dotted name) to every subscriber. */
+/* Broadcast msg on topic (a dotted name) to every subscriber. Returns 0,
+ * -EINVAL, -EPERM (a monitor), -ECONNRESET, -ENOMEM, or -EMSGSIZE when the
+ * event is larger than busd accepts (bus_get_max_frame_size(); not sent, the
+ * connection stays up). */
 int bus_emit(bus_t *bus, const char *topic, const ProtobufCMessage *msg);
 int bus_emit_raw(bus_t *bus, const char *topic, const char *body_type,
 		 const void *body, size_t len);
