@@ -9,8 +9,9 @@
 #   needed FILE LIB...               its DT_NEEDED libraries (readelf -d)
 #   mem   WHAT VmRSS=.. Rss=.. Pss=.. Shared_Clean=.. Shared_Dirty=..
 #         Private_Clean=.. Private_Dirty=.. Heap=..   (kB, one line)
-#   map   WHAT KB NAME               the five mappings (file, [heap], [stack],
-#                                    anonymous) that hold most of WHAT's Rss
+#   map   WHAT RSS DIRTY NAME        per mapped file (and [heap], [stack],
+#                                    [anonymous]) with resident pages, largest
+#                                    Rss first: its Rss and Private_Dirty (kB)
 #
 # WHAT: busd-idle (no peer yet), idle-client (tests/bench/idle-client: a
 # client that owns a name and idles in bus_run), busd-1peer (busd with that
@@ -56,8 +57,9 @@ mem() {
 	awk -v w="$1" '
 		/^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anonymous]"; sub(".*/", "", name) }
 		$1 == "Rss:" { rss[name] += $2 }
-		END { for (n in rss) if (rss[n] > 0) print "map", w, rss[n], n }' "/proc/$2/smaps" |
-		sort -k3,3nr | head -n 5
+		$1 == "Private_Dirty:" { dirty[name] += $2 }
+		END { for (n in rss) if (rss[n] > 0) print "map", w, rss[n], dirty[n] + 0, n }' "/proc/$2/smaps" |
+		sort -k3,3nr
 }
 # until SECONDS CMD...: retry CMD every 50 ms until it succeeds, or fail.
 until_ok() {
