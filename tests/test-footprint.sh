@@ -29,7 +29,7 @@ fi
 if [ "$busd_busctl" = yes ]; then
 	check "busctl is built (configured with busctl)" sized busctl/.libs/busctl
 else
-	expect_eq "busctl is not built (--disable-busctl)" \
+	expect_eq "busctl is not built (configured without it)" \
 		"$(line absent busctl/.libs/busctl)" "absent busctl/.libs/busctl"
 fi
 
