@@ -59,7 +59,7 @@ static const struct global_opt globals[] = {
 	{ { "max-schema-bytes", required_argument, NULL, OPT_MAX_SCHEMA }, "SIZE",
 	  "schema bytes busctl fetches from the bus in\none run, at most (default 64M)" },
 	{ { "no-pager", no_argument, NULL, OPT_NO_PAGER }, NULL,
-	  "accepted, for systemd busctl's habits: busctl\nnever starts a pager" },
+	  "accepted and ignored: busctl never starts a\npager" },
 	{ { "help", no_argument, NULL, 'h' }, NULL,
 	  "this text; busctl help COMMAND (or busctl\nCOMMAND --help) for a command" },
 	{ { "version", no_argument, NULL, 'V' }, NULL, "the version" },
