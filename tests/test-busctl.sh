@@ -569,15 +569,16 @@ done
 run wait org.busd.Echo
 expect_eq "wait for a name that has an owner: exit 0 at once" "$RC" 0
 expect_eq "  printing nothing" "$OUT$ERR" ""
-"$BUSCTL" wait --timeout 20 org.test.Later org.test.Later2 >"$TEST_TMP/wait.out" 2>&1 &
+# (a generous --timeout: with the CPUs busy, sanitizer builds start slowly)
+"$BUSCTL" wait --timeout 120 org.test.Later org.test.Later2 >"$TEST_TMP/wait.out" 2>&1 &
 wpid=$!
 # its connection is on the bus and subscribed (the name watch) before the
 # services start, so that it really waits for them
-wait_for 10 sh -c "'$BUSCTL' --json=short list | python3 -c 'import json, sys
+wait_for 60 sh -c "'$BUSCTL' --json=short list | python3 -c 'import json, sys
 sys.exit(not any(r[\"pid\"] == $wpid and r[\"subscriptions\"] >= 1 for r in json.load(sys.stdin)))'"
 check "  wait for two names without owner is still waiting" "kill -0 $wpid"
 bg "$ECHO_SVC" --name org.test.Later
-wait_for 10 sh -c "'$BUSCTL' list | grep -q '^org\.test\.Later '"
+wait_for 60 sh -c "'$BUSCTL' list | grep -q '^org\.test\.Later '"
 check "  and still waits when one of them has an owner" "kill -0 $wpid"
 bg "$ECHO_SVC" --name org.test.Later2
 wait "$wpid"
