@@ -1,6 +1,7 @@
-/* busctl.c - the busd command-line tool: global options, the command table,
- * the helpers every command shares, and the two broker queries (list,
- * status). Calls and streams live in call.c and watch.c. */
+/* busctl.c - the busd command-line tool: the helpers every command shares
+ * and the two broker queries (list, status). The command line (options,
+ * the command table, help, main) is options.c; calls and streams live in
+ * call.c and watch.c. */
 #include "config.h"
 
 #include <errno.h>
@@ -18,11 +19,6 @@
 #include "busctl.h"
 #include "bus.pb-c.h"
 
-static const struct command *const commands[] = {
-	&cmd_list, &cmd_status, &cmd_introspect, &cmd_call, &cmd_emit, &cmd_listen, &cmd_monitor,
-	&cmd_capture, &cmd_decode, NULL,
-};
-
 /* ---------------------------------------------------------------- helpers */
 
 /* Messages quote peers (error messages, names, schemas' reasons): one line,
@@ -35,7 +31,7 @@ static void vsay(const char *fmt, va_list ap)
 	if (vasprintf(&text, fmt, ap) < 0)
 		text = NULL;
 	safe = text ? esc_dup(text, 0) : NULL;
-	fprintf(stderr, "busctl: %s\n", safe ? safe : "out of memory");
+	fprintf(stderr, "%s: %s\n", busctl_name, safe ? safe : "out of memory");
 	free(text);
 	free(safe);
 }
@@ -134,61 +130,6 @@ bus_t *busctl_connect(struct busctl *ctl)
 	return bus;
 }
 
-static void command_help(const struct command *cmd, FILE *f)
-{
-	fprintf(f, "Usage: busctl [--system|--user|--socket PATH] [--timeout SEC] [--json] %s %s\n\n%s.\n%s", cmd->name,
-		cmd->args, cmd->summary, cmd->help);
-}
-
-int command_usage_error(const struct command *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "busctl %s: ", cmd->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nUsage: busctl %s %s (see busctl %s --help)\n", cmd->name, cmd->args,
-		cmd->name);
-	return EXIT_USAGE;
-}
-
-int command_options(const struct command *cmd, int argc, char **argv, const char *shortopts,
-		    const struct option *extra, int (*cb)(int opt, const char *arg, void *ud),
-		    void *ud, int *first)
-{
-	struct option opts[16];
-	char optstring[64];
-	size_t n = 0;
-	int c;
-
-	while (extra && extra[n].name && n < 14) {
-		opts[n] = extra[n];
-		n++;
-	}
-	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
-	opts[n] = (struct option){ NULL, 0, NULL, 0 };
-	/* "+": operands end the options, so a topic or method never parses as one. */
-	snprintf(optstring, sizeof(optstring), "+:h%s", shortopts ? shortopts : "");
-	optind = 0; /* glibc: 0 re-initialises the scanner for a new argv */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
-		if (c == 'h') {
-			command_help(cmd, stdout);
-			return -1;
-		}
-		if (c == '?')
-			return command_usage_error(cmd, "unknown option %s", argv[optind - 1]);
-		if (c == ':')
-			return command_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
-		int r = cb ? cb(c, optarg, ud) : EXIT_USAGE;
-		if (r)
-			return r;
-	}
-	*first = optind;
-	return 0;
-}
-
 int read_stdin(void **buf, size_t *len)
 {
 	size_t cap = 0, n = 0;
@@ -251,6 +192,19 @@ void time_now(char *buf, size_t len)
 	localtime_r(&tv.tv_sec, &tm);
 	snprintf(buf, len, "%02d:%02d:%02d.%06ld", tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 (long)tv.tv_usec);
+}
+
+int json_doc_out(const struct busctl *ctl, json_object *obj)
+{
+	int flags = ctl->json == BUSCTL_JSON_PRETTY
+			    ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+			    : JSON_C_TO_STRING_PLAIN;
+	int r = obj ? json_print(json_object_to_json_string_ext(obj, flags)) : -1;
+
+	json_object_put(obj);
+	if (r < 0)
+		return fail("out of memory");
+	return fflush(stdout) == 0 ? 0 : fail("writing: %s", strerror(errno));
 }
 
 int parse_count(const char *s, unsigned long *out)
@@ -348,6 +302,8 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 	}
 	qsort(rows, n, sizeof(*rows), row_cmp);
 	char name[1024], unique[128], comm[80];
+	/* --json=short or pretty: one array; --json: a line per object */
+	json_object *all = ctl->json > BUSCTL_JSON_LINES ? json_object_new_array() : NULL;
 	for (size_t i = 0; i < n; i++)
 		if ((int)strlen(esc(rows[i].name, name, sizeof(name))) > w)
 			w = (int)strlen(name);
@@ -379,6 +335,10 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 			json_object_object_add(o, "subscriptions", json_object_new_int64(p->subscriptions));
 			json_object_object_add(o, "congested", json_object_new_boolean(p->congested));
 			json_object_object_add(o, "held", json_object_new_boolean(p->held));
+			if (all) {
+				json_object_array_add(all, o);
+				continue;
+			}
 			json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 			json_object_put(o);
 			continue;
@@ -400,6 +360,8 @@ static int list_run(struct busctl *ctl, int argc, char **argv)
 	}
 	free(rows);
 	protobuf_c_message_free_unpacked(&rep->base, NULL);
+	if (ctl->json > BUSCTL_JSON_LINES)
+		return json_doc_out(ctl, all);
 	return fflush(stdout) == 0 ? 0 : fail("writing the list: %s", strerror(errno));
 }
 
@@ -414,7 +376,8 @@ const struct command cmd_list = {
 	"              its subscriptions, and\n"
 	"              FLOW: congested (its queue is above limits.queue_hold_bytes)\n"
 	"              and/or held (busd is not reading it for now), or -.\n"
-	"\nWith --json every field is there, groups as an array.\n",
+	"\nWith --json every field is there, groups as an array: one object per\n"
+	"line; with --json=short or --json=pretty one array of them.\n",
 	list_run,
 };
 
@@ -464,10 +427,8 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 		for (size_t i = 0; i < s->n_users; i++)
 			json_object_array_add(users, counters_json(&s->users[i]->base));
 		json_object_object_add(o, "users", users);
-		json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
 		protobuf_c_message_free_unpacked(&s->base, NULL);
-		return fflush(stdout) == 0 ? 0 : fail("writing the status: %s", strerror(errno));
+		return json_doc_out(ctl, o);
 	}
 	printf("uptime            %.3f s\n", (double)s->uptime_usec / 1e6);
 	printf("peers             %u\n", s->peers);
@@ -522,137 +483,8 @@ const struct command cmd_status = {
 	"\nPeers, names, subscriptions and monitors now; frames, bytes, calls,\n"
 	"replies, errors, events and protocol errors since busd started; what\n"
 	"busd holds for its peers (connections, queued and input bytes, schema\n"
-	"bytes, exports), then the same per uid, one line each (--json: \"users\").\n"
+	"bytes, exports), then the same per uid, one line each. With --json, one\n"
+	"object (the per-uid lines as \"users\"), indented with --json=pretty.\n"
 	"Exit status 0 only when busd answered, so it also tells whether busd runs.\n",
 	status_run,
 };
-
-/* ---------------------------------------------------------------- main */
-
-static void usage(FILE *f)
-{
-	fprintf(f, "Usage: busctl [--system|--user|--socket PATH] [--timeout SEC] [--json] COMMAND [ARGS...]\n\n"
-		   "Inspect and drive a busd service bus.\n\n"
-		   "Options:\n"
-		   "      --system        the system bus: $BUS_SYSTEM_ADDRESS, else\n"
-		   "                      " BUS_SYSTEM_SOCKET "\n"
-		   "      --user          your own bus: $BUS_ADDRESS, else\n"
-		   "                      $XDG_RUNTIME_DIR/busd.sock\n"
-		   "  -s, --socket PATH   busd's socket, whichever bus it is;\n"
-		   "                      without any of these: $BUS_ADDRESS, else the system\n"
-		   "                      bus, else (no system bus socket) your own bus\n"
-		   "  -t, --timeout SEC   how long to wait for each reply (default 25; 0: forever)\n"
-		   "  -j, --json          JSON output: one object per line (list, status,\n"
-		   "                      introspect, listen, monitor, decode)\n"
-		   "      --max-schema-bytes SIZE  schema bytes busctl fetches from the bus in\n"
-		   "                      one run, at most (default 64M)\n"
-		   "  -h, --help          this text; \"busctl COMMAND --help\" for a command\n"
-		   "  -V, --version       the version\n\n"
-		   "Commands:\n");
-	for (size_t i = 0; commands[i]; i++)
-		fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
-	fprintf(f, "\nOutput is a table for people, or JSON lines with --json; never colour.\n"
-		   "Exit status: 0 on success, 1 on a failure (one line on stderr), 2 on a\n"
-		   "usage error. This is busd's busctl, not systemd's D-Bus tool of the same name.\n");
-}
-
-/* "4096", "64K", "64M", "1G": a size in bytes (binary units). */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	int shift = !*end ? 0 : strcmp(end, "K") == 0 ? 10 : strcmp(end, "M") == 0 ? 20
-		    : strcmp(end, "G") == 0 ? 30 : -1;
-	if (*s < '0' || *s > '9' || errno || shift < 0 || v > (UINT64_MAX >> shift))
-		return 0;
-	*out = (uint64_t)v << shift;
-	return 1;
-}
-
-int main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "max-schema-bytes", required_argument, NULL, 'S' },
-		{ "system", no_argument, NULL, 'Y' },
-		{ "user", no_argument, NULL, 'U' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct busctl ctl = { .timeout_usec = 25000000u, .max_schema_bytes = 64u << 20 };
-	const char *chose = NULL; /* the option that chose the bus */
-	double secs;
-	char *end;
-	int c;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:s:t:jhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			ctl.json = 1;
-			break;
-		case 's':
-		case 'Y':
-		case 'U': {
-			const char *opt = c == 's' ? "--socket" : c == 'Y' ? "--system" : "--user";
-			if (chose && strcmp(chose, opt) != 0) {
-				fprintf(stderr, "busctl: %s and %s both choose the bus: give one of "
-						"--system, --user and --socket\n", chose, opt);
-				return EXIT_USAGE;
-			}
-			chose = opt;
-			if (c == 's')
-				ctl.socket = optarg;
-			else
-				ctl.bus = c == 'Y' ? BUSCTL_BUS_SYSTEM : BUSCTL_BUS_USER;
-			break;
-		}
-		case 't':
-			errno = 0;
-			secs = strtod(optarg, &end);
-			if (end == optarg || *end || errno || !(secs >= 0 && secs <= 86400 * 365)) {
-				fprintf(stderr, "busctl: --timeout takes seconds (0 for none), not \"%s\"\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			ctl.timeout_usec = (uint64_t)(secs * 1e6);
-			if (secs > 0 && ctl.timeout_usec == 0)
-				ctl.timeout_usec = 1;
-			break;
-		case 'S':
-			if (!parse_size(optarg, &ctl.max_schema_bytes)) {
-				fprintf(stderr, "busctl: --max-schema-bytes takes a size (4096, 64K, 64M, "
-						"1G), not \"%s\"\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("busctl %s\n", PACKAGE_VERSION);
-			return 0;
-		case ':':
-			fprintf(stderr, "busctl: option %s needs a value\n", argv[optind - 1]);
-			return EXIT_USAGE;
-		default:
-			fprintf(stderr, "busctl: unknown option %s\n", argv[optind - 1]);
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind == argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	for (size_t i = 0; commands[i]; i++)
-		if (strcmp(commands[i]->name, argv[optind]) == 0)
-			return commands[i]->run(&ctl, argc - optind, argv + optind);
-	fprintf(stderr, "busctl: unknown command \"%s\" (see busctl --help)\n", argv[optind]);
-	return EXIT_USAGE;
-}

@@ -15,11 +15,27 @@
 /* The bus busctl talks to (see busctl_connect()). */
 enum busctl_bus { BUSCTL_BUS_DEFAULT, BUSCTL_BUS_SYSTEM, BUSCTL_BUS_USER };
 
+/* --json[=MODE]. Streams (listen, monitor, decode) print one object per
+ * line in every mode; list prints one per line in LINES, one array in
+ * SHORT and PRETTY; status, introspect and call print one document,
+ * indented in PRETTY. */
+enum busctl_json {
+	BUSCTL_JSON_OFF,    /* tables (call: JSON, indented on a terminal) */
+	BUSCTL_JSON_LINES,  /* -j, --json */
+	BUSCTL_JSON_SHORT,  /* --json=short: one document, one line */
+	BUSCTL_JSON_PRETTY, /* --json=pretty: one document, indented */
+};
+
+/* The name busctl was invoked as (argv[0]'s last part, so that a renamed
+ * install, e.g. --program-transform-name, speaks under its own name): the
+ * prefix of its messages and the name in its help. */
+extern const char *busctl_name;
+
 struct busctl {
 	const char *socket;    /* --socket; NULL: chosen by bus */
 	enum busctl_bus bus;   /* --system, --user, or neither */
 	uint64_t timeout_usec; /* per call */
-	int json;              /* --json: JSON lines instead of tables */
+	enum busctl_json json; /* --json: 0 (tables) or a mode */
 	uint64_t max_schema_bytes; /* schema bytes fetched in one run, at most */
 	char why[8192];        /* why busctl_connect_quiet() found no bus */
 };
@@ -34,7 +50,7 @@ struct command {
 };
 
 extern const struct command cmd_list, cmd_status, cmd_call, cmd_emit, cmd_listen, cmd_monitor,
-	cmd_introspect, cmd_capture, cmd_decode;
+	cmd_introspect, cmd_capture, cmd_decode, cmd_wait;
 
 /* ---- schema.c: the schemas on the bus, for the JSON codec */
 #define INTROSPECT_MAX 64
@@ -81,7 +97,7 @@ char *json_safe(const char *json);
 /* puts() of json_safe(json); -1 without memory. */
 int json_print(const char *json);
 
-/* Print "busctl: " and the formatted message on stderr, escaped as esc()
+/* Print "busctl: " (busctl_name) and the formatted message on stderr, escaped as esc()
  * does; returns 1. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The same for a warning: busctl goes on. */
@@ -97,11 +113,15 @@ bus_t *busctl_connect(struct busctl *ctl);
 /* The same, saying nothing: why there is no bus is left in ctl->why. */
 bus_t *busctl_connect_quiet(struct busctl *ctl);
 
-/* Parse a command's own options: --help and the ones in extra (getopt_long
- * style, terminated by a zero entry, short letters in shortopts); cb gets
- * each other option and returns 0 or an exit status. Returns 0 with *first
- * set to the index of the first operand, -1 after printing --help, or an
- * exit status (2 on a usage error). */
+/* Parse a command's arguments: its own options (extra, getopt_long style,
+ * terminated by a zero entry, short letters in shortopts; at most 22), the
+ * global options (--json, --timeout, ... applied to the busctl main()
+ * set up) and --help, before, after or among the operands; "--" ends
+ * them. cb gets each of the command's own options and returns 0 or an
+ * exit status. Returns 0 with *first set to the index of the first
+ * operand (operands are moved after the options), -1 after printing
+ * --help or --version, or an exit status (2 on a usage error, which names
+ * the option and the command). */
 struct option;
 int command_options(const struct command *cmd, int argc, char **argv, const char *shortopts,
 		    const struct option *extra, int (*cb)(int opt, const char *arg, void *ud),
@@ -114,9 +134,15 @@ int read_stdin(void **buf, size_t *len);
 /* Write all of buf to stdout. */
 int write_stdout(const void *buf, size_t len);
 
-/* Print body (of type) as JSON on stdout; what prefixes errors. */
-int json_out(const bus_schema_t *s, const char *type, const void *body, size_t len,
-	     const char *what);
+/* Print body (of type) as JSON on stdout: indented with --json=pretty,
+ * or without --json on a terminal; what prefixes errors. */
+int json_out(const struct busctl *ctl, const bus_schema_t *s, const char *type,
+	     const void *body, size_t len, const char *what);
+/* Print a JSON document (object or array) on stdout as --json says:
+ * indented for pretty, one line otherwise; takes obj's reference. Returns
+ * 0, or 1 after saying why. */
+struct json_object;
+int json_doc_out(const struct busctl *ctl, struct json_object *obj);
 
 /* "12:34:56.789012" local time, now. */
 void time_now(char *buf, size_t len);

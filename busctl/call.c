@@ -17,7 +17,10 @@ struct send_opts {
 	const char *interface;
 	const char *type;
 	int raw;
+	int no_reply; /* --no-reply, --expect-reply=no */
 };
+
+enum { OPT_NO_REPLY = 0x200, OPT_EXPECT_REPLY };
 
 static int send_opt(int opt, const char *arg, void *ud)
 {
@@ -27,16 +30,86 @@ static int send_opt(int opt, const char *arg, void *ud)
 	case 'i': o->interface = arg; return 0;
 	case 'T': o->type = arg; return 0;
 	case 'r': o->raw = 1; return 0;
+	case OPT_NO_REPLY: o->no_reply = 1; return 0;
+	case OPT_EXPECT_REPLY:
+		if (strcmp(arg, "yes") == 0 || strcmp(arg, "true") == 0 || strcmp(arg, "1") == 0)
+			o->no_reply = 0;
+		else if (strcmp(arg, "no") == 0 || strcmp(arg, "false") == 0 || strcmp(arg, "0") == 0)
+			o->no_reply = 1;
+		else
+			return command_usage_error(&cmd_call, "--expect-reply takes yes or no, not "
+						   "\"%s\"", arg);
+		return 0;
 	default: return EXIT_USAGE;
 	}
 }
 
+/* call's; emit takes them from the second on. */
 static const struct option send_options[] = {
 	{ "interface", required_argument, NULL, 'i' },
 	{ "type", required_argument, NULL, 'T' },
 	{ "raw", no_argument, NULL, 'r' },
 	{ NULL, 0, NULL, 0 },
 };
+
+static const struct option call_options[] = {
+	{ "interface", required_argument, NULL, 'i' },
+	{ "type", required_argument, NULL, 'T' },
+	{ "raw", no_argument, NULL, 'r' },
+	{ "no-reply", no_argument, NULL, OPT_NO_REPLY },
+	{ "expect-reply", required_argument, NULL, OPT_EXPECT_REPLY },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* One round trip to busd (a Stats call), which reads a connection's frames
+ * in order: when it returns, busd has handled everything sent before it.
+ * 0, or a negative errno with err set. */
+static int busd_sync(bus_t *bus, uint64_t timeout_usec, bus_error_t *err)
+{
+	Bus__StatsRequest req = BUS__STATS_REQUEST__INIT;
+	uint8_t buf[16];
+	size_t len = bus__stats_request__pack(&req, buf), rlen = 0;
+	void *rep = NULL;
+
+	int r = bus_call(bus, BUS_NAME, "bus.Bus", "Stats", "bus.StatsRequest", buf, len,
+			 timeout_usec, err, &rep, &rlen);
+	free(rep);
+	return r;
+}
+
+/* --no-reply: the CALL goes out flagged NO_REPLY_EXPECTED, so neither the
+ * service nor busd answers it, not even with an error. busctl therefore
+ * asks busd first whether NAME has an owner (a JSON call already did, to
+ * find its schema), and after sending makes one round trip to busd, so
+ * that busd has routed the call when busctl exits 0. What it cannot see:
+ * a call busd's policy refuses, an unknown method, a failing service. */
+static int send_no_reply(struct busctl *ctl, bus_t *bus, const char *dest, const char *iface,
+			 const char *method, const char *type, const void *body, size_t len,
+			 const char *what)
+{
+	bus_creds_t *creds = NULL;
+	bus_error_t err;
+
+	bus_error_clear(&err);
+	int r = bus_get_name_creds(bus, dest, &creds, &err);
+	bus_creds_free(creds);
+	if (r == -EINVAL && !bus_error_is_set(&err))
+		return fail("%s: not a valid destination name", what);
+	if (r < 0)
+		return fail_bus(what, &err);
+	r = bus_call_async(bus, NULL, dest, iface, method, type, body, len, 0, NULL, NULL);
+	if (r == -EINVAL)
+		return fail("%s: not a valid destination, interface, method or type name", what);
+	if (r == -EMSGSIZE)
+		return fail("%s: the body is larger than the frame limit", what);
+	if (r == 0)
+		r = bus_flush(bus);
+	if (r < 0)
+		return fail("%s: %s", what, strerror(-r));
+	if (busd_sync(bus, ctl->timeout_usec, &err) < 0)
+		return fail_bus(what, &err);
+	return 0;
+}
 
 /* 16 bytes per line: offset, hex, printable characters. */
 static void hexdump(const unsigned char *p, size_t n)
@@ -95,13 +168,14 @@ static char *json_input(int argc, char **argv, int at)
 	return text;
 }
 
-/* A body as JSON on stdout: indented on a terminal, one line otherwise. */
-int json_out(const bus_schema_t *s, const char *type, const void *body, size_t len,
-	     const char *what)
+int json_out(const struct busctl *ctl, const bus_schema_t *s, const char *type,
+	     const void *body, size_t len, const char *what)
 {
 	bus_error_t err;
 	char *json = NULL;
-	unsigned flags = isatty(STDOUT_FILENO) ? BUS_JSON_PRETTY : 0;
+	int pretty = ctl->json == BUSCTL_JSON_PRETTY ||
+		     (ctl->json == BUSCTL_JSON_OFF && isatty(STDOUT_FILENO));
+	unsigned flags = pretty ? BUS_JSON_PRETTY : 0;
 
 	if (bus_json_decode(s, type, body, len, flags, &json, &err) < 0)
 		return fail("%s: the reply does not decode as %s: %s", what, type, err.message);
@@ -126,6 +200,12 @@ static int call_raw(struct busctl *ctl, const struct send_opts *o, const char *d
 	if (!bus) {
 		free(body);
 		return 1;
+	}
+	if (o->no_reply) {
+		r = send_no_reply(ctl, bus, dest, o->interface, method, o->type, body, len, what);
+		free(body);
+		bus_close(bus);
+		return r;
 	}
 	r = bus_call(bus, dest, o->interface, method, o->type, body, len, ctl->timeout_usec, &err,
 		     &reply, &reply_len);
@@ -181,13 +261,17 @@ static int call_json(struct busctl *ctl, const struct send_opts *o, const char *
 		r = fail("%s: the request is not a valid %s: %s", what, in_type, err.message);
 		goto out;
 	}
+	if (o->no_reply) {
+		r = send_no_reply(ctl, bus, dest, svc, method, in_type, body, len, what);
+		goto out;
+	}
 	r = bus_call(bus, dest, svc, method, in_type, body, len, ctl->timeout_usec, &err, &reply,
 		     &reply_len);
 	if (r < 0) {
 		r = fail_bus(what, &err);
 		goto out;
 	}
-	r = json_out(s, out_type, reply, reply_len, what);
+	r = json_out(ctl, s, out_type, reply, reply_len, what);
 out:
 	free(body);
 	free(reply);
@@ -199,7 +283,7 @@ out:
 static int call_run(struct busctl *ctl, int argc, char **argv)
 {
 	struct send_opts o = { 0 };
-	int first, r = command_options(&cmd_call, argc, argv, "i:T:r", send_options, send_opt, &o,
+	int first, r = command_options(&cmd_call, argc, argv, "i:T:r", call_options, send_opt, &o,
 				       &first);
 	if (r)
 		return r < 0 ? 0 : r;
@@ -223,7 +307,7 @@ static int call_run(struct busctl *ctl, int argc, char **argv)
 }
 
 const struct command cmd_call = {
-	"call", "[--interface IFACE] NAME METHOD [JSON] | --raw [--type TYPE] NAME METHOD",
+	"call", "[--interface IFACE] [--no-reply] NAME METHOD [JSON] | --raw [--type TYPE] NAME METHOD",
 	"Call METHOD of NAME, with JSON or an encoded body",
 	"\nNAME is a well-known name (org.busd.Echo), a unique id (:3) or bus, busd\n"
 	"itself (busctl call bus ListNames '{}'). busctl fetches the schema NAME's\n"
@@ -237,15 +321,27 @@ const struct command cmd_call = {
 	"--encode/--decode. An error reply, a timeout or a lost connection prints\n"
 	"one line \"busctl: NAME METHOD: ERROR.NAME: message\" and exits 1; so does\n"
 	"a request that does not fit the schema, and one larger than busd accepts\n"
-	"in a frame (bus.Error.LimitsExceeded, not sent).\n\n"
+	"in a frame (bus.Error.LimitsExceeded, not sent). --json=pretty indents\n"
+	"the reply, --json or --json=short keeps it on one line.\n"
+	"\n"
+	"With --no-reply the call is sent flagged NO_REPLY_EXPECTED and busctl\n"
+	"prints nothing: neither the service nor busd answers such a call, not even\n"
+	"with an error. busctl checks first that NAME has an owner (exit 1 if not)\n"
+	"and waits until busd has routed the call; a call the policy refuses, an\n"
+	"unknown method or a failing service go unseen (exit 0).\n\n"
 	"Options:\n"
-	"  -i, --interface IFACE  the protobuf service (busd.examples.Echo) when NAME\n"
-	"                         serves several that share a method name\n"
-	"  -r, --raw              encoded bodies on stdin and stdout\n"
-	"  -T, --type TYPE        with --raw: the request's message type, checked by the\n"
-	"                         service before it decodes the body\n\n"
+	"  -i, --interface IFACE    the protobuf service (busd.examples.Echo)\n"
+	"                           when NAME serves several that share a\n"
+	"                           method name\n"
+	"  -r, --raw                encoded bodies on stdin and stdout\n"
+	"  -T, --type TYPE          with --raw: the request's message type,\n"
+	"                           checked by the service before it decodes\n"
+	"                           the body\n"
+	"      --no-reply           send the call and want no answer\n"
+	"      --expect-reply BOOL  yes (the default) or no (as --no-reply)\n\n"
 	"Examples:\n"
 	"  busctl call org.busd.Echo Echo '{\"text\":\"hi\"}'\n"
+	"  busctl call org.busd.Echo Echo --json=pretty --timeout 3 '{\"text\":\"hi\"}'\n"
 	"  echo 'text: \"hi\"' | protoc --encode=busd.examples.EchoRequest echo.proto |\n"
 	"    busctl call --raw org.busd.Echo Echo |\n"
 	"    protoc --decode=busd.examples.EchoReply echo.proto\n",
@@ -264,19 +360,13 @@ static void on_refused(bus_t *bus, enum bus_conn_event event, const char *subjec
 		*(bus_error_t *)userdata = *err;
 }
 
-/* After the event: one round trip to busd, which reads a connection's
- * frames in order, so that a refusal has arrived; then dispatch it. */
+/* After the event: one round trip to busd, so that a refusal has
+ * arrived; then dispatch it. */
 static int emit_refused(bus_t *bus, bus_error_t *refusal)
 {
-	Bus__StatsRequest req = BUS__STATS_REQUEST__INIT;
-	uint8_t buf[16];
-	size_t len = bus__stats_request__pack(&req, buf), rlen = 0;
-	void *rep = NULL;
 	bus_error_t err;
 
-	if (bus_call(bus, BUS_NAME, "bus.Bus", "Stats", "bus.StatsRequest", buf, len, 5000000u, &err,
-		     &rep, &rlen) == 0)
-		free(rep);
+	busd_sync(bus, 5000000u, &err);
 	while (bus_process(bus) > 0)
 		;
 	return bus_error_is_set(refusal);

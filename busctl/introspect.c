@@ -71,8 +71,8 @@ static int introspect_run(struct busctl *ctl, int argc, char **argv)
 			json_object_array_add(svcs, so);
 		}
 		json_object_object_add(o, "services", svcs);
-		json_print(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
+		schemas_free(sc);
+		return json_doc_out(ctl, o);
 	} else {
 		/* Service names come from the owner's Export, schemas' names were
 		 * checked when loaded; all of it is escaped all the same. */
@@ -111,6 +111,7 @@ const struct command cmd_introspect = {
 	"uploaded (GetSchema), then prints each service, each method with its\n"
 	"request and reply types, and a .proto-like rendering of the service and\n"
 	"every type it uses. With --json: one object with name, owner and services\n"
-	"(methods with request/reply types, and the rendering as \"proto\").\n",
+	"(methods with request/reply types, and the rendering as \"proto\"), on\n"
+	"one line, or indented with --json=pretty.\n",
 	introspect_run,
 };

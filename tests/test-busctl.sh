@@ -3,10 +3,14 @@
 # list, call (through protoc --encode/--decode and raw), errors and their
 # exit status, emit and listen, monitor, status, usage errors and --help;
 # hostile peers (tests/schema-peer) whose schemas busctl refuses, what
-# listen fetches when event types are unknown, and terminal escapes.
+# listen fetches when event types are unknown, and terminal escapes; the
+# command line (options after the command, --json modes, help and its
+# alignment, wait, call --no-reply with tests/recorder, "--", a renamed
+# busctl).
 . "$top_srcdir/tests/lib.sh"
 SCHEMA_PEER="$top_builddir/tests/schema-peer"
-plan 171
+RECORDER="$top_builddir/tests/recorder"
+plan 258
 
 PROTO="--proto_path=$top_srcdir/proto"
 encode() { protoc "$PROTO" --encode="$1" "$2"; }
@@ -456,5 +460,195 @@ for c in list status introspect call emit listen monitor capture decode; do
 	expect_eq "$c --help exits 0" "$RC" 0
 	expect_match "  and shows its usage" "$OUT" "^Usage: busctl .*$c"
 done
+
+# ---- the command line as systemd's busctl and ubus users expect it:
+# options anywhere, --json modes, help, wait, calls without a reply, "--"
+run list --json
+expect_eq "options after the command: list --json exits 0" "$RC" 0
+expect_match "  and prints a line per name" "$OUT" '^\{"name":"org\.busd\.Echo","unique":"'"$echo_id"'",'
+run status -j
+expect_eq "status -j: the counters as JSON" "$(printf '%s' "$OUT" | jget max_frame_size)" 16777216
+run call org.busd.Echo Echo '{"text":"late"}' --timeout 3
+expect_eq "call NAME METHOD JSON --timeout 3: the reply" "$(printf '%s' "$OUT" | jget text)" '"late"'
+run call org.busd.Echo Echo '{"text":"x"}' --timeout abc
+expect_eq "a bad --timeout after the command: exit 2" "$RC" 2
+expect_match "  saying why" "$ERR" '^busctl: --timeout takes seconds \(0 for none\), not "abc"$'
+run status --socket "$TEST_TMP/nobody.sock"
+expect_eq "--socket after the command is the socket busctl uses: exit 1" "$RC" 1
+expect_match "  naming it" "$ERR" "^busctl: cannot connect to busd at .*nobody\.sock: "
+run list --user --socket "$BUS_ADDRESS"
+expect_eq "two options that choose the bus, after the command: exit 2" "$RC" 2
+run list --bogus
+expect_eq "an unknown option after the command: exit 2" "$RC" 2
+expect_match "  naming the option and the command" "$ERR" "^busctl list: unknown option --bogus$"
+run status -x
+expect_match "  a short one too" "$ERR" "^busctl status: unknown option -x$"
+run list --long=yes
+expect_match "  a value given to an option that takes none" "$ERR" "^busctl list: option --long takes no value$"
+run --bogus list
+expect_eq "an unknown option before the command: exit 2" "$RC" 2
+expect_match "  naming it" "$ERR" "^busctl: unknown option --bogus "
+
+# One JSON document: --json=pretty and --json=short on list, status and
+# introspect; streams stay one object per line.
+parses() { printf '%s\n' "$1" | python3 -m json.tool >/dev/null 2>&1 && echo parses || echo "does not parse"; }
+run list --json=pretty
+expect_eq "list --json=pretty exits 0" "$RC" 0
+expect_eq "  one document: python3 -m json.tool reads it" "$(parses "$OUT")" parses
+expect_eq "  an array of the names, org.busd.Echo among them with its owner" \
+	"$(printf '%s' "$OUT" | python3 -c 'import json, sys
+a = json.load(sys.stdin)
+print(type(a).__name__, [r["unique"] for r in a if r["name"] == "org.busd.Echo"][0])')" "list $echo_id"
+check "  indented over several lines ($(lines "$OUT"))" "[ $(lines "$OUT") -gt 3 ]"
+run -j=pretty status
+expect_eq "-j=pretty status (before the command): one document" "$(parses "$OUT")" parses
+expect_eq "  with the counters" "$(printf '%s' "$OUT" | jget max_frame_size)" 16777216
+run introspect org.busd.Echo --json=pretty
+expect_eq "introspect --json=pretty: one document" "$(parses "$OUT")" parses
+expect_eq "  naming the owner" "$(printf '%s' "$OUT" | jget owner)" "\"$echo_id\""
+run list --json=short
+expect_eq "list --json=short: one line" "$(lines "$OUT")" 1
+expect_eq "  one document" "$(parses "$OUT")" parses
+run list -j
+check "list -j: a line per name ($(lines "$OUT"))" "[ $(lines "$OUT") -ge 4 ]"
+expect_eq "  each one an object" \
+	"$(printf '%s\n' "$OUT" | python3 -c 'import json, sys
+print(sorted({type(json.loads(l)).__name__ for l in sys.stdin}))')" "['dict']"
+run call org.busd.Echo Echo '{"text":"pretty"}' --json=pretty
+expect_eq "call --json=pretty: the reply indented" "$(lines "$OUT")" 3
+expect_eq "  one document" "$(printf '%s' "$OUT" | jget text)" '"pretty"'
+run listen --count 2 sensor.temp0.reading --json=pretty
+expect_eq "listen --json=pretty: still one object per line" "$(lines "$OUT")" 2
+expect_eq "  each one parses" \
+	"$(printf '%s\n' "$OUT" | python3 -c 'import json, sys
+print([json.loads(l)["topic"] for l in sys.stdin])')" "['sensor.temp0.reading', 'sensor.temp0.reading']"
+run list --json=bogus
+expect_eq "--json=bogus: exit 2" "$RC" 2
+expect_match "  naming the modes" "$ERR" '^busctl: --json takes lines, short, pretty or off, not "bogus"$'
+
+# help and --no-pager
+run help
+expect_eq "busctl help exits 0" "$RC" 0
+expect_match "  and lists wait" "$OUT" "^  wait +Wait until every NAME has an owner$"
+run help wait
+expect_eq "busctl help wait exits 0" "$RC" 0
+expect_match "  and shows its usage" "$OUT" "^Usage: busctl \[OPTIONS\] wait NAME\.\.\.$"
+run help nope
+expect_eq "busctl help of an unknown command: exit 2" "$RC" 2
+expect_match "  naming it" "$ERR" '^busctl help: unknown command "nope"$'
+run list --no-pager
+expect_eq "list --no-pager exits 0" "$RC" 0
+expect_match "  and prints the table" "$OUT" "^NAME +UNIQUE +PID"
+run --no-pager status
+expect_eq "--no-pager before the command too" "$RC" 0
+
+# Every help output: option rows and their further lines start their
+# description at one column; the command list too.
+misaligned() { python3 -c 'import re, sys
+row = re.compile(r"^( {2}-[A-Za-z0-9], | {6})--[a-z][a-z-]*(\[=[A-Z]+\])?( [A-Z][A-Z_.,=|]*)? +(?=\S)")
+cols, bad, prev_row = set(), [], False
+for line in sys.stdin.read().split("\n"):
+    m = row.match(line)
+    if m:
+        cols.add(m.end()); prev_row = True
+    elif prev_row and line.startswith("   ") and line.strip():
+        cols.add(len(line) - len(line.lstrip()))
+    else:
+        prev_row = False
+print(len(cols) if cols else 1)'; }
+run --help
+expect_eq "busctl --help: every option row at one column" "$(printf '%s\n' "$OUT" | misaligned)" 1
+expect_eq "  and every command's summary at one column" \
+	"$(printf '%s\n' "$OUT" | sed -n '/^Commands:/,/^$/p' | grep '^  ' | python3 -c 'import sys
+print(len({len(l) - len(l[2:].split(" ", 1)[1].lstrip()) for l in sys.stdin}))')" 1
+for c in list status introspect call emit listen monitor capture decode wait help; do
+	run "$c" --help
+	expect_eq "$c --help: every option row at one column" "$(printf '%s\n' "$OUT" | misaligned)" 1
+done
+
+# wait: returns when the names have owners, watching rather than asking
+run wait org.busd.Echo
+expect_eq "wait for a name that has an owner: exit 0 at once" "$RC" 0
+expect_eq "  printing nothing" "$OUT$ERR" ""
+# (a generous --timeout: with the CPUs busy, sanitizer builds start slowly)
+"$BUSCTL" wait --timeout 120 org.test.Later org.test.Later2 >"$TEST_TMP/wait.out" 2>&1 &
+wpid=$!
+# its connection is on the bus and subscribed (the name watch) before the
+# services start, so that it really waits for them
+wait_for 60 sh -c "'$BUSCTL' --json=short list | python3 -c 'import json, sys
+sys.exit(not any(r[\"pid\"] == $wpid and r[\"subscriptions\"] >= 1 for r in json.load(sys.stdin)))'"
+check "  wait for two names without owner is still waiting" "kill -0 $wpid"
+bg "$ECHO_SVC" --name org.test.Later
+wait_for 60 sh -c "'$BUSCTL' list | grep -q '^org\.test\.Later '"
+check "  and still waits when one of them has an owner" "kill -0 $wpid"
+bg "$ECHO_SVC" --name org.test.Later2
+wait "$wpid"
+expect_eq "  it exits 0 once both have one" "$?" 0
+expect_eq "  printing nothing" "$(cat "$TEST_TMP/wait.out")" ""
+run wait --timeout 0.3 org.test.Never org.busd.Echo
+expect_eq "wait past --timeout: exit 1" "$RC" 1
+expect_eq "  with one line naming the name still without an owner" "$ERR" \
+	"busctl: wait: timed out after 0.3 s: no owner for org.test.Never (--timeout SEC waits longer, 0 forever)"
+run wait 'not a name'
+expect_eq "wait for something that is not a name: exit 2" "$RC" 2
+expect_match "  saying so" "$ERR" '^busctl wait: "not a name" is not a well-known name'
+run wait
+expect_eq "wait without a name: exit 2" "$RC" 2
+
+# call --no-reply: the call goes out flagged NO_REPLY_EXPECTED; the
+# recorder writes down what it got
+bg "$RECORDER" "$TEST_TMP/calls" org.test.Recorder >/dev/null
+wait_for 10 sh -c "'$BUSCTL' list | grep -q '^org\.test\.Recorder '"
+run call --no-reply org.test.Recorder Echo '{"text":"fire"}'
+expect_eq "call --no-reply exits 0" "$RC" 0
+expect_eq "  printing nothing" "$OUT$ERR" ""
+wait_for 10 grep -q '^Echo fire' "$TEST_TMP/calls"
+expect_eq "  and the service got the call, flagged as wanting no reply" \
+	"$(grep '^Echo fire' "$TEST_TMP/calls")" "Echo fire reply=no"
+echo 'text: "raw fire"' | encode busd.examples.EchoRequest echo.proto >"$TEST_TMP/rawfire"
+IN_FILE="$TEST_TMP/rawfire"
+run call --raw org.test.Recorder Echo --expect-reply=no
+IN_FILE=/dev/null
+expect_eq "call --raw --expect-reply=no exits 0" "$RC" 0
+wait_for 10 grep -q '^Echo raw fire' "$TEST_TMP/calls"
+expect_eq "  and the service got it without wanting a reply" \
+	"$(grep '^Echo raw fire' "$TEST_TMP/calls")" "Echo raw fire reply=no"
+run call org.test.Recorder Echo '{"text":"answered"}'
+expect_eq "an ordinary call to the recorder: the reply" "$(printf '%s' "$OUT" | jget text)" '"answered"'
+expect_eq "  which it got wanting one" "$(grep '^Echo answered' "$TEST_TMP/calls")" \
+	"Echo answered reply=yes"
+run call --no-reply org.test.Nobody Ping
+expect_eq "call --no-reply to a name without owner: exit 1" "$RC" 1
+expect_match "  busctl asked busd first" "$ERR" "^busctl: org\.test\.Nobody Ping: bus\.Error\.NameHasNoOwner: "
+run call --raw --no-reply org.test.Nobody Ping
+expect_eq "  with --raw too" "$RC" 1
+run call --expect-reply=maybe org.test.Recorder Echo
+expect_eq "--expect-reply=maybe: exit 2" "$RC" 2
+
+# "--" ends the options: what follows is an operand, even with a leading -
+run call org.test.Recorder Echo -5
+expect_eq "call NAME METHOD -5: an unknown option, exit 2" "$RC" 2
+expect_match "  naming it" "$ERR" "^busctl call: unknown option -5$"
+run call org.test.Recorder Echo -- -5
+expect_eq "call NAME METHOD -- -5: the JSON -5, which is no EchoRequest: exit 1" "$RC" 1
+expect_match "  saying so" "$ERR" "^busctl: org\.test\.Recorder Echo: the request is not a valid busd\.examples\.EchoRequest"
+run call --json=short org.test.Recorder Echo -- '{"text":"--timeout"}'
+expect_eq "options before --, the body after it" "$(printf '%s' "$OUT" | jget text)" '"--timeout"'
+
+# Renamed (./configure --program-transform-name): help, usage and errors
+# speak under the name busctl was invoked as
+if [ -x "$top_builddir/busctl/.libs/busctl" ]; then
+	ln -s "$(cd "$top_builddir/busctl/.libs" && pwd)/busctl" "$TEST_TMP/busdctl"
+	renamed() { LD_LIBRARY_PATH="$top_builddir/libbus/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$TEST_TMP/busdctl" "$@"; }
+	expect_match "renamed busdctl: --help says busdctl" "$(renamed --help)" "^Usage: busdctl \[OPTIONS\] COMMAND"
+	expect_eq "  a command's help has no busctl left in it" "$(renamed call --help | grep -c busctl)" 0
+	expect_match "  and its examples use busdctl" "$(renamed call --help)" "^  busdctl call org\.busd\.Echo Echo "
+	expect_match "  errors start with busdctl:" "$(renamed call org.test.Nobody Ping 2>&1)" \
+		"^busdctl: org\.test\.Nobody Ping: bus\.Error\.NameHasNoOwner: "
+	expect_match "  usage errors name busdctl and the command" "$(renamed list --bogus 2>&1)" \
+		"^busdctl list: unknown option --bogus$"
+else
+	for n in 1 2 3 4 5; do skip "renamed busctl check $n" "no busctl/.libs/busctl in this build"; done
+fi
 
 finish
