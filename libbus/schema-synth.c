@@ -640,11 +640,11 @@ static void put_message(struct buf *b, unsigned field, const struct synth *s, si
 	put_sub(b, field, &m);
 }
 
-static void put_service(struct buf *b, const ProtobufCServiceDescriptor *svc)
+static void put_service(struct buf *b, const ProtobufCServiceDescriptor *svc, const char *pkg)
 {
 	struct buf v = { 0 };
 
-	put_str(&v, SERVICE_NAME, svc->short_name);
+	put_str(&v, SERVICE_NAME, svc->name + (*pkg ? strlen(pkg) + 1 : 0));
 	for (unsigned k = 0; k < svc->n_methods; k++) {
 		struct buf m = { 0 };
 		put_str(&m, METHOD_NAME, svc->methods[k].name);
@@ -658,7 +658,7 @@ static void put_service(struct buf *b, const ProtobufCServiceDescriptor *svc)
 /* Files in an order where each comes after those it depends on (protoc's
  * --include_imports order); a cycle between packages is cut anywhere. */
 static void put_file(struct buf *b, struct synth *s, size_t fi, size_t svc_file,
-		     const ProtobufCServiceDescriptor *svc)
+		     const ProtobufCServiceDescriptor *svc, const char *svc_pkg)
 {
 	struct file *f = &s->files[fi];
 	struct buf fb = { 0 };
@@ -667,7 +667,7 @@ static void put_file(struct buf *b, struct synth *s, size_t fi, size_t svc_file,
 		return;
 	f->mark = 1;
 	for (size_t i = 0; i < f->n_deps; i++)
-		put_file(b, s, f->deps[i], svc_file, svc);
+		put_file(b, s, f->deps[i], svc_file, svc, svc_pkg);
 	f->mark = 2;
 	put_str(&fb, FILE_NAME, f->name);
 	if (*f->package)
@@ -681,7 +681,7 @@ static void put_file(struct buf *b, struct synth *s, size_t fi, size_t svc_file,
 		if (s->nodes[i].file == fi && s->nodes[i].parent == NONE && s->nodes[i].en)
 			put_enum(&fb, FILE_ENUM, &s->nodes[i]);
 	if (fi == svc_file)
-		put_service(&fb, svc);
+		put_service(&fb, svc, svc_pkg);
 	put_str(&fb, FILE_SYNTAX, f->proto3 ? "proto3" : "proto2");
 	put_sub(b, SET_FILE, &fb);
 }
@@ -691,10 +691,18 @@ int synth_schema(const ProtobufCServiceDescriptor *svc, uint8_t **out, size_t *l
 	struct synth s = { 0 };
 	struct buf b = { 0 };
 	size_t svc_file = NONE;
-	const char *pkg = svc->package ? svc->package : "";
+	const char *dot = strrchr(svc->name, '.');
+	size_t pl = svc->package ? strlen(svc->package) : 0;
+	/* The package is what precedes the service's own name: protoc-c's
+	 * package when the full name says so, else the name up to its last
+	 * dot (a hand-made descriptor). */
+	char *pkg = pl && strncmp(svc->name, svc->package, pl) == 0 && svc->name + pl == dot
+		    ? strdup(svc->package) : strndup(svc->name, dot ? (size_t)(dot - svc->name) : 0);
 
 	*out = NULL;
 	*len = 0;
+	if (!pkg)
+		return -ENOMEM;
 	closure(&s, svc);
 	if (!s.oom)
 		assign_files(&s);
@@ -706,7 +714,7 @@ int synth_schema(const ProtobufCServiceDescriptor *svc, uint8_t **out, size_t *l
 	if (!s.oom)
 		find_deps(&s, svc_file, svc);
 	for (size_t i = 0; !s.oom && i < s.n_files; i++)
-		put_file(&b, &s, i, svc_file, svc);
+		put_file(&b, &s, i, svc_file, svc, pkg);
 	for (size_t i = 0; i < s.n; i++)
 		free(s.nodes[i].name);
 	for (size_t i = 0; i < s.n_files; i++) {
@@ -715,6 +723,7 @@ int synth_schema(const ProtobufCServiceDescriptor *svc, uint8_t **out, size_t *l
 	}
 	free(s.nodes);
 	free(s.files);
+	free(pkg);
 	if (s.oom || b.oom) {
 		free(b.p);
 		return -ENOMEM;

@@ -111,7 +111,15 @@ static void test_store(void)
 	const Bus__IntrospectReply *ir = in ? in : &none;
 	is_str(ir->unique_name, bus_unique_name(a), "  with the owner's unique id");
 	ok(ir->n_services == 1 && strcmp(ir->services[0], "test.Svc") == 0, "  the exported service");
-	ok(ir->n_schema_ids == 1 && id && strcmp(ir->schema_ids[0], id) == 0, "  and a's schema id");
+	/* Newest first: the schema libbus made for test.Svc (a's blob does not
+	 * declare it), then a's. */
+	ok(ir->n_schema_ids == 2 && id && strcmp(ir->schema_ids[1], id) == 0,
+	   "  and a's schema id, after another one");
+	ok(ir->n_schema_ids == 2 && get_schema(c, ir->schema_ids[0], &got, &err) == 0 &&
+	   memmem(got.data, got.len, "busd-synth/test.proto", 21) &&
+	   memmem(got.data, got.len, "\x32\x05\x0a\x03Svc", 7),
+	   "  the schema libbus made for test.Svc: file busd-synth/test.proto, service Svc");
+	free(got.data);
 	if (in)
 		bus__introspect_reply__free_unpacked(in, NULL);
 	in = introspect(c, bus_unique_name(a), &err);
@@ -218,7 +226,8 @@ static void test_libbus_calls(void)
 	ok(exported.n == 1 && !exported.err[0], "  busd accepts the export (%s)", exported.err);
 	Bus__IntrospectReply *in = introspect(c, bus_unique_name(a), &err);
 	ok(in && in->n_services == 1 && strcmp(in->services[0], "test.Async") == 0 &&
-	   in->n_schema_ids == 1, "  Introspect lists it, and the one schema accepted");
+	   in->n_schema_ids == 2, "  Introspect lists it, the one schema accepted and the one "
+	   "libbus made for test.Async");
 	if (in)
 		bus__introspect_reply__free_unpacked(in, NULL);
 	is_int(bus_export(a, NULL, NULL, &svc, &err), -EEXIST, "exporting it again: -EEXIST");
@@ -315,7 +324,7 @@ static void test_echo(void)
 
 int main(void)
 {
-	plan(47);
+	plan(48);
 	harness_start_conf("[limits]\nmax_schema_bytes = %d\n", SCHEMA_LIMIT);
 	test_store();
 	test_limit();
