@@ -16,6 +16,7 @@
 
 #include <bus/bus.h>
 #include "bus.pb-c.h"
+#include "echo.pb-c.h"
 #include "harness.h"
 #include "tap.h"
 
@@ -69,6 +70,9 @@ static char *add_schema(bus_t *bus, const void *data, size_t len, int *known, bu
 	bus__add_schema_reply__free_unpacked(rep, NULL);
 	return id;
 }
+
+extern const unsigned char proto_echo_fds[];
+extern const size_t proto_echo_fds_len;
 
 /* Any exported service will do for the export bookkeeping. */
 static void noop_method(ProtobufCService *s, unsigned i, const ProtobufCMessage *in,
@@ -322,13 +326,73 @@ static void test_echo(void)
 	bus_close(bus);
 }
 
+static size_t schema_ids(bus_t *c, bus_t *of)
+{
+	bus_error_t err;
+	Bus__IntrospectReply *in = introspect(c, bus_unique_name(of), &err);
+	size_t n = in ? in->n_schema_ids : (size_t)-1;
+
+	if (in)
+		bus__introspect_reply__free_unpacked(in, NULL);
+	return n;
+}
+
+/* The schema bus_export() makes: not when a set the connection uploaded
+ * (or is uploading) declares the service; an export whose schema busd
+ * refuses fails, in either form. */
+static void test_made_schema(void)
+{
+	bus_t *a = harness_connect(), *b = harness_connect(), *d = harness_connect();
+	bus_t *c = harness_connect();
+	ProtobufCService echo = { &busd__examples__echo__descriptor, noop_method, NULL };
+	struct harness_outcome up = { 0 }, ex = { 0 };
+	bus_error_t err;
+
+	ok(bus_add_schema_async(a, NULL, proto_echo_fds, proto_echo_fds_len, harness_on_done,
+				&up) == 0 &&
+	   bus_export_async(a, NULL, NULL, &echo, harness_on_done, &ex) == 0,
+	   "protoc's set for busd.examples.Echo, then the export, both async");
+	harness_loop_until(a, &ex.n, 5000);
+	ok(up.n == 1 && !up.err[0] && ex.n == 1 && !ex.err[0], "  both accepted (%s%s)", up.err,
+	   ex.err);
+	is_int((long long)schema_ids(c, a), 1, "  no schema made: the one on its way declares it");
+	ok(bus_export(b, NULL, NULL, &echo, &err) == 0 &&
+	   bus_add_schema(b, proto_echo_fds, proto_echo_fds_len, &err) == 0,
+	   "the export first, protoc's set after");
+	is_int((long long)schema_ids(c, b), 2, "  both stay: the one made and protoc's");
+
+	/* d's quota nearly full: the schema made for Echo does not fit. */
+	uint8_t *big = calloc(1, SCHEMA_LIMIT - 64);
+	ok(big && bus_add_schema(d, big, SCHEMA_LIMIT - 64, &err) == 0,
+	   "a peer fills its schema quota but 64 bytes");
+	ok(bus_export(d, NULL, NULL, &echo, &err) == -EREMOTE &&
+	   bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED) &&
+	   strstr(err.message, "the schema made for busd.examples.Echo"),
+	   "  bus_export: -EREMOTE, the made schema's bus.Error.LimitsExceeded (%s)", err.message);
+	memset(&ex, 0, sizeof(ex));
+	ok(bus_export_async(d, NULL, NULL, &echo, harness_on_done, &ex) == 0,
+	   "  bus_export_async returns at once");
+	harness_loop_until(d, &ex.n, 5000);
+	is_str(ex.err, BUS_ERROR_LIMITS_EXCEEDED, "  and reports the refusal");
+	Bus__IntrospectReply *in = introspect(c, bus_unique_name(d), &err);
+	ok(in && in->n_services == 0, "  the export withdrawn");
+	if (in)
+		bus__introspect_reply__free_unpacked(in, NULL);
+	free(big);
+	bus_close(a);
+	bus_close(b);
+	bus_close(c);
+	bus_close(d);
+}
+
 int main(void)
 {
-	plan(48);
+	plan(58);
 	harness_start_conf("[limits]\nmax_schema_bytes = %d\n", SCHEMA_LIMIT);
 	test_store();
 	test_limit();
 	test_libbus_calls();
+	test_made_schema();
 	test_ids();
 	test_echo();
 	return harness_done();
