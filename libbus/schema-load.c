@@ -238,18 +238,22 @@ static int stage(struct load *l, const char *name, enum schema_kind kind, const 
 		return refuse(l, "the name %.60s... is longer than %d bytes", name, SCHEMA_MAX_NAME);
 	if (!GROW(l, l->types, l->n_types, l->cap_types))
 		return -ENOMEM;
-	l->types[l->n_types++] = (struct staged){ { name, kind, ptr }, d, l->file };
+	l->types[l->n_types++] = (struct staged){ { name, kind, ptr, l->synth }, d, l->file };
 	return 0;
 }
 
 /* ---------------------------------------------------------------- declare */
 
-/* A synthesized file declares a type the schema has already: that one
- * stays (an explicit schema added first wins; two services' synthesized
- * sets share their types). */
+/* A type the schema has already, where the new file or the one that
+ * declared it is a synthesized one: the declaration there stays (both
+ * describe the same type, from the same generated code or not; two
+ * services' synthesized sets share their types). Between real files a
+ * second declaration is still refused. */
 static int merged(const struct load *l, const char *name)
 {
-	return l->synth && schema_find(l->s, name) != NULL;
+	const struct schema_entry *e = schema_find(l->s, name);
+
+	return e && (l->synth || e->synth);
 }
 
 /* The names of every type and service of the set, before any field may

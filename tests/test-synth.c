@@ -250,7 +250,7 @@ int main(void)
 	uint8_t *set = NULL, *set2 = NULL;
 	size_t len = 0, len2 = 0;
 
-	plan(83);
+	plan(86);
 
 	/* synth-test.proto */
 	bus_schema_t *real = load(synth_test_fds, synth_test_fds_len, "protoc's set of synth-test");
@@ -292,6 +292,16 @@ int main(void)
 	size_t n_services;
 	bus_schema_services(mixed, &n_services);
 	is_int((long long)n_services, 2, "  protoc's declarations stay, no service twice");
+	bus_schema_free(mixed);
+	free(set2);
+	mixed = load_synth(&st__probe__descriptor, &set2, &len2);
+	free(set2);
+	set2 = NULL;
+	ok(bus_schema_add(mixed, synth_test_fds, synth_test_fds_len, &err) == 0,
+	   "protoc's set after a synthesized one for the same types: accepted (%s)", err.message);
+	bus_schema_services(mixed, &n_services);
+	ok(n_services == 2 && bus_schema_methods(mixed, "st.Empty", &names) == 0 &&
+	   bus_schema_has_type(mixed, "st.other.Legacy"), "  what it adds is there, nothing twice");
 	free(set2);
 	bus_schema_free(mixed);
 	bus_schema_free(real);
