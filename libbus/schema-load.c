@@ -711,7 +711,8 @@ static int load_set(struct load *l, Google__Protobuf__FileDescriptorSet *set)
 		return r;
 	if (l->n_files == 0 && l->n_types == 0)
 		return 0; /* every file and type was there before */
-	qsort(l->files, l->n_files, sizeof(*l->files), str_cmp);
+	if (l->n_files) /* none when every file was merged into known ones */
+		qsort(l->files, l->n_files, sizeof(*l->files), str_cmp);
 	for (size_t i = 1; i < l->n_files; i++)
 		if (strcmp(l->files[i], l->files[i - 1]) == 0)
 			return refuse(l, "the set has file %s twice", l->files[i]);
