@@ -317,6 +317,9 @@ int control_start(bus_t *bus, bus_slot_t **slotp, struct control_op *op, const c
 		  const ProtobufCMessage *req, const bus_error_t *err);
 /* The slot was dropped: the callback must not run. */
 void control_mute(struct control_op *op);
+/* 1 if a schema this connection uploaded, or is uploading with
+ * bus_add_schema_async(), declares service (a full name). */
+int control_schema_declares(const bus_t *bus, const char *service);
 /* The callback of op (creds for bus_creds_fn ones), once: the slot is
  * detached first. */
 void control_done(bus_t *bus, struct control_op *op, const bus_creds_t *creds,

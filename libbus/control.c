@@ -10,6 +10,7 @@
 
 #include "bus-internal.h"
 #include "bus.pb-c.h"
+#include "schema-synth.h"
 
 static void control_header(wire_header *h, const char *method, const ProtobufCMessage *req)
 {
@@ -365,4 +366,19 @@ int bus_add_schema_async(bus_t *bus, bus_slot_t **slot, const void *fds, size_t 
 		return control_start(bus, slot, op, NULL, NULL, NULL);
 	schema_request(&req, op->k);
 	return control_start(bus, slot, op, "AddSchema", &req.base, NULL);
+}
+
+int control_schema_declares(const bus_t *bus, const char *service)
+{
+	for (const struct kept *k = bus->schemas; k; k = k->next)
+		if (synth_set_declares(k->data, k->len, service))
+			return 1;
+	/* Control calls have deadlines: every one waiting is on this list. */
+	for (const struct pending *p = bus->due_first; p; p = p->due_next) {
+		const struct control_op *op = p->cb == op_answer ? p->userdata : NULL;
+		if (op && op->finish == schema_finish && op->k &&
+		    synth_set_declares(op->k->data, op->k->len, service))
+			return 1;
+	}
+	return 0;
 }

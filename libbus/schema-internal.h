@@ -91,6 +91,7 @@ struct schema_entry {
 	const char *name;
 	enum schema_kind kind;
 	const void *ptr;
+	int synth;          /* declared by a file libbus made (SYNTH_PREFIX) */
 };
 
 /* One FileDescriptorSet that added files: the unpacked set (names point

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "schema-internal.h"
+#include "schema-synth.h"
 #include "text.h"
 
 #define LABEL(l) GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_##l
@@ -131,6 +132,7 @@ struct load {
 	bus_error_t *err;
 	struct schema_block *blocks;
 	const char *file; /* being checked, for messages */
+	int synth;        /* it is one libbus made (SYNTH_PREFIX): merged */
 	struct staged *types;
 	size_t n_types, cap_types;
 	const char **files;
@@ -236,11 +238,23 @@ static int stage(struct load *l, const char *name, enum schema_kind kind, const 
 		return refuse(l, "the name %.60s... is longer than %d bytes", name, SCHEMA_MAX_NAME);
 	if (!GROW(l, l->types, l->n_types, l->cap_types))
 		return -ENOMEM;
-	l->types[l->n_types++] = (struct staged){ { name, kind, ptr }, d, l->file };
+	l->types[l->n_types++] = (struct staged){ { name, kind, ptr, l->synth }, d, l->file };
 	return 0;
 }
 
 /* ---------------------------------------------------------------- declare */
+
+/* A type the schema has already, where the new file or the one that
+ * declared it is a synthesized one: the declaration there stays (both
+ * describe the same type, from the same generated code or not; two
+ * services' synthesized sets share their types). Between real files a
+ * second declaration is still refused. */
+static int merged(const struct load *l, const char *name)
+{
+	const struct schema_entry *e = schema_find(l->s, name);
+
+	return e && (l->synth || e->synth);
+}
 
 /* The names of every type and service of the set, before any field may
  * refer to one. */
@@ -254,6 +268,8 @@ static int declare_enum(struct load *l, const char *scope, const enum_desc *d)
 		return -ENOMEM;
 	e->name = join(l, scope, d->name);
 	e->id = l->s->n_ids + l->n_types;
+	if (e->name && merged(l, e->name))
+		return 0;
 	return e->name ? stage(l, e->name, SCHEMA_ENUM, e, d) : -ENOMEM;
 }
 
@@ -269,7 +285,7 @@ static int declare_message(struct load *l, const char *scope, const msg_desc *d,
 	m->id = l->s->n_ids + l->n_types;
 	m->proto3 = proto3;
 	m->map_entry = d->options && d->options->has_map_entry && d->options->map_entry;
-	int r = m->name ? stage(l, m->name, SCHEMA_MSG, m, d) : -ENOMEM;
+	int r = !m->name ? -ENOMEM : merged(l, m->name) ? 0 : stage(l, m->name, SCHEMA_MSG, m, d);
 	for (size_t i = 0; r == 0 && i < d->n_enum_type; i++)
 		r = declare_enum(l, m->name, d->enum_type[i]);
 	/* As deep as the set's encoding nests, which measure() bounded. */
@@ -286,6 +302,8 @@ static int declare_service(struct load *l, const char *scope, const service_desc
 	if (!v)
 		return -ENOMEM;
 	v->name = join(l, scope, d->name);
+	if (v->name && merged(l, v->name))
+		return 0;
 	int r = v->name ? stage(l, v->name, SCHEMA_SERVICE, v, d) : -ENOMEM;
 	if (r < 0)
 		return r;
@@ -315,7 +333,9 @@ static int declare_file(struct load *l, const file_desc *f, size_t index)
 	    !text_printable((const uint8_t *)f->name, strlen(f->name)))
 		return refuse(l, "file %zu of the set has %s name", index + 1,
 			      f->name && *f->name ? "an invalid" : "no");
-	if (file_known(l->s, f->name))
+	l->synth = strncmp(f->name, SYNTH_PREFIX, strlen(SYNTH_PREFIX)) == 0;
+	int known = file_known(l->s, f->name);
+	if (known && !l->synth)
 		return 0; /* added before: its types are there */
 	l->file = f->name;
 	if (*pkg && !dotted_ok(pkg))
@@ -325,9 +345,10 @@ static int declare_file(struct load *l, const file_desc *f, size_t index)
 		return refuse(l, "syntax %s is neither proto2 nor proto3",
 			      text_printable((const uint8_t *)f->syntax, strlen(f->syntax)) &&
 			      strlen(f->syntax) < 40 ? f->syntax : "(unprintable)");
-	if (!GROW(l, l->files, l->n_files, l->cap_files))
+	if (!known && !GROW(l, l->files, l->n_files, l->cap_files))
 		return -ENOMEM;
-	l->files[l->n_files++] = f->name;
+	if (!known)
+		l->files[l->n_files++] = f->name;
 	for (size_t i = 0; r == 0 && i < f->n_message_type; i++)
 		r = declare_message(l, pkg, f->message_type[i], proto3);
 	for (size_t i = 0; r == 0 && i < f->n_enum_type; i++)
@@ -688,9 +709,10 @@ static int load_set(struct load *l, Google__Protobuf__FileDescriptorSet *set)
 	l->file = NULL;
 	if (r < 0)
 		return r;
-	if (l->n_files == 0)
-		return 0; /* every file was there before */
-	qsort(l->files, l->n_files, sizeof(*l->files), str_cmp);
+	if (l->n_files == 0 && l->n_types == 0)
+		return 0; /* every file and type was there before */
+	if (l->n_files) /* none when every file was merged into known ones */
+		qsort(l->files, l->n_files, sizeof(*l->files), str_cmp);
 	for (size_t i = 1; i < l->n_files; i++)
 		if (strcmp(l->files[i], l->files[i - 1]) == 0)
 			return refuse(l, "the set has file %s twice", l->files[i]);
@@ -744,7 +766,7 @@ int bus_schema_add(bus_schema_t *s, const void *fds, size_t len, bus_error_t *er
 		return -EINVAL;
 	}
 	int r = load_set(&l, set);
-	if (r == 0 && l.n_files)
+	if (r == 0 && (l.n_files || l.n_types))
 		r = commit(&l, set);
 	else if (r == 0)
 		google__protobuf__file_descriptor_set__free_unpacked(set, NULL); /* nothing new */

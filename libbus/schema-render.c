@@ -52,7 +52,7 @@ static void want_msg(struct render *r, const struct schema_msg *m)
 {
 	if (m && !r->seen[m->id]) {
 		r->seen[m->id] = 1;
-		r->queue[r->n++] = (struct schema_entry){ m->name, SCHEMA_MSG, m };
+		r->queue[r->n++] = (struct schema_entry){ m->name, SCHEMA_MSG, m, 0 };
 	}
 }
 
@@ -60,7 +60,7 @@ static void want_enum(struct render *r, const struct schema_enum *e)
 {
 	if (e && !r->seen[e->id]) {
 		r->seen[e->id] = 1;
-		r->queue[r->n++] = (struct schema_entry){ e->name, SCHEMA_ENUM, e };
+		r->queue[r->n++] = (struct schema_entry){ e->name, SCHEMA_ENUM, e, 0 };
 	}
 }
 

@@ -11,6 +11,7 @@
 
 #include "bus-internal.h"
 #include "bus.pb-c.h"
+#include "schema-synth.h"
 
 /* gen: the connection busd was told on (0: not yet). */
 struct export {
@@ -18,6 +19,8 @@ struct export {
 	bus_slot_t *slot;
 	unsigned gen;
 	struct pending *query;  /* the async form's Export, in flight */
+	bus_slot_t *schema;     /* the async form's synthesized schema, in flight */
+	bus_error_t *schema_err; /* busd refused it: the export is withdrawn */
 	bus_done_fn done;
 	void *userdata;
 	char *name; /* NULL: every name the connection has, and its unique id */
@@ -336,6 +339,8 @@ static void export_request(Bus__ExportRequest *req, const struct export *e, int 
 static void export_free(struct export *e)
 {
 	slot_detach(e->slot);
+	bus_slot_unref(e->schema);
+	free(e->schema_err);
 	free(e->name);
 	free(e);
 }
@@ -375,14 +380,80 @@ static void export_answer(bus_t *bus, const bus_msg_t *reply, const bus_error_t 
 	bus_done_fn done = e->done;
 	void *userdata = e->userdata;
 
+	bus_error_t schema_err;
+
 	e->query = NULL;
 	e->done = NULL;
 	if (err && bus_error_has_name(err, BUS_ERROR_DISCONNECTED) && conn_reconnecting(bus))
 		err = NULL;
-	if (err)
+	if (err) {
 		export_remove(bus, e, 0);
+	} else if (e->schema_err) {
+		/* busd took the export but not its schema: withdrawn, as the
+		 * waiting form would not have made it */
+		schema_err = *e->schema_err;
+		err = &schema_err;
+		export_remove(bus, e, 1);
+	}
 	if (done)
 		done(bus, err, userdata);
+}
+
+/* ---------------------------------------------------------------- schemas */
+
+/* A service exported without a schema that declares it (uploaded before,
+ * or on its way) gets one made from its protoc-c descriptors, uploaded
+ * (and kept for a reconnect) as bus_add_schema() does, before the export
+ * itself: busd reads a connection's frames in order. */
+static int schema_needed(bus_t *bus, const ProtobufCService *service)
+{
+	return !control_schema_declares(bus, service->descriptor->name);
+}
+
+static void schema_message(bus_error_t *err, const char *service)
+{
+	bus_error_t e = *err;
+
+	bus_error_set(err, e.name, "the schema made for %s: %s", service, e.message);
+}
+
+static int schema_upload(bus_t *bus, const ProtobufCService *service, bus_error_t *err)
+{
+	uint8_t *set;
+	size_t len;
+
+	if (synth_schema(service->descriptor, &set, &len) < 0) {
+		bus_error_set(err, BUS_ERROR_FAILED, "out of memory for the schema of %s",
+			      service->descriptor->name);
+		return -ENOMEM;
+	}
+	int r = bus_add_schema(bus, set, len, err);
+	free(set);
+	if (r < 0)
+		schema_message(err, service->descriptor->name);
+	return r;
+}
+
+static void schema_answer(bus_t *bus, const bus_error_t *err, void *userdata)
+{
+	struct export *e = userdata;
+
+	if (err && !e->schema_err && (e->schema_err = malloc(sizeof(*e->schema_err)))) {
+		*e->schema_err = *err;
+		schema_message(e->schema_err, e->service->descriptor->name);
+	}
+}
+
+static int schema_upload_async(bus_t *bus, struct export *e)
+{
+	uint8_t *set;
+	size_t len;
+
+	if (synth_schema(e->service->descriptor, &set, &len) < 0)
+		return -ENOMEM;
+	int r = bus_add_schema_async(bus, &e->schema, set, len, schema_answer, e);
+	free(set);
+	return r;
 }
 
 static int export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
@@ -426,9 +497,11 @@ static int export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCServ
 	e->service = service;
 	e->done = done;
 	e->userdata = userdata;
+	if (schema_needed(bus, service))
+		r = async ? schema_upload_async(bus, e) : schema_upload(bus, service, err);
 	/* Reconnecting (also when the loss cuts the call off), the new
 	 * connection announces it with the others. */
-	if (!conn_reconnecting(bus)) {
+	if (r == 0 && !conn_reconnecting(bus)) {
 		export_request(&req, e, 0);
 		e->gen = bus->generation;
 		if (async) {

@@ -4,7 +4,9 @@
  *
  *   services/echo [--socket PATH] [--name NAME]
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
 
 #include <getopt.h>
 #include <signal.h>

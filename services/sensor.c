@@ -7,7 +7,9 @@
  * Every interval each sensor takes a reading and emits it on
  * "sensor.<sensor>.reading"; seq counts readings across all sensors.
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
 
 #include <getopt.h>
 #include <signal.h>

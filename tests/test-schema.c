@@ -16,6 +16,7 @@
 
 #include <bus/bus.h>
 #include "bus.pb-c.h"
+#include "echo.pb-c.h"
 #include "harness.h"
 #include "tap.h"
 
@@ -70,6 +71,9 @@ static char *add_schema(bus_t *bus, const void *data, size_t len, int *known, bu
 	return id;
 }
 
+extern const unsigned char proto_echo_fds[];
+extern const size_t proto_echo_fds_len;
+
 /* Any exported service will do for the export bookkeeping. */
 static void noop_method(ProtobufCService *s, unsigned i, const ProtobufCMessage *in,
 			ProtobufCClosure c, void *d)
@@ -111,7 +115,15 @@ static void test_store(void)
 	const Bus__IntrospectReply *ir = in ? in : &none;
 	is_str(ir->unique_name, bus_unique_name(a), "  with the owner's unique id");
 	ok(ir->n_services == 1 && strcmp(ir->services[0], "test.Svc") == 0, "  the exported service");
-	ok(ir->n_schema_ids == 1 && id && strcmp(ir->schema_ids[0], id) == 0, "  and a's schema id");
+	/* Newest first: the schema libbus made for test.Svc (a's blob does not
+	 * declare it), then a's. */
+	ok(ir->n_schema_ids == 2 && id && strcmp(ir->schema_ids[1], id) == 0,
+	   "  and a's schema id, after another one");
+	ok(ir->n_schema_ids == 2 && get_schema(c, ir->schema_ids[0], &got, &err) == 0 &&
+	   memmem(got.data, got.len, "busd-synth/test.proto", 21) &&
+	   memmem(got.data, got.len, "\x32\x05\x0a\x03Svc", 7),
+	   "  the schema libbus made for test.Svc: file busd-synth/test.proto, service Svc");
+	free(got.data);
 	if (in)
 		bus__introspect_reply__free_unpacked(in, NULL);
 	in = introspect(c, bus_unique_name(a), &err);
@@ -218,7 +230,8 @@ static void test_libbus_calls(void)
 	ok(exported.n == 1 && !exported.err[0], "  busd accepts the export (%s)", exported.err);
 	Bus__IntrospectReply *in = introspect(c, bus_unique_name(a), &err);
 	ok(in && in->n_services == 1 && strcmp(in->services[0], "test.Async") == 0 &&
-	   in->n_schema_ids == 1, "  Introspect lists it, and the one schema accepted");
+	   in->n_schema_ids == 2, "  Introspect lists it, the one schema accepted and the one "
+	   "libbus made for test.Async");
 	if (in)
 		bus__introspect_reply__free_unpacked(in, NULL);
 	is_int(bus_export(a, NULL, NULL, &svc, &err), -EEXIST, "exporting it again: -EEXIST");
@@ -313,13 +326,73 @@ static void test_echo(void)
 	bus_close(bus);
 }
 
+static size_t schema_ids(bus_t *c, bus_t *of)
+{
+	bus_error_t err;
+	Bus__IntrospectReply *in = introspect(c, bus_unique_name(of), &err);
+	size_t n = in ? in->n_schema_ids : (size_t)-1;
+
+	if (in)
+		bus__introspect_reply__free_unpacked(in, NULL);
+	return n;
+}
+
+/* The schema bus_export() makes: not when a set the connection uploaded
+ * (or is uploading) declares the service; an export whose schema busd
+ * refuses fails, in either form. */
+static void test_made_schema(void)
+{
+	bus_t *a = harness_connect(), *b = harness_connect(), *d = harness_connect();
+	bus_t *c = harness_connect();
+	ProtobufCService echo = { &busd__examples__echo__descriptor, noop_method, NULL };
+	struct harness_outcome up = { 0 }, ex = { 0 };
+	bus_error_t err;
+
+	ok(bus_add_schema_async(a, NULL, proto_echo_fds, proto_echo_fds_len, harness_on_done,
+				&up) == 0 &&
+	   bus_export_async(a, NULL, NULL, &echo, harness_on_done, &ex) == 0,
+	   "protoc's set for busd.examples.Echo, then the export, both async");
+	harness_loop_until(a, &ex.n, 5000);
+	ok(up.n == 1 && !up.err[0] && ex.n == 1 && !ex.err[0], "  both accepted (%s%s)", up.err,
+	   ex.err);
+	is_int((long long)schema_ids(c, a), 1, "  no schema made: the one on its way declares it");
+	ok(bus_export(b, NULL, NULL, &echo, &err) == 0 &&
+	   bus_add_schema(b, proto_echo_fds, proto_echo_fds_len, &err) == 0,
+	   "the export first, protoc's set after");
+	is_int((long long)schema_ids(c, b), 2, "  both stay: the one made and protoc's");
+
+	/* d's quota nearly full: the schema made for Echo does not fit. */
+	uint8_t *big = calloc(1, SCHEMA_LIMIT - 64);
+	ok(big && bus_add_schema(d, big, SCHEMA_LIMIT - 64, &err) == 0,
+	   "a peer fills its schema quota but 64 bytes");
+	ok(bus_export(d, NULL, NULL, &echo, &err) == -EREMOTE &&
+	   bus_error_has_name(&err, BUS_ERROR_LIMITS_EXCEEDED) &&
+	   strstr(err.message, "the schema made for busd.examples.Echo"),
+	   "  bus_export: -EREMOTE, the made schema's bus.Error.LimitsExceeded (%s)", err.message);
+	memset(&ex, 0, sizeof(ex));
+	ok(bus_export_async(d, NULL, NULL, &echo, harness_on_done, &ex) == 0,
+	   "  bus_export_async returns at once");
+	harness_loop_until(d, &ex.n, 5000);
+	is_str(ex.err, BUS_ERROR_LIMITS_EXCEEDED, "  and reports the refusal");
+	Bus__IntrospectReply *in = introspect(c, bus_unique_name(d), &err);
+	ok(in && in->n_services == 0, "  the export withdrawn");
+	if (in)
+		bus__introspect_reply__free_unpacked(in, NULL);
+	free(big);
+	bus_close(a);
+	bus_close(b);
+	bus_close(c);
+	bus_close(d);
+}
+
 int main(void)
 {
-	plan(47);
+	plan(58);
 	harness_start_conf("[limits]\nmax_schema_bytes = %d\n", SCHEMA_LIMIT);
 	test_store();
 	test_limit();
 	test_libbus_calls();
+	test_made_schema();
 	test_ids();
 	test_echo();
 	return harness_done();

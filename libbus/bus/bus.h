@@ -379,7 +379,10 @@ int bus_query_sender_creds_async(void *call, bus_slot_t **slot, bus_creds_fn cb,
  * busd is told (for Introspect; it may refuse with bus.Error.LimitsExceeded
  * or bus.Error.InvalidArgs): the sync form waits for its answer, the async
  * form serves at once and reports the answer to done (may be NULL; a
- * refused export is withdrawn). The export lasts until its slot is dropped
+ * refused export is withdrawn). Unless a schema this connection uploaded
+ * (or is uploading) declares the service, libbus first uploads one it makes
+ * from the service's protoc-c descriptors (bus_add_schema() says more); a
+ * refusal of it fails the export. The export lasts until its slot is dropped
  * or the connection closes. Returns -EEXIST if the same (name, service) is
  * already exported, -EPERM on a monitor. */
 int bus_export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
@@ -395,7 +398,12 @@ int bus_export_async(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCS
  * Errors: bus.Error.LimitsExceeded, bus.Error.InvalidArgs (empty).
  * libbus keeps a copy of each distinct set accepted, to upload it again
  * after a reconnect (see bus_set_reconnect()). The async form as
- * bus_request_name_async(). */
+ * bus_request_name_async().
+ * Without it, bus_export() uploads a set libbus makes from the generated
+ * code: files "busd-synth/PACKAGE.proto", oneofs named oneof0, oneof1...,
+ * no comments, options or real file names. To keep those, call this
+ * before bus_export(): an uploaded set that declares the service stops
+ * libbus from making one. */
 int bus_add_schema(bus_t *bus, const void *fds, size_t len, bus_error_t *err);
 int bus_add_schema_async(bus_t *bus, bus_slot_t **slot, const void *fds, size_t len,
 			 bus_done_fn cb, void *userdata);

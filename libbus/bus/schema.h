@@ -29,7 +29,10 @@ void bus_schema_free(bus_schema_t *s);
 
 /* Add the files of a FileDescriptorSet (the bytes of protoc
  * --include_imports --descriptor_set_out). A file already present (same
- * name) is skipped. The set may come from anyone: before it is unpacked it
+ * name) is skipped; a file libbus made from a program's generated code
+ * (named "busd-synth/...", see libbus(3)) is merged: its types the
+ * schema has already are skipped, the others added; so are the types of
+ * any file that such a file declared first. The set may come from anyone: before it is unpacked it
  * must have at most 16 MiB, nest messages at most 32 deep in its encoding
  * and unpack into at most 64 MiB; then every name must be a valid
  * identifier, every field have a name, a number unique in its message, a
