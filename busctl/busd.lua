@@ -50,7 +50,11 @@ local header = {
 	[11] = { f.error_name, 2 }, [12] = { f.error_message, 2 },
 }
 
-local protobuf = Dissector.get("protobuf")
+-- Wireshark's protobuf dissector (3.2 and later); bodies stay bytes without.
+local have_protobuf, protobuf = pcall(Dissector.get, "protobuf")
+if not have_protobuf then
+	protobuf = nil
+end
 
 -- A varint at off (below limit): its value as a UInt64 and the offset after
 -- it, or nil when it is cut or longer than ten bytes.

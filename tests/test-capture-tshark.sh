@@ -6,7 +6,7 @@
 # snaplen (the file header's, and frames cut at it, also for busctl decode).
 # tshark is required: its absence is a failure, not a skip.
 . "$top_srcdir/tests/lib.sh"
-plan 33
+plan 35
 
 LUA="$top_srcdir/busctl/busd.lua"
 PROTO_DIR=$(cd "$top_srcdir/proto" && pwd)
@@ -125,6 +125,17 @@ expect_match "  prints the call, the captured body in hex" "$(cat "$TEST_TMP/dec
 	'CALL +:[0-9]+ +-> org\.busd\.Echo +busd\.examples\.Echo\.Echo .* size='"$got"' body=0a[0-9a-f]+\.\.\.$'
 expect_match "  and says on stderr that it was cut" "$(cat "$TEST_TMP/dec.err")" \
 	"record 1: body cut at $got of 70004 bytes"
+# ---- a record whose header is broken: named as such, nothing else hurt
+BAD="$TEST_TMP/bad.pcap"
+{ printf '\324\303\262\241\002\000\004\000\000\000\000\000\000\000\000\000'
+  printf '\000\000\004\000\223\000\000\000'
+  printf '\000\000\000\000\000\000\000\000\015\000\000\000\015\000\000\000'
+  printf 'BD\001\000\001\000\000\000\000\000\000\000\210'; } >"$BAD"
+expect_eq "a header cut inside a field tag: tshark says malformed" \
+	"$(ts "$BAD" -T fields -e _ws.expert.message)" "truncated field tag"
+"$BUSCTL" decode "$BAD" >/dev/null 2>"$TEST_TMP/bad.err"
+expect_eq "  busctl decode: exit 1, saying which record" "$? $(cat "$TEST_TMP/bad.err")" \
+	"1 busctl: $BAD: record 1 is not a valid frame"
 "$BUSCTL" capture -o "$TEST_TMP/x.pcap" --snaplen 1000 2>"$TEST_TMP/snap.err"
 expect_eq "--snaplen below a whole header: exit 2" "$?" 2
 finish
