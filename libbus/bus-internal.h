@@ -213,6 +213,13 @@ int lifetime_kept_remove(struct kept **list, const void *data, size_t len);
  * and taking the unique name from a HelloReply. */
 int lifetime_socket_open(const char *path, int retry, bus_error_t *err);
 int lifetime_hello_accept(bus_t *bus, const bus_msg_t *reply, bus_error_t *err);
+/* HelloRequest.client: "libbus VERSION (PROGRAM)", PROGRAM the process's
+ * short name (at most LIFETIME_PROGRAM_MAX bytes of it), so a monitor can
+ * tell which program a connection belongs to (busctl hides other busctl
+ * processes' broker queries by default). */
+#define LIFETIME_PROGRAM_MAX 64
+#define LIFETIME_CLIENT_LEN (sizeof("libbus " PACKAGE_VERSION " ()") + LIFETIME_PROGRAM_MAX)
+void lifetime_client_text(char buf[LIFETIME_CLIENT_LEN]);
 
 /* ---- reconnect.c: after the broker went away ---- */
 

@@ -246,6 +246,12 @@ int lifetime_socket_open(const char *path, int retry, bus_error_t *err)
 	return fd;
 }
 
+void lifetime_client_text(char buf[LIFETIME_CLIENT_LEN])
+{
+	snprintf(buf, LIFETIME_CLIENT_LEN, "libbus %s (%.*s)", PACKAGE_VERSION,
+		 LIFETIME_PROGRAM_MAX, program_invocation_short_name);
+}
+
 int lifetime_hello_accept(bus_t *bus, const bus_msg_t *reply, bus_error_t *err)
 {
 	Bus__HelloReply *rep = (Bus__HelloReply *)bus_msg_unpack(reply, &bus__hello_reply__descriptor);
@@ -287,8 +293,11 @@ static int hello(bus_t *bus, bus_error_t *err)
 		.body_type = wire_str_c(req.base.descriptor->name),
 	};
 
+	char client[LIFETIME_CLIENT_LEN];
+
+	lifetime_client_text(client);
 	req.protocol_version = BUS_PROTOCOL_VERSION;
-	req.client = (char *)"libbus " PACKAGE_VERSION;
+	req.client = client;
 	return call_sync(bus, &h, NULL, 0, &req.base, BUS_CONTROL_TIMEOUT_USEC, err, hello_reply, NULL);
 }
 

@@ -235,6 +235,7 @@ void lifetime_retry(bus_t *bus)
 	struct restore *rs = &bus->restore;
 	struct pending *p;
 	bus_error_t err;
+	char client[LIFETIME_CLIENT_LEN];
 
 	int fd = lifetime_socket_open(bus->address, 1, &err);
 	if (fd < 0) {
@@ -251,8 +252,9 @@ void lifetime_retry(bus_t *bus)
 	rs->tail = &rs->first;
 	rs->active = 1;
 	rs->deadline = conn_now() + RESTORE_TIMEOUT;
+	lifetime_client_text(client);
 	req.protocol_version = BUS_PROTOCOL_VERSION;
-	req.client = (char *)"libbus " PACKAGE_VERSION;
+	req.client = client;
 	if (control_send(bus, "Hello", &req.base, 0, restore_hello, NULL, &p) < 0) {
 		conn_lose(bus, 0, "reconnecting failed: out of memory");
 		restore_abort(bus);

@@ -44,7 +44,7 @@ expect_eq "the global options" "$(comp "$BUSCTL --" | one_line)" \
 	"--help --json --max-schema-bytes --socket --system --timeout --user --version"
 expect_eq "  after one of them, the commands still" "$(comp "$BUSCTL --json mo" | one_line)" monitor
 expect_eq "monitor's options" "$(comp "$BUSCTL monitor --" | one_line)" \
-	"--count --help --match --raw --reconnect"
+	"--all --count --help --match --max-body --raw --reconnect"
 expect_eq "call's options" "$(comp "$BUSCTL call --" | one_line)" "--help --interface --raw --type"
 expect_eq "capture's options" "$(comp "$BUSCTL capture --" | one_line)" \
 	"--count --help --match --output --snaplen"
