@@ -1,7 +1,8 @@
 /* capture.c - busctl capture (a monitor that writes every frame, as the
  * wire carries it, into a pcap file) and busctl decode (prints a capture the
  * way monitor prints live traffic). pcap: the classic format, link type
- * LINKTYPE_USER0 (147), one record per frame: preamble, header, body. */
+ * LINKTYPE_USER0 (147), one record per frame: preamble, header, body, cut at
+ * the snaplen (the file header's; records keep the frame's whole length). */
 #include "config.h"
 
 #include <errno.h>
@@ -17,7 +18,12 @@
 
 #define PCAP_MAGIC 0xa1b2c3d4u
 #define PCAP_LINKTYPE_USER0 147
-#define PCAP_SNAPLEN (64u * 1024u * 1024u)
+/* 262144: what Wireshark reads for a user link type (it refuses a file with
+ * a longer record) and what tcpdump writes by default. A snaplen always
+ * holds the preamble and the largest header, so only bodies are cut. */
+#define PCAP_SNAPLEN_DEFAULT 262144u
+#define PCAP_SNAPLEN_MIN (WIRE_PREAMBLE_SIZE + WIRE_MAX_HEADER)
+#define PCAP_SNAPLEN_MAX (4095u << 20) /* busd's largest limits.max_frame_size */
 
 struct pcap_file_header {
 	uint32_t magic;
@@ -35,7 +41,7 @@ struct pcap_record {
 struct capture {
 	FILE *f;
 	const char *path;
-	unsigned long count, seen;
+	unsigned long count, seen, snaplen;
 	const char *match[8];
 	int n_match;
 	int failed;
@@ -47,6 +53,14 @@ static int capture_opt(int opt, const char *arg, void *ud)
 
 	switch (opt) {
 	case 'o': c->path = arg; return 0;
+	case 's':
+		if (!parse_count(arg, &c->snaplen) || c->snaplen < PCAP_SNAPLEN_MIN ||
+		    c->snaplen > PCAP_SNAPLEN_MAX) {
+			fprintf(stderr, "busctl: --snaplen takes a number of bytes from %u to %u, "
+				"not \"%s\"\n", PCAP_SNAPLEN_MIN, PCAP_SNAPLEN_MAX, arg);
+			return EXIT_USAGE;
+		}
+		return 0;
 	case 'n':
 		if (!parse_count(arg, &c->count)) {
 			fprintf(stderr, "busctl: --count takes a positive number, not \"%s\"\n", arg);
@@ -97,7 +111,7 @@ static void on_capture(bus_t *bus, const bus_msg_t *m, void *ud)
 	wire_header_encode(&h, head + WIRE_PREAMBLE_SIZE);
 	size_t total = WIRE_PREAMBLE_SIZE + hl + m->body_len;
 	struct pcap_record rec = { (uint32_t)tv.tv_sec, (uint32_t)tv.tv_usec,
-				   (uint32_t)(total < PCAP_SNAPLEN ? total : PCAP_SNAPLEN),
+				   (uint32_t)(total < c->snaplen ? total : c->snaplen),
 				   (uint32_t)total };
 	size_t body = rec.incl_len - (WIRE_PREAMBLE_SIZE + hl);
 	if (fwrite(&rec, sizeof(rec), 1, c->f) != 1 ||
@@ -117,11 +131,12 @@ static int capture_run(struct busctl *ctl, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "match", required_argument, NULL, 'm' },
+		{ "snaplen", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct capture c = { 0 };
+	struct capture c = { .snaplen = PCAP_SNAPLEN_DEFAULT };
 	bus_error_t err;
-	int first, r = command_options(&cmd_capture, argc, argv, "o:n:m:", opts, capture_opt, &c,
+	int first, r = command_options(&cmd_capture, argc, argv, "o:n:m:s:", opts, capture_opt, &c,
 				       &first);
 	if (r)
 		return r < 0 ? 0 : r;
@@ -133,7 +148,8 @@ static int capture_run(struct busctl *ctl, int argc, char **argv)
 	c.f = strcmp(c.path, "-") == 0 ? stdout : fopen(c.path, "wb");
 	if (!c.f)
 		return fail("%s: %s", c.path, strerror(errno));
-	struct pcap_file_header fh = { PCAP_MAGIC, 2, 4, 0, 0, PCAP_SNAPLEN, PCAP_LINKTYPE_USER0 };
+	struct pcap_file_header fh = { PCAP_MAGIC, 2, 4, 0, 0, (uint32_t)c.snaplen,
+				       PCAP_LINKTYPE_USER0 };
 	if (fwrite(&fh, sizeof(fh), 1, c.f) != 1 || fflush(c.f) != 0) {
 		r = fail("%s: %s", c.path, strerror(errno));
 		goto out;
@@ -163,16 +179,19 @@ out:
 }
 
 const struct command cmd_capture = {
-	"capture", "-o FILE [--count N] [--match KEY=VALUE,...]...",
+	"capture", "-o FILE [--count N] [--snaplen BYTES] [--match KEY=VALUE,...]...",
 	"Write every frame busd routes into a pcap file",
 	"\nA monitor that stores each frame as the wire carries it (preamble, header,\n"
 	"body) as one record of a classic pcap file (link type USER0, 147) with its\n"
 	"time, until --count frames, busd goes away or a signal; \"-o -\" writes to\n"
-	"stdout. busctl decode prints a capture; other pcap tools can read it too.\n\n"
+	"stdout. A record holds at most --snaplen bytes of its frame (262144 by\n"
+	"default, the most Wireshark reads); only a body is ever cut. busctl decode\n"
+	"prints a capture; Wireshark reads it with busd.lua (busctl(1)).\n\n"
 	"Options:\n"
-	"  -o, --output FILE   the pcap file (replaced)\n"
-	"  -n, --count N       stop after N frames\n"
-	"  -m, --match SPEC    as for monitor\n",
+	"  -o, --output FILE     the pcap file (replaced)\n"
+	"  -n, --count N         stop after N frames\n"
+	"  -s, --snaplen BYTES   keep at most BYTES of a frame (65548 .. 4293918720)\n"
+	"  -m, --match SPEC      as for monitor\n",
 	capture_run,
 };
 
@@ -222,20 +241,23 @@ static int decode_run(struct busctl *ctl, int argc, char **argv)
 		r = fail("%s: link type %u, not busctl capture's USER0 (147)", path, link);
 		goto out;
 	}
-	/* Schemas from the bus when busd runs; hex bodies otherwise. */
+	/* Schemas from the bus when busd runs; hex bodies otherwise. A frame cut
+	 * at the snaplen goes through a raw printer: its body's bytes, said so. */
 	bus_t *query = raw ? NULL : busctl_connect_quiet(ctl);
 	struct printer *pr = printer_new(ctl, query, raw);
+	struct printer *cut_pr = printer_new(ctl, NULL, 1);
 	uint8_t *buf = NULL;
 	unsigned long n = 0;
 	struct pcap_record rec;
-	r = pr ? 0 : fail("out of memory");
+	r = pr && cut_pr ? 0 : fail("out of memory");
 	while (r == 0 && fread(&rec, sizeof(rec), 1, f) == 1) {
 		uint32_t len = swapped ? swap32(rec.incl_len) : rec.incl_len;
+		uint32_t orig = swapped ? swap32(rec.orig_len) : rec.orig_len;
 		uint64_t usec = (uint64_t)(swapped ? swap32(rec.sec) : rec.sec) * 1000000u +
 				(swapped ? swap32(rec.usec) : rec.usec);
 		n++;
-		if (len > PCAP_SNAPLEN || len < WIRE_PREAMBLE_SIZE) {
-			r = fail("%s: record %lu: length %u is not a frame", path, n, len);
+		if (len > PCAP_SNAPLEN_MAX || len < WIRE_PREAMBLE_SIZE || orig < len) {
+			r = fail("%s: record %lu: length %u of %u is not a frame", path, n, len, orig);
 			break;
 		}
 		uint8_t *nb = realloc(buf, len);
@@ -250,12 +272,18 @@ static int decode_run(struct busctl *ctl, int argc, char **argv)
 		}
 		wire_preamble p;
 		wire_header h;
-		if (wire_preamble_decode(buf, len, PCAP_SNAPLEN, &p) != WIRE_OK ||
-		    WIRE_PREAMBLE_SIZE + (uint64_t)p.header_len + p.body_len > len ||
+		uint64_t whole = 0;
+		if (wire_preamble_decode(buf, len, PCAP_SNAPLEN_MAX, &p) == WIRE_OK)
+			whole = WIRE_PREAMBLE_SIZE + (uint64_t)p.header_len + p.body_len;
+		if (!whole || whole != orig || WIRE_PREAMBLE_SIZE + (uint64_t)p.header_len > len ||
 		    wire_header_decode(buf + WIRE_PREAMBLE_SIZE, p.header_len, &h) != WIRE_OK) {
 			r = fail("%s: record %lu is not a valid frame", path, n);
 			break;
 		}
+		size_t body_len = len - WIRE_PREAMBLE_SIZE - p.header_len;
+		if (body_len < p.body_len)
+			fprintf(stderr, "busctl: %s: record %lu: body cut at %zu of %u bytes "
+				"(the capture's snaplen)\n", path, n, body_len, p.body_len);
 		char s[7][256];
 		const wire_str in[7] = { h.sender, h.destination, h.interface, h.member, h.body_type,
 					 h.error_name, h.error_message };
@@ -266,12 +294,18 @@ static int decode_run(struct busctl *ctl, int argc, char **argv)
 			.reply_serial = h.reply_serial, .sender = s[0], .destination = s[1],
 			.interface = s[2], .member = s[3], .body_type = s[4], .error_name = s[5],
 			.error_message = s[6], .body = buf + WIRE_PREAMBLE_SIZE + p.header_len,
-			.body_len = p.body_len,
+			.body_len = body_len,
 		};
-		printer_frame(pr, &m, usec);
+		if (body_len < p.body_len) {
+			printer_note(pr, &m, usec);
+			printer_frame(cut_pr, &m, usec);
+		} else {
+			printer_frame(pr, &m, usec);
+		}
 	}
 	free(buf);
 	printer_free(pr);
+	printer_free(cut_pr);
 	bus_close(query);
 	if (r == 0 && ferror(f))
 		r = fail("%s: %s", path, strerror(errno));

@@ -285,7 +285,7 @@ wait "$cap"
 expect_eq "capture --count 1 exits 0" "$?" 0
 expect_eq "  writes a pcap file (magic, link type 147)" \
 	"$(od -An -tx4 -N24 "$TEST_TMP/cap.pcap" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')" \
-	"a1b2c3d4 00040002 00000000 00000000 04000000 00000093"
+	"a1b2c3d4 00040002 00000000 00000000 00040000 00000093"
 run decode "$TEST_TMP/cap.pcap"
 expect_eq "decode exits 0" "$RC" 0
 expect_match "  and prints the captured call, decoded" "$OUT" \
