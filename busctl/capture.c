@@ -47,13 +47,16 @@ struct capture {
 	int failed;
 };
 
+/* --snaplen has no short form: -s is everyone's --socket. */
+enum { OPT_SNAPLEN = 0x200 };
+
 static int capture_opt(int opt, const char *arg, void *ud)
 {
 	struct capture *c = ud;
 
 	switch (opt) {
 	case 'o': c->path = arg; return 0;
-	case 's':
+	case OPT_SNAPLEN:
 		if (!parse_count(arg, &c->snaplen) || c->snaplen < PCAP_SNAPLEN_MIN ||
 		    c->snaplen > PCAP_SNAPLEN_MAX) {
 			fprintf(stderr, "busctl: --snaplen takes a number of bytes from %u to %u, "
@@ -131,12 +134,12 @@ static int capture_run(struct busctl *ctl, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "match", required_argument, NULL, 'm' },
-		{ "snaplen", required_argument, NULL, 's' },
+		{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct capture c = { .snaplen = PCAP_SNAPLEN_DEFAULT };
 	bus_error_t err;
-	int first, r = command_options(&cmd_capture, argc, argv, "o:n:m:s:", opts, capture_opt, &c,
+	int first, r = command_options(&cmd_capture, argc, argv, "o:n:m:", opts, capture_opt, &c,
 				       &first);
 	if (r)
 		return r < 0 ? 0 : r;
@@ -190,7 +193,7 @@ const struct command cmd_capture = {
 	"Options:\n"
 	"  -o, --output FILE     the pcap file (replaced)\n"
 	"  -n, --count N         stop after N frames\n"
-	"  -s, --snaplen BYTES   keep at most BYTES of a frame (65548 .. 4293918720)\n"
+	"      --snaplen BYTES   keep at most BYTES of a frame (65548 .. 4293918720)\n"
 	"  -m, --match SPEC      as for monitor\n",
 	capture_run,
 };
