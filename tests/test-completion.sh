@@ -78,7 +78,7 @@ expect_eq "--socket PATH: the names of that bus" \
 	"org.busd.Echo org.busd.Sensor"
 check "  (and without it, that bus is not found)" \
 	"! (unset BUS_ADDRESS; XDG_RUNTIME_DIR='$TEST_TMP/none' '$BUSCTL' list >/dev/null 2>&1)"
-expect_eq "capture -s (the snaplen): nothing" "$(comp "$BUSCTL capture -s " | one_line)" ""
+expect_eq "capture --snaplen (a number): nothing" "$(comp "$BUSCTL capture --snaplen " | one_line)" ""
 busd_stop
 expect_eq "without a bus: no names, no error" "$(comp "$BUSCTL call " 2>&1 | one_line)" ""
 finish
