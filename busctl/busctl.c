@@ -183,6 +183,35 @@ int write_stdout(const void *buf, size_t len)
 	return 0;
 }
 
+uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	if (*end == 'K' || *end == 'k')
+		shift = 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20, end++;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30, end++;
+	if (errno || *end || v > (UINT64_MAX >> shift))
+		return 0;
+	*out = (uint64_t)v << shift;
+	return 1;
+}
+
 void time_now(char *buf, size_t len)
 {
 	struct timeval tv;

@@ -146,6 +146,11 @@ int json_doc_out(const struct busctl *ctl, struct json_object *obj);
 
 /* "12:34:56.789012" local time, now. */
 void time_now(char *buf, size_t len);
+/* CLOCK_MONOTONIC in microseconds, for deadlines and intervals. */
+uint64_t mono_usec(void);
+/* "4096", "64K", "1M", "1G" (K, M, G: powers of 1024, either case): a size
+ * in bytes; 1 on success. */
+int parse_size(const char *s, uint64_t *out);
 /* Parse a count ("--count 5"): 1 on success. */
 int parse_count(const char *s, unsigned long *out);
 

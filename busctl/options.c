@@ -179,21 +179,6 @@ int command_usage_error(const struct command *cmd, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- options */
 
-/* "4096", "64K", "64M", "1G": a size in bytes (binary units). */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	int shift = !*end ? 0 : strcmp(end, "K") == 0 ? 10 : strcmp(end, "M") == 0 ? 20
-		    : strcmp(end, "G") == 0 ? 30 : -1;
-	if (*s < '0' || *s > '9' || errno || shift < 0 || v > (UINT64_MAX >> shift))
-		return 0;
-	*out = (uint64_t)v << shift;
-	return 1;
-}
-
 static int is_global(int c)
 {
 	for (size_t i = 0; i < N_GLOBALS; i++)

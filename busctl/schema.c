@@ -47,14 +47,6 @@ struct schemas {
 	unsigned n_misses;
 };
 
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 ProtobufCMessage *busctl_control(bus_t *bus, struct busctl *ctl, const char *method,
 				 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *rd,
 				 bus_error_t *err)
@@ -234,7 +226,7 @@ int schemas_load_all(struct schemas *sc, bus_error_t *err)
 		sc->query, sc->ctl, "ListNames", &req.base, &bus__list_names_reply__descriptor, err);
 	int r = 0;
 
-	sc->loaded_at = now_usec();
+	sc->loaded_at = mono_usec();
 	if (!names)
 		return -EREMOTE;
 	for (size_t i = 0; i < names->n_peers && r == 0; i++) {
@@ -277,7 +269,7 @@ int schemas_has_type(struct schemas *sc, const char *type)
 		return 1;
 	if (!sc->query)
 		return 0;
-	uint64_t now = now_usec();
+	uint64_t now = mono_usec();
 	struct miss *m = missed(sc, type);
 	if ((m && now - m->at < MISS_USEC) || now - sc->loaded_at < RELOAD_USEC)
 		return 0;

@@ -25,14 +25,6 @@ static void on_name(bus_t *bus, const char *name, const char *owner, void *ud)
 	((struct waited *)ud)->owned = owner != NULL;
 }
 
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* The first name without an owner, or NULL: all have one. */
 static struct waited *unowned(struct waited *w, size_t n)
 {
@@ -72,7 +64,7 @@ static int wait_run(struct busctl *ctl, int argc, char **argv)
 		free(w);
 		return 1;
 	}
-	uint64_t deadline = ctl->timeout_usec ? now_usec() + ctl->timeout_usec : 0;
+	uint64_t deadline = ctl->timeout_usec ? mono_usec() + ctl->timeout_usec : 0;
 	bus_error_t err;
 	bus_error_clear(&err);
 	for (size_t i = 0; i < n && r == 0; i++) {
@@ -90,7 +82,7 @@ static int wait_run(struct busctl *ctl, int argc, char **argv)
 	for (struct waited *x; r == 0 && (x = unowned(w, n));) {
 		uint64_t left = 0;
 		if (deadline) {
-			uint64_t now = now_usec();
+			uint64_t now = mono_usec();
 			if (now >= deadline) {
 				r = timed_out(ctl, w, n);
 				break;

@@ -42,28 +42,6 @@ struct watch_opts {
 	char why[512];    /* why a --match was refused */
 };
 
-/* "64K", "1M", "1G", "100000", "0": a size in bytes (K, M and G are
- * powers of 1024); 1 on success. */
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return 0;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10), unit = 1;
-	if (*end == 'K' || *end == 'k')
-		unit = 1024, end++;
-	else if (*end == 'M' || *end == 'm')
-		unit = 1024 * 1024, end++;
-	else if (*end == 'G' || *end == 'g')
-		unit = 1024 * 1024 * 1024, end++;
-	if (errno || *end || v > SIZE_MAX / unit)
-		return 0;
-	*out = (size_t)(v * unit);
-	return 1;
-}
-
 static int watch_opt(int opt, const char *arg, void *ud)
 {
 	struct watch_opts *w = ud;
@@ -93,13 +71,16 @@ static int watch_opt(int opt, const char *arg, void *ud)
 	case 'a':
 		w->all = 1;
 		return 0;
-	case 'B':
-		if (!parse_size(arg, &w->max_body)) {
+	case 'B': {
+		uint64_t max_body;
+		if (!parse_size(arg, &max_body) || max_body > SIZE_MAX) {
 			fprintf(stderr, "busctl: --max-body takes a size (65536, 64K, 1M; 0: no "
 					"limit), not \"%s\"\n", arg);
 			return EXIT_USAGE;
 		}
+		w->max_body = (size_t)max_body;
 		return 0;
+	}
 	default:
 		return EXIT_USAGE;
 	}
