@@ -386,17 +386,32 @@ static int all_flushed(const struct broker *b)
 	return 1;
 }
 
+/* Memory is given back a second after the need for it passed: after a
+ * crowd of peers left, or after a burst of large frames (those freed, not
+ * kept as spares, since the last look: frame_released()). While such frames
+ * keep being freed the traffic goes on and the look is put off, so steady
+ * traffic never has its memory taken away and faulted in again. */
+#define TRIM_DELAY_USEC 1000000u
+#define TRIM_RELEASED_MIN (1024u * 1024u)
+
 static void on_trim(struct dispatch_source *s, short what)
 {
 	struct broker *b = (struct broker *)(void *)((char *)s - offsetof(struct broker, trim_timer));
+	uint64_t released = frame_released();
 
 	(void)what;
+	if (released - b->released_mark >= TRIM_RELEASED_MIN) {
+		b->released_mark = released;
+		dispatch_source_add_usec(&b->trim_timer, TRIM_DELAY_USEC);
+		return;
+	}
 	router_trim(b);
 	frame_pool_trim();
 #ifdef HAVE_MALLOC_TRIM
 	malloc_trim(0);
 #endif
 	b->peers_peak = b->n_peers;
+	b->released_mark = frame_released();
 #ifdef HAVE_MALLINFO2
 	struct mallinfo2 mi = mallinfo2();
 	log_debug("gave freed memory back (%u peers now; heap %zu bytes in use, %zu free)",
@@ -406,16 +421,24 @@ static void on_trim(struct dispatch_source *s, short what)
 #endif
 }
 
+static void trim_soon(struct broker *b)
+{
+	if (dispatch_source_pending(&b->trim_timer))
+		return;
+	b->released_mark = frame_released();
+	dispatch_source_add_usec(&b->trim_timer, TRIM_DELAY_USEC);
+}
+
 /* After a crowd has left (a quarter of the peak number of peers remains),
  * hand the freed heap back to the kernel: glibc only trims the top of the
- * heap by itself, and a burst of connections leaves holes below it. A
- * second later, so that one trim covers the whole crowd leaving. */
+ * heap by itself (and busd told it not to: frame_memory_init()), and a
+ * burst of connections leaves holes below it. A second later, so that one
+ * trim covers the whole crowd leaving. */
 static void give_back_memory(struct broker *b)
 {
 	if (b->peers_peak < 64 || b->n_peers * 4 > b->peers_peak)
 		return;
-	if (!dispatch_source_pending(&b->trim_timer))
-		dispatch_source_add_usec(&b->trim_timer, 1000000u);
+	trim_soon(b);
 }
 
 /* The end of every callback (dispatch.h): disconnect the peers routing
@@ -442,6 +465,8 @@ static void broker_after(void *arg)
 	}
 	if (freed)
 		give_back_memory(b);
+	if (frame_released() - b->released_mark >= TRIM_RELEASED_MIN)
+		trim_soon(b);
 	if (b->shutting_down && all_flushed(b))
 		event_base_loopbreak(b->base);
 }

@@ -68,7 +68,9 @@ struct broker {
 	unsigned n_peers, n_monitors;
 	unsigned n_conns;          /* peers allocated: each holds a descriptor */
 	unsigned peers_peak;       /* most peers since memory was last given back */
-	struct dispatch_source trim_timer; /* gives memory back after a crowd left */
+	struct dispatch_source trim_timer; /* gives memory back after a crowd left, */
+	uint64_t released_mark;    /* or a burst of large frames: frame_released() */
+	                           /* when it was armed or last gave back */
 	struct peer *monitors;
 	struct peer *doomed;       /* to disconnect after routing (broker_doom) */
 	struct peer *closing;      /* CLOSING peers writing their last output */

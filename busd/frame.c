@@ -3,7 +3,12 @@
 
 #include "frame.h"
 
+#ifdef HAVE_MALLOPT
+#include <malloc.h>
+#endif
+
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +24,24 @@
 
 static struct frame *pool[POOL_CLASSES]; /* spares, linked through frame->patch */
 static size_t pool_held;
+static uint64_t released; /* bytes given back to the allocator */
+
+/* glibc's upper bound for M_MMAP_THRESHOLD on 64-bit (4 MiB * sizeof(long)):
+ * frames larger still are mapped and unmapped one by one. */
+#define MMAP_THRESHOLD_MAX (4u * 1024u * 1024u * (unsigned)sizeof(long))
+
+void frame_memory_init(void)
+{
+#ifdef HAVE_MALLOPT
+	mallopt(M_MMAP_THRESHOLD, (int)MMAP_THRESHOLD_MAX);
+	mallopt(M_TRIM_THRESHOLD, INT_MAX);
+#endif
+}
+
+uint64_t frame_released(void)
+{
+	return released;
+}
 
 /* The class of an allocation of bytes, or -1 when it is not pooled. */
 static int class_of(size_t bytes)
@@ -75,6 +98,7 @@ static void frame_release(struct frame *f)
 		pool_held += class_bytes(c);
 		return;
 	}
+	released += c >= 0 ? class_bytes(c) : sizeof(*f) + f->cap;
 	free(f);
 }
 
@@ -95,6 +119,7 @@ void frame_pool_trim(void)
 		while (pool[c]) {
 			struct frame *f = pool[c];
 			pool[c] = (struct frame *)(void *)f->patch;
+			released += class_bytes(c);
 			free(f);
 		}
 	}

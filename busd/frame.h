@@ -81,5 +81,15 @@ static inline size_t frame_size(const struct frame *f)
  * frame_pool_bytes() is what they hold. */
 void frame_pool_trim(void);
 size_t frame_pool_bytes(void);
+/* Bytes of frames handed back to the allocator (not kept as spares) since
+ * busd started: the broker gives memory back to the system a second after
+ * this stops growing (broker.c). */
+uint64_t frame_released(void);
+/* Set the allocator for frames, once at start: glibc's free() neither trims
+ * the heap nor unmaps frames up to 32 MiB (the most glibc allows) on its
+ * own, so a steady flow of large frames reuses memory already faulted in
+ * instead of mapping and faulting fresh pages per frame; busd trims on a
+ * timer instead (malloc_trim). */
+void frame_memory_init(void);
 
 #endif

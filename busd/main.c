@@ -17,6 +17,7 @@
 
 #include "broker.h"
 #include "dispatch.h"
+#include "frame.h"
 #include "log.h"
 #include "notify.h"
 #include "policy.h"
@@ -236,6 +237,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.activated = passed >= 0;
+	frame_memory_init();
 	d.base = event_base_new();
 	if (!d.base) {
 		log_error("cannot create the event loop");

@@ -28,6 +28,13 @@
 /* Room read() gets at least, so that small frames arrive in batches. */
 #define CONN_READ_CHUNK (64u * 1024u)
 
+/* Buffers above their kept size (CONN_READ_CHUNK * 4 for input, 256 KiB
+ * for output) that a large frame made grow are kept while large frames
+ * keep coming, so that steady traffic of any size reuses memory already
+ * faulted in, and given back CONN_TRIM_USEC after they last ran empty
+ * (conn_trim, from the loop's timeout or the next call). */
+#define CONN_TRIM_USEC (1000000u)
+
 /* Reconnecting (bus_set_reconnect): the first retry comes after
  * RETRY_MIN, each failed one doubles the delay up to RETRY_MAX, and every
  * delay is drawn from [d/2, d] so that the clients of a restarted busd do
@@ -83,6 +90,14 @@ struct restore {
 	struct restore_fail *first, **tail;
 };
 
+/* Large blocks kept for unpacking (unpack.c). */
+#define UNPACK_BIG (64u * 1024u)
+#define UNPACK_SPARES 4
+struct unpack_spares {
+	void *blk[UNPACK_SPARES];
+	size_t cap[UNPACK_SPARES];
+};
+
 struct bus {
 	int fd;                 /* -1 once the transport is gone */
 	enum conn_state state;
@@ -99,6 +114,8 @@ struct bus {
 	unsigned in_pins;       /* frames being dispatched straight from in.data */
 	uint8_t **retired;      /* input buffers replaced while pinned */
 	size_t n_retired, cap_retired;
+	uint64_t trim_at;       /* give big idle buffers back then (0: none) */
+	struct unpack_spares spares;
 	char lost_reason[256];  /* why the transport went away */
 	bus_error_t notice;     /* the broker's ERROR explaining a close, if any */
 
@@ -383,6 +400,20 @@ void conn_note_frame(bus_t *bus, const struct conn_frame *f);
 /* The bus.Error.Disconnected message for this connection. */
 void conn_disconnected(const bus_t *bus, bus_error_t *err);
 void conn_free_buffers(bus_t *bus);
+/* Give big buffers back when their CONN_TRIM_USEC has passed (at now). */
+void conn_trim(bus_t *bus, uint64_t now);
+/* Large memory is in use: keep what is kept CONN_TRIM_USEC more. */
+void conn_keep(bus_t *bus);
+
+/* ---- unpack.c: unpacking with kept large blocks ---- */
+
+/* protobuf_c_message_unpack() with libbus's allocator; free the result with
+ * unpack_free() (not with a NULL allocator). */
+ProtobufCMessage *unpack_msg(bus_t *bus, const ProtobufCMessageDescriptor *desc, size_t len,
+			     const uint8_t *data);
+void unpack_free(bus_t *bus, ProtobufCMessage *msg);
+/* Give the kept blocks back. */
+void unpack_trim(bus_t *bus);
 
 /* ---- call.c: pending calls ---- */
 

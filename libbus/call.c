@@ -494,6 +494,8 @@ int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
 	}
 	h->kind = WIRE_KIND_CALL;
 	h->serial = conn_next_serial(bus);
+	if (bus->trim_at) /* a program that only makes sync calls */
+		conn_trim(bus, conn_now());
 	int r = conn_send(bus, h, body, len, msg, &why);
 	if (r < 0)
 		return call_send_error(bus, r, why, err);

@@ -17,10 +17,37 @@
 
 #include "bus-internal.h"
 
-/* Buffers above these sizes are given back once they run empty, so that one
- * big frame does not pin megabytes for the connection's lifetime. */
+/* Buffers above these sizes are kept while large frames keep coming and
+ * given back CONN_TRIM_USEC after they last ran empty (conn_trim), so that
+ * steady traffic of any size touches no fresh memory and one big frame
+ * does not pin megabytes for the connection's lifetime. */
 #define OUT_KEEP (256u * 1024u)
 #define IN_KEEP (4u * CONN_READ_CHUNK)
+
+void conn_keep(bus_t *bus)
+{
+	bus->trim_at = conn_now() + CONN_TRIM_USEC;
+}
+
+static void buf_release(struct conn_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->cap = 0;
+	b->start = b->end = 0;
+}
+
+void conn_trim(bus_t *bus, uint64_t now)
+{
+	if (!bus->trim_at || now < bus->trim_at)
+		return;
+	bus->trim_at = 0;
+	if (bus->out.cap > OUT_KEEP && bus->out.start == bus->out.end)
+		buf_release(&bus->out);
+	if (bus->in.cap > IN_KEEP && bus->in.start == bus->in.end && !bus->in_pins)
+		buf_release(&bus->in);
+	unpack_trim(bus);
+}
 
 uint64_t conn_now(void)
 {
@@ -148,14 +175,10 @@ int conn_write(bus_t *bus)
 		b->start += (size_t)n;
 		total += (size_t)n;
 	}
-	if (b->start == b->end) {
+	if (b->end > OUT_KEEP)
+		conn_keep(bus); /* in use above what it keeps */
+	if (b->start == b->end)
 		b->start = b->end = 0;
-		if (b->cap > OUT_KEEP) {
-			free(b->data);
-			b->data = NULL;
-			b->cap = 0;
-		}
-	}
 	return total > 0x7fffffff ? 0x7fffffff : (int)total;
 }
 
@@ -169,14 +192,10 @@ static int in_reserve(bus_t *bus, size_t need)
 	struct conn_buf *b = &bus->in;
 	size_t live = b->end - b->start;
 
-	if (!bus->in_pins && live == 0) {
+	if (b->end > IN_KEEP)
+		conn_keep(bus); /* in use above what it keeps */
+	if (!bus->in_pins && live == 0)
 		b->start = b->end = 0;
-		if (b->cap > IN_KEEP) {
-			free(b->data);
-			b->data = NULL;
-			b->cap = 0;
-		}
-	}
 	if (b->cap - b->end >= need)
 		return 0;
 	if (!bus->in_pins && b->start > 0 && b->cap - live >= need) {
@@ -538,6 +557,8 @@ void conn_free_buffers(bus_t *bus)
 	free(bus->retired);
 	memset(&bus->in, 0, sizeof(bus->in));
 	memset(&bus->out, 0, sizeof(bus->out));
+	unpack_trim(bus);
+	bus->trim_at = 0;
 	bus->retired = NULL;
 	bus->n_retired = bus->cap_retired = 0;
 }

@@ -120,8 +120,11 @@ static int loop_step(bus_t *bus, int read, int *freed)
 	bus->corked--;
 	if (bus->out.end > bus->out.start && !bus->corked)
 		conn_write(bus); /* everything the batch produced, in one write */
-	if (!bus->closing && !bus->restore.active)
-		did += call_expire(bus, conn_now());
+	if (!bus->closing && !bus->restore.active) {
+		uint64_t now = conn_now();
+		did += call_expire(bus, now);
+		conn_trim(bus, now);
+	}
 	if (bus->state == CONN_LOST && !bus->closing) {
 		/* A try that failed is not news: the next one is scheduled. */
 		if (bus->restore.active)
@@ -188,6 +191,8 @@ uint64_t loop_next_deadline(const bus_t *bus)
 	uint64_t due = call_next_deadline(bus);
 	if (bus->state == CONN_RETRY && bus->retry_at < due)
 		due = bus->retry_at;
+	if (bus->trim_at && bus->trim_at < due)
+		due = bus->trim_at;
 	return due;
 }
 

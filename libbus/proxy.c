@@ -73,15 +73,15 @@ static void calls_link(struct proxy *px, struct pending *p)
 }
 
 /* Unpack a REPLY as the method's output; err says why not. */
-static ProtobufCMessage *reply_unpack(const ProtobufCMethodDescriptor *md, const bus_msg_t *m,
-				      bus_error_t *err)
+static ProtobufCMessage *reply_unpack(bus_t *bus, const ProtobufCMethodDescriptor *md,
+				      const bus_msg_t *m, bus_error_t *err)
 {
 	if (m->body_type[0] && strcmp(m->body_type, md->output->name) != 0) {
 		bus_error_set(err, BUS_ERROR_FAILED, "%s answered with %s, not %s", md->name,
 			      m->body_type, md->output->name);
 		return NULL;
 	}
-	ProtobufCMessage *out = protobuf_c_message_unpack(md->output, NULL, m->body_len, m->body);
+	ProtobufCMessage *out = unpack_msg(bus, md->output, m->body_len, m->body);
 	if (!out)
 		bus_error_set(err, BUS_ERROR_FAILED, "the reply to %s does not parse as %s", md->name,
 			      md->output->name);
@@ -97,7 +97,7 @@ static int sync_unpack(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *er
 {
 	struct sync_io *io = ud;
 
-	io->output = reply_unpack(io->method, m, err);
+	io->output = reply_unpack(bus, io->method, m, err);
 	return io->output ? 0 : -EBADMSG;
 }
 
@@ -105,18 +105,18 @@ void proxy_complete(struct pending *p, const bus_msg_t *reply, const bus_error_t
 {
 	struct proxy *px = p->proxy;
 	const ProtobufCMethodDescriptor *md = &px->base.descriptor->methods[p->method];
+	bus_t *bus = px->bus; /* held by whoever dispatches the reply */
 	ProtobufCMessage *out = NULL;
 
 	bus_error_clear(&px->error);
-	if (reply)
-		out = reply_unpack(md, reply, &px->error);
+	if (reply && bus)
+		out = reply_unpack(bus, md, reply, &px->error);
 	else if (err)
 		px->error = *err;
 	/* The closure may free the proxy: nothing of px is used after it. */
 	if (p->closure)
 		closure_run(p->closure, out, p->closure_data, &px->error);
-	if (out)
-		protobuf_c_message_free_unpacked(out, NULL);
+	unpack_free(bus, out);
 }
 
 /* An async call that cannot be sent still answers from bus_process(). */
@@ -178,8 +178,7 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 		call_sync(bus, &h, NULL, 0, input, px->timeout_usec, &px->error, sync_unpack, &io);
 		if (closure)
 			closure_run(closure, io.output, closure_data, &px->error);
-		if (io.output)
-			protobuf_c_message_free_unpacked(io.output, NULL);
+		unpack_free(bus, io.output);
 		lifetime_drop(bus);
 		return;
 	}

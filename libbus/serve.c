@@ -299,7 +299,7 @@ void serve_dispatch(bus_t *bus, const bus_msg_t *m)
 			     md->input->name, m->body_type);
 		return;
 	}
-	ProtobufCMessage *req = protobuf_c_message_unpack(md->input, NULL, m->body_len, m->body);
+	ProtobufCMessage *req = unpack_msg(bus, md->input, m->body_len, m->body);
 	if (!req) {
 		answer_error(bus, m, BUS_ERROR_INVALID_ARGS, "the request does not parse as %s",
 			     md->input->name);
@@ -307,12 +307,12 @@ void serve_dispatch(bus_t *bus, const bus_msg_t *m)
 	}
 	struct incall *c = incall_new(bus, m);
 	if (!c) {
-		protobuf_c_message_free_unpacked(req, NULL);
+		unpack_free(bus, req);
 		answer_error(bus, m, BUS_ERROR_FAILED, "out of memory");
 		return;
 	}
 	svc->invoke(svc, (unsigned)(md - svc->descriptor->methods), req, serve_closure, c);
-	protobuf_c_message_free_unpacked(req, NULL);
+	unpack_free(bus, req);
 	c->in_handler = 0;
 	if (c->answered) {
 		incall_free(bus, c);

@@ -531,8 +531,10 @@ int bus_get_fd(const bus_t *bus);
 /* POLLIN, plus POLLOUT while output is queued. */
 int bus_get_events(const bus_t *bus);
 /* The earliest call deadline (or, reconnecting, the next try or the end of
- * the current one) as absolute CLOCK_MONOTONIC microseconds, or UINT64_MAX
- * when nothing is due. Returns 0 (or -ENOTCONN). */
+ * the current one; or, a second after large messages stopped, the time to
+ * give the buffers they needed back to the system) as absolute
+ * CLOCK_MONOTONIC microseconds, or UINT64_MAX when nothing is due. Returns 0
+ * (or -ENOTCONN). */
 int bus_get_timeout(const bus_t *bus, uint64_t *usec);
 /* Do all work that can be done without blocking: write queued output, read
  * what the socket has, dispatch every complete frame and expire timed-out
