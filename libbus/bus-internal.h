@@ -115,6 +115,8 @@ struct bus {
 	uint8_t **retired;      /* input buffers replaced while pinned */
 	size_t n_retired, cap_retired;
 	uint64_t trim_at;       /* give big idle buffers back then (0: none) */
+	uint8_t *direct_body;   /* a sync reply's body read into a block of its
+	                         * own (conn_read_body), for its taker */
 	struct unpack_spares spares;
 	char lost_reason[256];  /* why the transport went away */
 	bus_error_t notice;     /* the broker's ERROR explaining a close, if any */
@@ -357,6 +359,12 @@ int conn_send(bus_t *bus, wire_header *h, const void *body, size_t len,
 	      const ProtobufCMessage *msg, const char **why);
 int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
 	       const ProtobufCMessage *msg, const char **why);
+/* conn_send() for a caller that waits anyway (a sync call): a large body is
+ * sent straight from its memory, waiting for the socket until deadline
+ * (CLOCK_MONOTONIC usec, UINT64_MAX: none), and only what is left unsent
+ * then is copied. */
+int conn_send_until(bus_t *bus, wire_header *h, const void *body, size_t len,
+		    const ProtobufCMessage *msg, uint64_t deadline, const char **why);
 /* Write queued output without blocking. Returns bytes written, 0, or
  * -ECONNRESET (the connection is then lost). */
 int conn_write(bus_t *bus);
@@ -375,6 +383,17 @@ int conn_read_wait(bus_t *bus, uint64_t deadline);
  * filled, 0 when incomplete, -EPROTO when the stream is broken (the
  * connection is then lost). */
 int conn_frame_at(bus_t *bus, size_t off, struct conn_frame *f);
+/* The head of the frame at in.data + off, when its preamble and header are
+ * in (1; f->len is the head's length, f->body NULL), else 0. */
+int conn_head_at(bus_t *bus, size_t off, struct conn_frame *f);
+/* The frame whose head is at off (conn_head_at) is the last bytes of the
+ * input: read its body (f->body_len bytes) into a block of its own, without
+ * a copy through the input buffer, waiting until deadline. Returns 1 with
+ * *out the malloc'd body (the head stays in the input), 0 when the deadline
+ * passed first or -ECONNRESET (what was read of the body is back in the
+ * input, behind its head), or -ENOMEM. */
+int conn_read_body(bus_t *bus, size_t off, const struct conn_frame *f, uint64_t deadline,
+		   uint8_t **out);
 /* 1 if a complete frame waits at in.data + off. */
 int conn_frame_ready(bus_t *bus, size_t off);
 /* 1 if there is work for bus_process() now: a frame to dispatch (or, while

@@ -425,6 +425,9 @@ static int sync_answer(bus_t *bus, size_t off, const struct conn_frame *f, bus_e
 	return r;
 }
 
+/* Replies with bodies this large are read past the input buffer. */
+#define DIRECT_BODY_MIN (64u * 1024u)
+
 static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, uint64_t timeout_usec,
 		     bus_error_t *err, call_sync_fn fn, void *ud)
 {
@@ -441,6 +444,25 @@ static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, uint64_t ti
 				return sync_answer(bus, off, &f, err, fn, ud);
 			conn_note_frame(bus, &f); /* a loss right after it can say why */
 			scan += f.len;
+		}
+		/* The answer has begun to arrive and is large: its body is read
+		 * into a block of its own, which bus_call() hands over as it is. */
+		if (bus->state == CONN_UP && off < bus->in.end && conn_head_at(bus, off, &f) &&
+		    f.h.kind == WIRE_KIND_REPLY && f.h.reply_serial == serial &&
+		    f.body_len >= DIRECT_BODY_MIN) {
+			uint8_t *body = NULL;
+			r = conn_read_body(bus, off, &f, deadline, &body);
+			if (r == -ENOMEM)
+				return call_send_error(bus, r, NULL, err);
+			if (r > 0) {
+				f.body = body;
+				bus->direct_body = body;
+				r = sync_answer(bus, off, &f, err, fn, ud);
+				free(bus->direct_body); /* unless fn took it */
+				bus->direct_body = NULL;
+				return r;
+			}
+			continue;
 		}
 		if (bus->state != CONN_UP)
 			return call_send_error(bus, -ECONNRESET, NULL, err);
@@ -494,16 +516,18 @@ int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
 	}
 	h->kind = WIRE_KIND_CALL;
 	h->serial = conn_next_serial(bus);
+	uint64_t now = conn_now();
+	uint64_t deadline = timeout_usec == 0 || timeout_usec >= UINT64_MAX - now ?
+			    UINT64_MAX : now + timeout_usec;
 	if (bus->trim_at) /* a program that only makes sync calls */
-		conn_trim(bus, conn_now());
-	int r = conn_send(bus, h, body, len, msg, &why);
+		conn_trim(bus, now);
+	/* The call waits anyway: a large body goes out from the caller's
+	 * memory, not through a copy. */
+	int r = conn_send_until(bus, h, body, len, msg, deadline, &why);
 	if (r < 0)
 		return call_send_error(bus, r, why, err);
 	if (bus->corked)
 		conn_write(bus); /* a sync call from a handler must not wait for the batch */
-	uint64_t now = conn_now();
-	uint64_t deadline = timeout_usec == 0 || timeout_usec >= UINT64_MAX - now ?
-			    UINT64_MAX : now + timeout_usec;
 	r = sync_wait(bus, h->serial, deadline, timeout_usec, err, fn, ud);
 	/* Frames that arrived meanwhile wait in the input buffer: an attached
 	 * loop must come back for them even though the socket is quiet. */
@@ -523,7 +547,10 @@ static int copy_reply(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *err
 	struct copy_out *c = ud;
 	void *d = NULL;
 
-	if (m->body_len) {
+	if (m->body_len && m->body == bus->direct_body) {
+		d = bus->direct_body; /* read for this reply alone: taken as it is */
+		bus->direct_body = NULL;
+	} else if (m->body_len) {
 		d = malloc(m->body_len);
 		if (!d) {
 			bus_error_set(err, BUS_ERROR_FAILED, "out of memory for a %zu byte reply", m->body_len);

@@ -99,8 +99,90 @@ int conn_send(bus_t *bus, wire_header *h, const void *body, size_t len,
 	return conn_queue(bus, h, body, len, msg, why);
 }
 
-int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
-	       const ProtobufCMessage *msg, const char **why)
+/* Wait until the socket takes more output or until (CLOCK_MONOTONIC usec)
+ * passes, reading what busd sends meanwhile: 1 when writable, 0 on the
+ * deadline, -ECONNRESET. */
+static int wait_writable(bus_t *bus, uint64_t until)
+{
+	for (;;) {
+		uint64_t now = conn_now();
+		if (now >= until)
+			return 0;
+		uint64_t left = (until - now + 999) / 1000;
+		struct pollfd pfd = { .fd = bus->fd, .events = POLLIN | POLLOUT };
+		int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r < 0 && errno != EINTR)
+			return 0;
+		if (r <= 0)
+			continue;
+		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && conn_read(bus) < 0 && bus->fd < 0)
+			return -ECONNRESET;
+		if (pfd.revents & (POLLOUT | POLLERR))
+			return 1;
+	}
+}
+
+/* The output buffer holds only a frame's head: send it and the body from
+ * the caller's memory, without copying the body. Until a deadline (hold,
+ * 0: none) the caller's body stays valid and the frame is sent whole,
+ * waiting for the socket; what is left unsent then (or at once, with no
+ * deadline) is copied into the output buffer. Returns 0 (a lost
+ * connection is reported as usual), or -ENOMEM. */
+static int send_direct(bus_t *bus, const uint8_t *body, size_t len, uint64_t hold)
+{
+	struct conn_buf *b = &bus->out;
+	size_t done = 0;
+
+	while (bus->fd >= 0 && (b->start < b->end || done < len)) {
+		struct iovec iov[2];
+		int n = 0;
+		if (b->start < b->end)
+			iov[n++] = (struct iovec){ b->data + b->start, b->end - b->start };
+		if (done < len)
+			iov[n++] = (struct iovec){ (void *)(uintptr_t)(body + done), len - done };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		ssize_t w = sendmsg(bus->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				conn_lose(bus, 1, "write to busd failed: %s", strerror(errno));
+				return 0;
+			}
+			if (!hold || wait_writable(bus, hold) <= 0)
+				break;
+			continue;
+		}
+		size_t head = b->end - b->start, wn = (size_t)w;
+		size_t from_head = wn < head ? wn : head;
+		b->start += from_head;
+		done += wn - from_head;
+	}
+	if (b->start == b->end)
+		b->start = b->end = 0;
+	if (bus->fd < 0 || done == len)
+		return 0;
+	/* Half a frame is on the wire: the rest must follow it, or the stream
+	 * is broken. */
+	uint8_t *p = out_reserve(bus, len - done);
+	if (!p) {
+		conn_lose(bus, 0, "out of memory for %zu bytes of output", len - done);
+		return -ENOMEM;
+	}
+	memcpy(p, body + done, len - done);
+	b->end += len - done;
+	if (b->end > OUT_KEEP)
+		conn_keep(bus);
+	loop_changed(bus);
+	return 0;
+}
+
+/* Bodies this large are sent from the caller's memory when nothing else is
+ * queued before them (send_direct). */
+#define DIRECT_MIN (16u * 1024u)
+
+static int queue_frame(bus_t *bus, wire_header *h, const void *body, size_t len,
+		       const ProtobufCMessage *msg, const char **why, uint64_t hold)
 {
 	struct conn_buf *b = &bus->out;
 	const char *reason = NULL;
@@ -130,18 +212,22 @@ int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
 		return -EMSGSIZE;
 	}
 
-	size_t total = WIRE_PREAMBLE_SIZE + hlen + len;
 	int was_empty = b->start == b->end;
+	int direct = !msg && len >= DIRECT_MIN && was_empty && !bus->corked;
+	size_t total = WIRE_PREAMBLE_SIZE + hlen + (direct ? 0 : len);
 	uint8_t *p = out_reserve(bus, total);
 	if (!p)
 		return -ENOMEM;
 	wire_preamble_encode(p, (uint32_t)hlen, (uint32_t)len);
 	wire_header_encode(h, p + WIRE_PREAMBLE_SIZE);
+	b->end += WIRE_PREAMBLE_SIZE + hlen;
+	if (direct)
+		return send_direct(bus, body, len, hold);
 	if (msg)
 		protobuf_c_message_pack(msg, p + WIRE_PREAMBLE_SIZE + hlen);
 	else if (len)
 		memcpy(p + WIRE_PREAMBLE_SIZE + hlen, body, len);
-	b->end += total;
+	b->end += len;
 
 	/* Latency first: a frame queued behind nothing goes out now, so that a
 	 * loop that only polls for input never strands it. A write that would
@@ -154,6 +240,20 @@ int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
 	if (b->start != b->end && !bus->corked)
 		loop_changed(bus);
 	return 0;
+}
+
+int conn_queue(bus_t *bus, wire_header *h, const void *body, size_t len,
+	       const ProtobufCMessage *msg, const char **why)
+{
+	return queue_frame(bus, h, body, len, msg, why, 0);
+}
+
+int conn_send_until(bus_t *bus, wire_header *h, const void *body, size_t len,
+		    const ProtobufCMessage *msg, uint64_t deadline, const char **why)
+{
+	if (!conn_usable(bus))
+		return -ECONNRESET;
+	return queue_frame(bus, h, body, len, msg, why, deadline ? deadline : UINT64_MAX);
 }
 
 int conn_write(bus_t *bus)
@@ -384,6 +484,84 @@ int conn_frame_at(bus_t *bus, size_t off, struct conn_frame *f)
 	f->len = flen;
 	f->body = hdr + p.header_len;
 	f->body_len = p.body_len;
+	return 1;
+}
+
+int conn_head_at(bus_t *bus, size_t off, struct conn_frame *f)
+{
+	struct conn_buf *b = &bus->in;
+	size_t avail = b->end - off;
+	wire_preamble p;
+
+	if (wire_preamble_decode(b->data + off, avail, CONN_MAX_FRAME, &p) != WIRE_OK ||
+	    avail < WIRE_PREAMBLE_SIZE + (size_t)p.header_len)
+		return 0;
+	const uint8_t *hdr = b->data + off + WIRE_PREAMBLE_SIZE;
+	if (wire_header_decode(hdr, p.header_len, &f->h) != WIRE_OK)
+		return 0; /* conn_frame_at() reports it once the frame is in */
+	f->len = WIRE_PREAMBLE_SIZE + (size_t)p.header_len;
+	f->body = NULL;
+	f->body_len = p.body_len;
+	return 1;
+}
+
+int conn_read_body(bus_t *bus, size_t off, const struct conn_frame *f, uint64_t deadline,
+		   uint8_t **out)
+{
+	struct conn_buf *b = &bus->in;
+	size_t head_end = off + f->len, have = b->end - head_end, len = f->body_len;
+	uint8_t *body = malloc(len);
+
+	if (!body)
+		return -ENOMEM;
+	memcpy(body, b->data + head_end, have);
+	b->end = head_end; /* the head stays, the body is read beside it */
+	while (have < len) {
+		ssize_t n = recv(bus->fd, body + have, len - have, MSG_DONTWAIT);
+		if (n > 0) {
+			have += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			conn_lose(bus, 0, "busd closed the connection");
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			conn_lose(bus, 0, "read from busd failed: %s", strerror(errno));
+		} else {
+			/* Wait for more, writing what is queued meanwhile. */
+			uint64_t now = conn_now();
+			struct pollfd pfd = { .fd = bus->fd, .events = POLLIN };
+			if (bus->out.end > bus->out.start)
+				pfd.events |= POLLOUT;
+			int r = 0;
+			if (now < deadline) {
+				uint64_t left = deadline == UINT64_MAX ? 0 : (deadline - now + 999) / 1000;
+				r = poll(&pfd, 1, deadline == UINT64_MAX ? -1 :
+					 left > INT_MAX ? INT_MAX : (int)left);
+			}
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r > 0) {
+				if (pfd.revents & POLLOUT)
+					conn_write(bus);
+				if (bus->fd >= 0)
+					continue;
+			}
+		}
+		/* Lost, or the deadline: what came of the body goes back behind
+		 * its head, as if read into the buffer. */
+		if (in_reserve(bus, have) < 0) {
+			free(body);
+			conn_lose(bus, 0, "out of memory for input");
+			return -ENOMEM;
+		}
+		memcpy(b->data + b->end, body, have);
+		b->end += have;
+		free(body);
+		return bus->fd >= 0 ? 0 : -ECONNRESET;
+	}
+	*out = body;
 	return 1;
 }
 
