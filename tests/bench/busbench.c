@@ -1,10 +1,13 @@
 /* busbench.c - measures busd as docs/performance.md says: RTT p50/p99
  * (64 B, 4 KiB), pipelined calls (window 128), one-way events, fan-out to
- * 1/10/100 subscribers and busd's RSS with idle peers, each the median of 3
- * runs, beside the floor measured in the same run (socketpair ping-pong and
- * a minimal epoll relay), with busd's figures as ratios to that floor.
+ * 1/10/100 subscribers and busd's RSS with idle peers, then the payload
+ * sweep (sweep.c: 64 B to 16 MiB bodies, with page faults per message),
+ * each the median of 3 runs, beside the floor measured in the same run
+ * (socketpair ping-pong and a minimal epoll relay), with busd's figures as
+ * ratios to that floor.
  *
- *   busbench [--quick] [--json] [--runs N] [--busd PATH]
+ *   busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]
+ *            [--only base|sweep] [--sizes LIST]
  */
 #include "config.h"
 
