@@ -6,7 +6,7 @@
 plan 40
 
 BENCH="$top_builddir/tests/bench/busbench"
-timeout 300 "$BENCH" --quick --json >"$TEST_TMP/bench.json" 2>"$TEST_TMP/bench.err"
+timeout 600 "$BENCH" --quick --json >"$TEST_TMP/bench.json" 2>"$TEST_TMP/bench.err"
 expect_eq "busbench --quick --json exits 0" "$?" 0
 if [ -s "$TEST_TMP/bench.err" ]; then
 	sed 's/^/# stderr: /' "$TEST_TMP/bench.err"
@@ -96,7 +96,7 @@ while read -r verdict rest; do
 	if [ "$verdict" = ok ]; then _tap ok "$rest"; else _tap fail "$rest"; fi
 done <"$TEST_TMP/verdicts"
 
-timeout 300 "$BENCH" --quick --sizes 64k >"$TEST_TMP/table" 2>&1
+timeout 600 "$BENCH" --quick --sizes 64k >"$TEST_TMP/table" 2>&1
 expect_eq "busbench --quick --sizes 64k (table) exits 0" "$?" 0
 expect_match "  and prints the RTT line with its target" "$(cat "$TEST_TMP/table")" \
 	"^RTT p50 64 B +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +<=1\.10 +(ok|MISS)$"

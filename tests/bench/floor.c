@@ -172,8 +172,11 @@ static void echo_server(int fd)
 }
 
 /* What epoll watches on fd: input while the lane reading it has nothing
- * pending, output while the lane writing to it has. */
-static void relay_watch(int ep, int fd, const struct lane *in, const struct lane *out)
+ * pending, output while the lane writing to it has. *now is what it
+ * watches: epoll is told only of changes, so that small messages, always
+ * written at once, cost no epoll_ctl(). */
+static void relay_watch(int ep, int fd, const struct lane *in, const struct lane *out,
+			uint32_t *now)
 {
 	struct epoll_event e = { .data.fd = fd };
 
@@ -181,7 +184,8 @@ static void relay_watch(int ep, int fd, const struct lane *in, const struct lane
 		e.events |= EPOLLIN;
 	if (out->sent < out->out)
 		e.events |= EPOLLOUT;
-	epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
+	if (e.events != *now && epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e) == 0)
+		*now = e.events;
 }
 
 /* Forward whole messages between a and b until both ends have closed. */
@@ -189,6 +193,7 @@ static void relay(int a, int b)
 {
 	struct epoll_event ev[2], e = { .events = EPOLLIN };
 	struct lane lanes[2]; /* [0]: a -> b, [1]: b -> a */
+	uint32_t watched[2] = { EPOLLIN, EPOLLIN };
 	int ep = epoll_create1(EPOLL_CLOEXEC), open = 2;
 
 	if (ep < 0)
@@ -201,7 +206,8 @@ static void relay(int a, int b)
 	epoll_ctl(ep, EPOLL_CTL_ADD, a, &e);
 	e.data.fd = b;
 	epoll_ctl(ep, EPOLL_CTL_ADD, b, &e);
-	while (open) {
+	/* Until both ends have closed and what they sent is passed on. */
+	while (open || lanes[0].out || lanes[1].out) {
 		int n = epoll_wait(ep, ev, 2, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -224,8 +230,8 @@ static void relay(int a, int b)
 						shutdown(in->to, SHUT_WR);
 				}
 			}
-			relay_watch(ep, a, &lanes[0], &lanes[1]);
-			relay_watch(ep, b, &lanes[1], &lanes[0]);
+			relay_watch(ep, a, &lanes[0], &lanes[1], &watched[0]);
+			relay_watch(ep, b, &lanes[1], &lanes[0], &watched[1]);
 		}
 	}
 	_exit(0);
