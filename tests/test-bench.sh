@@ -3,10 +3,10 @@
 # must complete and report sane, positive figures. Never a speed threshold:
 # the machines that run the suite are shared and noisy.
 . "$top_srcdir/tests/lib.sh"
-plan 27
+plan 40
 
 BENCH="$top_builddir/tests/bench/busbench"
-timeout 300 "$BENCH" --quick --json >"$TEST_TMP/bench.json" 2>"$TEST_TMP/bench.err"
+timeout 600 "$BENCH" --quick --json >"$TEST_TMP/bench.json" 2>"$TEST_TMP/bench.err"
 expect_eq "busbench --quick --json exits 0" "$?" 0
 if [ -s "$TEST_TMP/bench.err" ]; then
 	sed 's/^/# stderr: /' "$TEST_TMP/bench.err"
@@ -52,6 +52,39 @@ crowds = rss.get("peers", [])
 ok = len(crowds) > 0 and all(p.get("peers", 0) > 0 and p.get("bytes", 0) >= idle for p in crowds)
 print(("ok" if ok else "bad") + " RSS with %s idle peers is at least the idle RSS"
       % " and ".join(str(p.get("peers")) for p in crowds))
+# The payload sweep: every figure at every size, with its faults. Rates,
+# latencies, trip counts and ratios must be positive; faults per message
+# may be zero (a process that reuses its buffers takes none), never
+# negative. One line per size and kind of figure.
+sw = d.get("sweep", {})
+who = ("relay", "busd")
+for sz in ("64b", "4k", "64k", "1m", "16m"):
+    keys = ["rtt_%s_trips" % sz, "window_%s" % sz, "%s_body_bytes" % sz]
+    keys += ["rtt_%s_%s_%s" % (sz, w, p) for w in who for p in ("p50_us", "p99_us")]
+    keys += ["%s_%s_%s_%s" % (k, sz, w, u) for w in who
+             for k, u in (("pipelined", "calls_per_s"), ("pipelined", "mb_per_s"),
+                          ("oneway", "events_per_s"), ("oneway", "mb_per_s"))]
+    keys += ["%s_%s_busd_over_relay" % (k, sz) for k in ("rtt", "pipelined", "oneway")]
+    bad = [k for k in keys if not (isinstance(sw.get(k), (int, float))
+                                   and math.isfinite(sw[k]) and sw[k] > 0)]
+    if not bad and not sw["rtt_%s_busd_p50_us" % sz] <= sw["rtt_%s_busd_p99_us" % sz]:
+        bad = ["rtt_%s_busd p50 > p99" % sz]
+    print(("ok" if not bad else "bad") + " sweep %s: %d figures present and positive%s"
+          % (sz, len(keys), "" if not bad else " (%s)" % ", ".join(
+              "%s=%r" % (k, sw.get(k)) for k in bad)))
+faults = ["faults_%s_%s_%s%s_per_msg" % (sz, k, w, p) for sz in ("64b", "4k", "64k", "1m", "16m")
+          for w in who for k, peer in (("rtt", "server"), ("pipelined", "server"),
+                                       ("oneway", "subscriber"))
+          for p in ("", "_" + peer, "_client")]
+bad = [k for k in faults if not (isinstance(sw.get(k), (int, float))
+                                 and math.isfinite(sw[k]) and sw[k] >= 0)]
+print(("ok" if not bad else "bad") + " sweep: all %d faults-per-message figures present, >= 0%s"
+      % (len(faults), "" if not bad else " (%s)" % ", ".join(bad[:5])))
+# Every process of busd's 16 MiB round trip moves 16 MiB per call: the
+# counting itself must see them touch memory somewhere.
+big = sum(sw.get("faults_16m_rtt_busd%s_per_msg" % p, 0) for p in ("", "_server", "_client"))
+print(("ok" if big > 0 else "bad")
+      + " sweep: faults are counted (busd's 16 MiB round trip: %s per call in all)" % big)
 r = d.get("ratios", {})
 for k in ("rtt_p50_64_busd_over_relay", "pipelined_busd_over_relay", "oneway_busd_over_relay",
           "fanout_100_over_oneway", "rtt_p50_64_flooded_over_busd"):
@@ -63,11 +96,26 @@ while read -r verdict rest; do
 	if [ "$verdict" = ok ]; then _tap ok "$rest"; else _tap fail "$rest"; fi
 done <"$TEST_TMP/verdicts"
 
-"$BENCH" --quick >"$TEST_TMP/table" 2>&1
-expect_eq "busbench --quick (table) exits 0" "$?" 0
+timeout 600 "$BENCH" --quick --sizes 64k >"$TEST_TMP/table" 2>&1
+expect_eq "busbench --quick --sizes 64k (table) exits 0" "$?" 0
 expect_match "  and prints the RTT line with its target" "$(cat "$TEST_TMP/table")" \
 	"^RTT p50 64 B +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +<=1\.10 +(ok|MISS)$"
+expect_match "  and the sweep's 64 KiB round trip, relay, busd and ratio" "$(cat "$TEST_TMP/table")" \
+	"^64 KiB +RTT p50 us \([0-9]+ trips\) +[0-9.]+ +[0-9.]+ +[0-9.]+$"
 "$BENCH" --runs 0 >/dev/null 2>&1
 expect_eq "busbench --runs 0 is a usage error" "$?" 2
+"$BENCH" --only sweep --sizes 64,2m >/dev/null 2>"$TEST_TMP/sizes.err"
+expect_eq "busbench --sizes with an unknown size is a usage error" "$?" 2
+expect_match "  and names the size and the valid ones" "$(cat "$TEST_TMP/sizes.err")" \
+	"unknown size '2m' \(one of 64b, 4k, 64k, 1m, 16m\)"
+"$BENCH" --only nothing >/dev/null 2>"$TEST_TMP/only.err"
+expect_eq "busbench --only nothing is a usage error" "$?" 2
+timeout 120 "$BENCH" --quick --json --only sweep --sizes 4K >"$TEST_TMP/only.json" 2>&1
+expect_eq "busbench --quick --json --only sweep --sizes 4K exits 0" "$?" 0
+expect_eq "  and reports the sweep at 4 KiB alone, without the method's figures" \
+	"$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(sorted(set(k.split("_")[1] for k in d["sweep"] if k.startswith("rtt_"))), "figures" in d)' \
+	"$TEST_TMP/only.json" 2>&1)" "['4k'] False"
 
 finish

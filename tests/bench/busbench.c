@@ -1,10 +1,13 @@
 /* busbench.c - measures busd as docs/performance.md says: RTT p50/p99
  * (64 B, 4 KiB), pipelined calls (window 128), one-way events, fan-out to
- * 1/10/100 subscribers and busd's RSS with idle peers, each the median of 3
- * runs, beside the floor measured in the same run (socketpair ping-pong and
- * a minimal epoll relay), with busd's figures as ratios to that floor.
+ * 1/10/100 subscribers and busd's RSS with idle peers, then the payload
+ * sweep (sweep.c: 64 B to 16 MiB bodies, with page faults per message),
+ * each the median of 3 runs, beside the floor measured in the same run
+ * (socketpair ping-pong and a minimal epoll relay), with busd's figures as
+ * ratios to that floor.
  *
- *   busbench [--quick] [--json] [--runs N] [--busd PATH]
+ *   busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]
+ *            [--only base|sweep] [--sizes LIST]
  */
 #include "config.h"
 
@@ -26,8 +29,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-
-#define MAX_RUNS 9
+#include "sweep.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -104,10 +106,24 @@ static uint64_t slowest(struct shared *sh, unsigned n)
 
 void window_wait(struct shared *sh, unsigned n, uint64_t sent, unsigned window)
 {
-	if (sent < window || (sent & 15) != 0)
+	/* Small windows are kept exactly; large ones are looked at every 16
+	 * messages, which keeps the shared counters off the hot path. */
+	if (sent < window || (window >= 64 && (sent & 15) != 0))
 		return;
 	while (sent - slowest(sh, n) >= window)
 		sched_yield();
+}
+
+void oneway_warmed(struct shared *sh, unsigned n)
+{
+	uint64_t until = now_ns() + 60000000000u;
+
+	while (slowest(sh, n) < sh->warm) {
+		if (now_ns() > until)
+			die("subscribers got %llu of %llu warm-up events in 60 s",
+			    (unsigned long long)slowest(sh, n), (unsigned long long)sh->warm);
+		sched_yield();
+	}
 }
 
 void oneway_collect(struct shared *sh, const struct workload *w, struct result *r)
@@ -126,7 +142,7 @@ void oneway_collect(struct shared *sh, const struct workload *w, struct result *
 			last = t;
 	}
 	double secs = (double)(last - sh->t_start_ns) / 1e9;
-	r->rate = (double)sent * w->subscribers / secs;
+	r->rate = (double)(sent - sh->warm) * w->subscribers / secs;
 	r->mbps = r->rate * (double)w->body / 1e6;
 }
 
@@ -162,6 +178,53 @@ void pin_broker(void)
 {
 	if (pinned)
 		pin_to(1);
+}
+
+int time_to_look(const struct workload *w, uint64_t sent)
+{
+	return (sent & 255) == 0 || w->body > 4096;
+}
+
+uint64_t minflt_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long v = 0;
+
+	if (pid == 0) {
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		return (uint64_t)ru.ru_minflt;
+	}
+	if (pid < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* After "pid (comm)" (comm may hold spaces and parentheses): state,
+	 * ppid, pgrp, session, tty_nr, tpgid, flags, then minflt (field 10). */
+	char *p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %llu", &v) != 1)
+		die("%s: no minflt field", path);
+	return (uint64_t)v;
+}
+
+void faults_start(struct faults *f, pid_t broker, pid_t peer)
+{
+	f->pid[FLT_BROKER] = broker > 0 ? broker : -1;
+	f->pid[FLT_PEER] = peer > 0 ? peer : -1;
+	f->pid[FLT_CLIENT] = 0;
+	for (int k = 0; k < FLT_N; k++)
+		f->at[k] = minflt_of(f->pid[k]);
+}
+
+void faults_stop(const struct faults *f, double messages, struct result *r)
+{
+	for (int k = 0; k < FLT_N; k++)
+		r->faults[k] = messages > 0 ? (double)(minflt_of(f->pid[k]) - f->at[k]) / messages : 0;
 }
 
 pid_t fork_child(void)
@@ -206,18 +269,17 @@ void write_all(int fd, const void *buf, size_t len)
 
 /* ---------------------------------------------------------------- runs */
 
-typedef void (*measure_fn)(const struct workload *, struct result *);
-
-static double median(double *v, int n)
+double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);
 	return v[n / 2];
 }
 
 /* Each field of out the median of that field over the runs. */
-static void median_results(const struct result *r, int runs, struct result *out)
+void median_results(const struct result *r, int runs, struct result *out)
 {
 	double p50[MAX_RUNS], p99[MAX_RUNS], rate[MAX_RUNS], mbps[MAX_RUNS], dropped[MAX_RUNS];
+	double flt[FLT_N][MAX_RUNS];
 
 	for (int i = 0; i < runs; i++) {
 		p50[i] = r[i].p50_us;
@@ -225,14 +287,18 @@ static void median_results(const struct result *r, int runs, struct result *out)
 		rate[i] = r[i].rate;
 		mbps[i] = r[i].mbps;
 		dropped[i] = r[i].dropped;
+		for (int k = 0; k < FLT_N; k++)
+			flt[k][i] = r[i].faults[k];
 	}
 	*out = (struct result){ median(p50, runs), median(p99, runs), median(rate, runs),
-				median(mbps, runs), median(dropped, runs) };
+				median(mbps, runs), median(dropped, runs), { 0 } };
+	for (int k = 0; k < FLT_N; k++)
+		out->faults[k] = median(flt[k], runs);
 }
 
 /* The measurements of several functions alternate run by run, so that a
  * drift of the machine touches all of them alike. */
-static void measure(int runs, const struct workload *w, measure_fn *fns, struct result *out,
+void measure(int runs, const struct workload *w, measure_fn *fns, struct result *out,
 		    int nfns)
 {
 	struct result r[4][MAX_RUNS];
@@ -246,50 +312,76 @@ static void measure(int runs, const struct workload *w, measure_fn *fns, struct 
 		median_results(r[f], runs, &out[f]);
 }
 
-/* One RTT run: the socketpair, the relay and busd are all set up at once
- * and take turns in blocks of RTT_BLOCK round trips, so that the floor and
- * busd are measured under the same conditions (these machines drift by
- * tens of percent within a minute; sequential runs would compare drifts).
- * With flood, a fourth busd takes its turns too: one with a slow consumer
- * flooded beside the round trips (bus_rtt_open_flooded). */
+/* One RTT run: the socketpair (RTT_PAIR), the relay and busd are all set
+ * up at once and take turns in blocks of round trips (RTT_BLOCK, or a
+ * twentieth of the trips when that is fewer, so that few large trips still
+ * alternate), so that the floor and busd are measured under the same
+ * conditions (these machines drift by tens of percent within a minute;
+ * sequential runs would compare drifts). With RTT_FLOOD, a fourth busd
+ * takes its turns too: one with a slow consumer flooded beside the round
+ * trips (bus_rtt_open_flooded). The faults of the relay, busd and their
+ * servers are counted over the whole run (they idle during the others'
+ * turns), busbench's own over its turns with each. */
 #define RTT_BLOCK 500
-static void rtt_run(const struct workload *w, struct result out[4], int flood)
+void rtt_run(const struct workload *w, struct result out[4], int flags)
 {
-	struct floor_rtt *pair = floor_rtt_open(w, 0), *relay = floor_rtt_open(w, 1);
-	struct bus_rtt *bus = bus_rtt_open(w), *flooded = flood ? bus_rtt_open_flooded(w) : NULL;
+	struct floor_rtt *pair = flags & RTT_PAIR ? floor_rtt_open(w, 0) : NULL;
+	struct floor_rtt *relay = floor_rtt_open(w, 1);
+	struct bus_rtt *bus = bus_rtt_open(w);
+	struct bus_rtt *flooded = flags & RTT_FLOOD ? bus_rtt_open_flooded(w) : NULL;
 	void (*trip[4])(void *) = { floor_rtt_trip, floor_rtt_trip, bus_rtt_trip, bus_rtt_trip };
 	void *ctx[4] = { pair, relay, bus, flooded };
-	double *lat[4];
-	uint64_t spent[4] = { 0, 0, 0, 0 };
-	unsigned n = 0, nk = flood ? 4 : 3;
+	double *lat[4] = { NULL, NULL, NULL, NULL };
+	uint64_t spent[4] = { 0, 0, 0, 0 }, own[4] = { 0, 0, 0, 0 };
+	struct faults fl[4];
+	unsigned n = 0, block = w->trips / 20;
 
-	for (unsigned k = 0; k < nk; k++) {
+	block = block < 1 ? 1 : block > RTT_BLOCK ? RTT_BLOCK : block;
+	for (unsigned k = 0; k < 4; k++) {
+		if (!ctx[k])
+			continue;
 		if (!(lat[k] = malloc(w->trips * sizeof(double))))
 			die("out of memory");
 		for (unsigned i = 0; i < w->warmup; i++)
 			trip[k](ctx[k]);
 	}
+	for (unsigned k = 0; k < 4; k++) {
+		pid_t broker = -1, server = -1;
+		if (k < 2 && ctx[k])
+			floor_rtt_pids(ctx[k], &broker, &server);
+		else if (ctx[k])
+			bus_rtt_pids(ctx[k], &broker, &server);
+		faults_start(&fl[k], broker, server);
+	}
 	while (n < w->trips) {
-		unsigned block = w->trips - n < RTT_BLOCK ? w->trips - n : RTT_BLOCK;
-		for (unsigned k = 0; k < nk; k++) {
-			uint64_t t0 = now_ns(), a = t0;
-			for (unsigned i = 0; i < block; i++) {
+		unsigned b = w->trips - n < block ? w->trips - n : block;
+		for (unsigned k = 0; k < 4; k++) {
+			if (!ctx[k])
+				continue;
+			uint64_t f0 = minflt_of(0), t0 = now_ns(), a = t0;
+			for (unsigned i = 0; i < b; i++) {
 				trip[k](ctx[k]);
-				uint64_t b = now_ns();
-				lat[k][n + i] = (double)(b - a) / 1e3;
-				a = b;
+				uint64_t t = now_ns();
+				lat[k][n + i] = (double)(t - a) / 1e3;
+				a = t;
 			}
 			spent[k] += a - t0;
+			own[k] += minflt_of(0) - f0;
 		}
-		n += block;
+		n += b;
 	}
-	for (unsigned k = 0; k < nk; k++) {
+	for (unsigned k = 0; k < 4; k++) {
+		if (!ctx[k])
+			continue;
+		faults_stop(&fl[k], w->trips, &out[k]);
+		out[k].faults[FLT_CLIENT] = (double)own[k] / w->trips;
 		out[k].rate = w->trips / ((double)spent[k] / 1e9);
 		out[k].mbps = out[k].rate * (double)w->body / 1e6;
 		percentiles(lat[k], w->trips, &out[k].p50_us, &out[k].p99_us);
 		free(lat[k]);
 	}
-	floor_rtt_close(pair);
+	if (pair)
+		floor_rtt_close(pair);
 	floor_rtt_close(relay);
 	bus_rtt_close(bus);
 	if (flooded) {
@@ -343,17 +435,23 @@ static const char *verdict(int ok)
 	return ok ? "ok" : "MISS";
 }
 
-static void print_table(const struct figures *f, int runs, int quick)
+static void print_head(int runs, int quick)
 {
 	char m[256];
-	const char *sz[2] = { "64 B", "4 KiB" };
 
 	machine(m, sizeof(m));
 	printf("busbench %s%s: median of %d run%s; %s\n", PACKAGE_VERSION, quick ? " --quick" : "",
 	       runs, runs == 1 ? "" : "s", m);
 	printf("floor: socketpair = direct ping-pong; relay = client -> epoll relay -> server and back\n");
-	printf("placement: %s\n\n", pinned ? "clients and servers on CPU 0, relay and busd on CPU 1"
-					    : "left to the scheduler");
+	printf("placement: %s\n", pinned ? "clients and servers on CPU 0, relay and busd on CPU 1"
+					  : "left to the scheduler");
+}
+
+static void print_table(const struct figures *f)
+{
+	const char *sz[2] = { "64 B", "4 KiB" };
+
+	printf("\n");
 	printf("%-34s %12s %12s %12s %8s %8s %5s\n", "figure", "socketpair", "relay", "busd",
 	       "ratio", "target", "");
 	for (int s = 0; s < 2; s++) {
@@ -407,16 +505,22 @@ static void json_result(const char *key, const struct result *r, int last)
 	       key, r->p50_us, r->p99_us, r->rate, r->mbps, last ? "" : ",");
 }
 
-static void print_json(const struct figures *f, int runs, int quick)
+static void print_json_head(int runs, int quick)
 {
-	char m[256], key[64];
-	const char *sz[2] = { "64", "4096" }, *who[3] = { "socketpair", "relay", "busd" };
+	char m[256];
 
 	machine(m, sizeof(m));
 	printf("{\n  \"version\": \"%s\",\n  \"quick\": %s,\n  \"runs\": %d,\n  \"pinned\": %s,\n"
-	       "  \"machine\": \"%s\",\n",
+	       "  \"machine\": \"%s\"",
 	       PACKAGE_VERSION, quick ? "true" : "false", runs, pinned ? "true" : "false", m);
-	printf("  \"figures\": {\n");
+}
+
+static void print_json(const struct figures *f)
+{
+	char key[64];
+	const char *sz[2] = { "64", "4096" }, *who[3] = { "socketpair", "relay", "busd" };
+
+	printf(",\n  \"figures\": {\n");
 	for (int s = 0; s < 2; s++)
 		for (int k = 0; k < 3; k++) {
 			snprintf(key, sizeof(key), "rtt_%s_%s", sz[s], who[k]);
@@ -444,7 +548,7 @@ static void print_json(const struct figures *f, int runs, int quick)
 	printf("    \"pipelined_busd_over_relay\": %.3f,\n", f->pipe[1].rate / f->pipe[0].rate);
 	printf("    \"oneway_busd_over_relay\": %.3f,\n", f->oneway[1].rate / f->oneway[0].rate);
 	printf("    \"fanout_100_over_oneway\": %.3f\n", f->fan[2].rate / f->oneway[1].rate);
-	printf("  }\n}\n");
+	printf("  }");
 }
 
 /* ---------------------------------------------------------------- main */
@@ -470,14 +574,90 @@ static unsigned raise_nofile(unsigned want)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]\n\n"
+	fprintf(f, "Usage: busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]\n"
+		   "                [--only base|sweep] [--sizes LIST]\n\n"
 		   "Measure busd against the floor of a direct socketpair and a minimal epoll\n"
 		   "relay (method: docs/performance.md). Every figure is the median of N runs\n"
-		   "(default 3). --quick: a ~10 s smoke run (1 run, short workloads, 1,000 idle\n"
-		   "peers). --json: every figure as one JSON object. --busd: the busd binary\n"
-		   "(default: busd/busd beside this build's tests/bench/). With two CPUs or\n"
-		   "more, clients and servers run on CPU 0 and the relay or busd on CPU 1;\n"
-		   "--no-pin leaves placement to the scheduler.\n");
+		   "(default 3). --quick: a short smoke run (1 run, short workloads, 1,000 idle\n"
+		   "peers, few trips per body size). --json: every figure as one JSON object.\n"
+		   "--busd: the busd binary (default: busd/busd beside this build's\n"
+		   "tests/bench/). With two CPUs or more, clients and servers run on CPU 0 and\n"
+		   "the relay or busd on CPU 1; --no-pin leaves placement to the scheduler.\n"
+		   "--only base: the method's figures alone (RTT, pipelined, one-way, fan-out,\n"
+		   "RSS); --only sweep: the payload sweep alone (RTT, pipelined and one-way at\n"
+		   "each body size, with page faults per message). --sizes: the sweep's body\n"
+		   "sizes, comma-separated, of 64b (or 64), 4k, 64k, 1m, 16m (default: all).\n");
+}
+
+/* The method's figures: RTT, pipelined, one-way, fan-out, RSS. */
+static void base_run(struct figures *f, int runs, int quick)
+{
+	f->npeers = quick ? 1 : 2;
+	f->peers[0] = 1000;
+	f->peers[1] = 10000;
+	unsigned fds = raise_nofile(f->peers[f->npeers - 1] * 5 / 2 + 256);
+	/* busd's share for one uid of what the limit allows (its budget less
+	 * 32 for itself and a sixteenth kept for root, halved), less room for
+	 * busbench's other connections; where the hard limit cannot be raised
+	 * that far, the last crowd is as large as busd admits, in thousands. */
+	unsigned budget = fds > 64 ? fds - 32 : 32, reserve = budget / 16 > 16 ? budget / 16 : 16;
+	unsigned share = (budget - reserve) / 2 > 64 ? (budget - reserve) / 2 - 64 : 0;
+	if (f->peers[f->npeers - 1] > share)
+		f->peers[f->npeers - 1] = share / 1000 * 1000;
+	if (f->peers[f->npeers - 1] < f->peers[0])
+		die("RLIMIT_NOFILE allows %u descriptors, too few for %u idle peers", fds,
+		    f->peers[0]);
+
+	struct workload w = {
+		.warmup = quick ? 200 : 5000, .trips = quick ? 2000 : 100000,
+		.window = 128, .seconds = quick ? 0.3 : 2.0, .subscribers = 1,
+	};
+	const size_t sizes[2] = { 64, 4096 };
+	for (int s = 0; s < 2; s++) {
+		struct result r[4][MAX_RUNS];
+		w.body = sizes[s];
+		for (int i = 0; i < runs; i++) {
+			struct result one[4] = { { 0 } };
+			rtt_run(&w, one, RTT_PAIR | (s == 0 ? RTT_FLOOD : 0));
+			for (int k = 0; k < 4; k++)
+				r[k][i] = one[k];
+		}
+		for (int k = 0; k < 3; k++)
+			median_results(r[k], runs, &f->rtt[s][k]);
+		if (s == 0)
+			median_results(r[3], runs, &f->flooded);
+	}
+	w.body = 64;
+	measure_fn pipe[2] = { floor_pipelined_relay, bus_pipelined };
+	measure(runs, &w, pipe, f->pipe, 2);
+
+	w.window = 1024;
+	measure_fn one[2] = { floor_oneway_relay, bus_fanout };
+	measure(runs, &w, one, f->oneway, 2);
+	w.seconds = quick ? 0.3 : 1.0;
+	for (int i = 0; i < 3; i++) {
+		measure_fn fan[1] = { bus_fanout };
+		w.subscribers = fan_subs[i];
+		measure(runs, &w, fan, &f->fan[i], 1);
+	}
+
+	uint64_t idle[MAX_RUNS], rss[2][MAX_RUNS];
+	for (int i = 0; i < runs; i++) {
+		uint64_t r[2] = { 0, 0 };
+		bus_scale(f->peers, f->npeers, &idle[i], r);
+		rss[0][i] = r[0];
+		rss[1][i] = r[1];
+	}
+	double d[MAX_RUNS];
+	for (int i = 0; i < runs; i++)
+		d[i] = (double)idle[i];
+	f->rss_idle = (uint64_t)median(d, runs);
+	for (size_t k = 0; k < f->npeers; k++) {
+		for (int i = 0; i < runs; i++)
+			d[i] = (double)rss[k][i];
+		f->rss[k] = (uint64_t)median(d, runs);
+	}
+
 }
 
 int main(int argc, char **argv)
@@ -488,10 +668,13 @@ int main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'r' },
 		{ "busd", required_argument, NULL, 'b' },
 		{ "no-pin", no_argument, NULL, 'P' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "sizes", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int quick = 0, json = 0, runs = 3, pin = 1, c;
+	int quick = 0, json = 0, runs = 3, pin = 1, base = 1, sweep = 1, c;
+	struct sweep sw = { .mask = (1u << SWEEP_SIZES) - 1 };
 	char busd[4096];
 
 	snprintf(busd, sizeof(busd), "%s", argv[0]);
@@ -511,6 +694,22 @@ int main(int argc, char **argv)
 			break;
 		case 'b': snprintf(busd, sizeof(busd), "%s", optarg); break;
 		case 'P': pin = 0; break;
+		case 'o':
+			if (strcmp(optarg, "sweep") == 0) {
+				base = 0;
+				sweep = 1;
+			} else if (strcmp(optarg, "base") == 0) {
+				base = 1;
+				sweep = 0;
+			} else {
+				fprintf(stderr, "busbench: --only takes base or sweep, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 's':
+			if (sweep_parse_sizes(optarg, &sw.mask) < 0)
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -527,75 +726,28 @@ int main(int argc, char **argv)
 		runs = 1;
 	pin_setup(pin);
 
-	struct figures f = { .npeers = quick ? 1 : 2 };
-	f.peers[0] = 1000;
-	f.peers[1] = 10000;
-	unsigned fds = raise_nofile(f.peers[f.npeers - 1] * 5 / 2 + 256);
-	/* busd's share for one uid of what the limit allows (its budget less
-	 * 32 for itself and a sixteenth kept for root, halved), less room for
-	 * busbench's other connections; where the hard limit cannot be raised
-	 * that far, the last crowd is as large as busd admits, in thousands. */
-	unsigned budget = fds > 64 ? fds - 32 : 32, reserve = budget / 16 > 16 ? budget / 16 : 16;
-	unsigned share = (budget - reserve) / 2 > 64 ? (budget - reserve) / 2 - 64 : 0;
-	if (f.peers[f.npeers - 1] > share)
-		f.peers[f.npeers - 1] = share / 1000 * 1000;
-	if (f.peers[f.npeers - 1] < f.peers[0])
-		die("RLIMIT_NOFILE allows %u descriptors, too few for %u idle peers", fds,
-		    f.peers[0]);
+	struct figures f;
+	memset(&f, 0, sizeof(f));
+	if (base)
+		base_run(&f, runs, quick);
+	if (sweep)
+		sweep_run(&sw, runs, quick);
 
-	struct workload w = {
-		.warmup = quick ? 200 : 5000, .trips = quick ? 2000 : 100000,
-		.window = 128, .seconds = quick ? 0.3 : 2.0, .subscribers = 1,
-	};
-	const size_t sizes[2] = { 64, 4096 };
-	for (int s = 0; s < 2; s++) {
-		struct result r[4][MAX_RUNS];
-		w.body = sizes[s];
-		for (int i = 0; i < runs; i++) {
-			struct result one[4] = { { 0 } };
-			rtt_run(&w, one, s == 0);
-			for (int k = 0; k < 4; k++)
-				r[k][i] = one[k];
+	if (json) {
+		print_json_head(runs, quick);
+		if (base)
+			print_json(&f);
+		if (sweep) {
+			printf(",\n");
+			sweep_print_json(&sw);
 		}
-		for (int k = 0; k < 3; k++)
-			median_results(r[k], runs, &f.rtt[s][k]);
-		if (s == 0)
-			median_results(r[3], runs, &f.flooded);
+		printf("\n}\n");
+	} else {
+		print_head(runs, quick);
+		if (base)
+			print_table(&f);
+		if (sweep)
+			sweep_print_table(&sw);
 	}
-	w.body = 64;
-	measure_fn pipe[2] = { floor_pipelined_relay, bus_pipelined };
-	measure(runs, &w, pipe, f.pipe, 2);
-
-	w.window = 1024;
-	measure_fn one[2] = { floor_oneway_relay, bus_fanout };
-	measure(runs, &w, one, f.oneway, 2);
-	w.seconds = quick ? 0.3 : 1.0;
-	for (int i = 0; i < 3; i++) {
-		measure_fn fan[1] = { bus_fanout };
-		w.subscribers = fan_subs[i];
-		measure(runs, &w, fan, &f.fan[i], 1);
-	}
-
-	uint64_t idle[MAX_RUNS], rss[2][MAX_RUNS];
-	for (int i = 0; i < runs; i++) {
-		uint64_t r[2] = { 0, 0 };
-		bus_scale(f.peers, f.npeers, &idle[i], r);
-		rss[0][i] = r[0];
-		rss[1][i] = r[1];
-	}
-	double d[MAX_RUNS];
-	for (int i = 0; i < runs; i++)
-		d[i] = (double)idle[i];
-	f.rss_idle = (uint64_t)median(d, runs);
-	for (size_t k = 0; k < f.npeers; k++) {
-		for (int i = 0; i < runs; i++)
-			d[i] = (double)rss[k][i];
-		f.rss[k] = (uint64_t)median(d, runs);
-	}
-
-	if (json)
-		print_json(&f, runs, quick);
-	else
-		print_table(&f, runs, quick);
 	return 0;
 }

@@ -52,7 +52,18 @@ static int sock_connect(const char *path)
 	return fd;
 }
 
-static void busd_start(struct busd *b)
+/* The sweep's busd takes frames of a 16 MiB body and queues that let a
+ * window of them flow: events are dropped for a subscriber whose queue is
+ * above queue_hold_bytes, and a frame larger than the hold would make every
+ * event after it a drop. The other measurements keep busd's defaults (the
+ * slow consumer's flood is sized by the default hold). */
+static const char large_limits[] = "max_frame_size = 32M\n"
+				   "queue_hold_bytes = 128M\n"
+				   "max_queued_bytes = 256M\n"
+				   "max_queued_bytes_per_uid = 1G\n"
+				   "max_input_bytes_per_uid = 256M\n";
+
+static void busd_start(struct busd *b, int large)
 {
 	snprintf(b->dir, sizeof(b->dir), "/tmp/busbench.XXXXXX");
 	if (!mkdtemp(b->dir))
@@ -61,7 +72,8 @@ static void busd_start(struct busd *b)
 	/* busbench's idle peers all have one uid: lift the per-uid limit. */
 	snprintf(b->conf, sizeof(b->conf), "%s/busd.conf", b->dir);
 	FILE *f = fopen(b->conf, "w");
-	if (!f || fprintf(f, "[limits]\nmax_connections_per_uid = 1000000\n") < 0 || fclose(f) != 0)
+	if (!f || fprintf(f, "[limits]\nmax_connections_per_uid = 1000000\n%s",
+			   large ? large_limits : "") < 0 || fclose(f) != 0)
 		die("%s: %s", b->conf, strerror(errno));
 	b->pid = fork_child();
 	if (b->pid == 0) {
@@ -159,14 +171,22 @@ static uint8_t *blob_new(const struct workload *w, size_t *len)
 
 /* ---------------------------------------------------------------- RTT */
 
+/* A Ping's timeout, in microseconds: 10 s, and 4 s more per MiB of body, so
+ * that a 16 MiB round trip on a loaded machine under the sanitizers (about
+ * 2 s there when the machine is idle) is not taken for a lost one. */
+static uint64_t ping_timeout(size_t len)
+{
+	return 10000000u + (uint64_t)len * 4 / 1024 / 1024 * 1000000u;
+}
+
 static void ping(bus_t *bus, const uint8_t *body, size_t len)
 {
 	bus_error_t err;
 	void *reply = NULL;
 	size_t reply_len = 0;
 
-	if (bus_call(bus, BENCH_NAME, NULL, "Ping", "busd.bench.Blob", body, len, 10000000u, &err,
-		     &reply, &reply_len) < 0)
+	if (bus_call(bus, BENCH_NAME, NULL, "Ping", "busd.bench.Blob", body, len, ping_timeout(len),
+		     &err, &reply, &reply_len) < 0)
 		die("Ping: %s: %s", err.name, err.message);
 	if (reply_len != len)
 		die("Ping: the reply has %zu bytes, the request %zu", reply_len, len);
@@ -190,11 +210,17 @@ struct bus_rtt *bus_rtt_open(const struct workload *w)
 	if (!t)
 		die("out of memory");
 	t->sh = shared_new();
-	busd_start(&t->b);
+	busd_start(&t->b, w->large);
 	t->server = server_start(&t->b, t->sh);
 	t->bus = connect_or_die(&t->b);
 	t->body = blob_new(w, &t->len);
 	return t;
+}
+
+void bus_rtt_pids(const struct bus_rtt *t, pid_t *broker, pid_t *server)
+{
+	*broker = t->b.pid;
+	*server = t->server;
 }
 
 void bus_rtt_trip(void *ctx)
@@ -297,7 +323,8 @@ void bus_rtt_close(struct bus_rtt *t)
 struct pipeline {
 	const uint8_t *body;
 	size_t len;
-	uint64_t sent, answered, end;
+	unsigned window;
+	uint64_t sent, answered, limit, end;
 	int sending;
 };
 
@@ -310,7 +337,9 @@ static void pipeline_reply(bus_t *bus, const bus_msg_t *reply, const bus_error_t
 	if (!reply)
 		die("pipelined Ping: %s: %s", err->name, err->message);
 	p->answered++;
-	if (p->sending && (p->answered & 63) == 0 && now_ns() >= p->end)
+	if (p->sending && p->sent >= p->limit)
+		p->sending = 0;
+	if (p->sending && ((p->answered & 63) == 0 || p->len > 4096) && now_ns() >= p->end)
 		p->sending = 0;
 	if (p->sending)
 		pipeline_send(bus, p);
@@ -321,30 +350,46 @@ static void pipeline_reply(bus_t *bus, const bus_msg_t *reply, const bus_error_t
 static void pipeline_send(bus_t *bus, struct pipeline *p)
 {
 	if (bus_call_async(bus, NULL, BENCH_NAME, NULL, "Ping", "busd.bench.Blob", p->body, p->len,
-			   10000000u, pipeline_reply, p) < 0)
+			   ping_timeout(p->len), pipeline_reply, p) < 0)
 		die("bus_call_async failed");
 	p->sent++;
 }
 
+/* Keep p->window calls outstanding until p->limit are sent or the clock
+ * passes p->end; then wait for the last answers. */
+static void pipeline_run(bus_t *bus, struct pipeline *p, uint64_t limit, uint64_t end)
+{
+	p->sent = p->answered = 0;
+	p->limit = limit;
+	p->end = end;
+	p->sending = 1;
+	for (unsigned i = 0; i < p->window && p->sent < limit; i++)
+		pipeline_send(bus, p);
+	if (bus_run(bus) < 0)
+		die("pipelined: lost the connection to busd");
+}
+
+/* A warm-up of one window of calls, then w->window calls outstanding for
+ * w->seconds. */
 void bus_pipelined(const struct workload *w, struct result *r)
 {
 	struct shared *sh = shared_new();
-	struct pipeline p = { .sending = 1 };
+	struct pipeline p = { .window = w->window };
 	struct busd b;
 
-	busd_start(&b);
+	busd_start(&b, w->large);
 	pid_t server = server_start(&b, sh);
 	bus_t *bus = connect_or_die(&b);
 	uint8_t *body = blob_new(w, &p.len);
+	struct faults fl;
 	p.body = body;
 
+	pipeline_run(bus, &p, w->window, UINT64_MAX);
+	faults_start(&fl, b.pid, server);
 	uint64_t t0 = now_ns();
-	p.end = t0 + (uint64_t)(w->seconds * 1e9);
-	for (unsigned i = 0; i < w->window; i++)
-		pipeline_send(bus, &p);
-	if (bus_run(bus) < 0)
-		die("pipelined: lost the connection to busd");
+	pipeline_run(bus, &p, UINT64_MAX, t0 + (uint64_t)(w->seconds * 1e9));
 	double secs = (double)(now_ns() - t0) / 1e9;
+	faults_stop(&fl, (double)p.answered, r);
 	r->rate = p.answered / secs;
 	r->mbps = r->rate * (double)w->body / 1e6;
 
@@ -383,7 +428,7 @@ void bus_fanout(const struct workload *w, struct result *r)
 
 	if (w->subscribers < 1 || w->subscribers > BENCH_MAX_SUBS)
 		die("fan-out to %u subscribers: 1 to %d", w->subscribers, BENCH_MAX_SUBS);
-	busd_start(&b);
+	busd_start(&b, w->large);
 	for (unsigned i = 0; i < w->subscribers; i++) {
 		subs[i] = fork_child();
 		if (subs[i] == 0) {
@@ -403,10 +448,19 @@ void bus_fanout(const struct workload *w, struct result *r)
 	uint8_t *body = blob_new(w, &len);
 
 	uint64_t sent = 0;
+	struct faults fl;
+	for (; sent < w->window; sent++)
+		if (bus_emit_raw(bus, BENCH_TOPIC, "busd.bench.Blob", body, len) < 0)
+			die("bus_emit_raw failed");
+	if (bus_flush(bus) < 0)
+		die("emit: lost the connection to busd");
+	sh->warm = sent;
+	oneway_warmed(sh, w->subscribers);
+	faults_start(&fl, b.pid, subs[0]);
 	sh->t_start_ns = now_ns();
 	uint64_t end = sh->t_start_ns + (uint64_t)(w->seconds * 1e9);
 	for (;;) {
-		if ((sent & 255) == 0 && now_ns() >= end)
+		if (time_to_look(w, sent) && now_ns() >= end)
 			break;
 		if (sent >= w->window && (bus_get_events(bus) & POLLOUT) && bus_flush(bus) < 0)
 			die("emit: lost the connection to busd");
@@ -419,6 +473,7 @@ void bus_fanout(const struct workload *w, struct result *r)
 		die("emit: lost the connection to busd");
 	atomic_store(&sh->sent, sent);
 	oneway_collect(sh, w, r);
+	faults_stop(&fl, (double)sent, r);
 
 	free(body);
 	bus_close(bus);
@@ -517,7 +572,7 @@ void bus_scale(const unsigned *peers, size_t n, uint64_t *rss_idle, uint64_t *rs
 
 	if (!fds)
 		die("out of memory");
-	busd_start(&b);
+	busd_start(&b, 0);
 	usleep(200000);
 	*rss_idle = rss_of(b.pid);
 	for (size_t k = 0; k < n; k++) {
