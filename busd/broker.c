@@ -256,6 +256,7 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	struct charge_limits *l = &b->ledger.limits;
 
 	b->max_frame = c->max_frame_size;
+	frame_pool_set_limit(c->max_frame_size);
 	b->max_queued = c->max_queued_bytes;
 	b->queue_hold = c->queue_hold_bytes;
 	b->queue_grace_usec = (uint64_t)c->queue_grace * 1000000u;
@@ -386,30 +387,45 @@ static int all_flushed(const struct broker *b)
 	return 1;
 }
 
-/* Memory is given back a second after the need for it passed: after a
- * crowd of peers left, or after a burst of large frames (those freed, not
- * kept as spares, since the last look: frame_released()). While such frames
- * keep being freed the traffic goes on and the look is put off, so steady
- * traffic never has its memory taken away and faulted in again. */
+/* Memory is given back a second after the need for it passed.
+ * - After a crowd of peers left: everything spare goes (router tables,
+ *   the frame pool, the heap's free memory).
+ * - After large frames: the pool went above FRAME_POOL_BASE, or frames were
+ *   handed back to the allocator (frame_released()). Each look frees the
+ *   spares of the size classes no frame used since the previous look, and
+ *   trims the heap once no frame was handed back in the last second; while
+ *   large frames keep coming it looks again a second later. So steady
+ *   traffic never has its memory taken away and faulted in again. */
 #define TRIM_DELAY_USEC 1000000u
 #define TRIM_RELEASED_MIN (1024u * 1024u)
+
+static void heap_trim(void)
+{
+#ifdef HAVE_MALLOC_TRIM
+	malloc_trim(0);
+#endif
+}
 
 static void on_trim(struct dispatch_source *s, short what)
 {
 	struct broker *b = (struct broker *)(void *)((char *)s - offsetof(struct broker, trim_timer));
-	uint64_t released = frame_released();
 
 	(void)what;
-	if (released - b->released_mark >= TRIM_RELEASED_MIN) {
+	if (!b->trim_crowd) {
+		size_t idle = frame_pool_idle();
+		uint64_t released = frame_released();
+		int busy = released - idle - b->released_mark >= TRIM_RELEASED_MIN;
 		b->released_mark = released;
-		dispatch_source_add_usec(&b->trim_timer, TRIM_DELAY_USEC);
+		if (!busy && idle)
+			heap_trim();
+		if (busy || frame_pool_bytes() > FRAME_POOL_BASE)
+			dispatch_source_add_usec(&b->trim_timer, TRIM_DELAY_USEC);
 		return;
 	}
+	b->trim_crowd = 0;
 	router_trim(b);
 	frame_pool_trim();
-#ifdef HAVE_MALLOC_TRIM
-	malloc_trim(0);
-#endif
+	heap_trim();
 	b->peers_peak = b->n_peers;
 	b->released_mark = frame_released();
 #ifdef HAVE_MALLINFO2
@@ -438,6 +454,7 @@ static void give_back_memory(struct broker *b)
 {
 	if (b->peers_peak < 64 || b->n_peers * 4 > b->peers_peak)
 		return;
+	b->trim_crowd = 1;
 	trim_soon(b);
 }
 
@@ -465,7 +482,8 @@ static void broker_after(void *arg)
 	}
 	if (freed)
 		give_back_memory(b);
-	if (frame_released() - b->released_mark >= TRIM_RELEASED_MIN)
+	if (frame_released() - b->released_mark >= TRIM_RELEASED_MIN ||
+	    frame_pool_bytes() > FRAME_POOL_BASE)
 		trim_soon(b);
 	if (b->shutting_down && all_flushed(b))
 		event_base_loopbreak(b->base);

@@ -69,8 +69,9 @@ struct broker {
 	unsigned n_conns;          /* peers allocated: each holds a descriptor */
 	unsigned peers_peak;       /* most peers since memory was last given back */
 	struct dispatch_source trim_timer; /* gives memory back after a crowd left, */
-	uint64_t released_mark;    /* or a burst of large frames: frame_released() */
-	                           /* when it was armed or last gave back */
+	uint64_t released_mark;    /* or large frames: frame_released() at the */
+	                           /* last look */
+	int trim_crowd;            /* the next look is after a crowd left */
 	struct peer *monitors;
 	struct peer *doomed;       /* to disconnect after routing (broker_doom) */
 	struct peer *closing;      /* CLOSING peers writing their last output */

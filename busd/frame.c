@@ -14,16 +14,19 @@
 #include <unistd.h>
 
 /* Size classes of whole allocations, four per power of two (so a frame
- * wastes at most a quarter of its size) from 512 B to 1 MiB; larger frames
+ * wastes at most a quarter of its size) from 512 B to 32 MiB; larger frames
  * are allocated to measure. Spare frames are kept per class, at most
- * POOL_BYTES in all. */
+ * pool_limit bytes in all: POOL_BASE, plus room for two of the largest
+ * frames, so that steady traffic of large frames reuses its buffers too.
+ * Spares of a class no frame used for a while are freed (frame_pool_idle),
+ * which the broker does a second after the pool went above POOL_BASE. */
 #define POOL_MIN 512u
-#define POOL_MAX (1024u * 1024u)
-#define POOL_CLASSES 45 /* 4 per doubling from 512 B to 1 MiB, and 1 MiB */
-#define POOL_BYTES (4u * 1024u * 1024u)
+#define POOL_MAX (32u * 1024u * 1024u)
+#define POOL_CLASSES 65 /* 4 per doubling from 512 B to 32 MiB, and 32 MiB */
 
 static struct frame *pool[POOL_CLASSES]; /* spares, linked through frame->patch */
-static size_t pool_held;
+static unsigned char pool_used[POOL_CLASSES]; /* asked for since the last look */
+static size_t pool_held, pool_limit = FRAME_POOL_BASE;
 static uint64_t released; /* bytes given back to the allocator */
 
 /* glibc's upper bound for M_MMAP_THRESHOLD on 64-bit (4 MiB * sizeof(long)):
@@ -66,12 +69,22 @@ static size_t class_bytes(int c)
 	return base + base / 4 * (size_t)(c % 4);
 }
 
+void frame_pool_set_limit(size_t max_frame)
+{
+	size_t largest = max_frame > POOL_MAX ? POOL_MAX : max_frame;
+	int c = class_of(sizeof(struct frame) + FRAME_ROOM + largest);
+
+	pool_limit = FRAME_POOL_BASE + 2 * (c >= 0 ? class_bytes(c) : POOL_MAX);
+}
+
 static struct frame *frame_alloc(size_t cap)
 {
 	size_t bytes = sizeof(struct frame) + cap;
 	int c = class_of(bytes);
 	struct frame *f = NULL;
 
+	if (c >= 0)
+		pool_used[c] = 1;
 	if (c >= 0 && pool[c]) {
 		f = pool[c];
 		pool[c] = (struct frame *)(void *)f->patch;
@@ -92,7 +105,7 @@ static void frame_release(struct frame *f)
 {
 	int c = f->cls;
 
-	if (c >= 0 && pool_held + class_bytes(c) <= POOL_BYTES) {
+	if (c >= 0 && pool_held + class_bytes(c) <= pool_limit) {
 		f->patch = (uint8_t *)(void *)pool[c];
 		pool[c] = f;
 		pool_held += class_bytes(c);
@@ -100,6 +113,33 @@ static void frame_release(struct frame *f)
 	}
 	released += c >= 0 ? class_bytes(c) : sizeof(*f) + f->cap;
 	free(f);
+}
+
+static size_t pool_free_class(int c)
+{
+	size_t n = 0;
+
+	while (pool[c]) {
+		struct frame *f = pool[c];
+		pool[c] = (struct frame *)(void *)f->patch;
+		n += class_bytes(c);
+		free(f);
+	}
+	pool_held -= n;
+	released += n;
+	return n;
+}
+
+size_t frame_pool_idle(void)
+{
+	size_t n = 0;
+
+	for (int c = 0; c < POOL_CLASSES; c++) {
+		if (!pool_used[c])
+			n += pool_free_class(c);
+		pool_used[c] = 0;
+	}
+	return n;
 }
 
 void frame_unref(struct frame *f)
@@ -115,15 +155,8 @@ void frame_unref(struct frame *f)
 
 void frame_pool_trim(void)
 {
-	for (int c = 0; c < POOL_CLASSES; c++) {
-		while (pool[c]) {
-			struct frame *f = pool[c];
-			pool[c] = (struct frame *)(void *)f->patch;
-			released += class_bytes(c);
-			free(f);
-		}
-	}
-	pool_held = 0;
+	for (int c = 0; c < POOL_CLASSES; c++)
+		pool_free_class(c);
 }
 
 size_t frame_pool_bytes(void)

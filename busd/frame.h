@@ -74,22 +74,27 @@ static inline size_t frame_size(const struct frame *f)
 	return (size_t)f->head_len + f->body_len;
 }
 
-/* Frames come in size classes, four per power of two up to 1 MiB (a frame's
- * allocation is at most a quarter above its size); spare ones are kept for
- * reuse, at most 4 MiB in all, so steady traffic of any size does not go
- * back to the allocator. frame_pool_trim() frees them (after a burst),
- * frame_pool_bytes() is what they hold. */
+/* Frames come in size classes, four per power of two up to 32 MiB (a
+ * frame's allocation is at most a quarter above its size); spare ones are
+ * kept for reuse, at most FRAME_POOL_BASE plus two of the largest frames
+ * (frame_pool_set_limit, from limits.max_frame_size), so that steady traffic
+ * of any size does not go back to the allocator. frame_pool_idle() frees the
+ * spares of every class no frame was allocated from since its last call,
+ * and returns the bytes freed; frame_pool_trim() frees them all (after a
+ * crowd left); frame_pool_bytes() is what they hold. */
+#define FRAME_POOL_BASE (4u * 1024u * 1024u)
+void frame_pool_set_limit(size_t max_frame);
+size_t frame_pool_idle(void);
 void frame_pool_trim(void);
 size_t frame_pool_bytes(void);
-/* Bytes of frames handed back to the allocator (not kept as spares) since
- * busd started: the broker gives memory back to the system a second after
- * this stops growing (broker.c). */
+/* Bytes of frames handed back to the allocator (not kept as spares, or
+ * spares freed) since busd started: the broker gives memory back to the
+ * system a second after this stops growing (broker.c). */
 uint64_t frame_released(void);
 /* Set the allocator for frames, once at start: glibc's free() neither trims
- * the heap nor unmaps frames up to 32 MiB (the most glibc allows) on its
- * own, so a steady flow of large frames reuses memory already faulted in
- * instead of mapping and faulting fresh pages per frame; busd trims on a
- * timer instead (malloc_trim). */
+ * the heap nor unmaps blocks up to 32 MiB (the most glibc allows) on its
+ * own, so memory freed during steady traffic is reused instead of mapped
+ * and faulted in again; busd trims on a timer instead (malloc_trim). */
 void frame_memory_init(void);
 
 #endif

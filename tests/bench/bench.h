@@ -85,6 +85,11 @@ void percentiles(double *v, size_t n, double *p50, double *p99);
 /* The emitter's flow control: wait while it is window events ahead of the
  * slowest of n subscribers. */
 void window_wait(struct shared *sh, unsigned n, uint64_t sent, unsigned window);
+/* Pipelined and one-way workloads warm up with this many windows of
+ * messages, sent as the measurement sends them, so that every
+ * buffer has grown to what the workload needs before anything is counted:
+ * the faults per message measured after it are those of steady traffic. */
+#define WARM_WINDOWS 4
 /* After a warm-up of sh->warm events: wait until every subscriber has them. */
 void oneway_warmed(struct shared *sh, unsigned n);
 /* After sending: wait for every subscriber, then fill r (events or deliveries). */

@@ -369,8 +369,8 @@ static void pipeline_run(bus_t *bus, struct pipeline *p, uint64_t limit, uint64_
 		die("pipelined: lost the connection to busd");
 }
 
-/* A warm-up of one window of calls, then w->window calls outstanding for
- * w->seconds. */
+/* A warm-up of WARM_WINDOWS windows of calls, then w->window calls
+ * outstanding for w->seconds. */
 void bus_pipelined(const struct workload *w, struct result *r)
 {
 	struct shared *sh = shared_new();
@@ -384,7 +384,7 @@ void bus_pipelined(const struct workload *w, struct result *r)
 	struct faults fl;
 	p.body = body;
 
-	pipeline_run(bus, &p, w->window, UINT64_MAX);
+	pipeline_run(bus, &p, (uint64_t)WARM_WINDOWS * w->window, UINT64_MAX);
 	faults_start(&fl, b.pid, server);
 	uint64_t t0 = now_ns();
 	pipeline_run(bus, &p, UINT64_MAX, t0 + (uint64_t)(w->seconds * 1e9));
@@ -449,9 +449,14 @@ void bus_fanout(const struct workload *w, struct result *r)
 
 	uint64_t sent = 0;
 	struct faults fl;
-	for (; sent < w->window; sent++)
+	/* The warm-up is the measured loop itself, for WARM_WINDOWS windows. */
+	for (; sent < (uint64_t)WARM_WINDOWS * w->window; sent++) {
+		if (sent >= w->window && (bus_get_events(bus) & POLLOUT) && bus_flush(bus) < 0)
+			die("emit: lost the connection to busd");
+		window_wait(sh, w->subscribers, sent, w->window);
 		if (bus_emit_raw(bus, BENCH_TOPIC, "busd.bench.Blob", body, len) < 0)
 			die("bus_emit_raw failed");
+	}
 	if (bus_flush(bus) < 0)
 		die("emit: lost the connection to busd");
 	sh->warm = sent;

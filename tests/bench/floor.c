@@ -406,8 +406,8 @@ static uint64_t pump(int fd, const uint8_t *out, size_t m, uint8_t *in, unsigned
 	return answered;
 }
 
-/* A warm-up of one window of calls, then w->window calls outstanding for
- * w->seconds. */
+/* A warm-up of WARM_WINDOWS windows of calls, then w->window calls
+ * outstanding for w->seconds. */
 void floor_pipelined_relay(const struct workload *w, struct result *r)
 {
 	int c[2], s[2];
@@ -421,7 +421,7 @@ void floor_pipelined_relay(const struct workload *w, struct result *r)
 	relay_setup(c, s, &rl, &sv);
 	int fd = c[0];
 	nonblocking(fd);
-	pump(fd, out, m, in, w->window, w->window, UINT64_MAX);
+	pump(fd, out, m, in, w->window, (uint64_t)WARM_WINDOWS * w->window, UINT64_MAX);
 	faults_start(&fl, rl, sv);
 	uint64_t t0 = now_ns();
 	uint64_t answered = pump(fd, out, m, in, w->window, UINT64_MAX,
@@ -463,8 +463,11 @@ void floor_oneway_relay(const struct workload *w, struct result *r)
 	one.subscribers = 1;
 	uint64_t sent = 0;
 	struct faults fl;
-	for (; sent < w->window; sent++)
+	/* The warm-up is the measured loop itself, for WARM_WINDOWS windows. */
+	for (; sent < (uint64_t)WARM_WINDOWS * w->window; sent++) {
+		window_wait(sh, 1, sent, w->window);
 		write_all(c[0], out, m);
+	}
 	sh->warm = sent;
 	oneway_warmed(sh, 1);
 	faults_start(&fl, rl, sub);
