@@ -1,13 +1,14 @@
 #!/bin/sh
 # test-footprint.sh - what ./configure chose is what was built (libbus-json
 # and busctl present or absent as configured), busd links libevent's core
-# and not the whole of libevent, and tests/bench/footprint.sh measures an
+# and not the whole of libevent (with --enable-static-deps: libc alone), no
+# libsodium, and tests/bench/footprint.sh measures an
 # idle busd and an idle client that owns a name (tests/bench/idle-client),
 # each with a consistent breakdown of its resident memory, and the idle
 # broker's VmRSS over several fresh starts with their median (ubusd, which
 # this tree does not build, left out).
 . "$top_srcdir/tests/lib.sh"
-plan 19
+plan 20
 
 UBUSD= RUNS=3 sh "$top_srcdir/tests/bench/footprint.sh" "$top_builddir" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
 expect_eq "footprint.sh exits 0" "$?" 0
@@ -36,9 +37,17 @@ else
 fi
 
 needed=$(line needed busd/busd)
-expect_match "busd needs libevent_core" "$needed" ' libevent_core-'
-expect_eq "  and not the whole of libevent (libevent_extra's http, dns, rpc)" \
-	"$(printf '%s\n' "$needed" | grep -E ' libevent(_extra)?-')" ""
+if [ "${busd_static_deps:-no}" = yes ]; then
+	expect_eq "busd needs libc alone (--enable-static-deps)" "$needed" "needed busd/busd libc.so.6 "
+	expect_eq "  not libevent_core, inih or protobuf-c" \
+		"$(printf '%s\n' "$needed" | grep -E ' lib(event|inih|protobuf-c)')" ""
+else
+	expect_match "busd needs libevent_core" "$needed" ' libevent_core-'
+	expect_eq "  and not the whole of libevent (libevent_extra's http, dns, rpc)" \
+		"$(printf '%s\n' "$needed" | grep -E ' libevent(_extra)?-')" ""
+fi
+expect_eq "  nor libsodium (busd has its own SipHash and SHA-256)" \
+	"$(printf '%s\n' "$needed" | grep -E ' libsodium')" ""
 expect_eq "  nor json-c" "$(printf '%s\n' "$needed" | grep -E ' libjson-c')" ""
 expect_eq "idle-client needs no json-c either" \
 	"$(line needed tests/bench/idle-client | grep -E ' libjson-c')" ""
