@@ -1,5 +1,4 @@
-/* hash.c - chained hash table with keyed SipHash-2-4 (libsodium's
- * crypto_shorthash); the bucket array doubles when the load passes 1, so
+/* hash.c - chained hash table with keyed SipHash-2-4 (siphash.c); the bucket array doubles when the load passes 1, so
  * lookups stay O(1) whatever keys a peer picks. */
 #include "hash.h"
 
@@ -7,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
+#include "siphash.h"
 
 struct entry {
 	struct entry *next;
@@ -23,27 +22,24 @@ struct hash {
 	size_t count;
 };
 
-static unsigned char hash_key[crypto_shorthash_KEYBYTES];
+static unsigned char hash_key[SIPHASH_KEY_LEN];
 static int hash_keyed;
 
-/* Draw the process's key: sodium_init() seeds libsodium's random source
- * (getrandom() on Linux). */
+/* Draw the process's key from the kernel's random source. */
 static int key_draw(void)
 {
 	if (hash_keyed)
 		return 0;
-	if (sodium_init() < 0)
-		return -EIO;
-	randombytes_buf(hash_key, sizeof(hash_key));
+	int r = siphash_random_key(hash_key, sizeof(hash_key));
+	if (r < 0)
+		return r;
 	hash_keyed = 1;
 	return 0;
 }
 
 uint64_t hash_bytes(const void *key, size_t len)
 {
-	uint64_t h;
-	crypto_shorthash((unsigned char *)&h, key, len, hash_key);
-	return h;
+	return siphash24(hash_key, key, len);
 }
 
 hash *hash_new(void)

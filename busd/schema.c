@@ -10,13 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "hash.h"
 #include "peer.h"
+#include "sha256.h"
+
+_Static_assert(SCHEMA_ID_LEN == SHA256_HEX_LEN, "a schema id is a SHA-256 in hex");
 
 struct schema {
-	unsigned char digest[crypto_hash_sha256_BYTES];
+	unsigned char digest[SHA256_LEN];
 	char id[SCHEMA_ID_LEN + 1];
 	uint8_t *data;
 	size_t len;
@@ -45,7 +46,7 @@ struct schema_store {
 	hash *by_id; /* SHA-256 digest -> struct schema */
 	/* busd's own: outside the table, so no peer's coming or going, adding
 	 * or charge touches it. */
-	unsigned char own_digest[crypto_hash_sha256_BYTES];
+	unsigned char own_digest[SHA256_LEN];
 	char own_id[SCHEMA_ID_LEN + 1];
 };
 
@@ -57,8 +58,8 @@ struct schema_store *schema_store_new(void)
 		return NULL;
 	}
 	if (s) {
-		crypto_hash_sha256(s->own_digest, proto_bus_fds, proto_bus_fds_len);
-		sodium_bin2hex(s->own_id, sizeof(s->own_id), s->own_digest, sizeof(s->own_digest));
+		sha256(s->own_digest, proto_bus_fds, proto_bus_fds_len);
+		sha256_hex(s->own_id, s->own_digest);
 	}
 	return s;
 }
@@ -86,10 +87,10 @@ void schema_store_free(struct schema_store *s)
 int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size_t len,
 	       char id[SCHEMA_ID_LEN + 1], int *known)
 {
-	unsigned char digest[crypto_hash_sha256_BYTES];
+	unsigned char digest[SHA256_LEN];
 
-	crypto_hash_sha256(digest, data, len);
-	sodium_bin2hex(id, SCHEMA_ID_LEN + 1, digest, sizeof(digest));
+	sha256(digest, data, len);
+	sha256_hex(id, digest);
 	struct schema *sc = hash_get(s->by_id, digest, sizeof(digest));
 	/* The bytes decide, not the digest alone. */
 	if (sc && (sc->len != len || memcmp(sc->data, data, len) != 0))
@@ -134,13 +135,9 @@ int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size
 
 const uint8_t *schema_get(const struct schema_store *s, const char *id, size_t *len)
 {
-	unsigned char digest[crypto_hash_sha256_BYTES];
-	size_t n = 0;
-	const char *end = NULL;
+	unsigned char digest[SHA256_LEN];
 
-	if (strlen(id) != SCHEMA_ID_LEN ||
-	    sodium_hex2bin(digest, sizeof(digest), id, SCHEMA_ID_LEN, NULL, &n, &end) != 0 ||
-	    n != sizeof(digest) || end != id + SCHEMA_ID_LEN)
+	if (sha256_unhex(digest, id) < 0)
 		return NULL;
 	if (memcmp(digest, s->own_digest, sizeof(digest)) == 0) {
 		*len = proto_bus_fds_len;

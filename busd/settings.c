@@ -5,9 +5,11 @@
 #include "settings.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -234,34 +236,70 @@ static void defaults(struct config *c)
 
 /* ---------------------------------------------------------------- the file */
 
-struct reader {
-	FILE *f;
-	const char *path;
-	int line;   /* of the line inih works on */
-	int errors;
-	FILE *err;
-	struct config *c;
-};
-
-static char *reader_gets(char *str, int num, void *stream)
-{
-	struct reader *r = stream;
-	char *s = fgets(str, num, r->f);
-
-	if (s)
-		r->line++;
-	return s;
-}
-
-static int reader_error(struct reader *r, const char *fmt, ...)
+/* Append one line to the problems found. Plain memory rather than a
+ * memory stream: reading a good configuration touches no stdio, so an idle
+ * busd maps no stdio code beyond what its log lines need. */
+static __attribute__((format(printf, 2, 3))) void errors_add(struct config_errors *e,
+							       const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(r->err, "%s:%d: ", r->path, r->line);
 	va_start(ap, fmt);
-	vfprintf(r->err, fmt, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	fputc('\n', r->err);
+	char *t = n < 0 ? NULL : realloc(e->text, e->len + (size_t)n + 2);
+	if (!t) {
+		e->oom = 1;
+		return;
+	}
+	e->text = t;
+	va_start(ap, fmt);
+	vsnprintf(t + e->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	e->len += (size_t)n;
+	t[e->len++] = '\n';
+	t[e->len] = '\0';
+}
+
+struct reader {
+	const char *buf, *end; /* the file's bytes; buf: the next unread one */
+	const char *path;
+	int line;   /* of the line inih works on */
+	int errors;
+	struct config_errors *err;
+	struct config *c;
+};
+
+/* fgets() over the file's bytes: at most num - 1 of them, up to and with
+ * the next newline. */
+static char *reader_gets(char *str, int num, void *stream)
+{
+	struct reader *r = stream;
+	size_t n = 0;
+
+	if (r->buf == r->end || num < 2)
+		return NULL;
+	while (r->buf < r->end && n < (size_t)num - 1) {
+		char ch = *r->buf++;
+		str[n++] = ch;
+		if (ch == '\n')
+			break;
+	}
+	str[n] = '\0';
+	r->line++;
+	return str;
+}
+
+static __attribute__((format(printf, 2, 3))) int reader_error(struct reader *r, const char *fmt,
+							      ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	errors_add(r->err, "%s:%d: %s", r->path, r->line, msg);
 	r->errors++;
 	return 1; /* keep parsing: report every error of the file at once */
 }
@@ -302,29 +340,86 @@ static int on_entry(void *user, const char *section, const char *key, const char
 	return reader_error(r, "unknown key '%s' in [%s]", key, section);
 }
 
-static int load_file(struct config *c, const char *path, int must_exist, FILE *err)
+/* The whole of the file at path, NUL-terminated, in *out (free() it), read
+ * with read(2): 0, or a negative errno (-EFBIG past CONFIG_FILE_MAX). */
+#define CONFIG_FILE_MAX (1u << 20)
+static int read_file(const char *path, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	int e = 0;
+	for (;;) {
+		if (n > CONFIG_FILE_MAX) {
+			e = -EFBIG;
+			break;
+		}
+		if (cap - n <= 1) { /* room for one byte more and the NUL */
+			size_t want = cap ? cap * 2 : 8192;
+			if (want > CONFIG_FILE_MAX + 2)
+				want = CONFIG_FILE_MAX + 2;
+			char *b = realloc(buf, want);
+			if (!b) {
+				e = -ENOMEM;
+				break;
+			}
+			buf = b;
+			cap = want;
+		}
+		ssize_t got = read(fd, buf + n, cap - n - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			e = got < 0 ? -errno : 0;
+			break;
+		}
+		n += (size_t)got;
+	}
+	close(fd);
+	if (e < 0) {
+		free(buf);
+		return e;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int load_file(struct config *c, const char *path, int must_exist,
+		     struct config_errors *err)
 {
 	struct reader r = { .path = path, .err = err, .c = c };
+	char *text = NULL;
+	size_t len = 0;
 
 	snprintf(c->file, sizeof(c->file), "%s", path);
-	r.f = fopen(path, "r");
-	if (!r.f) {
-		if (errno == ENOENT && !must_exist)
-			return 0;
-		fprintf(err, "%s: cannot read: %s\n", path, strerror(errno));
+	int e = read_file(path, &text, &len);
+	if (e == -ENOENT && !must_exist)
+		return 0;
+	if (e == -EFBIG) {
+		errors_add(err, "%s: cannot read: larger than %u bytes", path, CONFIG_FILE_MAX);
+		return -EINVAL;
+	}
+	if (e < 0) {
+		errors_add(err, "%s: cannot read: %s", path, strerror(-e));
 		return -EINVAL;
 	}
 	c->file_found = 1;
+	r.buf = text;
+	r.end = text + len;
 	ini_allow_multiline = false; /* every entry is one line, so r.line is its line */
 	int bad = ini_parse_stream(reader_gets, &r, on_entry, &r);
-	fclose(r.f);
+	free(text);
 	/* inih reports the first line it could not parse and skips it; the
 	 * handler has already reported every other error. */
 	if (bad > 0) {
-		fprintf(err, "%s:%d: not a [section] or key = value line\n", path, bad);
+		errors_add(err, "%s:%d: not a [section] or key = value line", path, bad);
 		r.errors++;
 	} else if (bad < 0) {
-		fprintf(err, "%s: out of memory while parsing\n", path);
+		errors_add(err, "%s: out of memory while parsing", path);
 		r.errors++;
 	}
 	return r.errors ? -EINVAL : 0;
@@ -332,7 +427,7 @@ static int load_file(struct config *c, const char *path, int must_exist, FILE *e
 
 /* ---------------------------------------------------------------- load */
 
-static int from_env(struct config *c, enum config_key k, const char *var, FILE *err)
+static int from_env(struct config *c, enum config_key k, const char *var, struct config_errors *err)
 {
 	const char *v = getenv(var);
 	char why[256];
@@ -340,7 +435,7 @@ static int from_env(struct config *c, enum config_key k, const char *var, FILE *
 	if (!v || !*v)
 		return 0;
 	if (option_set(c, k, v, why, sizeof(why)) < 0) {
-		fprintf(err, "environment %s: %s\n", var, why);
+		errors_add(err, "environment %s: %s", var, why);
 		return -EINVAL;
 	}
 	c->source[k] = SRC_ENV;
@@ -349,14 +444,14 @@ static int from_env(struct config *c, enum config_key k, const char *var, FILE *
 }
 
 static int from_cmdline(struct config *c, enum config_key k, const char *opt, const char *v,
-			FILE *err)
+			struct config_errors *err)
 {
 	char why[256];
 
 	if (!v)
 		return 0;
 	if (option_set(c, k, v, why, sizeof(why)) < 0) {
-		fprintf(err, "%s: %s\n", opt, why);
+		errors_add(err, "%s: %s", opt, why);
 		return -EINVAL;
 	}
 	c->source[k] = SRC_CMDLINE;
@@ -364,7 +459,7 @@ static int from_cmdline(struct config *c, enum config_key k, const char *opt, co
 	return 0;
 }
 
-int config_load(struct config *c, const struct config_cmdline *cl, FILE *err)
+int config_load(struct config *c, const struct config_cmdline *cl, struct config_errors *err)
 {
 	int bad = 0;
 
@@ -379,13 +474,13 @@ int config_load(struct config *c, const struct config_cmdline *cl, FILE *err)
 	if (cl->verbose)
 		from_cmdline(c, CFG_LOG_LEVEL, "--verbose", "debug", err);
 	if (!c->socket[0]) {
-		fprintf(err, "no socket path: give --socket, set BUS_ADDRESS or XDG_RUNTIME_DIR, "
-			     "or set [listen] socket\n");
+		errors_add(err, "no socket path: give --socket, set BUS_ADDRESS or XDG_RUNTIME_DIR, "
+			     "or set [listen] socket");
 		bad = 1;
 	}
 	if (!bad && c->max_queued_bytes < c->max_frame_size) {
-		fprintf(err, "%s: limits.max_queued_bytes (%llu) must be at least "
-			     "limits.max_frame_size (%u)\n", c->origin[CFG_MAX_QUEUED],
+		errors_add(err, "%s: limits.max_queued_bytes (%llu) must be at least "
+			     "limits.max_frame_size (%u)", c->origin[CFG_MAX_QUEUED],
 			(unsigned long long)c->max_queued_bytes, c->max_frame_size);
 		bad = 1;
 	}
@@ -398,8 +493,8 @@ int config_load(struct config *c, const struct config_cmdline *cl, FILE *err)
 			 "built-in default: max_queued_bytes / 8");
 	}
 	if (!bad && c->max_queued_bytes_per_uid < c->max_queued_bytes) {
-		fprintf(err, "%s: limits.max_queued_bytes_per_uid (%llu) must be at least "
-			     "limits.max_queued_bytes (%llu)\n", c->origin[CFG_UID_QUEUED],
+		errors_add(err, "%s: limits.max_queued_bytes_per_uid (%llu) must be at least "
+			     "limits.max_queued_bytes (%llu)", c->origin[CFG_UID_QUEUED],
 			(unsigned long long)c->max_queued_bytes_per_uid,
 			(unsigned long long)c->max_queued_bytes);
 		bad = 1;
@@ -411,21 +506,21 @@ int config_load(struct config *c, const struct config_cmdline *cl, FILE *err)
 			 "built-in default: 2 x max_frame_size");
 	}
 	if (!bad && c->max_input_bytes_per_uid < c->max_frame_size) {
-		fprintf(err, "%s: limits.max_input_bytes_per_uid (%llu) must be at least "
-			     "limits.max_frame_size (%u)\n", c->origin[CFG_UID_INPUT],
+		errors_add(err, "%s: limits.max_input_bytes_per_uid (%llu) must be at least "
+			     "limits.max_frame_size (%u)", c->origin[CFG_UID_INPUT],
 			(unsigned long long)c->max_input_bytes_per_uid, c->max_frame_size);
 		bad = 1;
 	}
 	if (!bad && c->max_schema_bytes_per_uid < c->max_schema_bytes) {
-		fprintf(err, "%s: limits.max_schema_bytes_per_uid (%llu) must be at least "
-			     "limits.max_schema_bytes (%llu)\n", c->origin[CFG_UID_SCHEMA],
+		errors_add(err, "%s: limits.max_schema_bytes_per_uid (%llu) must be at least "
+			     "limits.max_schema_bytes (%llu)", c->origin[CFG_UID_SCHEMA],
 			(unsigned long long)c->max_schema_bytes_per_uid,
 			(unsigned long long)c->max_schema_bytes);
 		bad = 1;
 	}
 	if (!bad && c->queue_hold_bytes > c->max_queued_bytes) {
-		fprintf(err, "%s: limits.queue_hold_bytes (%llu) must be at most "
-			     "limits.max_queued_bytes (%llu)\n", c->origin[CFG_HOLD],
+		errors_add(err, "%s: limits.queue_hold_bytes (%llu) must be at most "
+			     "limits.max_queued_bytes (%llu)", c->origin[CFG_HOLD],
 			(unsigned long long)c->queue_hold_bytes,
 			(unsigned long long)c->max_queued_bytes);
 		bad = 1;

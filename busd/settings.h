@@ -70,10 +70,19 @@ struct config_cmdline {
 	int verbose;
 };
 
-/* Build the configuration: defaults, then the file, the environment and
- * the command line. Each problem is written to err as one line ("FILE:LINE:
- * message", or naming the variable or option); returns 0 or -EINVAL. */
-int config_load(struct config *c, const struct config_cmdline *cl, FILE *err);
+/* The problems config_load() found: one line each ("FILE:LINE: message",
+ * or naming the variable or option), each ending in a newline. Start it
+ * zeroed; free(text) afterwards. */
+struct config_errors {
+	char *text; /* NULL when there were none */
+	size_t len;
+	int oom;    /* a line was lost for want of memory */
+};
+
+/* Build the configuration: defaults, then the file (read whole, at most
+ * 1 MiB), the environment and the command line. Returns 0, or -EINVAL with
+ * every problem in err. */
+int config_load(struct config *c, const struct config_cmdline *cl, struct config_errors *err);
 
 /* Free what config_load() allocated (the policy). */
 void config_free(struct config *c);

@@ -15,7 +15,7 @@ cd "$src"
 
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev \
 libprotobuf-c-dev protobuf-c-compiler libinih-dev protobuf-compiler libprotobuf-dev \
-libjson-c-dev libsodium-dev python3 systemd clang tshark"
+libjson-c-dev python3 systemd clang tshark"
 
 install_deps() {
 	missing=""

@@ -3,7 +3,7 @@
 # precedence (command line > environment > file > defaults), every error with
 # its file:line, and --check-config.
 . "$top_srcdir/tests/lib.sh"
-plan 109
+plan 117
 
 unset BUS_ADDRESS BUSD_LOG_LEVEL BUSD_LOG_TARGET
 CONF="$TEST_TMP/busd.conf"
@@ -210,6 +210,30 @@ expect_eq "  and nothing on stdout" "$OUT" ""
 check_config -c "$TEST_TMP/missing.conf" --socket "$TEST_TMP/d.sock"
 expect_eq "-c with a missing file: exit 2" "$RC" 2
 expect_match "  naming it" "$ERR" "missing\.conf: cannot read"
+
+mkdir "$TEST_TMP/conf.d"
+check_config -c "$TEST_TMP/conf.d" --socket "$TEST_TMP/d.sock"
+expect_eq "-c with a directory: exit 2" "$RC" 2
+expect_match "  saying it cannot be read" "$ERR" "^busd: $TEST_TMP/conf\.d: cannot read: Is a directory\$"
+
+# The file is read whole, up to 1 MiB: comments fill it to the byte.
+big() { # big BYTES: a valid file of BYTES bytes, its last line "level = debug"
+	{ printf '[log]\n'; head -c "$(($1 - 20))" /dev/zero | tr '\0' '#' | fold -w 99 | sed 's/^#/;/'
+	} | head -c "$(($1 - 15))" >"$CONF"
+	printf '\nlevel = debug\n' >>"$CONF"
+}
+big 1048576
+check_config -c "$CONF" --socket "$TEST_TMP/d.sock"
+expect_eq "a file of exactly 1 MiB is read: exit 0" "$RC" 0
+expect_eq "  its last line too" "$(value log.level)" debug
+expect_eq "  (it is that long)" "$(wc -c <"$CONF" | tr -d ' ')" 1048576
+big 1048577
+check_config -c "$CONF" --socket "$TEST_TMP/d.sock"
+expect_eq "one byte more: exit 2" "$RC" 2
+expect_match "  saying the limit" "$ERR" "cannot read: larger than 1048576 bytes\$"
+printf '[log]\nlevel = notice' >"$CONF"
+check_config -c "$CONF" --socket "$TEST_TMP/d.sock"
+expect_eq "a last line without a newline is read" "$(value log.level)" notice
 
 BUSD_LOG_LEVEL=chatty check_config -c /dev/null --socket "$TEST_TMP/d.sock"
 expect_eq "a bad BUSD_LOG_LEVEL: exit 2" "$RC" 2

@@ -13,11 +13,22 @@
 #                                    [anonymous]) with resident pages, largest
 #                                    Rss first: its Rss and Private_Dirty (kB)
 #
+#   idle BROKER V1 V2 .. median=M    VmRSS (kB) of a freshly started idle
+#                                    broker, RUNS times (default 3), busd
+#                                    and ubusd started in turn so both see
+#                                    the same machine; "idle ubusd absent"
+#                                    when UBUSD is not set
+#
 # WHAT: busd-idle (no peer yet), idle-client (tests/bench/idle-client: a
 # client that owns a name and idles in bus_run), busd-1peer (busd with that
 # client). VmRSS is from /proc/PID/status, the rest from
 # /proc/PID/smaps_rollup; Heap is the Rss of the [heap] mapping in
 # /proc/PID/smaps. Needs strip, size and readelf (binutils).
+#
+# UBUSD=/path/to/ubusd (OpenWrt's broker, built outside this tree) adds it
+# to the comparison, and to a mem and map breakdown as ubusd-idle;
+# UBUSD_LIBRARY_PATH is its LD_LIBRARY_PATH (where its libubox is). Nothing
+# here needs it.
 set -u
 B=${1:-${top_builddir:-.}}
 T=$(mktemp -d "${TMPDIR:-/tmp}/busd-footprint.XXXXXX")
@@ -88,3 +99,49 @@ until_ok 10 grep -q '^ready ' "$T/client.out" ||
 	die "idle-client did not get its name: $(cat "$T/client.out")"
 mem idle-client "$client"
 mem busd-1peer "$busd"
+
+# idle_once BROKER: start BROKER on a fresh socket, wait until it listens,
+# print its VmRSS (or its mem and map lines with "full"), and stop it.
+idle_once() {
+	sock="$T/idle-$1.sock"
+	rm -f "$sock"
+	case $1 in
+	busd)
+		"$B/busd/busd" -c /dev/null --socket "$sock" 2>"$T/idle.log" &
+		p=$!
+		until_ok 10 grep -q "listening on $sock" "$T/idle.log" ||
+			die "busd did not start: $(cat "$T/idle.log")" ;;
+	ubusd)
+		LD_LIBRARY_PATH=${UBUSD_LIBRARY_PATH:-${LD_LIBRARY_PATH:-}} "$UBUSD" -s "$sock" \
+			>"$T/idle.log" 2>&1 &
+		p=$!
+		until_ok 10 test -S "$sock" || die "ubusd did not start: $(cat "$T/idle.log")" ;;
+	esac
+	pids="$p $pids"
+	if [ "${2:-}" = full ]; then
+		mem "$1-idle" "$p"
+	else
+		awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status"
+	fi
+	kill "$p"
+	wait "$p" 2>/dev/null
+}
+brokers=busd
+if [ -n "${UBUSD:-}" ]; then
+	[ -x "$UBUSD" ] || die "UBUSD=$UBUSD is not an executable"
+	brokers="busd ubusd"
+	idle_once ubusd full
+fi
+runs=${RUNS:-3}
+case $runs in '' | *[!0-9]* | 0) die "RUNS must be a positive number, not '$runs'" ;; esac
+for b in $brokers; do : >"$T/runs-$b"; done
+i=0
+while [ "$i" -lt "$runs" ]; do
+	for b in $brokers; do idle_once "$b" >>"$T/runs-$b"; done
+	i=$((i + 1))
+done
+for b in $brokers; do
+	median=$(sort -n "$T/runs-$b" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	echo "idle $b $(tr '\n' ' ' <"$T/runs-$b")median=$median"
+done
+[ -n "${UBUSD:-}" ] || echo "idle ubusd absent"

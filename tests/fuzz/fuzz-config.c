@@ -32,7 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	struct config_cmdline cl = { .file = path, .socket = "/tmp/fuzz.sock" };
-	if (config_load(&c, &cl, devnull) == 0) {
+	struct config_errors errs = { 0 };
+	int r = config_load(&c, &cl, &errs);
+	free(errs.text);
+	if (r == 0) {
 		if (c.mode > 0777 || c.max_frame_size < 1024 || c.max_queued_bytes < c.max_frame_size ||
 		    c.max_pending_calls < 1 || c.max_connections_per_uid < 1 ||
 		    c.max_names_per_peer < 1 || c.log_level < 3 || c.log_level > 7 ||
