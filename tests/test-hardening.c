@@ -434,7 +434,8 @@ static void test_memory_formula(unsigned long idle_kib)
 	double m_u = MAX_CONNS * 7.0 * KiB + 1.03 * q + UID_INPUT + (UID_PENDING + MAX_CONNS) * 1.0 * KiB +
 		     UID_PENDING * 128.0 + UID_NAMES * 700.0 + UID_SUBS * 700.0 + UID_EXPORTS * 600.0 +
 		     UID_SCHEMA;
-	double m = 4.0 * 1024 * KiB + 1.25 * MAX_FRAME + 64.0 * KiB + m_u;
+	double pool = 4.0 * 1024 * KiB + 2.5 * (MAX_FRAME < 32.0 * 1024 * KiB ? MAX_FRAME : 32.0 * 1024 * KiB);
+	double m = pool + 1.25 * MAX_FRAME + 64.0 * KiB + m_u;
 	unsigned long bound_kib = idle_kib + (unsigned long)(m / 1024);
 	ok(heap_peak > 0 && heap_peak <= (uint64_t)m, "busd's heap in use, sampled through the "
 	   "attacks: at most %llu KiB, within the formula's %llu KiB for what peers make it hold",
