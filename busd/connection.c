@@ -276,6 +276,9 @@ static int start_frame(struct connection *c, const wire_preamble *pre, const uin
 	return 0;
 }
 
+/* A frame at least this large is read past the read buffer (read_once). */
+#define LARGE_FRAME (16u * 1024u)
+
 /* A frame this small is always taken, whatever its user's input budget
  * says: it costs little, and Hello and control calls must get through even
  * while a user's large frames hold its budget. */
@@ -324,6 +327,7 @@ static int parse(struct connection *c, const uint8_t *p, size_t len)
 		}
 		size_t total = WIRE_PREAMBLE_SIZE + (size_t)pre.header_len + pre.body_len;
 		size_t have = avail < total ? avail : total;
+		c->large_next = total >= LARGE_FRAME;
 		/* Short of input budget only a preamble was read (read_once): it
 		 * waits in the stash until the user's budget takes the frame. */
 		if (have < total && avail <= sizeof(c->stash) && total > SMALL_FRAME &&
@@ -396,7 +400,10 @@ static ssize_t read_once(struct connection *c, size_t budget, int *more)
 		c->stash_len = 0;
 	}
 	size_t room = READ_CHUNK - k;
-	if (careful)
+	/* After a large frame, the next is likely large too: its preamble
+	 * alone first, so that the rest is read straight into its frame
+	 * instead of through the read buffer and a copy. */
+	if (careful || c->large_next)
 		room = k < WIRE_PREAMBLE_SIZE ? WIRE_PREAMBLE_SIZE - k : 0;
 	if (room)
 		iov[niov++] = (struct iovec){ t->scratch + k, room };
