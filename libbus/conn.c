@@ -64,6 +64,26 @@ uint64_t conn_next_serial(bus_t *bus)
 	return bus->serial;
 }
 
+/* Wait in poll() for events until deadline (UINT64_MAX: none): the events
+ * that are ready (> 0), 0 on the deadline or a signal, -errno. */
+static int conn_poll(bus_t *bus, short events, uint64_t deadline)
+{
+	int ms = -1;
+
+	if (deadline != UINT64_MAX) {
+		uint64_t now = conn_now();
+		if (now >= deadline)
+			return 0;
+		uint64_t left = (deadline - now + 999) / 1000; /* never wake early */
+		ms = left > INT_MAX ? INT_MAX : (int)left;
+	}
+	struct pollfd pfd = { .fd = bus->fd, .events = events };
+	int r = poll(&pfd, 1, ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	return r > 0 ? pfd.revents : 0;
+}
+
 /* ---------------------------------------------------------------- output */
 
 static uint8_t *out_reserve(bus_t *bus, size_t need)
@@ -105,19 +125,15 @@ int conn_send(bus_t *bus, wire_header *h, const void *body, size_t len,
 static int wait_writable(bus_t *bus, uint64_t until)
 {
 	for (;;) {
-		uint64_t now = conn_now();
-		if (now >= until)
+		int ev = conn_poll(bus, POLLIN | POLLOUT, until);
+		if (ev <= 0) {
+			if (ev == 0 && conn_now() < until)
+				continue; /* a signal */
 			return 0;
-		uint64_t left = (until - now + 999) / 1000;
-		struct pollfd pfd = { .fd = bus->fd, .events = POLLIN | POLLOUT };
-		int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-		if (r < 0 && errno != EINTR)
-			return 0;
-		if (r <= 0)
-			continue;
-		if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && conn_read(bus) < 0 && bus->fd < 0)
+		}
+		if ((ev & (POLLIN | POLLHUP | POLLERR)) && conn_read(bus) < 0 && bus->fd < 0)
 			return -ECONNRESET;
-		if (pfd.revents & (POLLOUT | POLLERR))
+		if (ev & (POLLOUT | POLLERR))
 			return 1;
 	}
 }
@@ -397,26 +413,6 @@ static int rcvtimeo_set(bus_t *bus, uint64_t left)
 	return 0;
 }
 
-/* Wait in poll() for events until deadline: 1 when ready, 0 on the
- * deadline or a signal, -errno. */
-static int conn_poll(bus_t *bus, short events, uint64_t deadline)
-{
-	int ms = -1;
-
-	if (deadline != UINT64_MAX) {
-		uint64_t now = conn_now();
-		if (now >= deadline)
-			return 0;
-		uint64_t left = (deadline - now + 999) / 1000; /* never wake early */
-		ms = left > INT_MAX ? INT_MAX : (int)left;
-	}
-	struct pollfd pfd = { .fd = bus->fd, .events = events };
-	int r = poll(&pfd, 1, ms);
-	if (r < 0)
-		return errno == EINTR ? 0 : -errno;
-	return r > 0;
-}
-
 int conn_read_wait(bus_t *bus, uint64_t deadline)
 {
 	struct conn_buf *b = &bus->in;
@@ -530,20 +526,12 @@ int conn_read_body(bus_t *bus, size_t off, const struct conn_frame *f, uint64_t 
 			conn_lose(bus, 0, "read from busd failed: %s", strerror(errno));
 		} else {
 			/* Wait for more, writing what is queued meanwhile. */
-			uint64_t now = conn_now();
-			struct pollfd pfd = { .fd = bus->fd, .events = POLLIN };
-			if (bus->out.end > bus->out.start)
-				pfd.events |= POLLOUT;
-			int r = 0;
-			if (now < deadline) {
-				uint64_t left = deadline == UINT64_MAX ? 0 : (deadline - now + 999) / 1000;
-				r = poll(&pfd, 1, deadline == UINT64_MAX ? -1 :
-					 left > INT_MAX ? INT_MAX : (int)left);
-			}
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r > 0) {
-				if (pfd.revents & POLLOUT)
+			short want = POLLIN | (bus->out.end > bus->out.start ? POLLOUT : 0);
+			int ev = conn_poll(bus, want, deadline);
+			if (ev == 0 && conn_now() < deadline)
+				continue; /* a signal */
+			if (ev > 0) {
+				if (ev & POLLOUT)
 					conn_write(bus);
 				if (bus->fd >= 0)
 					continue;

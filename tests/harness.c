@@ -31,11 +31,16 @@ static pid_t kids[MAX_KIDS];
 static int wrapped;
 static char *busd_env[16];
 
-uint64_t harness_now_ms(void)
+uint64_t harness_now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t harness_now_ms(void)
+{
+	return harness_now_us() / 1000;
 }
 
 void harness_sleep_ms(int ms)

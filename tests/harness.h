@@ -122,6 +122,8 @@ struct harness_outcome {
 void harness_on_done(bus_t *bus, const bus_error_t *err, void *ud);
 
 uint64_t harness_now_ms(void);
+/* CLOCK_MONOTONIC in microseconds, as bus_get_timeout() gives deadlines. */
+uint64_t harness_now_us(void);
 void harness_sleep_ms(int ms);
 
 /* Stop children and services, stop busd and count its exit status as a

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -63,13 +62,6 @@ static long proc_minflt(pid_t pid)
 	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %ld", &v) != 1)
 		v = -1;
 	return v;
-}
-
-static uint64_t mono_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static long self_minflt(void)
@@ -265,14 +257,14 @@ int main(void)
 		       body4, len4, 30000000u, on_reply, &answered);
 	harness_loop_until(bus, &answered, 30000);
 	size_t held = heap_in_use();
-	uint64_t t = 0, now = mono_usec();
+	uint64_t t = 0, now = harness_now_us();
 	bus_get_timeout(bus, &t);
 	ok(answered == 1 && t != UINT64_MAX && t <= now + 1000000u,
 	   "after large traffic libbus's loop has a deadline to give buffers back (in %lld us)",
 	   t == UINT64_MAX ? -1LL : (long long)(t - now));
 	uint64_t until = harness_now_ms() + 20000;
 	while (harness_now_ms() < until && bus_get_timeout(bus, &t) == 0 && t != UINT64_MAX) {
-		now = mono_usec();
+		now = harness_now_us();
 		bus_wait(bus, t > now ? t - now : 0);
 		bus_process(bus);
 	}
