@@ -46,9 +46,9 @@ cp "$TEST_TMP/out" "$TEST_TMP/introspect-bus"
 expect_eq "busd's schema is charged to nobody (schema_bytes 0)" "$(counter schema_bytes)" 0
 
 run --json introspect bus
-expect_eq "--json introspect bus: owner, service and its 13 methods" \
+expect_eq "--json introspect bus: owner, service and its 17 methods" \
 	"$(printf '%s' "$OUT" | jq_ 'v["owner"], v["services"][0]["service"], len(v["services"][0]["methods"])')" \
-	"('bus', 'bus.Bus', 13)"
+	"('bus', 'bus.Bus', 17)"
 expect_eq "  Introspect's types" \
 	"$(printf '%s' "$OUT" | jq_ '[(m["request"], m["reply"]) for m in v["services"][0]["methods"] if m["method"] == "Introspect"]')" \
 	"[('bus.IntrospectRequest', 'bus.IntrospectReply')]"

@@ -19,6 +19,7 @@
 #define BUS_ERROR_LIMITS_EXCEEDED "bus.Error.LimitsExceeded"   /* a busd limit (busd.conf) */
 #define BUS_ERROR_ACCESS_DENIED "bus.Error.AccessDenied"       /* a [policy] rule refused it */
 #define BUS_ERROR_UNKNOWN_SCHEMA "bus.Error.UnknownSchema"     /* GetSchema: no such id */
+#define BUS_ERROR_SERVICE_START_FAILED "bus.Error.ServiceStartFailed" /* a declared service did not come up */
 #define BUS_ERROR_FAILED "bus.Error.Failed"                    /* anything else */
 
 /* Sent by libbus services. */
