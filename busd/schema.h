@@ -3,8 +3,11 @@
  * added them), busd's own (bus.proto, built in: the schema of the control
  * service on the name "bus", owned by no peer), and which service each
  * peer exports under which name, for the control service's AddSchema,
- * GetSchema, Export and Introspect. busd never parses a schema: busctl and
- * other clients do. */
+ * GetSchema, Export and Introspect. busd reads one thing from a schema,
+ * once when it is added: which methods declare themselves safe to repeat
+ * (MethodOptions.idempotency_level), for re-sending calls to a supervised
+ * service that crashed (hold.h). Everything else is for busctl and other
+ * clients. */
 #ifndef BUSD_SCHEMA_H
 #define BUSD_SCHEMA_H
 
@@ -31,13 +34,29 @@ enum {
 struct schema_store *schema_store_new(void);
 void schema_store_free(struct schema_store *s);
 
-/* Add a schema for p, charged to p and its uid (CHARGE_SCHEMA) even when
- * another peer already added the same bytes. id receives its
+/* Add a schema for p, charged to p and its uid (CHARGE_SCHEMA: its bytes
+ * and 20 bytes per method it declares, the index of their idempotency) even
+ * when another peer already added the same bytes. id receives its
  * NUL-terminated id, *known whether busd already had it. Adding the same
  * schema twice is a no-op. Returns 0, SCHEMA_E_PEER_LIMIT,
  * SCHEMA_E_USER_LIMIT, SCHEMA_E_COLLISION or -ENOMEM. */
 int schema_add(struct schema_store *s, struct peer *p, const uint8_t *data, size_t len,
 	       char id[SCHEMA_ID_LEN + 1], int *known);
+
+/* MethodOptions.idempotency_level. */
+enum { SCHEMA_UNMARKED = 0, SCHEMA_NO_SIDE_EFFECTS = 1, SCHEMA_IDEMPOTENT = 2 };
+
+/* Whether a call p receives under name (name_len bytes) to member of
+ * interface (the full service name, package.Service; iface_len 0 when the
+ * caller gave none) is safe to deliver twice: every definition of the
+ * method in p's schemas is marked NO_SIDE_EFFECTS or IDEMPOTENT. Without an
+ * interface, exactly one of the services p exports under name may have a
+ * method of that name. Schemas libbus makes from a service's descriptors
+ * carry no options: a service marks its methods by adding its real set.
+ * Uses the index made when each schema was added: no parsing. */
+int schema_call_repeatable(const struct peer *p, const char *name, size_t name_len,
+			   const char *interface, size_t iface_len, const char *member,
+			   size_t mlen);
 
 /* The id of busd's own schema (bus.proto's FileDescriptorSet, linked in).
  * GetSchema serves it like any other; it is charged to nobody and no peer
