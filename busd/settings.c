@@ -51,6 +51,9 @@ static const struct option_def defs[CFG_N_KEYS] = {
 	[CFG_UID_EXPORTS] = { "limits", "max_exports_per_uid", T_COUNT, 1, 1u << 24 },
 	[CFG_HELLO_TIMEOUT] = { "limits", "hello_timeout_seconds", T_COUNT, 1, 3600 },
 	[CFG_FRAME_TIMEOUT] = { "limits", "frame_timeout_seconds", T_COUNT, 1, 3600 },
+	[CFG_HELD_CALLS] = { "limits", "max_held_calls_per_name", T_COUNT, 1, 1u << 20 },
+	[CFG_HELD_BYTES] = { "limits", "max_held_bytes_per_name", T_SIZE, 64u << 10, 1ull << 34 },
+	[CFG_RESENDS] = { "limits", "max_call_resends", T_COUNT, 0, 100 },
 	[CFG_LOG_LEVEL] = { "log", "level", T_LEVEL, 0, 0 },
 	[CFG_LOG_TARGET] = { "log", "target", T_TARGET, 0, 0 },
 };
@@ -194,6 +197,9 @@ static int option_set(struct config *c, enum config_key k, const char *s, char *
 	case CFG_UID_EXPORTS: c->max_exports_per_uid = (uint32_t)v; break;
 	case CFG_HELLO_TIMEOUT: c->hello_timeout = (uint32_t)v; break;
 	case CFG_FRAME_TIMEOUT: c->frame_timeout = (uint32_t)v; break;
+	case CFG_HELD_CALLS: c->max_held_calls_per_name = (uint32_t)v; break;
+	case CFG_HELD_BYTES: c->max_held_bytes_per_name = v; break;
+	case CFG_RESENDS: c->max_call_resends = (uint32_t)v; break;
 	default: break;
 	}
 	return 0;
@@ -228,6 +234,9 @@ static void defaults(struct config *c)
 	c->max_exports_per_uid = 4096;
 	c->hello_timeout = 10;
 	c->frame_timeout = 30;
+	c->max_held_calls_per_name = 256;
+	c->max_held_bytes_per_name = 4u << 20;
+	c->max_call_resends = 3;
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_STDERR;
 	for (int k = 0; k < CFG_N_KEYS; k++)
@@ -607,6 +616,11 @@ void config_print(const struct config *c, FILE *out)
 		case CFG_UID_EXPORTS: snprintf(v, sizeof(v), "%u", c->max_exports_per_uid); break;
 		case CFG_HELLO_TIMEOUT: snprintf(v, sizeof(v), "%u", c->hello_timeout); break;
 		case CFG_FRAME_TIMEOUT: snprintf(v, sizeof(v), "%u", c->frame_timeout); break;
+		case CFG_HELD_CALLS: snprintf(v, sizeof(v), "%u", c->max_held_calls_per_name); break;
+		case CFG_HELD_BYTES:
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_held_bytes_per_name);
+			break;
+		case CFG_RESENDS: snprintf(v, sizeof(v), "%u", c->max_call_resends); break;
 		case CFG_LOG_LEVEL: snprintf(v, sizeof(v), "%s", config_level_name(c->log_level)); break;
 		case CFG_LOG_TARGET:
 			snprintf(v, sizeof(v), "%s", c->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");

@@ -25,6 +25,7 @@ enum config_key {
 	CFG_UID_QUEUED, CFG_UID_PENDING, CFG_UID_NAMES, CFG_UID_SUBS,
 	CFG_UID_INPUT, CFG_UID_SCHEMA, CFG_MAX_EXPORTS, CFG_UID_EXPORTS,
 	CFG_HELLO_TIMEOUT, CFG_FRAME_TIMEOUT,
+	CFG_HELD_CALLS, CFG_HELD_BYTES, CFG_RESENDS,
 	CFG_LOG_LEVEL, CFG_LOG_TARGET,
 	CFG_N_KEYS
 };
@@ -52,6 +53,9 @@ struct config {
 	uint32_t max_exports_per_uid;
 	uint32_t hello_timeout;      /* seconds from connect to Hello */
 	uint32_t frame_timeout;      /* seconds a started frame may take */
+	uint32_t max_held_calls_per_name;  /* calls held for a declared service's name */
+	uint64_t max_held_bytes_per_name;  /* (hold.h) while it is down or starting */
+	uint32_t max_call_resends;   /* times one call is re-sent after crashes */
 	int log_level;               /* LOG_ERR .. LOG_DEBUG */
 	int log_target;
 	struct policy *policy;       /* [policy] rules (policy.h); NULL: none */
