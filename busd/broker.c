@@ -32,6 +32,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 
 #include "bus/errors.h"
 #include "frame.h"
+#include "hold.h"
 #include "log.h"
 #include "policy.h"
 #include "quota.h"
@@ -264,6 +265,9 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	b->hello_timeout_usec = (uint64_t)c->hello_timeout * 1000000u;
 	b->transport.frame_timeout_usec = (uint64_t)c->frame_timeout * 1000000u;
 	b->policy = c->policy;
+	b->max_held_calls = c->max_held_calls_per_name;
+	b->max_held_bytes = c->max_held_bytes_per_name;
+	b->max_resends = c->max_call_resends;
 
 	memset(l, 0, sizeof(*l));
 	/* Queued bytes are quota.c's: the charge counts, back-pressure decides. */
@@ -314,9 +318,10 @@ struct broker *broker_new(struct event_base *base, const struct config *c, int p
 	b->names = name_registry_new();
 	b->match = match_new();
 	b->schemas = schema_store_new();
+	b->holds = hold_table_new();
 	if (charge_ledger_init(&b->ledger) < 0 ||
 	    transport_init(&b->transport, &b->dispatch, &peer_connection_ops) < 0 || !b->peers ||
-	    !b->names || !b->match || !b->schemas ||
+	    !b->names || !b->match || !b->schemas || !b->holds ||
 	    dispatch_source_init(&b->quota_timer, &b->dispatch, -1, EV_PERSIST, quota_on_tick) < 0 ||
 	    dispatch_source_init(&b->trim_timer, &b->dispatch, -1, 0, on_trim) < 0 ||
 	    dispatch_source_init(&b->accept_pause, &b->dispatch, -1, 0, on_accept_pause) < 0) {
@@ -568,6 +573,7 @@ void broker_free(struct broker *b)
 	free(b->path);
 	hash_free(b->peers, NULL);
 	schema_store_free(b->schemas);
+	hold_table_free(b->holds);
 	name_registry_free(b->names);
 	match_free(b->match);
 	pending_table_free(&b->pending);

@@ -27,6 +27,7 @@ struct broker_stats {
 	uint64_t events_dropped, monitor_dropped; /* toward congested peers */
 	uint64_t holds, calls_refused, quota_disconnects, access_denied;
 	uint64_t answers_dropped; /* answers replaced by LimitsExceeded */
+	uint64_t calls_resent;    /* held again after their callee died (hold.h) */
 };
 
 struct broker {
@@ -59,6 +60,10 @@ struct broker {
 	struct dispatch_source quota_timer; /* quota.c's watchdog, armed while congested */
 	struct schema_store *schemas;
 	struct supervisor *supervisor; /* declared services (supervise.h); NULL: none */
+	struct hold_table *holds;  /* hold.c: calls held for services' names */
+	uint32_t max_held_calls;   /* limits.max_held_calls_per_name */
+	uint64_t max_held_bytes;   /* limits.max_held_bytes_per_name */
+	uint32_t max_resends;      /* limits.max_call_resends */
 
 	uint64_t next_id;          /* last unique id given out */
 	uint64_t serial;           /* serials of frames busd originates */

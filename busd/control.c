@@ -17,6 +17,7 @@
 #include "bus.pb-c.h"
 #include "broker.h"
 #include "frame.h"
+#include "hold.h"
 #include "log.h"
 #include "policy.h"
 #include "quota.h"
@@ -195,6 +196,10 @@ static void do_request_name(struct ctl *c, int release)
 		rep.name = (char *)name;
 		rep.owner = (char *)(release ? "" : c->p->unique);
 		reply(c, &rep.base);
+		/* Calls held for the name follow the answer: the new owner
+		 * learns it owns the name before it gets calls to it. */
+		if (r == 0 && !release)
+			hold_name_owned(b, name, c->p);
 		break;
 	}
 	case NAME_E_TAKEN: {

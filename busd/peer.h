@@ -15,6 +15,7 @@
 #include "log.h"
 
 struct broker;
+struct held;
 struct pending;
 struct peer_schema;
 struct peer_export;
@@ -48,6 +49,8 @@ struct peer {
 
 	struct pending *calls_in;  /* calls waiting for this peer to answer */
 	struct pending *calls_out; /* calls this peer is waiting on */
+	struct held *calls_held;   /* hold.c: its calls held for a service's name */
+	int instance;              /* it owned a declared service's name (hold.h) */
 	struct peer_schema *schemas; /* schema.c: schemas it added */
 	struct peer_export *exports; /* schema.c: (name, service) it serves */
 	uint64_t event_mark;       /* fan-out de-duplication, see router.c */

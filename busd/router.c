@@ -17,9 +17,12 @@
 #include "broker.h"
 #include "control.h"
 #include "frame.h"
+#include "hold.h"
 #include "log.h"
 #include "policy.h"
 #include "quota.h"
+#include "schema.h"
+#include "supervise.h"
 
 /* ---------------------------------------------------------------- pending calls */
 
@@ -55,7 +58,8 @@ static int pending_grow(struct pending_table *t)
 /* Record that callee owes caller an answer to serial, charged to the
  * caller. Returns 0, a charge outcome (CHARGE_E_PEER, CHARGE_E_USER) or
  * -ENOMEM; nothing is recorded unless 0. */
-static int pending_add(struct broker *b, struct peer *caller, struct peer *callee, uint64_t serial)
+static int pending_add(struct broker *b, struct peer *caller, struct peer *callee, uint64_t serial,
+		       struct frame *resend, unsigned resends)
 {
 	struct pending_table *t = &b->pending;
 	struct charge charge = { 0 };
@@ -80,6 +84,8 @@ static int pending_add(struct broker *b, struct peer *caller, struct peer *calle
 	e->caller = caller;
 	e->callee = callee;
 	e->charge = charge;
+	e->frame = resend ? frame_ref(resend) : NULL;
+	e->resends = resends;
 	size_t s = pending_slot(t, caller->id, serial);
 	e->hnext = t->buckets[s];
 	t->buckets[s] = e;
@@ -126,6 +132,8 @@ static void pending_remove(struct broker *b, struct pending *e)
 	if (e->out_next)
 		e->out_next->out_prev = e->out_prev;
 	charge_release(&e->charge);
+	if (e->frame)
+		frame_unref(e->frame);
 	e->hnext = t->spare;
 	t->spare = e;
 }
@@ -431,6 +439,26 @@ void router_fail_all(struct broker *b, const char *why)
 			pending_remove(b, e);
 			router_send_error(caller, serial, BUS_ERROR_NO_REPLY, "%s", why);
 		}
+	hold_fail_all(b, why);
+}
+
+/* A call to p, the instance of a supervised service, that p did not answer
+ * before going away: back to the FIFO of its name when it is safe to repeat
+ * (e->frame was kept for that), another instance is coming and it was not
+ * re-sent too often already. Returns 1 when it was held again. */
+static int resend(struct broker *b, struct pending *e)
+{
+	if (!e->frame || e->resends >= b->max_resends || !b->supervisor)
+		return 0;
+	const wire_header *h = &e->frame->h;
+	struct service *svc = supervisor_lookup(b->supervisor, h->destination.ptr,
+						h->destination.len);
+	if (!svc || !service_will_return(svc))
+		return 0;
+	if (hold_resend(e->caller, e->frame, e->resends + 1) < 0)
+		return 0;
+	b->stats.calls_resent++;
+	return 1;
 }
 
 void router_drop_calls(struct peer *p)
@@ -440,12 +468,15 @@ void router_drop_calls(struct peer *p)
 		struct pending *e = p->calls_in;
 		struct peer *caller = e->caller;
 		uint64_t serial = e->serial;
+		int again = resend(b, e);
 		pending_remove(b, e);
-		router_send_error(caller, serial, BUS_ERROR_NO_REPLY,
-				  "%s disconnected before answering", p->unique);
+		if (!again)
+			router_send_error(caller, serial, BUS_ERROR_NO_REPLY,
+					  "%s disconnected before answering", p->unique);
 	}
 	while (p->calls_out)
 		pending_remove(b, p->calls_out);
+	hold_caller_gone(p);
 }
 
 void router_drop_calls_quietly(struct broker *b, struct peer *p)
@@ -454,6 +485,7 @@ void router_drop_calls_quietly(struct broker *b, struct peer *p)
 		pending_remove(b, p->calls_in);
 	while (p->calls_out)
 		pending_remove(b, p->calls_out);
+	hold_caller_gone(p);
 }
 
 /* Give the frame its stamped head. Out of memory, the sender is told
@@ -467,21 +499,36 @@ static int stamp(struct peer *p, struct frame *f, wire_str dest)
 	return 0;
 }
 
-static void route_call(struct peer *p, struct frame *f)
+/* Whether a call to dst is kept (a frame reference in its pending record)
+ * for a re-send should dst die: dst is a supervised service's instance
+ * (a flag set when it owned a declared name, so other callees cost nothing
+ * here), the call was addressed to a name of that service, never to dst's
+ * unique id, and its method is marked safe to repeat. */
+static int keep_for_resend(struct broker *b, struct peer *dst, const wire_header *h)
+{
+	if (!dst->instance || !b->supervisor || !b->max_resends || !h->destination.len ||
+	    h->destination.ptr[0] == ':')
+		return 0;
+	struct service *svc = supervisor_service_of_peer(b->supervisor, dst);
+	if (!svc || supervisor_lookup(b->supervisor, h->destination.ptr, h->destination.len) != svc)
+		return 0;
+	return schema_call_repeatable(dst, h->destination.ptr, h->destination.len,
+				      h->interface.ptr, h->interface.len, h->member.ptr,
+				      h->member.len);
+}
+
+/* Route the call f from p; resends: times it was re-sent after a crash. */
+static void route_call_to(struct peer *p, struct frame *f, unsigned resends)
 {
 	struct broker *b = p->broker;
 	const wire_header *h = &f->h;
 	int want_reply = !(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED);
 
-	b->stats.calls++;
-	if (wire_str_eq(h->destination, WIRE_BUS_NAME)) {
-		if (b->monitors && stamp(p, f, (wire_str){ NULL, 0 }))
-			copy_to_monitors(b, f);
-		control_call(p, f);
-		return;
-	}
 	struct peer *dst = router_resolve(b, h->destination.ptr, h->destination.len);
 	if (!dst || dst->state != PEER_ACTIVE) {
+		/* A declared service's name: held until the service owns it. */
+		if (h->destination.len && h->destination.ptr[0] != ':' && hold_call(p, f))
+			return;
 		if (want_reply)
 			router_send_error(p, h->serial, BUS_ERROR_NAME_HAS_NO_OWNER,
 					  "no peer owns the name '%.*s'", (int)h->destination.len,
@@ -509,7 +556,8 @@ static void route_call(struct peer *p, struct frame *f)
 					  (unsigned long long)h->serial);
 			return;
 		}
-		int r = pending_add(b, p, dst, h->serial);
+		struct frame *keep = dst->instance && keep_for_resend(b, dst, h) ? f : NULL;
+		int r = pending_add(b, p, dst, h->serial, keep, resends);
 		if (r == CHARGE_E_PEER || r == CHARGE_E_USER) {
 			const struct charge_limits *l = charge_limits_of(p->user);
 			int user = r == CHARGE_E_USER;
@@ -532,6 +580,27 @@ static void route_call(struct peer *p, struct frame *f)
 	/* Back-pressure: the caller waits until dst has taken some of its queue. */
 	if (dst->congested && dst != p)
 		quota_hold(p, dst);
+}
+
+static void route_call(struct peer *p, struct frame *f)
+{
+	struct broker *b = p->broker;
+	const wire_header *h = &f->h;
+
+	b->stats.calls++;
+	if (wire_str_eq(h->destination, WIRE_BUS_NAME)) {
+		if (b->monitors && stamp(p, f, (wire_str){ NULL, 0 }))
+			copy_to_monitors(b, f);
+		control_call(p, f);
+		return;
+	}
+	route_call_to(p, f, 0);
+}
+
+void router_deliver(struct peer *caller, struct frame *f, unsigned resends)
+{
+	if (caller->state == PEER_ACTIVE)
+		route_call_to(caller, f, resends);
 }
 
 static void route_answer(struct peer *p, struct frame *f)

@@ -27,6 +27,8 @@ struct ProtobufCMessage;
 struct pending {
 	uint64_t caller_id, serial;
 	struct peer *caller, *callee;
+	struct frame *frame;   /* the call, kept to re-send it (hold.h), or NULL */
+	unsigned resends;      /* times it was re-sent after a crash */
 	struct pending *hnext;
 	struct pending *in_prev, *in_next;   /* callee->calls_in */
 	struct pending *out_prev, *out_next; /* caller->calls_out */
@@ -45,6 +47,10 @@ void pending_table_free(struct pending_table *t);
 struct peer *router_resolve(struct broker *b, const char *name, size_t len);
 /* Handle the complete frame f from p; takes over f's reference. */
 void router_frame(struct peer *p, struct frame *f);
+/* Route the call f from caller again, as if it had just arrived (it was
+ * held, hold.h): policy, quota, pending record; resends: times it was
+ * re-sent after a crash. f's reference stays the caller's of this. */
+void router_deliver(struct peer *caller, struct frame *f, unsigned resends);
 /* Protocol violation by p: send it error name/message (reply_serial when
  * known), then disconnect it. */
 void router_reject(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
@@ -60,13 +66,16 @@ int router_permit(struct peer *p, int verb, const char *object, size_t len, cons
 		  size_t mlen, uint64_t serial, int answer);
 /* An EVENT from "bus" to every subscriber of topic. */
 void router_emit(struct broker *b, const char *topic, const struct ProtobufCMessage *msg);
-/* p is going away: answer calls waiting on it with bus.Error.NoReply and
- * forget the calls it made. The quiet form sends nothing (busd exits). */
+/* p is going away: answer calls waiting on it with bus.Error.NoReply (or
+ * hold them again for the next instance of its service, when safe to
+ * repeat: hold.h) and forget the calls it made, held ones included. The
+ * quiet form sends nothing (busd exits). */
 void router_drop_calls(struct peer *p);
 void router_drop_calls_quietly(struct broker *b, struct peer *p);
 /* Free the recycled pending-call records (after a crowd has left). */
 void router_trim(struct broker *b);
-/* Answer every pending call with bus.Error.NoReply and the message why. */
+/* Answer every pending and held call with bus.Error.NoReply and the
+ * message why. */
 void router_fail_all(struct broker *b, const char *why);
 /* The policy changed: monitors it no longer allows are disconnected, and
  * subscriptions it no longer allows are dropped. */
