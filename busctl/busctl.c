@@ -484,6 +484,7 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	printf("quota_disconnects %llu\n", (unsigned long long)s->quota_disconnects);
 	printf("access_denied     %llu\n", (unsigned long long)s->access_denied);
 	printf("answers_dropped   %llu\n", (unsigned long long)s->answers_dropped);
+	printf("calls_resent      %llu\n", (unsigned long long)s->calls_resent);
 	printf("connections_refused %llu\n", (unsigned long long)s->connections_refused);
 	printf("max_frame_size    %u\n", s->max_frame_size);
 	/* What busd holds for its peers, charged to them, and per uid. */
@@ -492,6 +493,8 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	printf("input_bytes       %llu\n", (unsigned long long)s->input_bytes);
 	printf("schema_bytes      %llu\n", (unsigned long long)s->schema_bytes);
 	printf("exports           %u\n", s->exports);
+	printf("held_calls        %u\n", s->held_calls);
+	printf("held_bytes        %llu\n", (unsigned long long)s->held_bytes);
 	printf("frame_cache_bytes %llu\n", (unsigned long long)s->frame_cache_bytes);
 	printf("heap_bytes        %llu\n", (unsigned long long)s->heap_bytes);
 	printf("\n%-10s %6s %12s %12s %7s %6s %6s %10s %7s\n", "UID", "CONNS", "QUEUED", "INPUT",

@@ -464,6 +464,9 @@ static void do_stats(struct ctl *c)
 	rep.connections = (uint32_t)t->used[CHARGE_CONNECTIONS];
 	rep.connections_refused = s->connections_refused;
 	rep.answers_dropped = s->answers_dropped;
+	rep.held_calls = (uint32_t)hold_count(b->holds);
+	rep.held_bytes = hold_bytes(b->holds);
+	rep.calls_resent = s->calls_resent;
 	rep.frame_cache_bytes = frame_pool_bytes();
 	rep.heap_bytes = broker_heap_bytes();
 	struct usage_list ul = { 0 };
