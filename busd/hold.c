@@ -219,12 +219,25 @@ static int held_add(struct broker *b, struct held_queue *q, struct peer *p, stru
 	return 0;
 }
 
+/* How svc's last instance ended, for a message: "; its last instance
+ * exited with status 1", or "". */
+static const char *last_end(const struct service_status *st, char *buf, size_t len)
+{
+	if (st->last_signal)
+		snprintf(buf, len, "; its last instance was killed by signal %d", st->last_signal);
+	else if (st->last_status >= 0 && st->pid == 0)
+		snprintf(buf, len, "; its last instance exited with status %d", st->last_status);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
 int hold_call(struct peer *p, struct frame *f)
 {
 	struct broker *b = p->broker;
 	const wire_header *hd = &f->h;
 	int answer = !(hd->flags & WIRE_FLAG_NO_REPLY_EXPECTED);
-	char why[256];
+	char why[256], end[80];
 
 	if (!b->supervisor || !b->holds)
 		return 0;
@@ -245,10 +258,12 @@ int hold_call(struct peer *p, struct frame *f)
 			   hd->member.len, hd->serial, answer))
 		return 1;
 	if (service_demand(svc, why, sizeof(why)) < 0) {
+		service_status(svc, &st);
 		if (answer)
 			router_send_error(p, hd->serial, BUS_ERROR_SERVICE_START_FAILED,
-					  "the service %s, which provides '%.*s', cannot be started: %s",
-					  st.id, (int)hd->destination.len, hd->destination.ptr, why);
+					  "the service %s, which provides '%.*s', cannot be started: "
+					  "%s%s", st.id, (int)hd->destination.len, hd->destination.ptr,
+					  why, last_end(&st, end, sizeof(end)));
 		return 1;
 	}
 	struct held_queue *q = queue_get(b->holds, hd->destination.ptr, hd->destination.len);
@@ -331,19 +346,22 @@ void hold_service_changed(struct broker *b, struct service *svc)
 {
 	struct hold_table *t = b->holds;
 	struct service_status st;
-	char msg[384];
+	char msg[384], end[80];
 
 	if (!t || !t->n)
 		return;
 	service_status(svc, &st);
 	const char *reason = st.last_reason && *st.last_reason ? st.last_reason : "";
+	if (strncmp(reason, "failed: ", 8) == 0)
+		reason += 8; /* "has failed: failed: ..." */
 	for (size_t i = 0; i < st.n_names; i++) {
 		struct held_queue *q = hash_get(t->by_name, st.names[i], strlen(st.names[i]));
 		if (!q)
 			continue;
 		if (st.state == SERVICE_FAILED)
-			snprintf(msg, sizeof(msg), "the service %s, which provides '%s', failed%s%s",
-				 st.id, q->name, *reason ? ": " : "", reason);
+			snprintf(msg, sizeof(msg), "the service %s, which provides '%s', has "
+				 "failed%s%s%s", st.id, q->name, *reason ? ": " : "", reason,
+				 last_end(&st, end, sizeof(end)));
 		else if (st.state == SERVICE_STOPPED)
 			snprintf(msg, sizeof(msg), "the service %s, which provides '%s', was "
 				 "stopped%s%s", st.id, q->name, *reason ? ": " : "", reason);
