@@ -362,11 +362,13 @@ void hold_service_changed(struct broker *b, struct service *svc)
 			snprintf(msg, sizeof(msg), "the service %s, which provides '%s', has "
 				 "failed%s%s%s", st.id, q->name, *reason ? ": " : "", reason,
 				 last_end(&st, end, sizeof(end)));
-		else if (st.state == SERVICE_STOPPED)
-			snprintf(msg, sizeof(msg), "the service %s, which provides '%s', was "
-				 "stopped%s%s", st.id, q->name, *reason ? ": " : "", reason);
-		else if (st.old_state == SERVICE_STARTING && st.state != SERVICE_RUNNING &&
-			 st.state != SERVICE_STARTING)
+		else if (st.state == SERVICE_STOPPED ||
+			 (st.state == SERVICE_STOPPING && !service_will_return(svc)))
+			snprintf(msg, sizeof(msg), "the service %s, which provides '%s', %s%s%s",
+				 st.id, q->name, st.state == SERVICE_STOPPED ? "was stopped"
+									     : "is being stopped",
+				 *reason ? ": " : "", reason);
+		else if (st.old_state == SERVICE_STARTING && st.state == SERVICE_BACKOFF)
 			snprintf(msg, sizeof(msg), "the service %s, which provides '%s', did not "
 				 "start%s%s", st.id, q->name, *reason ? ": " : "", reason);
 		else

@@ -50,8 +50,10 @@ int hold_resend(struct peer *caller, struct frame *f, unsigned resends);
 /* owner now owns name: deliver the calls held for it, in arrival order. */
 void hold_name_owned(struct broker *b, const char *name, struct peer *owner);
 /* svc changed state: when no instance is coming any more (failed,
- * stopped) or a start attempt failed, answer the calls held for its names
- * with bus.Error.ServiceStartFailed. */
+ * stopped, being stopped for good) or a start attempt failed (STARTING ->
+ * BACKOFF: it died or did not own its names within start_timeout), answer
+ * the calls held for its names with bus.Error.ServiceStartFailed and the
+ * reason. */
 void hold_service_changed(struct broker *b, struct service *svc);
 /* p is going away: forget the calls it has held (no answer, charges and
  * frame references released). */

@@ -51,6 +51,7 @@ struct peer {
 	struct pending *calls_out; /* calls this peer is waiting on */
 	struct held *calls_held;   /* hold.c: its calls held for a service's name */
 	int instance;              /* it owned a declared service's name (hold.h) */
+	uint64_t kept_bytes;       /* frames of calls to it kept for a re-send */
 	struct peer_schema *schemas; /* schema.c: schemas it added */
 	struct peer_export *exports; /* schema.c: (name, service) it serves */
 	uint64_t event_mark;       /* fan-out de-duplication, see router.c */

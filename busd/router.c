@@ -84,8 +84,13 @@ static int pending_add(struct broker *b, struct peer *caller, struct peer *calle
 	e->caller = caller;
 	e->callee = callee;
 	e->charge = charge;
-	e->frame = resend ? frame_ref(resend) : NULL;
+	e->frame = NULL;
 	e->resends = resends;
+	if (resend) {
+		e->frame = frame_ref(resend);
+		e->kept = frame_cost(resend);
+		callee->kept_bytes += e->kept;
+	}
 	size_t s = pending_slot(t, caller->id, serial);
 	e->hnext = t->buckets[s];
 	t->buckets[s] = e;
@@ -132,8 +137,10 @@ static void pending_remove(struct broker *b, struct pending *e)
 	if (e->out_next)
 		e->out_next->out_prev = e->out_prev;
 	charge_release(&e->charge);
-	if (e->frame)
+	if (e->frame) {
+		e->callee->kept_bytes -= e->kept;
 		frame_unref(e->frame);
+	}
 	e->hnext = t->spare;
 	t->spare = e;
 }
@@ -442,20 +449,17 @@ void router_fail_all(struct broker *b, const char *why)
 	hold_fail_all(b, why);
 }
 
-/* A call to p, the instance of a supervised service, that p did not answer
+/* A call to a supervised service's instance that it did not answer
  * before going away: back to the FIFO of its name when it is safe to repeat
- * (e->frame was kept for that), another instance is coming and it was not
- * re-sent too often already. Returns 1 when it was held again. */
-static int resend(struct broker *b, struct pending *e)
+ * (its frame f was kept for that), another instance is coming and it was
+ * not re-sent too often already. Returns 1 when it was held again. */
+static int resend(struct broker *b, struct peer *caller, struct frame *f, unsigned resends)
 {
-	if (!e->frame || e->resends >= b->max_resends || !b->supervisor)
+	if (resends >= b->max_resends || !b->supervisor)
 		return 0;
-	const wire_header *h = &e->frame->h;
-	struct service *svc = supervisor_lookup(b->supervisor, h->destination.ptr,
-						h->destination.len);
-	if (!svc || !service_will_return(svc))
-		return 0;
-	if (hold_resend(e->caller, e->frame, e->resends + 1) < 0)
+	struct service *svc = supervisor_lookup(b->supervisor, f->h.destination.ptr,
+						f->h.destination.len);
+	if (!svc || !service_will_return(svc) || hold_resend(caller, f, resends + 1) < 0)
 		return 0;
 	b->stats.calls_resent++;
 	return 1;
@@ -468,8 +472,14 @@ void router_drop_calls(struct peer *p)
 		struct pending *e = p->calls_in;
 		struct peer *caller = e->caller;
 		uint64_t serial = e->serial;
-		int again = resend(b, e);
+		unsigned resends = e->resends;
+		struct frame *f = e->frame ? frame_ref(e->frame) : NULL;
+		/* The record goes first: the held call takes its place in the
+		 * caller's count of calls waiting (CHARGE_CALLS). */
 		pending_remove(b, e);
+		int again = f && resend(b, caller, f, resends);
+		if (f)
+			frame_unref(f);
 		if (!again)
 			router_send_error(caller, serial, BUS_ERROR_NO_REPLY,
 					  "%s disconnected before answering", p->unique);
@@ -503,11 +513,18 @@ static int stamp(struct peer *p, struct frame *f, wire_str dest)
  * for a re-send should dst die: dst is a supervised service's instance
  * (a flag set when it owned a declared name, so other callees cost nothing
  * here), the call was addressed to a name of that service, never to dst's
- * unique id, and its method is marked safe to repeat. */
-static int keep_for_resend(struct broker *b, struct peer *dst, const wire_header *h)
+ * unique id, and its method is marked safe to repeat. The frames kept for
+ * one callee are bounded like the calls held for one name
+ * (limits.max_held_bytes_per_name): past that, a call is not kept, and
+ * fails with NoReply should its callee die. */
+static int keep_for_resend(struct broker *b, struct peer *dst, const struct frame *f)
 {
+	const wire_header *h = &f->h;
+	size_t cost = frame_cost(f);
+
 	if (!dst->instance || !b->supervisor || !b->max_resends || !h->destination.len ||
-	    h->destination.ptr[0] == ':')
+	    h->destination.ptr[0] == ':' || cost > b->max_held_bytes ||
+	    dst->kept_bytes > b->max_held_bytes - cost)
 		return 0;
 	struct service *svc = supervisor_service_of_peer(b->supervisor, dst);
 	if (!svc || supervisor_lookup(b->supervisor, h->destination.ptr, h->destination.len) != svc)
@@ -556,7 +573,7 @@ static void route_call_to(struct peer *p, struct frame *f, unsigned resends)
 					  (unsigned long long)h->serial);
 			return;
 		}
-		struct frame *keep = dst->instance && keep_for_resend(b, dst, h) ? f : NULL;
+		struct frame *keep = dst->instance && keep_for_resend(b, dst, f) ? f : NULL;
 		int r = pending_add(b, p, dst, h->serial, keep, resends);
 		if (r == CHARGE_E_PEER || r == CHARGE_E_USER) {
 			const struct charge_limits *l = charge_limits_of(p->user);

@@ -28,6 +28,7 @@ struct pending {
 	uint64_t caller_id, serial;
 	struct peer *caller, *callee;
 	struct frame *frame;   /* the call, kept to re-send it (hold.h), or NULL */
+	size_t kept;           /* its cost, counted in callee->kept_bytes */
 	unsigned resends;      /* times it was re-sent after a crash */
 	struct pending *hnext;
 	struct pending *in_prev, *in_next;   /* callee->calls_in */

@@ -35,7 +35,7 @@
 #define ECHO_IFACE "busd.examples.Echo"
 
 static char svc_dir[PATH_MAX];
-static char gate[PATH_MAX + 16];
+static char gate[PATH_MAX + 16], gate2[PATH_MAX + 16];
 static char echo_bin[PATH_MAX + 32];
 
 /* ---------------------------------------------------------------- calls */
@@ -186,7 +186,8 @@ static void setup_services(void)
 	if (!mkdtemp(svc_dir))
 		harness_bail("mkdtemp: %s", strerror(errno));
 	snprintf(gate, sizeof(gate), "%s/gate", svc_dir);
-	if (mkfifo(gate, 0600) < 0)
+	snprintf(gate2, sizeof(gate2), "%s/gate2", svc_dir);
+	if (mkfifo(gate, 0600) < 0 || mkfifo(gate2, 0600) < 0)
 		harness_bail("mkfifo: %s", strerror(errno));
 	/* Restarted at once however often it dies. */
 	write_service("echo", "[service]\nexec = %s --name " HARNESS_ECHO_NAME "\n"
@@ -199,6 +200,10 @@ static void setup_services(void)
 	write_service("gate", "[service]\nexec = /bin/sh -c \"read x < %s; exec %s --name "
 		      "org.test.Gate\"\nnames = org.test.Gate\nactivation = demand\n"
 		      "start_timeout = 600\n", gate, echo_bin);
+	/* Never let go on: busd stops while a call waits for it. */
+	write_service("gate2", "[service]\nexec = /bin/sh -c \"read x < %s; exec %s --name "
+		      "org.test.Gate2\"\nnames = org.test.Gate2\nactivation = demand\n"
+		      "start_timeout = 600\n", gate2, echo_bin);
 	write_service("crash", "[service]\nexec = /bin/false\nnames = org.test.Crash\n"
 		      "activation = demand\nrestart = on-failure\nrestart_intensity = 3 in 600\n"
 		      "backoff = 0.01\nbackoff_max = 0.01\n");
@@ -206,7 +211,7 @@ static void setup_services(void)
 
 static void cleanup_services(void)
 {
-	const char *ids[] = { "echo", "demand", "gate", "crash" };
+	const char *ids[] = { "echo", "demand", "gate", "gate2", "crash" };
 	char path[PATH_MAX + 64];
 
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
@@ -214,6 +219,7 @@ static void cleanup_services(void)
 		unlink(path);
 	}
 	unlink(gate);
+	unlink(gate2);
 	rmdir(svc_dir);
 }
 
@@ -598,7 +604,7 @@ static void test_crash_loop(bus_t *bus)
 
 int main(void)
 {
-	plan(22);
+	plan(23);
 	setup_services();
 	harness_start_conf("[limits]\nmax_held_calls_per_name = %d\n[services]\ndir = %s\n",
 			   MAX_HELD, svc_dir);
@@ -615,6 +621,18 @@ int main(void)
 	uint64_t pending = wait_stat(bus, st_pending, 0, 10000);
 	ok(held == 0 && pending == 0, "at the end busd holds nothing (held %llu, pending %llu)",
 	   (unsigned long long)held, (unsigned long long)pending);
+
+	/* busd stops while a call is held: it is answered, not left waiting. */
+	struct call late;
+	call_echo(bus, "org.test.Gate2", &late, "late");
+	held = wait_stat(bus, st_held, 1, 30000);
+	int st = harness_stop();
+	wait_answers(bus, &late, 1, 1, 30000);
+	ok(held == 1 && late.n == 1 && (strcmp(late.err, BUS_ERROR_SERVICE_START_FAILED) == 0 ||
+					strcmp(late.err, BUS_ERROR_NO_REPLY) == 0),
+	   "busd stopping answers a held call (%s: %s)", late.err, late.msg);
+	if (!is_int(st, 0, "busd exits with status 0 on SIGTERM"))
+		harness_dump_log();
 	bus_close(bus);
 	int r = harness_done();
 	cleanup_services();
