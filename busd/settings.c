@@ -603,7 +603,7 @@ const char *config_file_describe(const struct config *c, char *buf, size_t len)
 
 void config_print(const struct config *c, FILE *out)
 {
-	char v[160], file[sizeof(c->file) + 64];
+	char v[PATH_MAX], file[sizeof(c->file) + 64];
 
 	fprintf(out, "# %s\n", config_file_describe(c, file, sizeof(file)));
 	for (int k = 0; k < CFG_N_KEYS; k++) {
@@ -652,6 +652,6 @@ void config_print(const struct config *c, FILE *out)
 		}
 		fprintf(out, "%s.%s = %s  (%s)\n", defs[k].section, defs[k].key, v, c->origin[k]);
 	}
-	policy_print(c->policy, out);
 	service_set_print(&c->services, out);
+	policy_print(c->policy, out);
 }
