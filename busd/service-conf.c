@@ -662,11 +662,9 @@ static void print_strv(FILE *out, const char *id, const char *key, char *const *
 
 void service_set_print(const struct service_set *set, FILE *out)
 {
-	if (!set->dir[0]) {
-		fprintf(out, "# no services directory\n");
+	if (!set->n)
 		return;
-	}
-	fprintf(out, "# services directory %s: %zu services\n", set->dir, set->n);
+	fprintf(out, "# %zu services from %s\n", set->n, set->dir);
 	for (size_t i = 0; i < set->n; i++) {
 		const struct service_conf *c = set->v[i];
 		fprintf(out, "# service %s from %s\n", c->id, c->file);
