@@ -318,7 +318,7 @@ struct broker *broker_new(struct event_base *base, const struct config *c, int p
 	b->names = name_registry_new();
 	b->match = match_new();
 	b->schemas = schema_store_new();
-	b->holds = hold_table_new();
+	b->holds = hold_table_new(b);
 	if (charge_ledger_init(&b->ledger) < 0 ||
 	    transport_init(&b->transport, &b->dispatch, &peer_connection_ops) < 0 || !b->peers ||
 	    !b->names || !b->match || !b->schemas || !b->holds ||

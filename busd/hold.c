@@ -7,17 +7,24 @@
 #include "hold.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bus/errors.h"
 #include "broker.h"
+#include "dispatch.h"
 #include "frame.h"
 #include "hash.h"
 #include "log.h"
 #include "policy.h"
 #include "router.h"
 #include "supervise.h"
+
+/* How long calls are held for the name of a service that is running
+ * without it (see mark_unowned()). */
+#define HOLD_UNOWNED_USEC (10u * 1000000u)
 
 struct held_queue;
 
@@ -40,21 +47,33 @@ struct held_queue {
 	struct held *head, *tail;
 	size_t n;
 	uint64_t bytes;
+	/* When a call was held while the service was running without the
+	 * name (its instance dying, or one that let the name go); 0: not so. */
+	uint64_t unowned_usec;
 	size_t len;
 	char name[];
 };
 
 struct hold_table {
+	struct broker *b;
 	hash *by_name;                  /* name -> struct held_queue */
 	struct held_queue *all;
 	size_t n;                       /* calls held, over every name */
 	uint64_t bytes;
+	struct dispatch_source timer;   /* armed while a queue has unowned_usec */
 };
 
-struct hold_table *hold_table_new(void)
+static void on_unowned(struct dispatch_source *src, short what);
+
+struct hold_table *hold_table_new(struct broker *b)
 {
 	struct hold_table *t = calloc(1, sizeof(*t));
-	if (t && !(t->by_name = hash_new())) {
+	if (!t)
+		return NULL;
+	t->b = b;
+	if (!(t->by_name = hash_new()) ||
+	    dispatch_source_init(&t->timer, &b->dispatch, -1, 0, on_unowned) < 0) {
+		hash_free(t->by_name, NULL);
 		free(t);
 		return NULL;
 	}
@@ -65,6 +84,7 @@ void hold_table_free(struct hold_table *t)
 {
 	if (!t)
 		return;
+	dispatch_source_free(&t->timer);
 	while (t->all) {
 		struct held_queue *q = t->all;
 		t->all = q->next;
@@ -219,6 +239,19 @@ static int held_add(struct broker *b, struct held_queue *q, struct peer *p, stru
 	return 0;
 }
 
+/* A call was held in q while q's service is running without the name:
+ * its instance is dying (busd has not seen its process end yet) or let
+ * the name go. The first is over within moments (the service changes
+ * state); the second is not waited for longer than HOLD_UNOWNED_USEC. */
+static void mark_unowned(struct hold_table *t, struct held_queue *q, enum service_state state)
+{
+	if (state != SERVICE_RUNNING || q->unowned_usec)
+		return;
+	q->unowned_usec = dispatch_now_usec();
+	if (!dispatch_source_pending(&t->timer))
+		dispatch_source_add_usec(&t->timer, HOLD_UNOWNED_USEC);
+}
+
 /* How svc's last instance ended, for a message: "; its last instance
  * exited with status 1", or "". */
 static const char *last_end(const struct service_status *st, char *buf, size_t len)
@@ -274,6 +307,8 @@ int hold_call(struct peer *p, struct frame *f)
 	}
 	if (held_add(b, q, p, f, 0, answer))
 		queue_free_if_empty(b->holds, q);
+	else
+		mark_unowned(b->holds, q, st.state);
 	return 1;
 }
 
@@ -296,6 +331,9 @@ int hold_resend(struct peer *caller, struct frame *f, unsigned resends)
 		queue_free_if_empty(b->holds, q);
 		return -ENOSPC;
 	}
+	struct service_status st;
+	service_status(svc, &st);
+	mark_unowned(b->holds, q, st.state);
 	return 0;
 }
 
@@ -358,6 +396,8 @@ void hold_service_changed(struct broker *b, struct service *svc)
 		struct held_queue *q = hash_get(t->by_name, st.names[i], strlen(st.names[i]));
 		if (!q)
 			continue;
+		if (st.state != SERVICE_RUNNING)
+			q->unowned_usec = 0; /* the instance's end was seen */
 		if (st.state == SERVICE_FAILED)
 			snprintf(msg, sizeof(msg), "the service %s, which provides '%s', has "
 				 "failed%s%s%s", st.id, q->name, *reason ? ": " : "", reason,
@@ -375,6 +415,43 @@ void hold_service_changed(struct broker *b, struct service *svc)
 			continue;
 		queue_fail(t, q, BUS_ERROR_SERVICE_START_FAILED, msg);
 	}
+}
+
+static void on_unowned(struct dispatch_source *src, short what)
+{
+	struct hold_table *t = (struct hold_table *)(void *)((char *)src -
+							      offsetof(struct hold_table, timer));
+	struct broker *b = t->b;
+	uint64_t now = dispatch_now_usec(), next = 0;
+	char msg[384];
+
+	(void)what;
+	for (struct held_queue *q = t->all, *nq; q; q = nq) {
+		nq = q->next;
+		if (!q->unowned_usec)
+			continue;
+		if (now - q->unowned_usec < HOLD_UNOWNED_USEC) {
+			uint64_t left = HOLD_UNOWNED_USEC - (now - q->unowned_usec);
+			next = next && next < left ? next : left;
+			continue;
+		}
+		struct service *svc = b->supervisor ? supervisor_lookup(b->supervisor, q->name,
+									 q->len)
+						    : NULL;
+		struct service_status st;
+		if (svc)
+			service_status(svc, &st);
+		if (svc && st.state != SERVICE_RUNNING) {
+			q->unowned_usec = 0;
+			continue;
+		}
+		snprintf(msg, sizeof(msg), "no peer owns the name '%s': %s%s%s", q->name,
+			 svc ? "the instance of the service " : "no service declares it any more",
+			 svc ? st.id : "", svc ? " runs without it" : "");
+		queue_fail(t, q, BUS_ERROR_NAME_HAS_NO_OWNER, msg);
+	}
+	if (next)
+		dispatch_source_add_usec(&t->timer, next);
 }
 
 void hold_caller_gone(struct peer *p)

@@ -16,7 +16,12 @@
  * against limits.max_held_calls_per_name and max_held_bytes_per_name of the
  * name, and the call is one of its caller's calls waiting for an answer
  * (CHARGE_CALLS, limits.max_pending_calls and its _per_uid form): it turns
- * into the pending record when delivered, so it is never counted twice. */
+ * into the pending record when delivered, so it is never counted twice.
+ *
+ * Every hold ends: with the name owned, with the service's start failed or
+ * the service failed or stopped (ServiceStartFailed), with its caller
+ * gone, with busd stopping (NoReply), or, for a service whose instance
+ * runs without the name (it let it go), after 10 s (NameHasNoOwner). */
 #ifndef BUSD_HOLD_H
 #define BUSD_HOLD_H
 
@@ -29,7 +34,7 @@ struct peer;
 struct service;
 struct hold_table;
 
-struct hold_table *hold_table_new(void);
+struct hold_table *hold_table_new(struct broker *b);
 /* Free the table; every caller's held calls must be dropped already
  * (hold_caller_gone()). */
 void hold_table_free(struct hold_table *t);

@@ -35,7 +35,8 @@
 #define ECHO_IFACE "busd.examples.Echo"
 
 static char svc_dir[PATH_MAX];
-static char gate[PATH_MAX + 16], gate2[PATH_MAX + 16];
+static char gate[PATH_MAX + 16], gate2[PATH_MAX + 16], cmds[PATH_MAX + 16];
+static char name_peer[PATH_MAX + 32];
 static char echo_bin[PATH_MAX + 32];
 
 /* ---------------------------------------------------------------- calls */
@@ -182,12 +183,14 @@ static void setup_services(void)
 	if (!realpath(top && *top ? top : ".", topabs))
 		harness_bail("top_builddir: %s", strerror(errno));
 	snprintf(echo_bin, sizeof(echo_bin), "%s/services/echo", topabs);
+	snprintf(name_peer, sizeof(name_peer), "%s/tests/name-peer", topabs);
 	snprintf(svc_dir, sizeof(svc_dir), "%s/busd-reincarnate.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(svc_dir))
 		harness_bail("mkdtemp: %s", strerror(errno));
 	snprintf(gate, sizeof(gate), "%s/gate", svc_dir);
 	snprintf(gate2, sizeof(gate2), "%s/gate2", svc_dir);
-	if (mkfifo(gate, 0600) < 0 || mkfifo(gate2, 0600) < 0)
+	snprintf(cmds, sizeof(cmds), "%s/cmds", svc_dir);
+	if (mkfifo(gate, 0600) < 0 || mkfifo(gate2, 0600) < 0 || mkfifo(cmds, 0600) < 0)
 		harness_bail("mkfifo: %s", strerror(errno));
 	/* Restarted at once however often it dies. */
 	write_service("echo", "[service]\nexec = %s --name " HARNESS_ECHO_NAME "\n"
@@ -204,6 +207,9 @@ static void setup_services(void)
 	write_service("gate2", "[service]\nexec = /bin/sh -c \"read x < %s; exec %s --name "
 		      "org.test.Gate2\"\nnames = org.test.Gate2\nactivation = demand\n"
 		      "start_timeout = 600\n", gate2, echo_bin);
+	/* Gives its name up when told (tests/name-peer.c) and runs on. */
+	write_service("release", "[service]\nexec = /bin/sh -c \"exec %s org.test.Release < %s\"\n"
+		      "names = org.test.Release\nrestart = no\nstart_timeout = 600\n", name_peer, cmds);
 	write_service("crash", "[service]\nexec = /bin/false\nnames = org.test.Crash\n"
 		      "activation = demand\nrestart = on-failure\nrestart_intensity = 3 in 600\n"
 		      "backoff = 0.01\nbackoff_max = 0.01\n");
@@ -211,7 +217,7 @@ static void setup_services(void)
 
 static void cleanup_services(void)
 {
-	const char *ids[] = { "echo", "demand", "gate", "gate2", "crash" };
+	const char *ids[] = { "echo", "demand", "gate", "gate2", "release", "crash" };
 	char path[PATH_MAX + 64];
 
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
@@ -220,21 +226,31 @@ static void cleanup_services(void)
 	}
 	unlink(gate);
 	unlink(gate2);
+	unlink(cmds);
 	rmdir(svc_dir);
 }
 
-/* Let the gate service go on: its shell is reading the fifo by now, or
- * soon (it was started by the first held call). */
-static int open_gate(bus_t *bus)
+/* The writing end of fifo, once a service's shell has it open for
+ * reading (it may be starting still); -1 after 30 s. */
+static int open_fifo(bus_t *bus, const char *fifo)
 {
 	uint64_t deadline = harness_now_ms() + 30000;
 	int fd;
 
-	while ((fd = open(gate, O_WRONLY | O_NONBLOCK)) < 0) {
+	while ((fd = open(fifo, O_WRONLY | O_NONBLOCK)) < 0) {
 		if (errno != ENXIO || harness_now_ms() >= deadline)
 			return -1;
 		harness_loop_for(bus, 10); /* no reader yet */
 	}
+	return fd;
+}
+
+/* Let the gate service go on. */
+static int open_gate(bus_t *bus)
+{
+	int fd = open_fifo(bus, gate);
+	if (fd < 0)
+		return -1;
 	int r = write(fd, "go\n", 3) == 3 ? 0 : -1;
 	close(fd);
 	return r;
@@ -602,9 +618,35 @@ static void test_crash_loop(bus_t *bus)
 	   "  the message names the service and the reason");
 }
 
+/* A running instance that gave its name up is not waited for forever. */
+static void test_released(bus_t *bus)
+{
+	struct call c;
+	char owner[32];
+
+	int fd = open_fifo(bus, cmds);
+	harness_wait_name(bus, "org.test.Release", 30000);
+	if (fd < 0 || write(fd, "release\n", 8) != 8)
+		harness_bail("cannot drive the release service");
+	uint64_t deadline = harness_now_ms() + 30000;
+	while (strcmp(harness_owner_of(bus, "org.test.Release", owner, sizeof(owner)), "-") != 0 &&
+	       harness_now_ms() < deadline)
+		harness_loop_for(bus, 10);
+	call_echo(bus, "org.test.Release", &c, "anyone");
+	uint64_t held = wait_stat(bus, st_held, 1, 30000);
+	wait_answers(bus, &c, 1, 1, 60000);
+	ok(held == 1 && c.n == 1 && strcmp(c.err, BUS_ERROR_NAME_HAS_NO_OWNER) == 0,
+	   "a call to a service whose instance runs without its name: held, then NameHasNoOwner "
+	   "(%s: %s)", c.err, c.msg);
+	ok(strstr(c.msg, "runs without it") != NULL, "  saying so");
+	if (write(fd, "quit\n", 5) != 5)
+		harness_bail("cannot stop the release service");
+	close(fd);
+}
+
 int main(void)
 {
-	plan(23);
+	plan(25);
 	setup_services();
 	harness_start_conf("[limits]\nmax_held_calls_per_name = %d\n[services]\ndir = %s\n",
 			   MAX_HELD, svc_dir);
@@ -616,6 +658,7 @@ int main(void)
 	test_in_flight(bus);
 	test_kill_loop(bus);
 	test_crash_loop(bus);
+	test_released(bus);
 
 	uint64_t held = wait_stat(bus, st_held, 0, 10000);
 	uint64_t pending = wait_stat(bus, st_pending, 0, 10000);
