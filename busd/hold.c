@@ -203,17 +203,8 @@ static int held_add(struct broker *b, struct held_queue *q, struct peer *p, stru
 	int r = charge_take(&h->charge, &p->acct, p->user, CHARGE_CALLS, 1);
 	if (r) {
 		free(h);
-		if (answer) {
-			const struct charge_limits *l = charge_limits_of(p->user);
-			int user = r == CHARGE_E_USER;
-			router_send_error(p, serial, BUS_ERROR_LIMITS_EXCEEDED,
-					  "%s %d has %llu calls waiting for an answer, the most "
-					  "limits.%s allows", user ? "uid" : "peer",
-					  user ? (int)p->conn.uid : (int)p->id,
-					  (unsigned long long)(user ? l->user[CHARGE_CALLS]
-								    : l->peer[CHARGE_CALLS]),
-					  charge_limit_name(CHARGE_CALLS, user));
-		}
+		if (answer)
+			router_calls_refused(p, serial, r);
 		return 1;
 	}
 	h->q = q;

@@ -301,6 +301,18 @@ void router_send_reply(struct peer *p, uint64_t reply_serial, const ProtobufCMes
 	packed_done(&pk);
 }
 
+void router_calls_refused(struct peer *p, uint64_t serial, int r)
+{
+	const struct charge_limits *l = charge_limits_of(p->user);
+	int user = r == CHARGE_E_USER;
+
+	router_send_error(p, serial, BUS_ERROR_LIMITS_EXCEEDED,
+			  "%s %d has %llu calls waiting for an answer, the most limits.%s allows",
+			  user ? "uid" : "peer", user ? (int)p->conn.uid : (int)p->id,
+			  (unsigned long long)(user ? l->user[CHARGE_CALLS] : l->peer[CHARGE_CALLS]),
+			  charge_limit_name(CHARGE_CALLS, user));
+}
+
 /* ---------------------------------------------------------------- policy */
 
 static struct policy_subject subject_of(const struct peer *p)
@@ -526,8 +538,15 @@ static int keep_for_resend(struct broker *b, struct peer *dst, const struct fram
 	    h->destination.ptr[0] == ':' || cost > b->max_held_bytes ||
 	    dst->kept_bytes > b->max_held_bytes - cost)
 		return 0;
-	struct service *svc = supervisor_service_of_peer(b->supervisor, dst);
-	if (!svc || supervisor_lookup(b->supervisor, h->destination.ptr, h->destination.len) != svc)
+	/* The service of the name, and whether dst is its instance: two
+	 * lookups in O(1), not a walk over the services. */
+	struct service *svc = supervisor_lookup(b->supervisor, h->destination.ptr,
+						h->destination.len);
+	struct service_status st;
+	if (!svc)
+		return 0;
+	service_status(svc, &st);
+	if (st.peer != dst && (!st.pid || dst->conn.pid != st.pid))
 		return 0;
 	return schema_call_repeatable(dst, h->destination.ptr, h->destination.len,
 				      h->interface.ptr, h->interface.len, h->member.ptr,
@@ -576,15 +595,7 @@ static void route_call_to(struct peer *p, struct frame *f, unsigned resends)
 		struct frame *keep = dst->instance && keep_for_resend(b, dst, f) ? f : NULL;
 		int r = pending_add(b, p, dst, h->serial, keep, resends);
 		if (r == CHARGE_E_PEER || r == CHARGE_E_USER) {
-			const struct charge_limits *l = charge_limits_of(p->user);
-			int user = r == CHARGE_E_USER;
-			router_send_error(p, h->serial, BUS_ERROR_LIMITS_EXCEEDED,
-					  "%s %d has %llu calls waiting for an answer, the most "
-					  "limits.%s allows", user ? "uid" : "peer",
-					  user ? (int)p->conn.uid : (int)p->id,
-					  (unsigned long long)(user ? l->user[CHARGE_CALLS]
-								    : l->peer[CHARGE_CALLS]),
-					  charge_limit_name(CHARGE_CALLS, user));
+			router_calls_refused(p, h->serial, r);
 			return;
 		}
 		if (r < 0) {
