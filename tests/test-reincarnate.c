@@ -3,7 +3,9 @@
  * starting are held, bounded by limits.max_held_calls_per_name, and dropped
  * with a caller that goes away; a call to a method marked safe to repeat
  * that is in flight when the service dies is re-sent to the next instance,
- * an unmarked one fails with bus.Error.NoReply exactly once; ten callers
+ * at most limits.max_call_resends times, an unmarked one (or one a service
+ * marked only in libbus's own schema) fails with bus.Error.NoReply exactly
+ * once; ten callers
  * see no failed call while echo is killed every 200 ms for 10 s; a service
  * that exits at once fails, and calls to it get ServiceStartFailed with the
  * reason. Real busd, real services (services/echo), real processes. */
@@ -36,7 +38,7 @@
 
 static char svc_dir[PATH_MAX];
 static char gate[PATH_MAX + 16], gate2[PATH_MAX + 16], cmds[PATH_MAX + 16];
-static char name_peer[PATH_MAX + 32];
+static char name_peer[PATH_MAX + 32], sink_bin[PATH_MAX + 32];
 static char echo_bin[PATH_MAX + 32];
 
 /* ---------------------------------------------------------------- calls */
@@ -69,7 +71,8 @@ static void on_answer(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err
 		protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
-static int call_echo(bus_t *bus, const char *dest, struct call *c, const char *text)
+static int call_echo_in(bus_t *bus, const char *dest, const char *iface, struct call *c,
+			const char *text)
 {
 	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
 	size_t len;
@@ -79,10 +82,15 @@ static int call_echo(bus_t *bus, const char *dest, struct call *c, const char *t
 	req.text = c->text;
 	void *body = harness_pack(&req.base, &len);
 	c->sent_us = harness_now_us();
-	int r = bus_call_async(bus, NULL, dest, ECHO_IFACE, "Echo", "busd.examples.EchoRequest",
+	int r = bus_call_async(bus, NULL, dest, iface, "Echo", "busd.examples.EchoRequest",
 			       body, len, 120 * 1000000ull, on_answer, c);
 	free(body);
 	return r;
+}
+
+static int call_echo(bus_t *bus, const char *dest, struct call *c, const char *text)
+{
+	return call_echo_in(bus, dest, ECHO_IFACE, c, text);
 }
 
 static int call_delay(bus_t *bus, struct call *c, unsigned ms)
@@ -184,6 +192,7 @@ static void setup_services(void)
 		harness_bail("top_builddir: %s", strerror(errno));
 	snprintf(echo_bin, sizeof(echo_bin), "%s/services/echo", topabs);
 	snprintf(name_peer, sizeof(name_peer), "%s/tests/name-peer", topabs);
+	snprintf(sink_bin, sizeof(sink_bin), "%s/tests/sink", topabs);
 	snprintf(svc_dir, sizeof(svc_dir), "%s/busd-reincarnate.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(svc_dir))
 		harness_bail("mkdtemp: %s", strerror(errno));
@@ -210,6 +219,12 @@ static void setup_services(void)
 	/* Gives its name up when told (tests/name-peer.c) and runs on. */
 	write_service("release", "[service]\nexec = /bin/sh -c \"exec %s org.test.Release < %s\"\n"
 		      "names = org.test.Release\nrestart = no\nstart_timeout = 600\n", name_peer, cmds);
+	/* Takes calls and never answers (tests/sink.c). */
+	write_service("sink", "[service]\nexec = %s org.test.Sink\nnames = org.test.Sink\n"
+		      "restart = always\nrestart_intensity = 1000 in 10\nbackoff = 0.01\n"
+		      "backoff_max = 0.01\n", sink_bin);
+	write_service("synth", "[service]\nexec = %s --no-schema org.test.Synth\n"
+		      "names = org.test.Synth\nrestart = always\nbackoff = 0.01\n", sink_bin);
 	write_service("crash", "[service]\nexec = /bin/false\nnames = org.test.Crash\n"
 		      "activation = demand\nrestart = on-failure\nrestart_intensity = 3 in 600\n"
 		      "backoff = 0.01\nbackoff_max = 0.01\n");
@@ -217,7 +232,7 @@ static void setup_services(void)
 
 static void cleanup_services(void)
 {
-	const char *ids[] = { "echo", "demand", "gate", "gate2", "release", "crash" };
+	const char *ids[] = { "echo", "demand", "gate", "gate2", "release", "sink", "synth", "crash" };
 	char path[PATH_MAX + 64];
 
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
@@ -380,6 +395,60 @@ static void test_in_flight(bus_t *bus)
 	uint64_t resent = wait_stat(bus, st_resent, 1, 1);
 	ok(resent >= 1, "  busd counts the re-sent call (calls_resent %llu)",
 	   (unsigned long long)resent);
+}
+
+/* A call to a method marked safe to repeat follows the service from
+ * instance to instance, limits.max_call_resends (3) times, then fails. */
+static void test_resend_bound(bus_t *bus)
+{
+	struct call named, bare;
+	int followed = 1;
+
+	harness_wait_name(bus, "org.test.Sink", 30000);
+	uint64_t resent0 = wait_stat(bus, st_resent, UINT64_MAX, 1);
+	call_echo(bus, "org.test.Sink", &named, "named");
+	/* No interface: Echo is the method of the one service exported. */
+	call_echo_in(bus, "org.test.Sink", NULL, &bare, "bare");
+	harness_sync(bus);
+	for (int kill_no = 1; kill_no <= 4; kill_no++) {
+		pid_t pid = owner_pid(bus, "org.test.Sink");
+		kill(pid, SIGKILL);
+		if (kill_no == 4)
+			break;
+		uint64_t deadline = harness_now_ms() + 30000;
+		pid_t now;
+		while (((now = owner_pid(bus, "org.test.Sink")) <= 0 || now == pid) &&
+		       harness_now_ms() < deadline)
+			harness_loop_for(bus, 5);
+		harness_sync(bus); /* held calls go out with the new owner's RequestName */
+		followed &= named.n == 0 && bare.n == 0 && now != pid;
+	}
+	wait_answers(bus, &named, 1, 1, 60000);
+	wait_answers(bus, &bare, 1, 1, 60000);
+	uint64_t resent = wait_stat(bus, st_resent, resent0 + 6, 10000) - resent0;
+	ok(followed && resent == 6,
+	   "calls to Echo (with and without interface) in flight at 3 kills: re-sent each time "
+	   "(%llu re-sends)", (unsigned long long)resent);
+	ok(named.n == 1 && strcmp(named.err, BUS_ERROR_NO_REPLY) == 0,
+	   "  at the 4th, past limits.max_call_resends: bus.Error.NoReply (%s: %s)", named.err,
+	   named.msg);
+	ok(bare.n == 1 && strcmp(bare.err, BUS_ERROR_NO_REPLY) == 0, "  the same without interface (%s)",
+	   bare.err);
+}
+
+/* Without the service's real schema, nothing is marked: no re-send. */
+static void test_synth_not_safe(bus_t *bus)
+{
+	struct call c;
+
+	harness_wait_name(bus, "org.test.Synth", 30000);
+	call_echo(bus, "org.test.Synth", &c, "synth");
+	harness_sync(bus);
+	kill(owner_pid(bus, "org.test.Synth"), SIGKILL);
+	wait_answers(bus, &c, 1, 1, 60000);
+	ok(c.n == 1 && strcmp(c.err, BUS_ERROR_NO_REPLY) == 0,
+	   "a service that added no schema of its own (libbus's carries no options): its Echo is "
+	   "not re-sent (%s)", c.err);
 }
 
 /* ---- the kill loop ---- */
@@ -646,7 +715,7 @@ static void test_released(bus_t *bus)
 
 int main(void)
 {
-	plan(25);
+	plan(29);
 	setup_services();
 	harness_start_conf("[limits]\nmax_held_calls_per_name = %d\n[services]\ndir = %s\n",
 			   MAX_HELD, svc_dir);
@@ -656,6 +725,8 @@ int main(void)
 	test_caller_gone(bus);
 	test_held_limit(bus);
 	test_in_flight(bus);
+	test_resend_bound(bus);
+	test_synth_not_safe(bus);
 	test_kill_loop(bus);
 	test_crash_loop(bus);
 	test_released(bus);
