@@ -3,12 +3,14 @@
  * starting are held, bounded by limits.max_held_calls_per_name, and dropped
  * with a caller that goes away; a call to a method marked safe to repeat
  * that is in flight when the service dies is re-sent to the next instance,
- * at most limits.max_call_resends times, an unmarked one (or one a service
- * marked only in libbus's own schema) fails with bus.Error.NoReply exactly
- * once; ten callers
- * see no failed call while echo is killed every 200 ms for 10 s; a service
- * that exits at once fails, and calls to it get ServiceStartFailed with the
- * reason. Real busd, real services (services/echo), real processes. */
+ * at most limits.max_call_resends times, while an unmarked one (or any
+ * method of a service that added no schema of its own) fails with
+ * bus.Error.NoReply exactly once; ten callers see no failed call while
+ * echo is killed every 200 ms for 10 s; a service that exits at once
+ * fails, and calls to it get ServiceStartFailed with the reason; a running
+ * instance without its name and busd stopping end the holds. Real busd,
+ * real services (services/echo, tests/sink, tests/name-peer), real
+ * processes. */
 #include "config.h"
 
 #include <errno.h>
