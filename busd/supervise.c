@@ -779,6 +779,9 @@ static struct service *service_new(struct supervisor *s, struct service_conf *c)
 		free(svc);
 		return NULL;
 	}
+	if (geteuid() != 0 && (c->user[0] || c->group[0]))
+		log_notice("service %s: user = and group = are not applied (busd does not run "
+			   "as root): it runs as busd's user", c->id);
 	return svc;
 }
 
@@ -824,21 +827,31 @@ static void service_changed_conf(struct service *svc, struct service_conf *c)
 		break;
 	case SERVICE_BACKOFF:
 	case SERVICE_FAILED:
-		dispatch_source_del(&svc->timer);
 		if (take_conf(svc, c) < 0) {
 			service_conf_free(c);
 			return;
 		}
 		forget_restarts(svc);
+		if (svc->op_stopped) /* failed, then stopped by an operator: it stays down */
+			break;
+		dispatch_source_del(&svc->timer);
 		log_notice("service %s: its file changed; starting it", c->id);
 		if (!svc->conf->on_demand || svc->state == SERVICE_BACKOFF)
 			service_start(svc);
 		else
 			set_state(svc, SERVICE_STOPPED, "its file changed");
 		break;
-	default:
-		if (take_conf(svc, c) < 0)
+	default: /* stopped: a boot service starts with its new file, unless an
+		  * operator stopped it */
+		if (take_conf(svc, c) < 0) {
 			service_conf_free(c);
+			return;
+		}
+		forget_restarts(svc);
+		if (!svc->conf->on_demand && !svc->op_stopped && svc->sup->booted) {
+			log_notice("service %s: its file changed; starting it", c->id);
+			service_start(svc);
+		}
 		break;
 	}
 }
