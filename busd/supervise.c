@@ -402,8 +402,8 @@ static void instance_failed(struct service *svc, const char *reason)
 {
 	struct supervisor *s = svc->sup;
 	const struct service_conf *c = svc->conf;
-	int clean = svc->last_status == 0 && svc->last_signal == 0 && !svc->kill_reason[0] &&
-		    svc->state == SERVICE_RUNNING;
+	/* Exit status 0 after it was up; anything busd killed had a signal. */
+	int clean = svc->last_status == 0 && svc->last_signal == 0 && svc->state == SERVICE_RUNNING;
 	uint64_t now = dispatch_now_usec();
 	unsigned count;
 
@@ -494,6 +494,7 @@ static void reaped(struct service *svc, int status)
 	svc->gone_pid = svc->pid;
 	svc->pid = 0;
 	svc->started_usec = 0;
+	svc->kill_reason[0] = '\0'; /* in reason now; the hooks may start the next one */
 	if (svc->state == SERVICE_STOPPING || svc->removed) {
 		snprintf(svc->last_reason, sizeof(svc->last_reason), "%s", reason);
 		if (svc->next_conf && take_conf(svc, svc->next_conf) == 0)
@@ -506,7 +507,6 @@ static void reaped(struct service *svc, int status)
 	} else {
 		instance_failed(svc, reason);
 	}
-	svc->kill_reason[0] = '\0';
 	if (svc->removed) {
 		unlink_leaving(s, svc);
 		service_free(svc);
