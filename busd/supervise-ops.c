@@ -22,7 +22,7 @@ int supervisor_start(struct supervisor *s, const char *which, char *why, size_t 
 	}
 	if (s->shutting_down) {
 		snprintf(why, len, "busd is shutting down");
-		return -EALREADY;
+		return -ESHUTDOWN;
 	}
 	svc->op_stopped = 0;
 	switch (svc->state) {
@@ -79,14 +79,14 @@ int supervisor_restart(struct supervisor *s, const char *which, char *why, size_
 	}
 	if (s->shutting_down) {
 		snprintf(why, len, "busd is shutting down");
-		return -EALREADY;
+		return -ESHUTDOWN;
 	}
 	svc->op_stopped = 0;
 	if (svc->state == SERVICE_STARTING || svc->state == SERVICE_RUNNING) {
 		log_notice("service %s: restarted by an operator", svc->conf->id);
 		service_forget_restarts(svc);
+		svc->then_start = 1; /* before the change: its hooks ask service_will_return() */
 		service_begin_stop(svc, "restarted by an operator");
-		svc->then_start = 1;
 		snprintf(why, len, "service %s restarting", svc->conf->id);
 		return 0;
 	}
@@ -131,9 +131,9 @@ static void service_changed_conf(struct service *svc, struct service_conf *c)
 		svc->next_conf = c;
 		log_notice("service %s: its file changed; restarting it", c->id);
 		service_forget_restarts(svc);
+		svc->then_start = !svc->op_stopped; /* before the change, as above */
 		if (svc->state != SERVICE_STOPPING)
 			service_begin_stop(svc, "its file changed");
-		svc->then_start = !svc->op_stopped;
 		break;
 	case SERVICE_BACKOFF:
 	case SERVICE_FAILED:
