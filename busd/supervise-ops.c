@@ -200,6 +200,7 @@ void supervisor_apply(struct supervisor *s, struct service_set *set)
 	}
 	set->n = 0;
 	s->list = list;
+	index_rebuild(s); /* first: no lookup finds a service freed below */
 	/* The ones whose files are gone: stopped, then forgotten. */
 	while (old) {
 		struct service *svc = old;
@@ -213,13 +214,12 @@ void supervisor_apply(struct supervisor *s, struct service_set *set)
 			if (svc->state != SERVICE_STOPPING)
 				service_begin_stop(svc, "its file was removed");
 		} else {
+			/* Also from stopped: the hooks forget it before it is freed. */
 			dispatch_source_del(&svc->timer);
-			if (svc->state != SERVICE_STOPPED)
-				service_set_state(svc, SERVICE_STOPPED, "its file was removed");
+			service_set_state(svc, SERVICE_STOPPED, "its file was removed");
 			service_free(svc);
 		}
 	}
-	index_rebuild(s);
 	if (s->booted)
 		for (struct service *svc = s->list; svc; svc = svc->next)
 			if (svc->fresh) {
