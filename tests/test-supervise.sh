@@ -6,7 +6,7 @@
 # removed and new files, and SIGTERM leaving no process behind. Real busd,
 # real children (services/echo), no sleeps: every wait polls a condition.
 . "$top_srcdir/tests/lib.sh"
-plan 42
+plan 43
 
 ECHO_BIN=$(cd "$top_builddir/services" && pwd)/echo
 SVC="$TEST_TMP/services.d"
@@ -89,6 +89,12 @@ names = org.t.Env
 restart = no
 environment = A=1 "B=two words"
 EOF
+cat >"$SVC/nope.conf" <<EOF
+[service]
+exec = $TEST_TMP/no-such-program
+names = org.t.Nope
+restart = no
+EOF
 cat >"$SVC/chatty.conf" <<'EOF'
 [service]
 # A line too long, then more lines than a second's budget.
@@ -142,6 +148,11 @@ check "  after 3 restarts, with an error naming the service and the count" \
 wait_for 30 log_has "service never: starting -> stopped"
 check "a service that does not own its name in start_timeout is killed, and stays stopped (restart = no)" \
 	"log_has 'service never: starting -> stopped (pid' && log_has 'did not own org.t.Never within 0.2 s'"
+
+wait_for 30 log_has "service nope: starting -> stopped"
+check "a program that cannot be executed: the start failed, and says why" \
+	"log_has 'service nope: starting -> stopped (pid' &&
+	 log_has 'cannot execute $TEST_TMP/no-such-program: No such file or directory'"
 
 wait_for 30 log_has "service chatty: starting -> stopped"
 expect_match "a line longer than 900 bytes is cut, and says so" "$(cat "$BUSD_LOG")" \
