@@ -239,6 +239,18 @@ void router_send_error(struct peer *p, uint64_t reply_serial, const char *name, 
 	va_end(ap);
 }
 
+void router_calls_refused(struct peer *p, uint64_t serial, int r)
+{
+	const struct charge_limits *l = charge_limits_of(p->user);
+	int user = r == CHARGE_E_USER;
+
+	router_send_error(p, serial, BUS_ERROR_LIMITS_EXCEEDED,
+			  "%s %d has %llu calls waiting for an answer, the most limits.%s allows",
+			  user ? "uid" : "peer", user ? (int)p->conn.uid : (int)p->id,
+			  (unsigned long long)(user ? l->user[CHARGE_CALLS] : l->peer[CHARGE_CALLS]),
+			  charge_limit_name(CHARGE_CALLS, user));
+}
+
 void router_reject(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
 {
 	char msg[512];
@@ -299,18 +311,6 @@ void router_send_reply(struct peer *p, uint64_t reply_serial, const ProtobufCMes
 	h.body_type = wire_str_c(msg->descriptor->name);
 	send_from_bus(p, &h, pk.data, pk.len);
 	packed_done(&pk);
-}
-
-void router_calls_refused(struct peer *p, uint64_t serial, int r)
-{
-	const struct charge_limits *l = charge_limits_of(p->user);
-	int user = r == CHARGE_E_USER;
-
-	router_send_error(p, serial, BUS_ERROR_LIMITS_EXCEEDED,
-			  "%s %d has %llu calls waiting for an answer, the most limits.%s allows",
-			  user ? "uid" : "peer", user ? (int)p->conn.uid : (int)p->id,
-			  (unsigned long long)(user ? l->user[CHARGE_CALLS] : l->peer[CHARGE_CALLS]),
-			  charge_limit_name(CHARGE_CALLS, user));
 }
 
 /* ---------------------------------------------------------------- policy */

@@ -60,15 +60,15 @@ void router_reject(struct peer *p, uint64_t reply_serial, const char *name, cons
 void router_send_error(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void router_send_reply(struct peer *p, uint64_t reply_serial, const struct ProtobufCMessage *msg);
-/* p's call serial was refused because of its calls waiting for an answer
- * (r: CHARGE_E_PEER or CHARGE_E_USER): bus.Error.LimitsExceeded naming
- * the limit. */
-void router_calls_refused(struct peer *p, uint64_t serial, int r);
 /* Whether the policy lets p do verb (policy.h) on object (method for
  * calls). When not: count it, log it naming p and the rule, and when answer
  * is set send p bus.Error.AccessDenied answering serial; returns 0. */
 int router_permit(struct peer *p, int verb, const char *object, size_t len, const char *method,
 		  size_t mlen, uint64_t serial, int answer);
+/* p's call serial was refused because of its calls waiting for an answer
+ * (r: CHARGE_E_PEER or CHARGE_E_USER): bus.Error.LimitsExceeded naming
+ * the limit. */
+void router_calls_refused(struct peer *p, uint64_t serial, int r);
 /* An EVENT from "bus" to every subscriber of topic. */
 void router_emit(struct broker *b, const char *topic, const struct ProtobufCMessage *msg);
 /* p is going away: answer calls waiting on it with bus.Error.NoReply (or
