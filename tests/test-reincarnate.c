@@ -166,6 +166,19 @@ static pid_t owner_pid(bus_t *bus, const char *name)
 	return pid;
 }
 
+/* The pid owning name, waiting for one; bails when none comes (a pid of
+ * 0 would signal the test's own process group). */
+static pid_t instance_pid(bus_t *bus, const char *name)
+{
+	pid_t pid = 0;
+
+	if (harness_wait_name(bus, name, 30000) == 0)
+		pid = owner_pid(bus, name);
+	if (pid <= 0)
+		harness_bail("no process owns %s", name);
+	return pid;
+}
+
 /* ---------------------------------------------------------------- services */
 
 static void write_service(const char *id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -376,7 +389,7 @@ static void test_in_flight(bus_t *bus)
 {
 	struct call e, d;
 
-	pid_t pid = owner_pid(bus, HARNESS_ECHO_NAME);
+	pid_t pid = instance_pid(bus, HARNESS_ECHO_NAME);
 	/* Stopped, echo reads nothing: both calls are surely in flight (busd
 	 * routed them: harness_sync) when it is killed. */
 	kill(pid, SIGSTOP);
@@ -413,7 +426,7 @@ static void test_resend_bound(bus_t *bus)
 	call_echo_in(bus, "org.test.Sink", NULL, &bare, "bare");
 	harness_sync(bus);
 	for (int kill_no = 1; kill_no <= 4; kill_no++) {
-		pid_t pid = owner_pid(bus, "org.test.Sink");
+		pid_t pid = instance_pid(bus, "org.test.Sink");
 		kill(pid, SIGKILL);
 		if (kill_no == 4)
 			break;
@@ -446,7 +459,7 @@ static void test_synth_not_safe(bus_t *bus)
 	harness_wait_name(bus, "org.test.Synth", 30000);
 	call_echo(bus, "org.test.Synth", &c, "synth");
 	harness_sync(bus);
-	kill(owner_pid(bus, "org.test.Synth"), SIGKILL);
+	kill(instance_pid(bus, "org.test.Synth"), SIGKILL);
 	wait_answers(bus, &c, 1, 1, 60000);
 	ok(c.n == 1 && strcmp(c.err, BUS_ERROR_NO_REPLY) == 0,
 	   "a service that added no schema of its own (libbus's carries no options): its Echo is "
