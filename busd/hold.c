@@ -270,10 +270,6 @@ int hold_call(struct peer *p, struct frame *f)
 	if (!svc)
 		return 0;
 	struct service_status st;
-	service_status(svc, &st);
-	/* Its instance is up and has let the name go: nothing to wait for. */
-	if (st.state == SERVICE_RUNNING && st.peer && st.peer->state == PEER_ACTIVE)
-		return 0;
 	/* Nobody may make busd start a service, or hold a call, for a name it
 	 * may not call; the rules on the owner's other names are checked when
 	 * the call is delivered. */
@@ -296,10 +292,12 @@ int hold_call(struct peer *p, struct frame *f)
 			router_send_error(p, hd->serial, BUS_ERROR_FAILED, "out of memory");
 		return 1;
 	}
-	if (held_add(b, q, p, f, 0, answer))
+	if (held_add(b, q, p, f, 0, answer)) {
 		queue_free_if_empty(b->holds, q);
-	else
-		mark_unowned(b->holds, q, st.state);
+		return 1;
+	}
+	service_status(svc, &st); /* as the demand left it */
+	mark_unowned(b->holds, q, st.state);
 	return 1;
 }
 
