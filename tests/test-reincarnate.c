@@ -313,6 +313,14 @@ static int gone_caller(int ctl, void *arg)
 		return 1;
 	for (int i = 0; i < 3; i++)
 		call_echo(bus, "org.test.Gate", &c[i], "gone");
+	/* One that wants no answer is held all the same. */
+	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
+	size_t len;
+	req.text = (char *)"no answer";
+	void *body = harness_pack(&req.base, &len);
+	bus_call_async(bus, NULL, "org.test.Gate", ECHO_IFACE, "Echo", "busd.examples.EchoRequest",
+		       body, len, 0, NULL, NULL);
+	free(body);
 	bus_flush(bus);
 	harness_send(ctl, "sent");
 	harness_recv(ctl, line, sizeof(line), 60000);
@@ -326,9 +334,9 @@ static void test_caller_gone(bus_t *bus)
 
 	harness_fork(&kid, gone_caller, NULL);
 	harness_recv(kid.ctl, line, sizeof(line), 30000);
-	uint64_t held = wait_stat(bus, st_held, 3, 30000);
-	ok(held == 3, "calls to a service that is starting are held (busd holds %llu)",
-	   (unsigned long long)held);
+	uint64_t held = wait_stat(bus, st_held, 4, 30000);
+	ok(held == 4, "calls to a service that is starting are held, NO_REPLY_EXPECTED too "
+	   "(busd holds %llu of 4)", (unsigned long long)held);
 	harness_send(kid.ctl, "quit");
 	harness_wait(&kid, 30000);
 	held = wait_stat(bus, st_held, 0, 30000);
