@@ -4,10 +4,12 @@
  * sweep (sweep.c: 64 B to 16 MiB bodies, with page faults per message),
  * each the median of 3 runs, beside the floor measured in the same run
  * (socketpair ping-pong and a minimal epoll relay), with busd's figures as
- * ratios to that floor.
+ * ratios to that floor; then the supervision figures (revive.c: start,
+ * activation and the reincarnation gap of the echo service, beside a bare
+ * fork and exec of it).
  *
  *   busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]
- *            [--only base|sweep] [--sizes LIST]
+ *            [--only base|sweep|revive] [--sizes LIST]
  */
 #include "config.h"
 
@@ -29,6 +31,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "revive.h"
 #include "sweep.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -575,7 +578,7 @@ static unsigned raise_nofile(unsigned want)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]\n"
-		   "                [--only base|sweep] [--sizes LIST]\n\n"
+		   "                [--only base|sweep|revive] [--sizes LIST]\n\n"
 		   "Measure busd against the floor of a direct socketpair and a minimal epoll\n"
 		   "relay (method: docs/performance.md). Every figure is the median of N runs\n"
 		   "(default 3). --quick: a short smoke run (1 run, short workloads, 1,000 idle\n"
@@ -586,7 +589,9 @@ static void usage(FILE *f)
 		   "--only base: the method's figures alone (RTT, pipelined, one-way, fan-out,\n"
 		   "RSS); --only sweep: the payload sweep alone (RTT, pipelined and one-way at\n"
 		   "each body size, with page faults per message). --sizes: the sweep's body\n"
-		   "sizes, comma-separated, of 64b (or 64), 4k, 64k, 1m, 16m (default: all).\n");
+		   "sizes, comma-separated, of 64b (or 64), 4k, 64k, 1m, 16m (default: all).\n"
+		   "--only revive: the supervision figures alone (medians of 20 starts, first\n"
+		   "calls and kill -9 restarts of services/echo, found beside busd/busd).\n");
 }
 
 /* The method's figures: RTT, pipelined, one-way, fan-out, RSS. */
@@ -673,7 +678,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int quick = 0, json = 0, runs = 3, pin = 1, base = 1, sweep = 1, c;
+	int quick = 0, json = 0, runs = 3, pin = 1, base = 1, sweep = 1, revive = 1, c;
 	struct sweep sw = { .mask = (1u << SWEEP_SIZES) - 1 };
 	char busd[4096];
 
@@ -695,14 +700,12 @@ int main(int argc, char **argv)
 		case 'b': snprintf(busd, sizeof(busd), "%s", optarg); break;
 		case 'P': pin = 0; break;
 		case 'o':
-			if (strcmp(optarg, "sweep") == 0) {
-				base = 0;
-				sweep = 1;
-			} else if (strcmp(optarg, "base") == 0) {
-				base = 1;
-				sweep = 0;
-			} else {
-				fprintf(stderr, "busbench: --only takes base or sweep, not '%s'\n", optarg);
+			base = strcmp(optarg, "base") == 0;
+			sweep = strcmp(optarg, "sweep") == 0;
+			revive = strcmp(optarg, "revive") == 0;
+			if (!base && !sweep && !revive) {
+				fprintf(stderr, "busbench: --only takes base, sweep or revive, not '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -727,11 +730,28 @@ int main(int argc, char **argv)
 	pin_setup(pin);
 
 	struct figures f;
+	struct revive rv = { 0 };
 	memset(&f, 0, sizeof(f));
 	if (base)
 		base_run(&f, runs, quick);
 	if (sweep)
 		sweep_run(&sw, runs, quick);
+	if (revive) {
+		/* the build's services/echo, beside busd/busd */
+		char echo[4200];
+		const char *cut = strrchr(busd, '/');
+		int keep = 0;
+		if (cut)
+			for (const char *q = cut - 1; q >= busd; q--)
+				if (*q == '/') {
+					keep = (int)(q - busd) + 1;
+					break;
+				}
+		snprintf(echo, sizeof(echo), "%.*sservices/echo", keep, busd);
+		if (access(echo, X_OK) < 0)
+			die("no echo service at %s (it is looked for beside busd/busd)", echo);
+		revive_run(&rv, busd, echo);
+	}
 
 	if (json) {
 		print_json_head(runs, quick);
@@ -741,6 +761,10 @@ int main(int argc, char **argv)
 			printf(",\n");
 			sweep_print_json(&sw);
 		}
+		if (revive) {
+			printf(",\n");
+			revive_print_json(&rv);
+		}
 		printf("\n}\n");
 	} else {
 		print_head(runs, quick);
@@ -748,6 +772,8 @@ int main(int argc, char **argv)
 			print_table(&f);
 		if (sweep)
 			sweep_print_table(&sw);
+		if (revive)
+			revive_print_table(&rv);
 	}
 	return 0;
 }
