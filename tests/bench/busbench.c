@@ -748,9 +748,12 @@ int main(int argc, char **argv)
 					break;
 				}
 		snprintf(echo, sizeof(echo), "%.*sservices/echo", keep, busd);
-		if (access(echo, X_OK) < 0)
+		/* a service file takes an absolute program */
+		char *abs = realpath(echo, NULL);
+		if (!abs || access(abs, X_OK) < 0)
 			die("no echo service at %s (it is looked for beside busd/busd)", echo);
-		revive_run(&rv, busd, echo);
+		revive_run(&rv, busd, abs);
+		free(abs);
 	}
 
 	if (json) {

@@ -165,7 +165,7 @@ void revive_run(struct revive *rv, const char *busd, const char *echo)
 	snprintf(path, sizeof(path), "%s/services.d/demand.conf", dir);
 	snprintf(text, sizeof(text),
 		 "[service]\nexec = %s --name " NAME_DEMAND "\nnames = " NAME_DEMAND "\n"
-		 "activation = demand\nrestart = no\n", echo);
+		 "activation = demand\nrestart = no\nrestart_intensity = %d in 1\n", echo, 4 * n);
 	write_file(path, text);
 	snprintf(path, sizeof(path), "%s/busd.conf", dir);
 	snprintf(text, sizeof(text), "[services]\ndir = %s/services.d\n", dir);
