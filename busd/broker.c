@@ -264,6 +264,7 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	b->max_queued_uid = c->max_queued_bytes_per_uid;
 	b->hello_timeout_usec = (uint64_t)c->hello_timeout * 1000000u;
 	b->transport.frame_timeout_usec = (uint64_t)c->frame_timeout * 1000000u;
+	b->transport.max_fds = c->max_fds_per_frame;
 	b->policy = c->policy;
 	b->max_held_calls = c->max_held_calls_per_name;
 	b->max_held_bytes = c->max_held_bytes_per_name;
@@ -276,6 +277,8 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	l->peer[CHARGE_SUBSCRIPTIONS] = c->max_subscriptions_per_peer;
 	l->peer[CHARGE_SCHEMA] = c->max_schema_bytes;
 	l->peer[CHARGE_EXPORTS] = c->max_exports_per_peer;
+	l->peer[CHARGE_FDS] = c->max_queued_fds;
+	l->user[CHARGE_FDS] = c->max_queued_fds_per_uid;
 	l->user[CHARGE_INPUT] = c->max_input_bytes_per_uid;
 	l->user[CHARGE_CALLS] = c->max_pending_calls_per_uid;
 	l->user[CHARGE_NAMES] = c->max_names_per_uid;

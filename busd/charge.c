@@ -18,6 +18,7 @@ static const char *const limit_names[CHARGE_N_KINDS][2] = {
 	[CHARGE_SUBSCRIPTIONS] = { "max_subscriptions_per_peer", "max_subscriptions_per_uid" },
 	[CHARGE_SCHEMA] = { "max_schema_bytes", "max_schema_bytes_per_uid" },
 	[CHARGE_EXPORTS] = { "max_exports_per_peer", "max_exports_per_uid" },
+	[CHARGE_FDS] = { "max_queued_fds", "max_queued_fds_per_uid" },
 };
 
 const char *charge_limit_name(enum charge_kind kind, int user)
@@ -134,6 +135,17 @@ void charge_release(struct charge *c)
 	charge_shrink(c, c->amount);
 	c->peer = NULL;
 	c->user = NULL;
+}
+
+int charge_would_pass(const struct charge *c, uint64_t more)
+{
+	const struct charge_limits *l = &c->user->ledger->limits;
+
+	if (over(c->peer->used[c->kind], more, l->peer[c->kind]))
+		return CHARGE_E_PEER;
+	if (over(c->user->acct.used[c->kind], more, l->user[c->kind]))
+		return CHARGE_E_USER;
+	return 0;
 }
 
 int charge_full(const struct account *peer, const struct charge_user *u, enum charge_kind kind)

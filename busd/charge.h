@@ -32,6 +32,8 @@ enum charge_kind {
 	CHARGE_SUBSCRIPTIONS, /* topic patterns it subscribed to */
 	CHARGE_SCHEMA,        /* schema bytes it uploaded */
 	CHARGE_EXPORTS,       /* (name, service) pairs it announced */
+	CHARGE_FDS,           /* passed descriptors held in busd: in its input */
+	                      /* (sender) or in frames queued toward it */
 	CHARGE_N_KINDS
 };
 
@@ -108,6 +110,9 @@ void charge_release(struct charge *c);
 /* Whether the peer's or its user's account of kind is at or above its
  * limit (what may be taken next without passing it is nothing). */
 int charge_full(const struct account *peer, const struct charge_user *u, enum charge_kind kind);
+/* Whether growing c by more would pass the peer's or its user's limit:
+ * 0, CHARGE_E_PEER or CHARGE_E_USER (nothing is charged). */
+int charge_would_pass(const struct charge *c, uint64_t more);
 /* The limits that apply, and the name of a kind's options for messages
  * ("max_queued_bytes", ...; user: the _per_uid one). */
 const struct charge_limits *charge_limits_of(const struct charge_user *u);

@@ -147,6 +147,8 @@ int connection_start(struct connection *c, struct account *peer, struct charge_u
 {
 	charge_force(&c->in_charge, peer, user, CHARGE_INPUT, 0);
 	charge_force(&c->out_charge, peer, user, CHARGE_QUEUED, 0);
+	charge_force(&c->in_fd_charge, peer, user, CHARGE_FDS, 0);
+	charge_force(&c->out_fd_charge, peer, user, CHARGE_FDS, 0);
 	return dispatch_source_add(&c->rd, NULL);
 }
 
@@ -160,6 +162,13 @@ static void drop_input(struct connection *c)
 	c->rest = NULL;
 	c->rest_len = 0;
 	c->stash_len = 0;
+	for (unsigned i = 0; i < c->n_in_fds; i++) {
+		for (unsigned j = 0; j < c->in_fds[i].n; j++)
+			close(c->in_fds[i].fds[j]);
+		free(c->in_fds[i].fds);
+	}
+	c->n_in_fds = 0;
+	charge_shrink(&c->in_fd_charge, c->in_fd_charge.amount);
 	if (c->in_charge.user)
 		charge_wait_cancel(c->in_charge.user, &c->waiter);
 	charge_shrink(&c->in_charge, c->in_charge.amount);
@@ -168,6 +177,8 @@ static void drop_input(struct connection *c)
 static void drop_output(struct connection *c)
 {
 	while (c->ring_len) {
+		if (!c->no_fds)
+			charge_shrink(&c->out_fd_charge, c->ring[c->ring_head]->n_fds);
 		frame_unref(c->ring[c->ring_head]);
 		c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
 		c->ring_len--;
@@ -175,6 +186,7 @@ static void drop_output(struct connection *c)
 	c->out_off = 0;
 	c->out_bytes = 0;
 	charge_shrink(&c->out_charge, c->out_charge.amount);
+	charge_shrink(&c->out_fd_charge, c->out_fd_charge.amount);
 }
 
 void connection_fini(struct connection *c)
@@ -183,6 +195,8 @@ void connection_fini(struct connection *c)
 	drop_output(c);
 	charge_release(&c->in_charge);
 	charge_release(&c->out_charge);
+	charge_release(&c->in_fd_charge);
+	charge_release(&c->out_fd_charge);
 	dispatch_source_free(&c->rd);
 	dispatch_source_free(&c->wr);
 	dispatch_source_free(&c->timer);
@@ -210,6 +224,7 @@ static void deliver(struct connection *c, struct frame *f, int charged)
 {
 	if (charged)
 		charge_shrink(&c->in_charge, frame_cost(f));
+	charge_shrink(&c->in_fd_charge, f->n_fds);
 	if (c->state != CONN_OPEN) {
 		frame_unref(f);
 		return;
@@ -220,7 +235,7 @@ static void deliver(struct connection *c, struct frame *f, int charged)
 /* Reading was paused in the middle of what a read brought: keep the bytes
  * not yet cut into frames (charged as input, at most one read's worth)
  * until the connection is resumed. */
-static int keep_rest(struct connection *c, const uint8_t *p, size_t len)
+static int keep_rest(struct connection *c, const uint8_t *p, size_t len, uint64_t at)
 {
 	uint8_t *r = malloc(len);
 
@@ -231,6 +246,7 @@ static int keep_rest(struct connection *c, const uint8_t *p, size_t len)
 	memcpy(r, p, len);
 	c->rest = r;
 	c->rest_len = len;
+	c->rest_at = at;
 	charge_grow(&c->in_charge, len);
 	return 0;
 }
@@ -248,10 +264,39 @@ static int check_preamble(const struct connection *c, const uint8_t *p, size_t a
 	return r;
 }
 
-/* Start receiving a frame of total bytes whose first have bytes are at p.
- * Returns 0, or a negative errno (the connection was ended). */
+/* Descriptors broke the rules: the layer above answers and closes. */
+static int fds_broken(struct connection *c, const char *why)
+{
+	c->why = why;
+	c->t->ops->broken(c, CONN_E_FDS, NULL);
+	return -1;
+}
+
+/* A frame of total bytes begins at stream offset at: give it the waiting
+ * descriptors that are its own (it is the last frame to begin in the read
+ * that brought them). Returns 0, or -1 when they belong to no frame. */
+static int take_fds(struct connection *c, struct frame *f, uint64_t at, size_t total)
+{
+	struct fd_batch *b = &c->in_fds[0];
+
+	if (!c->n_in_fds)
+		return 0;
+	if (at >= b->to)
+		return fds_broken(c, "file descriptors came with bytes in which no frame begins");
+	if (at < b->from || at + total < b->to)
+		return 0; /* a frame after this one in that read owns them */
+	f->fds = b->fds;
+	f->n_fds = b->n;
+	c->in_fds[0] = c->in_fds[1];
+	c->n_in_fds--;
+	return 0;
+}
+
+/* Start receiving a frame of total bytes whose first have bytes are at p,
+ * stream offset at. Returns 0, or a negative errno (the connection was
+ * ended or broke a rule). */
 static int start_frame(struct connection *c, const wire_preamble *pre, const uint8_t *p,
-		       size_t have)
+		       size_t have, uint64_t at)
 {
 	size_t total = WIRE_PREAMBLE_SIZE + (size_t)pre->header_len + pre->body_len;
 	struct frame *f = frame_new_received(total);
@@ -259,6 +304,10 @@ static int start_frame(struct connection *c, const wire_preamble *pre, const uin
 	if (!f) {
 		end(c, CONN_END_NOMEM, ENOMEM);
 		return -ENOMEM;
+	}
+	if (take_fds(c, f, at, total) < 0) {
+		frame_unref(f);
+		return -EPROTO;
 	}
 	f->pre = *pre;
 	memcpy(frame_received_at(f), p, have);
@@ -302,9 +351,9 @@ static void wait_input(struct connection *c)
 	dispatch_source_del(&c->rd);
 }
 
-/* Cut the bytes at p into frames. Returns 0, or -1 when reading must stop
- * (the connection ended or broke a rule). */
-static int parse(struct connection *c, const uint8_t *p, size_t len)
+/* Cut the bytes at p (stream offset at) into frames. Returns 0, or -1 when
+ * reading must stop (the connection ended or broke a rule). */
+static int parse(struct connection *c, const uint8_t *p, size_t len, uint64_t at)
 {
 	size_t pos = 0;
 
@@ -312,7 +361,7 @@ static int parse(struct connection *c, const uint8_t *p, size_t len)
 		wire_preamble pre;
 		size_t avail = len - pos;
 		if (c->paused) {
-			keep_rest(c, p + pos, avail);
+			keep_rest(c, p + pos, avail, at + pos);
 			return -1;
 		}
 		int r = check_preamble(c, p + pos, avail, &pre);
@@ -337,7 +386,7 @@ static int parse(struct connection *c, const uint8_t *p, size_t len)
 			wait_input(c);
 			return -1;
 		}
-		if (start_frame(c, &pre, p + pos, have) < 0)
+		if (start_frame(c, &pre, p + pos, have, at + pos) < 0)
 			return -1;
 		pos += have;
 	}
@@ -369,6 +418,50 @@ static void on_input_budget(struct charge_waiter *w)
 		return;
 	dispatch_source_add(&c->rd, NULL);
 	dispatch_source_activate(&c->rd, EV_READ);
+}
+
+/* The descriptors a read of the stream bytes [from, to) brought (control
+ * message in msg): kept for the frame they belong to, charged to the
+ * sender. Returns 0, or -1 when they break the rules (all closed). */
+static int got_fds(struct connection *c, struct msghdr *msg, uint64_t from, uint64_t to)
+{
+	unsigned n = 0, max = c->t->max_fds;
+	int *fds = NULL;
+	const char *why = NULL;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		unsigned k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		int *in = (int *)(void *)CMSG_DATA(cm);
+		int *more = realloc(fds, (n + k) * sizeof(int));
+		if (!more) {
+			for (unsigned i = 0; i < k; i++)
+				close(in[i]);
+			why = "busd ran out of memory for the file descriptors";
+			continue;
+		}
+		fds = more;
+		memcpy(fds + n, in, k * sizeof(int));
+		n += k;
+	}
+	if (!n && !(msg->msg_flags & MSG_CTRUNC))
+		return 0;
+	if (msg->msg_flags & MSG_CTRUNC || n > max)
+		why = max ? "more file descriptors with one frame than limits.max_fds_per_frame allows"
+			    " (or busd had no descriptors left)"
+			  : "file descriptors are not accepted (limits.max_fds_per_frame is 0)";
+	else if (c->n_in_fds == 2)
+		why = "file descriptors came with bytes in which no frame begins";
+	if (why) {
+		for (unsigned i = 0; i < n; i++)
+			close(fds[i]);
+		free(fds);
+		return fds_broken(c, why);
+	}
+	c->in_fds[c->n_in_fds++] = (struct fd_batch){ fds, n, from, to };
+	charge_grow(&c->in_fd_charge, n);
+	return 0;
 }
 
 /* One read. Returns bytes read, 0 when the socket is empty, -1 when the
@@ -411,7 +504,16 @@ read:;
 	size_t asked = 0;
 	for (int i = 0; i < niov; i++)
 		asked += iov[i].iov_len;
-	ssize_t n = niov ? readv(c->fd, iov, niov) : 0;
+	/* recvmsg() with room for the descriptors, and more: so that a peer
+	 * sending too many is told rather than seeing some go missing. */
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE((WIRE_MAX_FDS + 1) * sizeof(int))];
+	} ctl;
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov,
+			      .msg_control = ctl.buf,
+			      .msg_controllen = CMSG_SPACE((t->max_fds + 1) * sizeof(int)) };
+	ssize_t n = niov ? recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC) : 0;
 	*more = (size_t)n == asked;
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
@@ -429,6 +531,10 @@ read:;
 		return -1;
 	}
 	size_t got = (size_t)n, part = got < into_partial ? got : into_partial;
+	uint64_t from = c->in_pos;
+	c->in_pos += got;
+	if (niov && got_fds(c, &msg, from, c->in_pos) < 0)
+		return -1;
 	if (c->partial) {
 		c->partial_have += part;
 		if (c->partial_have == c->partial_len) {
@@ -438,7 +544,7 @@ read:;
 			deliver(c, f, 1);
 		}
 	}
-	if (parse(c, t->scratch, k + got - part) < 0)
+	if (parse(c, t->scratch, k + got - part, c->in_pos - (k + got - part)) < 0)
 		return -1;
 	return niov ? n : 1; /* a stashed preamble alone made progress */
 }
@@ -457,7 +563,7 @@ static void on_read(struct dispatch_source *s, short what)
 		c->rest = NULL;
 		c->rest_len = 0;
 		charge_shrink(&c->in_charge, n);
-		parse(c, r, n);
+		parse(c, r, n, c->rest_at);
 		free(r);
 	}
 	while (c->state == CONN_OPEN && !c->paused && budget > 0) {
@@ -522,6 +628,8 @@ int connection_queue(struct connection *c, struct frame *f)
 	c->ring_len++;
 	c->out_bytes += frame_size(f);
 	charge_grow(&c->out_charge, frame_cost(f));
+	if (!c->no_fds)
+		charge_grow(&c->out_fd_charge, f->n_fds);
 	mark_dirty(c);
 	return 0;
 }
@@ -540,6 +648,8 @@ static void advance(struct connection *c, size_t bytes)
 			break;
 		done += sz;
 		charge_shrink(&c->out_charge, frame_cost(f));
+		if (!c->no_fds)
+			charge_shrink(&c->out_fd_charge, f->n_fds);
 		frame_unref(f);
 		c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
 		c->ring_len--;
@@ -568,9 +678,17 @@ void connection_flush(struct connection *c)
 		struct iovec iov[2 * WRITE_FRAMES];
 		size_t want = 0, skip = c->out_off;
 		int n = 0;
+		const struct frame *with_fds = NULL;
 
-		for (uint32_t i = 0; i < c->ring_len && i < WRITE_FRAMES; i++) {
+		for (uint32_t i = 0; i < c->ring_len && i < WRITE_FRAMES && !with_fds; i++) {
 			const struct frame *f = c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+			/* A frame's descriptors go with its first byte, in a
+			 * sendmsg() of its bytes alone (docs/protocol.md). */
+			if (f->n_fds && !c->no_fds && !(i == 0 && c->out_off)) {
+				if (i > 0)
+					break;
+				with_fds = f;
+			}
 			const uint8_t *ptr[2] = { f->head, f->body };
 			size_t len[2] = { f->head_len, f->body_len };
 			int parts = 2;
@@ -591,6 +709,20 @@ void connection_flush(struct connection *c)
 			}
 		}
 		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		union {
+			struct cmsghdr align;
+			uint8_t buf[CMSG_SPACE(WIRE_MAX_FDS * sizeof(int))];
+		} ctl;
+		if (with_fds) {
+			size_t len = with_fds->n_fds * sizeof(int);
+			msg.msg_control = ctl.buf;
+			msg.msg_controllen = CMSG_SPACE(len);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(len);
+			memcpy(CMSG_DATA(cm), with_fds->fds, len);
+		}
 		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno == EINTR)

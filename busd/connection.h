@@ -7,7 +7,13 @@
  *
  * All connections share one transport: the read buffer (busd reads one
  * socket at a time), the list of connections with output to write, the
- * operations of the layer above and the transport's limits. */
+ * operations of the layer above and the transport's limits.
+ *
+ * Descriptors passed with a frame (SCM_RIGHTS) come with the first byte of
+ * its preamble, in a sendmsg() that carries no other frame (docs/protocol.md):
+ * those a read returns belong to the last frame whose preamble begins in the
+ * bytes of that read. They are charged (CHARGE_FDS) to the sender until its
+ * frame goes up, and to each receiver while the frame waits in its queue. */
 #ifndef BUSD_CONNECTION_H
 #define BUSD_CONNECTION_H
 
@@ -28,6 +34,10 @@ enum connection_end {
 	CONN_END_NOMEM,     /* no memory for a frame it sent */
 	CONN_END_TIMEOUT,   /* a frame started but did not finish in time */
 };
+
+/* connection_ops.broken's result for descriptors that break the rules
+ * (beside the wire_result values); the connection's why says which. */
+#define CONN_E_FDS 100
 
 struct connection_ops {
 	/* A complete frame arrived; the callee owns the reference passed. Its
@@ -52,6 +62,15 @@ struct transport {
 	struct connection *dirty;     /* connections with output to write */
 	uint64_t frame_timeout_usec;  /* a started frame must finish within it */
 	uint64_t linger_usec;         /* a closing connection's last output */
+	unsigned max_fds;             /* descriptors per frame (limits.max_fds_per_frame) */
+};
+
+/* Descriptors one read brought, waiting for the frame they belong to: the
+ * last frame whose preamble begins at a stream offset in [from, to). */
+struct fd_batch {
+	int *fds;
+	unsigned n;
+	uint64_t from, to;
 };
 
 enum connection_state { CONN_OPEN, CONN_CLOSING, CONN_DEAD };
@@ -83,7 +102,13 @@ struct connection {
 	size_t partial_len, partial_have;
 	uint8_t *rest;
 	size_t rest_len;
+	uint64_t rest_at;             /* stream offset of rest[0] */
 	struct charge in_charge;
+	uint64_t in_pos;              /* bytes received: the stream offset of the next */
+	struct fd_batch in_fds[2];    /* at most two reads' descriptors wait at once */
+	unsigned n_in_fds;
+	struct charge in_fd_charge;   /* CHARGE_FDS: in_fds and the partial frame's */
+	const char *why;              /* CONN_E_FDS: the rule broken */
 
 	/* output: frames by reference, their buffers charged as CHARGE_QUEUED */
 	struct frame **ring;
@@ -91,6 +116,8 @@ struct connection {
 	size_t out_off;               /* bytes of the first frame written */
 	size_t out_bytes;
 	struct charge out_charge;
+	struct charge out_fd_charge;  /* CHARGE_FDS: descriptors of queued frames */
+	int no_fds;                   /* frames go to it without their descriptors */
 	struct connection *dirty_next;
 	int dirty;
 };
@@ -116,6 +143,12 @@ void connection_fini(struct connection *c);
  * the next connection_queue() cannot fail. */
 int connection_reserve(struct connection *c);
 int connection_queue(struct connection *c, struct frame *f);
+/* Whether queueing n more passed descriptors to c would pass its or its
+ * user's limit: 0, CHARGE_E_PEER or CHARGE_E_USER. */
+static inline int connection_fds_refused(const struct connection *c, unsigned n)
+{
+	return n && !c->no_fds ? charge_would_pass(&c->out_fd_charge, n) : 0;
+}
 /* What busd holds toward c: the buffers of the frames queued (charged). */
 static inline size_t connection_queued(const struct connection *c)
 {

@@ -143,6 +143,7 @@ static void do_hello(struct ctl *c)
 	rep.protocol_version = WIRE_VERSION;
 	rep.server = (char *)BUSD_SERVER;
 	rep.max_peer_frame_size = c->p->conn.max_frame; /* set by peer_activate() */
+	rep.max_fds_per_frame = c->p->conn.t->max_fds;
 	reply(c, &rep.base);
 }
 
@@ -672,6 +673,7 @@ static void do_monitor(struct ctl *c)
 	reply(c, &rep.base);
 	name_release_all(b->names, c->p, monitor_released, b);
 	c->p->state = PEER_MONITOR;
+	c->p->conn.no_fds = 1; /* copies show fd_count, without the descriptors */
 	c->p->mon_next = b->monitors;
 	b->monitors = c->p;
 	b->n_monitors++;

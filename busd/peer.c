@@ -197,6 +197,9 @@ static void on_broken(struct connection *c, int result, const wire_preamble *pre
 			      "header length %u is out of range (1 to %u bytes)", pre->header_len,
 			      WIRE_MAX_PEER_HEADER);
 		break;
+	case CONN_E_FDS:
+		router_reject(p, 0, BUS_ERROR_INVALID_FRAME, "%s", c->why);
+		break;
 	default:
 		router_reject(p, 0, BUS_ERROR_INVALID_FRAME, "%s", wire_strerror(result));
 		break;

@@ -553,6 +553,26 @@ static int keep_for_resend(struct broker *b, struct peer *dst, const struct fram
 				      h->member.len);
 }
 
+/* Whether dst may not be given f's descriptors now: its limits, or busd's
+ * descriptors (each connection holds one; what is left of the budget
+ * less a frame's worth is for passed ones). Says why in buf. */
+static int fds_refused(struct broker *b, struct peer *dst, const struct frame *f, char *why,
+		       size_t len)
+{
+	int r = connection_fds_refused(&dst->conn, f->n_fds);
+
+	if (r)
+		snprintf(why, len, "%s has too many file descriptors waiting to be read "
+			 "(limits.%s)", dst->unique, charge_limit_name(CHARGE_FDS, r == CHARGE_E_USER));
+	else if ((uint64_t)b->n_conns + b->ledger.total.used[CHARGE_FDS] +
+		 2u * b->transport.max_fds >
+		 b->fd_budget)
+		snprintf(why, len, "busd has no file descriptors left to pass");
+	else
+		return 0;
+	return 1;
+}
+
 /* Route the call f from p; resends: times it was re-sent after a crash. */
 static void route_call_to(struct peer *p, struct frame *f, unsigned resends)
 {
@@ -575,6 +595,13 @@ static void route_call_to(struct peer *p, struct frame *f, unsigned resends)
 		return;
 	if (quota_refuse_call(p, dst, h->serial, want_reply))
 		return;
+	char why[192];
+	if (f->n_fds && fds_refused(b, dst, f, why, sizeof(why))) {
+		b->stats.calls_refused++;
+		if (want_reply)
+			router_send_error(p, h->serial, BUS_ERROR_LIMITS_EXCEEDED, "%s", why);
+		return;
+	}
 	if (!stamp(p, f, (wire_str){ NULL, 0 }))
 		return;
 	/* Room in dst's queue first, then the record: once the call is
@@ -617,6 +644,11 @@ static void route_call(struct peer *p, struct frame *f)
 
 	b->stats.calls++;
 	if (wire_str_eq(h->destination, WIRE_BUS_NAME)) {
+		if (f->n_fds) { /* closed with the frame */
+			router_send_error(p, h->serial, BUS_ERROR_INVALID_ARGS,
+					  "busd's own methods take no file descriptors");
+			return;
+		}
 		if (b->monitors && stamp(p, f, (wire_str){ NULL, 0 }))
 			copy_to_monitors(b, f);
 		control_call(p, f);
@@ -653,6 +685,13 @@ static void route_answer(struct peer *p, struct frame *f)
 		char why[160];
 		b->stats.answers_dropped++;
 		quota_ceiling_describe(dst, why, sizeof(why));
+		router_send_error(dst, serial, BUS_ERROR_LIMITS_EXCEEDED,
+				  "the answer from %s was dropped: %s", p->unique, why);
+		return;
+	}
+	char why[192];
+	if (f->n_fds && fds_refused(b, dst, f, why, sizeof(why))) {
+		b->stats.answers_dropped++;
 		router_send_error(dst, serial, BUS_ERROR_LIMITS_EXCEEDED,
 				  "the answer from %s was dropped: %s", p->unique, why);
 		return;
@@ -697,6 +736,12 @@ static void route(struct peer *p, struct frame *f)
 	}
 	if (r != WIRE_OK) {
 		router_reject(p, f->h.serial, BUS_ERROR_INVALID_FRAME, "%s", why);
+		return;
+	}
+	if (f->h.fd_count != f->n_fds) {
+		router_reject(p, f->h.serial, BUS_ERROR_INVALID_FRAME,
+			      "fd_count is %u but %u file descriptors came with the frame",
+			      f->h.fd_count, f->n_fds);
 		return;
 	}
 	if (p->state == PEER_MONITOR) {

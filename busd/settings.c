@@ -55,6 +55,9 @@ static const struct option_def defs[CFG_N_KEYS] = {
 	[CFG_HELD_CALLS] = { "limits", "max_held_calls_per_name", T_COUNT, 1, 1u << 20 },
 	[CFG_HELD_BYTES] = { "limits", "max_held_bytes_per_name", T_SIZE, 64u << 10, 1ull << 34 },
 	[CFG_RESENDS] = { "limits", "max_call_resends", T_COUNT, 0, 100 },
+	[CFG_MAX_FDS_FRAME] = { "limits", "max_fds_per_frame", T_COUNT, 0, WIRE_MAX_FDS },
+	[CFG_MAX_FDS] = { "limits", "max_queued_fds", T_COUNT, 1, 1u << 20 },
+	[CFG_UID_FDS] = { "limits", "max_queued_fds_per_uid", T_COUNT, 1, 1u << 24 },
 	[CFG_LOG_LEVEL] = { "log", "level", T_LEVEL, 0, 0 },
 	[CFG_LOG_TARGET] = { "log", "target", T_TARGET, 0, 0 },
 	[CFG_SERVICES_DIR] = { "services", "dir", T_DIR, 0, 0 },
@@ -210,6 +213,9 @@ static int option_set(struct config *c, enum config_key k, const char *s, char *
 	case CFG_HELD_CALLS: c->max_held_calls_per_name = (uint32_t)v; break;
 	case CFG_HELD_BYTES: c->max_held_bytes_per_name = v; break;
 	case CFG_RESENDS: c->max_call_resends = (uint32_t)v; break;
+	case CFG_MAX_FDS_FRAME: c->max_fds_per_frame = (uint32_t)v; break;
+	case CFG_MAX_FDS: c->max_queued_fds = (uint32_t)v; break;
+	case CFG_UID_FDS: c->max_queued_fds_per_uid = (uint32_t)v; break;
 	default: break;
 	}
 	return 0;
@@ -247,6 +253,9 @@ static void defaults(struct config *c)
 	c->max_held_calls_per_name = 256;
 	c->max_held_bytes_per_name = 4u << 20;
 	c->max_call_resends = 3;
+	c->max_fds_per_frame = 16;
+	c->max_queued_fds = 256;
+	c->max_queued_fds_per_uid = 1024;
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_STDERR;
 	for (int k = 0; k < CFG_N_KEYS; k++)
@@ -668,6 +677,9 @@ void config_print(const struct config *c, FILE *out)
 			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_held_bytes_per_name);
 			break;
 		case CFG_RESENDS: snprintf(v, sizeof(v), "%u", c->max_call_resends); break;
+		case CFG_MAX_FDS_FRAME: snprintf(v, sizeof(v), "%u", c->max_fds_per_frame); break;
+		case CFG_MAX_FDS: snprintf(v, sizeof(v), "%u", c->max_queued_fds); break;
+		case CFG_UID_FDS: snprintf(v, sizeof(v), "%u", c->max_queued_fds_per_uid); break;
 		case CFG_LOG_LEVEL: snprintf(v, sizeof(v), "%s", config_level_name(c->log_level)); break;
 		case CFG_LOG_TARGET:
 			snprintf(v, sizeof(v), "%s", c->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");

@@ -28,6 +28,7 @@ enum config_key {
 	CFG_UID_INPUT, CFG_UID_SCHEMA, CFG_MAX_EXPORTS, CFG_UID_EXPORTS,
 	CFG_HELLO_TIMEOUT, CFG_FRAME_TIMEOUT,
 	CFG_HELD_CALLS, CFG_HELD_BYTES, CFG_RESENDS,
+	CFG_MAX_FDS_FRAME, CFG_MAX_FDS, CFG_UID_FDS,
 	CFG_LOG_LEVEL, CFG_LOG_TARGET,
 	CFG_SERVICES_DIR,
 	CFG_N_KEYS
@@ -59,6 +60,9 @@ struct config {
 	uint32_t max_held_calls_per_name;  /* calls held for a declared service's name */
 	uint64_t max_held_bytes_per_name;  /* (hold.h) while it is down or starting */
 	uint32_t max_call_resends;   /* times one call is re-sent after crashes */
+	uint32_t max_fds_per_frame;  /* descriptors passed with one frame (0: none) */
+	uint32_t max_queued_fds;     /* passed descriptors busd holds for a peer */
+	uint32_t max_queued_fds_per_uid;
 	int log_level;               /* LOG_ERR .. LOG_DEBUG */
 	int log_target;
 	struct policy *policy;       /* [policy] rules (policy.h); NULL: none */

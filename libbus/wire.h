@@ -18,6 +18,9 @@
 #define WIRE_MAX_NAME 255 /* names, members, topics, types, error names */
 #define WIRE_BUS_NAME "bus" /* the broker's own name: its control service */
 #define WIRE_DEFAULT_MAX_FRAME (16u * 1024u * 1024u)
+/* Descriptors one frame may carry (SCM_RIGHTS): the kernel's limit per
+ * message (SCM_MAX_FD); busd's limits.max_fds_per_frame is at most this. */
+#define WIRE_MAX_FDS 253u
 /* Room the broker needs to stamp a peer's frame: the sender field it adds
  * and, for an answer, a destination rewritten to the caller's unique id.
  * A peer sends headers of at most WIRE_MAX_PEER_HEADER bytes and frames of
@@ -108,7 +111,7 @@ int wire_header_decode(const uint8_t *buf, size_t len, wire_header *h);
 
 /* Check the protocol's rules for a header received from a client: known kind
  * and flags, serial non-zero, fields each kind needs, name lengths and
- * characters, fd_count 0. On failure returns WIRE_E_INVALID and sets *why to
+ * characters, fd_count at most WIRE_MAX_FDS and 0 on an EVENT. On failure returns WIRE_E_INVALID and sets *why to
  * a static human-readable reason. */
 int wire_header_validate(const wire_header *h, const char **why);
 

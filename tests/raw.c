@@ -45,6 +45,8 @@ void raw_close(raw_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	while (c->n_fds)
+		close(c->fds[--c->n_fds]);
 	free(c->buf);
 	c->buf = NULL;
 	c->len = c->cap = c->consumed = 0;
@@ -64,6 +66,60 @@ int raw_write(raw_conn *c, const void *buf, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+int raw_write_fds(raw_conn *c, const void *buf, size_t len, const int *fds, unsigned n)
+{
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(256 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (n > 256)
+		return -EINVAL;
+	if (n) {
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+	}
+	ssize_t w;
+	do
+		w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -errno;
+	return raw_write(c, (const uint8_t *)buf + w, len - (size_t)w);
+}
+
+int raw_send_fds(raw_conn *c, const wire_header *h, const void *body, size_t body_len,
+		 const int *fds, unsigned n)
+{
+	size_t hl = wire_header_size(h);
+	uint8_t *f = malloc(WIRE_PREAMBLE_SIZE + hl + body_len);
+	if (!f)
+		return -ENOMEM;
+	wire_preamble_encode(f, (uint32_t)hl, (uint32_t)body_len);
+	wire_header_encode(h, f + WIRE_PREAMBLE_SIZE);
+	if (body_len)
+		memcpy(f + WIRE_PREAMBLE_SIZE + hl, body, body_len);
+	int r = raw_write_fds(c, f, WIRE_PREAMBLE_SIZE + hl + body_len, fds, n);
+	free(f);
+	return r;
+}
+
+int raw_take_fd(raw_conn *c)
+{
+	if (!c->n_fds)
+		return -1;
+	int fd = c->fds[0];
+	memmove(c->fds, c->fds + 1, --c->n_fds * sizeof(int));
+	return fd;
 }
 
 int raw_send(raw_conn *c, const wire_header *h, const void *body, size_t body_len)
@@ -138,7 +194,22 @@ int raw_recv(raw_conn *c, raw_frame *f, int timeout_ms)
 			c->buf = b;
 			c->cap = cap;
 		}
-		ssize_t got = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+		union {
+			struct cmsghdr align;
+			uint8_t buf[CMSG_SPACE(64 * sizeof(int))];
+		} ctl;
+		struct iovec iov = { c->buf + c->len, c->cap - c->len };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				      .msg_controllen = CMSG_SPACE((64 - c->n_fds) * sizeof(int)) };
+		ssize_t got = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+		for (struct cmsghdr *cm = got > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm;
+		     cm = CMSG_NXTHDR(&msg, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			memcpy(c->fds + c->n_fds, CMSG_DATA(cm), k * sizeof(int));
+			c->n_fds += (unsigned)k;
+		}
 		if (got < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (got < 0)

@@ -17,6 +17,8 @@ typedef struct raw_conn {
 	char unique[64];   /* from raw_hello() */
 	uint8_t *buf;      /* received bytes */
 	size_t len, cap, consumed;
+	int fds[64];       /* descriptors received (SCM_RIGHTS), in order */
+	unsigned n_fds;
 } raw_conn;
 
 /* A received frame; strings and body point into the connection's buffer and
@@ -34,6 +36,14 @@ void raw_close(raw_conn *c);
 /* Write all bytes / one frame. Returns 0 or -errno. */
 int raw_write(raw_conn *c, const void *buf, size_t len);
 int raw_send(raw_conn *c, const wire_header *h, const void *body, size_t body_len);
+/* The same with n descriptors passed (SCM_RIGHTS) in the first sendmsg(),
+ * whatever h->fd_count says. */
+int raw_write_fds(raw_conn *c, const void *buf, size_t len, const int *fds, unsigned n);
+int raw_send_fds(raw_conn *c, const wire_header *h, const void *body, size_t body_len,
+		 const int *fds, unsigned n);
+/* The first descriptor received and not taken yet (the caller owns it), or
+ * -1. raw_close() closes those not taken. */
+int raw_take_fd(raw_conn *c);
 
 /* Receive one frame. Returns 1 with *f filled, 0 on EOF, -ETIMEDOUT, or
  * -EPROTO if busd sent something the codec rejects. */

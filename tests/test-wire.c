@@ -491,7 +491,9 @@ static void test_validate(void)
 	h = call; h.flags = 0x80000001u; expect_invalid(h, "unknown header flags");
 	h = call; h.serial = 0; expect_invalid(h, "serial must be non-zero");
 	h = event; h.serial = 0; expect_invalid(h, "serial must be non-zero");
-	h = call; h.fd_count = 1; expect_invalid(h, "fd passing is not supported by this protocol version");
+	h = call; h.fd_count = 254; expect_invalid(h, "fd_count above 253");
+	h = event; h.fd_count = 1; expect_invalid(h, "an EVENT cannot carry file descriptors");
+	h = call; h.fd_count = 253; expect_valid(h, "CALL with 253 descriptors");
 	h = call; h.destination = wire_str_c("a..b"); expect_invalid(h, "invalid destination name");
 	h = call; h.destination = wire_str_c(n256); expect_invalid(h, "invalid destination name");
 	h = reply; h.destination = wire_str_c(":x"); expect_invalid(h, "invalid destination name");
@@ -589,7 +591,7 @@ static void test_strerror(void)
 
 int main(void)
 {
-	plan(226);
+	plan(229);
 	test_full_and_empty();
 	test_zero_copy();
 	test_field_order_and_unknown();

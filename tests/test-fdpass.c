@@ -1,0 +1,369 @@
+/* test-fdpass.c - file descriptors passed with frames (SCM_RIGHTS) through
+ * a real busd, docs/protocol.md "File descriptors":
+ *  - a pipe's write end passed in a call arrives, works (the callee writes
+ *    into it, the caller reads the bytes) and busd keeps no copy of it (the
+ *    caller sees end of file once the callee closes its copy);
+ *  - a reply carries one back;
+ *  - a monitor sees fd_count but gets no descriptor;
+ *  - the broken cases are protocol errors (bus.Error.InvalidFrame, then the
+ *    end of the connection) and leave nothing open in busd: more than
+ *    limits.max_fds_per_frame, fd_count 2 with 1 descriptor, descriptors
+ *    sent with bytes in which no frame begins, an EVENT with descriptors;
+ *    a call to busd's own methods with one is refused (InvalidArgs);
+ *  - busd's count of open descriptors is unchanged after 10,000 frames with
+ *    descriptors, and after 1,000 whose receiver died before reading them;
+ *  - libbus: bus_call_fds() passes descriptors, a handler takes them from
+ *    its bus_msg_t with bus_msg_take_fd(), answers with bus_reply_fds(),
+ *    and those not taken are closed after the callback.
+ * The descriptors counted are those in /proc/<busd pid>/fd. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bus/bus.h>
+#include "bus.pb-c.h"
+#include "harness.h"
+#include "raw.h"
+#include "tap.h"
+
+#define NAME "org.test.Fd"
+#define LIMIT 4 /* limits.max_fds_per_frame */
+
+static int busd_fds(void)
+{
+	char path[64];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)harness_busd_pid());
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static raw_conn *fresh(raw_conn *c)
+{
+	raw_frame f;
+
+	if (raw_open(c, harness_socket()) < 0 || raw_hello(c, 1, &f, 10000) < 0)
+		harness_bail("cannot connect to busd");
+	return c;
+}
+
+static void own(raw_conn *c, const char *name)
+{
+	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;
+	raw_frame f;
+
+	req.name = (char *)name;
+	if (raw_control(c, "RequestName", &req.base, &f, 10000) < 0)
+		harness_bail("cannot own %s", name);
+}
+
+static wire_header call_to(const char *dest, uint64_t serial, uint32_t fd_count, uint32_t flags)
+{
+	return (wire_header){ .kind = WIRE_KIND_CALL, .serial = serial, .flags = flags,
+			      .destination = wire_str_c(dest), .member = wire_str_c("Take"),
+			      .fd_count = fd_count };
+}
+
+/* Wait up to 10 s for fd to be readable; read what it has (0: end of file). */
+static ssize_t read_within(int fd, char *buf, size_t len)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, 10000) != 1)
+		return -ETIMEDOUT;
+	return read(fd, buf, len);
+}
+
+/* The violator gets an ERROR named name from bus, then the end. */
+static void expect_error_close(raw_conn *c, const char *name, const char *what)
+{
+	raw_frame f;
+	char got[128] = "", msg[256] = "";
+	int r = raw_recv(c, &f, 10000);
+
+	if (r == 1) {
+		raw_str(f.h.error_name, got, sizeof(got));
+		raw_str(f.h.error_message, msg, sizeof(msg));
+	}
+	ok(r == 1 && f.h.kind == WIRE_KIND_ERROR && strcmp(got, name) == 0, "%s: %s (%s)", what,
+	   name, msg);
+	is_int(raw_wait_eof(c, 10000), 1, "%s: then the connection is closed", what);
+	raw_close(c);
+}
+
+/* A round trip to busd from c: everything sent before it was routed. */
+static void sync_with(raw_conn *c)
+{
+	Bus__StatsRequest req = BUS__STATS_REQUEST__INIT;
+	raw_frame f;
+
+	raw_control(c, "Stats", &req.base, &f, 10000);
+}
+
+/* busd's open descriptors once it has only one connection, a fresh one
+ * (round trips until Stats says so: the others' ends are processed). */
+static int settled_fds(void)
+{
+	Bus__StatsRequest req = BUS__STATS_REQUEST__INIT;
+	raw_conn c;
+	raw_frame f;
+	uint64_t until = harness_now_ms() + 10000;
+	unsigned peers = 0;
+
+	fresh(&c);
+	do {
+		if (raw_control(&c, "Stats", &req.base, &f, 10000) < 0)
+			break;
+		Bus__StatsReply *r = bus__stats_reply__unpack(NULL, f.body_len, f.body);
+		peers = r ? r->peers : 0;
+		bus__stats_reply__free_unpacked(r, NULL);
+	} while (peers != 1 && harness_now_ms() < until);
+	int n = busd_fds();
+	raw_close(&c);
+	return n;
+}
+
+static void test_call_and_reply(void)
+{
+	raw_conn caller, callee, mon;
+	raw_frame f;
+	int p[2], q[2];
+	char buf[64];
+	int base = settled_fds();
+
+	fresh(&caller);
+	own(fresh(&callee), NAME);
+	Bus__MonitorRequest mreq = BUS__MONITOR_REQUEST__INIT;
+	raw_control(fresh(&mon), "Monitor", &mreq.base, &f, 10000);
+
+	if (pipe2(p, O_CLOEXEC) < 0 || pipe2(q, O_CLOEXEC) < 0)
+		harness_bail("pipe");
+	wire_header h = call_to(NAME, 1, 1, 0);
+	is_int(raw_send_fds(&caller, &h, "x", 1, &p[1], 1), 0, "a call with a pipe's write end is sent");
+	close(p[1]);
+	int r = raw_recv(&callee, &f, 10000);
+	ok(r == 1 && f.h.kind == WIRE_KIND_CALL && f.h.fd_count == 1, "the callee gets the call, fd_count 1");
+	int fd = raw_take_fd(&callee);
+	ok(fd >= 0 && callee.n_fds == 0, "with exactly one descriptor");
+	uint64_t serial = r == 1 ? f.h.serial : 0;
+	char sender[64];
+	raw_str(r == 1 ? f.h.sender : (wire_str){ 0 }, sender, sizeof(sender));
+	is_int(write(fd, "through busd", 12), 12, "the callee writes into it");
+	close(fd);
+	ssize_t n = read_within(p[0], buf, sizeof(buf));
+	ok(n == 12 && memcmp(buf, "through busd", 12) == 0, "the caller reads the bytes from its pipe");
+	is_int(read_within(p[0], buf, sizeof(buf)), 0,
+	       "and then end of file: no copy of the write end is left open (busd's neither)");
+	close(p[0]);
+
+	/* A reply carrying a descriptor. */
+	wire_header rep = { .kind = WIRE_KIND_REPLY, .serial = 7, .reply_serial = serial,
+			    .destination = wire_str_c(sender), .fd_count = 1 };
+	is_int(raw_send_fds(&callee, &rep, NULL, 0, &q[1], 1), 0, "the callee replies with a descriptor");
+	close(q[1]);
+	r = raw_recv_reply(&caller, 1, &f, 10000);
+	ok(r == 1 && f.h.kind == WIRE_KIND_REPLY && f.h.fd_count == 1, "the caller gets the reply, fd_count 1");
+	fd = raw_take_fd(&caller);
+	ok(fd >= 0 && caller.n_fds == 0, "with its descriptor");
+	is_int(write(fd, "back", 4), 4, "which works");
+	close(fd);
+	ok(read_within(q[0], buf, sizeof(buf)) == 4 && read_within(q[0], buf, sizeof(buf)) == 0,
+	   "the callee reads the bytes, then end of file");
+	close(q[0]);
+
+	/* The monitor saw both with fd_count, without descriptors. */
+	int seen = 0;
+	while (seen < 2 && raw_recv(&mon, &f, 10000) == 1)
+		seen += f.h.fd_count == 1 && (f.h.kind == WIRE_KIND_CALL || f.h.kind == WIRE_KIND_REPLY);
+	is_int(seen, 2, "a monitor sees the call and the reply with fd_count 1");
+	is_int(mon.n_fds, 0, "  but gets no descriptor");
+
+	/* busd's own methods take none. */
+	int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	Bus__StatsRequest sreq = BUS__STATS_REQUEST__INIT;
+	size_t len;
+	void *body = harness_pack(&sreq.base, &len);
+	wire_header hb = { .kind = WIRE_KIND_CALL, .serial = 2, .destination = wire_str_c("bus"),
+			   .member = wire_str_c("Stats"), .fd_count = 1 };
+	raw_send_fds(&caller, &hb, body, len, &nul, 1);
+	free(body);
+	close(nul);
+	r = raw_recv_reply(&caller, 2, &f, 10000);
+	raw_str(r == 1 ? f.h.error_name : (wire_str){ 0 }, buf, sizeof(buf));
+	ok(r == 1 && strcmp(buf, "bus.Error.InvalidArgs") == 0,
+	   "a call to busd's own methods with a descriptor: bus.Error.InvalidArgs");
+	raw_close(&caller);
+	raw_close(&callee);
+	raw_close(&mon);
+	is_int(settled_fds(), base, "busd holds as many descriptors as before (%d)", base);
+}
+
+static void test_broken(void)
+{
+	raw_conn c, callee;
+	int fds[LIMIT + 1];
+	int base = settled_fds();
+
+	own(fresh(&callee), NAME);
+	for (int i = 0; i <= LIMIT; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	wire_header h = call_to(NAME, 1, LIMIT + 1, 0);
+	raw_send_fds(fresh(&c), &h, NULL, 0, fds, LIMIT + 1);
+	expect_error_close(&c, "bus.Error.InvalidFrame", "5 descriptors, limits.max_fds_per_frame 4");
+
+	h = call_to(NAME, 1, LIMIT, 0);
+	raw_send_fds(fresh(&c), &h, NULL, 0, fds, LIMIT);
+	raw_frame f;
+	ok(raw_recv(&callee, &f, 10000) == 1 && f.h.fd_count == LIMIT && callee.n_fds == LIMIT,
+	   "4 descriptors (the limit) go through");
+	while (callee.n_fds)
+		close(raw_take_fd(&callee));
+	raw_close(&c);
+
+	h = call_to(NAME, 1, 2, 0);
+	raw_send_fds(fresh(&c), &h, NULL, 0, fds, 1);
+	expect_error_close(&c, "bus.Error.InvalidFrame", "fd_count 2 with 1 descriptor");
+
+	h = call_to(NAME, 1, 0, 0);
+	raw_send_fds(fresh(&c), &h, NULL, 0, fds, 1);
+	expect_error_close(&c, "bus.Error.InvalidFrame", "fd_count 0 with 1 descriptor");
+
+	h = call_to(NAME, 1, 1, 0);
+	raw_send(fresh(&c), &h, NULL, 0);
+	expect_error_close(&c, "bus.Error.InvalidFrame", "fd_count 1 without a descriptor");
+
+	/* The descriptor sent with the middle of a frame, where none begins. */
+	uint8_t frame[256];
+	h = call_to(NAME, 1, 1, 0);
+	size_t hl = wire_header_size(&h);
+	wire_preamble_encode(frame, (uint32_t)hl, 100);
+	wire_header_encode(&h, frame + WIRE_PREAMBLE_SIZE);
+	memset(frame + WIRE_PREAMBLE_SIZE + hl, 'b', 100);
+	size_t total = WIRE_PREAMBLE_SIZE + hl + 100;
+	raw_write(fresh(&c), frame, 20);
+	sync_with(&c);
+	raw_write_fds(&c, frame + 20, total - 20, fds, 1);
+	expect_error_close(&c, "bus.Error.InvalidFrame", "a descriptor sent with the middle of a frame");
+
+	wire_header ev = { .kind = WIRE_KIND_EVENT, .serial = 1, .member = wire_str_c("test.fd"),
+			   .fd_count = 1 };
+	raw_send_fds(fresh(&c), &ev, NULL, 0, fds, 1);
+	expect_error_close(&c, "bus.Error.InvalidFrame", "an EVENT with a descriptor");
+
+	for (int i = 0; i <= LIMIT; i++)
+		close(fds[i]);
+	raw_close(&callee);
+	is_int(settled_fds(), base, "after all of them busd holds as many descriptors as before (%d)", base);
+}
+
+#define MANY 10000
+#define BATCH 100
+
+static void test_many(void)
+{
+	raw_conn caller, callee;
+	raw_frame f;
+	int base = settled_fds(), got = 0, bad = 0;
+	int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	fresh(&caller);
+	own(fresh(&callee), NAME);
+	for (int i = 0; i < MANY; i += BATCH) {
+		for (int j = 0; j < BATCH; j++) {
+			wire_header h = call_to(NAME, (uint64_t)(i + j + 1), 1, WIRE_FLAG_NO_REPLY_EXPECTED);
+			raw_send_fds(&caller, &h, "m", 1, &nul, 1);
+		}
+		for (int j = 0; j < BATCH; j++) {
+			if (raw_recv(&callee, &f, 10000) != 1)
+				break;
+			got++;
+			int fd = raw_take_fd(&callee);
+			bad += fd < 0 || f.h.fd_count != 1;
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	close(nul);
+	is_int(got, MANY, "10,000 calls with a descriptor each arrive");
+	is_int(bad, 0, "  each with its descriptor");
+	is_int(callee.n_fds, 0, "  and no more");
+	raw_close(&caller);
+	raw_close(&callee);
+	is_int(settled_fds(), base, "busd holds as many descriptors as before (%d)", base);
+}
+
+#define DEAD 1000
+
+static int dead_receiver(int ctl, void *arg)
+{
+	raw_conn c;
+
+	(void)arg;
+	own(fresh(&c), "org.test.Dead");
+	harness_send(ctl, "ready");
+	pause(); /* killed before it reads anything */
+	return 0;
+}
+
+static void test_dead_receiver(void)
+{
+	raw_conn caller, probe;
+	harness_child child;
+	char buf[64];
+	int base = settled_fds();
+	int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	harness_fork(&child, dead_receiver, NULL);
+	ok(harness_recv(child.ctl, buf, sizeof(buf), 10000) > 0, "a receiver owns org.test.Dead");
+	fresh(&caller);
+	for (int i = 0; i < DEAD; i++) {
+		wire_header h = call_to("org.test.Dead", (uint64_t)i + 1, 1, WIRE_FLAG_NO_REPLY_EXPECTED);
+		raw_send_fds(&caller, &h, "d", 1, &nul, 1);
+	}
+	close(nul);
+	sync_with(&caller);
+	int during = busd_fds();
+	ok(during > base, "while they wait, busd holds their descriptors (%d, %d before)", during, base);
+	harness_signal(&child, SIGKILL);
+	harness_wait(&child, 10000);
+	/* Until busd has seen the receiver go: its name has no owner. */
+	Bus__NameRequest req = BUS__NAME_REQUEST__INIT;
+	raw_frame f;
+	req.name = "org.test.Dead";
+	fresh(&probe);
+	uint64_t until = harness_now_ms() + 10000;
+	while (raw_control(&probe, "GetNameOwner", &req.base, &f, 10000) == 0 &&
+	       harness_now_ms() < until)
+		;
+	raw_close(&probe);
+	raw_close(&caller);
+	is_int(settled_fds(), base, "once it died, busd holds as many descriptors as before (%d)", base);
+}
+
+int main(void)
+{
+	plan(37);
+	harness_start_conf("[limits]\nmax_fds_per_frame = %d\nmax_queued_fds = 2000\n"
+			   "max_queued_fds_per_uid = 4000\n", LIMIT);
+	test_call_and_reply();
+	test_broken();
+	test_many();
+	test_dead_receiver();
+	is_int(harness_stop(), 0, "busd exits with status 0 on SIGTERM");
+	return harness_done();
+}
