@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "bus/bus.h"
 #include "wire.h"
@@ -167,10 +168,20 @@ struct bus {
 
 	unsigned corked;        /* dispatching a batch: frames queue, one write after */
 	uint64_t rcvtimeo;      /* SO_RCVTIMEO now set on fd, usec (0: none) */
+
+	/* Passed descriptors (fdpass.c). */
+	uint32_t max_fds;       /* per frame, from HelloReply (0: none) */
+	const int *next_fds;    /* for the next frame queued (set by the API) */
+	unsigned next_n_fds;
+	unsigned refused_fds;   /* how many a refused frame had (-E2BIG) */
+	struct fd_att *fds_in;  /* received, waiting for their frame's dispatch */
+	struct fd_att *fds_out; /* copies waiting to go with their frame */
+	uint64_t in_base, out_base; /* stream positions of in/out.data[start] */
 };
 
 /* A frame found in the input buffer; h's strings and body point into it. */
 struct conn_frame {
+	size_t off;             /* where it starts in in.data (SIZE_MAX: elsewhere) */
 	size_t len;             /* whole frame, preamble included */
 	wire_header h;
 	const uint8_t *body;
@@ -182,6 +193,7 @@ struct conn_frame {
 struct conn_msg_strings {
 	char buf[2048];
 	char *heap;
+	struct fd_att *fds;     /* the descriptors given to the message */
 };
 
 static inline int conn_usable(const bus_t *bus)
@@ -412,6 +424,43 @@ void conn_remove(bus_t *bus, size_t off, size_t len);
  * the frame's bytes; unpinning frees buffers retired meanwhile. */
 void conn_pin(bus_t *bus);
 void conn_unpin(bus_t *bus);
+/* ---- fdpass.c: descriptors passed with frames ---- */
+
+/* Room for a frame's descriptors in a control message (and one more, so
+ * that too many are seen as such). */
+struct fdpass_ctl {
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE((WIRE_MAX_FDS + 1) * sizeof(int))];
+	};
+};
+/* The next frame put into the output buffer, of frame_len bytes, carries
+ * copies of fds (made here). Returns 0, -ENOMEM or -errno of the copy. */
+int fdpass_queue(bus_t *bus, size_t frame_len, const int *fds, unsigned n);
+/* Before a write of len bytes from out.data + out.start: how many may go
+ * in it, and the descriptors that go with them in msg (control data in
+ * ctl). After it wrote n bytes (> 0), fdpass_out_sent(). */
+size_t fdpass_out_limit(bus_t *bus, size_t len, struct msghdr *msg, struct fdpass_ctl *ctl);
+void fdpass_out_sent(bus_t *bus, size_t n, const struct msghdr *msg);
+/* Receiving: msg gets room for descriptors; after a read appended bytes to
+ * the input from offset from, fdpass_received() keeps those it brought for
+ * their frame (0), or loses the connection for a broken rule (-EPROTO). A
+ * read outside the input buffer (a body) must bring none: fdpass_stray(). */
+void fdpass_recv_prepare(struct msghdr *msg, struct fdpass_ctl *ctl);
+int fdpass_received(bus_t *bus, struct msghdr *msg, size_t from);
+int fdpass_stray(bus_t *bus, struct msghdr *msg);
+/* The input lost len bytes at its start (consumed), or the frame at off of
+ * len bytes (removed from the middle). */
+void fdpass_consumed(bus_t *bus, size_t len);
+void fdpass_removed(bus_t *bus, size_t off, size_t len);
+/* Give m the descriptors of frame f (made by conn_msg_make() into s); they
+ * are closed by conn_msg_done() unless taken. */
+void fdpass_msg(bus_t *bus, const struct conn_frame *f, bus_msg_t *m, struct conn_msg_strings *s);
+void fdpass_msg_done(struct conn_msg_strings *s);
+/* Close the copies waiting to be sent (the connection is gone), and with
+ * input set those received too (its frames are dropped). */
+void fdpass_drop(bus_t *bus, int input);
+
 /* Remember a broker notice (ERROR from "bus" that answers nothing). */
 void conn_note(bus_t *bus, const bus_msg_t *m);
 /* Note f if it is such a notice (a frame looked at but left queued). */

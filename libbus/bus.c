@@ -275,6 +275,7 @@ int lifetime_hello_accept(bus_t *bus, const bus_msg_t *reply, bus_error_t *err)
 		bus->unique = unique;
 		uint32_t max = rep->max_peer_frame_size;
 		bus->max_frame = max && max < CONN_MAX_FRAME ? max : CONN_MAX_FRAME;
+		bus->max_fds = rep->max_fds_per_frame;
 	}
 	bus__hello_reply__free_unpacked(rep, NULL);
 	return r;

@@ -393,6 +393,11 @@ int call_send_error(bus_t *bus, int r, const char *why, bus_error_t *err)
 				      "than libbus's limit of %u bytes: not sent", bus->refused_frame,
 				      CONN_MAX_FRAME);
 		break;
+	case -E2BIG:
+		bus_error_set(err, BUS_ERROR_LIMITS_EXCEEDED, "%u file descriptors, more than the %u "
+			      "busd takes with one frame (limits.max_fds_per_frame): not sent",
+			      bus->refused_fds, bus->max_fds);
+		break;
 	case -ECONNRESET:
 		conn_disconnected(bus, err);
 		break;
@@ -418,6 +423,7 @@ static int sync_answer(bus_t *bus, size_t off, const struct conn_frame *f, bus_e
 		error_from_msg(err, &m);
 		r = -EREMOTE;
 	} else {
+		fdpass_msg(bus, f, &m, &s);
 		r = fn ? fn(bus, &m, ud, err) : 0;
 	}
 	conn_msg_done(&s);
@@ -540,6 +546,8 @@ int call_sync(bus_t *bus, wire_header *h, const void *body, size_t len,
 struct copy_out {
 	void **reply;
 	size_t *len;
+	int *fds;         /* room for *n_fds of the reply's descriptors */
+	unsigned *n_fds;
 };
 
 static int copy_reply(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *err)
@@ -564,6 +572,12 @@ static int copy_reply(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *err
 		free(d);
 	if (c->len)
 		*c->len = m->body_len;
+	if (c->n_fds) {
+		unsigned room = c->fds ? *c->n_fds : 0;
+		*c->n_fds = 0;
+		for (unsigned i = 0; i < m->n_fds && i < room; i++)
+			c->fds[(*c->n_fds)++] = bus_msg_take_fd(m, i);
+	}
 	return 0;
 }
 
@@ -582,7 +596,7 @@ int bus_call(bus_t *bus, const char *dest, const char *interface, const char *me
 	     const char *body_type, const void *body, size_t len,
 	     uint64_t timeout_usec, bus_error_t *err, void **reply, size_t *reply_len)
 {
-	struct copy_out c = { reply, reply_len };
+	struct copy_out c = { reply, reply_len, NULL, NULL };
 	wire_header h;
 
 	if (reply)
@@ -623,7 +637,7 @@ int bus_call_async(bus_t *bus, bus_slot_t **slot, const char *dest, const char *
 	int r = slot_prepare(bus, slot, SLOT_CALL, userdata, &s);
 	if (r == 0)
 		r = call_start(bus, &h, body, len, NULL, timeout_usec, &p);
-	if (r == -EMSGSIZE) {
+	if (r == -EMSGSIZE || r == -E2BIG) {
 		/* Too big for busd: not sent, and cb hears why, as it would
 		 * hear busd's answer. */
 		bus_error_t e;
@@ -639,6 +653,64 @@ int bus_call_async(bus_t *bus, bus_slot_t **slot, const char *dest, const char *
 	p->slot = s;
 	slot_bind(s, slot, p);
 	return 0;
+}
+
+/* The frame queued next carries fds (conn.c's queue_frame() takes them);
+ * whatever is not sent, nothing is left for a later frame. */
+static void next_fds(bus_t *bus, const int *fds, unsigned n)
+{
+	bus->next_fds = n ? fds : NULL;
+	bus->next_n_fds = n;
+	bus->refused_fds = n;
+}
+
+int bus_call_fds(bus_t *bus, const char *dest, const char *interface, const char *method,
+		 const char *body_type, const void *body, size_t len, const int *fds,
+		 unsigned n_fds, uint64_t timeout_usec, bus_error_t *err, void **reply,
+		 size_t *reply_len, int *reply_fds, unsigned *n_reply_fds)
+{
+	struct copy_out c = { reply, reply_len, reply_fds, n_reply_fds };
+	unsigned none = 0;
+	wire_header h;
+
+	if (reply)
+		*reply = NULL;
+	if (reply_len)
+		*reply_len = 0;
+	if (!c.n_fds)
+		c.n_fds = &none;
+	if (!bus || !dest || !method || (len && !body) || (n_fds && !fds)) {
+		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "missing destination, method, body or fds");
+		if (n_reply_fds)
+			*n_reply_fds = 0;
+		return -EINVAL;
+	}
+	header_init(&h, dest, interface, method, body_type);
+	next_fds(bus, fds, n_fds);
+	int r = call_sync(bus, &h, body, len, NULL, timeout_usec, err, copy_reply, &c);
+	next_fds(bus, NULL, 0);
+	if (r < 0 && n_reply_fds)
+		*n_reply_fds = 0;
+	return r;
+}
+
+int bus_call_async_fds(bus_t *bus, bus_slot_t **slot, const char *dest, const char *interface,
+		       const char *method, const char *body_type, const void *body, size_t len,
+		       const int *fds, unsigned n_fds, uint64_t timeout_usec, bus_reply_fn cb,
+		       void *userdata)
+{
+	if (!bus || (n_fds && !fds))
+		return -EINVAL;
+	next_fds(bus, fds, n_fds);
+	int r = bus_call_async(bus, slot, dest, interface, method, body_type, body, len,
+			       timeout_usec, cb, userdata);
+	next_fds(bus, NULL, 0);
+	return r;
+}
+
+unsigned bus_get_max_fds(bus_t *bus)
+{
+	return bus ? bus->max_fds : 0;
 }
 
 ProtobufCMessage *bus_msg_unpack(const bus_msg_t *msg, const ProtobufCMessageDescriptor *desc)

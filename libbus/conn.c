@@ -172,6 +172,7 @@ static int send_direct(bus_t *bus, const uint8_t *body, size_t len, uint64_t hol
 		size_t head = b->end - b->start, wn = (size_t)w;
 		size_t from_head = wn < head ? wn : head;
 		b->start += from_head;
+		bus->out_base += from_head;
 		done += wn - from_head;
 	}
 	if (b->start == b->end)
@@ -202,9 +203,16 @@ static int queue_frame(bus_t *bus, wire_header *h, const void *body, size_t len,
 {
 	struct conn_buf *b = &bus->out;
 	const char *reason = NULL;
+	const int *fds = bus->next_fds;
+	unsigned n_fds = bus->next_n_fds;
 
+	bus->next_fds = NULL; /* they go with this frame or with none */
+	bus->next_n_fds = 0;
+	h->fd_count = n_fds;
 	if (!conn_open(bus) || bus->fd < 0)
 		return -ECONNRESET;
+	if (n_fds > bus->max_fds)
+		return -E2BIG;
 	if (wire_header_validate(h, &reason) != WIRE_OK) {
 		if (why)
 			*why = reason;
@@ -229,11 +237,16 @@ static int queue_frame(bus_t *bus, wire_header *h, const void *body, size_t len,
 	}
 
 	int was_empty = b->start == b->end;
-	int direct = !msg && len >= DIRECT_MIN && was_empty && !bus->corked;
+	int direct = !msg && len >= DIRECT_MIN && was_empty && !bus->corked && !n_fds;
 	size_t total = WIRE_PREAMBLE_SIZE + hlen + (direct ? 0 : len);
 	uint8_t *p = out_reserve(bus, total);
 	if (!p)
 		return -ENOMEM;
+	if (n_fds) {
+		int r = fdpass_queue(bus, total, fds, n_fds);
+		if (r < 0)
+			return r;
+	}
 	wire_preamble_encode(p, (uint32_t)hlen, (uint32_t)len);
 	wire_header_encode(h, p + WIRE_PREAMBLE_SIZE);
 	b->end += WIRE_PREAMBLE_SIZE + hlen;
@@ -278,8 +291,13 @@ int conn_write(bus_t *bus)
 	size_t total = 0;
 
 	while (bus->fd >= 0 && b->start < b->end) {
-		ssize_t n = send(bus->fd, b->data + b->start, b->end - b->start,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct fdpass_ctl ctl;
+		struct iovec iov = { b->data + b->start, 0 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		/* A frame's descriptors go with its first byte, in a write of
+		 * its bytes alone. */
+		iov.iov_len = fdpass_out_limit(bus, b->end - b->start, &mh, &ctl);
+		ssize_t n = sendmsg(bus->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -290,6 +308,7 @@ int conn_write(bus_t *bus)
 		}
 		b->start += (size_t)n;
 		total += (size_t)n;
+		fdpass_out_sent(bus, (size_t)n, &mh);
 	}
 	if (b->end > OUT_KEEP)
 		conn_keep(bus); /* in use above what it keeps */
@@ -376,9 +395,16 @@ int conn_read(bus_t *bus)
 	if (in_reserve(bus, need) < 0)
 		return -ENOMEM;
 	for (;;) {
-		ssize_t n = recv(bus->fd, b->data + b->end, b->cap - b->end, MSG_DONTWAIT);
+		struct fdpass_ctl ctl;
+		struct iovec iov = { b->data + b->end, b->cap - b->end };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		fdpass_recv_prepare(&mh, &ctl);
+		ssize_t n = recvmsg(bus->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n > 0) {
+			size_t from = b->end;
 			b->end += (size_t)n;
+			if (fdpass_received(bus, &mh, from) < 0)
+				return -ECONNRESET;
 			return n > 0x7fffffff ? 0x7fffffff : (int)n;
 		}
 		if (n == 0) {
@@ -432,9 +458,16 @@ int conn_read_wait(bus_t *bus, uint64_t deadline)
 	if (in_reserve(bus, CONN_READ_CHUNK) < 0)
 		return -ENOMEM;
 	for (;;) {
-		ssize_t n = recv(bus->fd, b->data + b->end, b->cap - b->end, 0);
+		struct fdpass_ctl ctl;
+		struct iovec iov = { b->data + b->end, b->cap - b->end };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		fdpass_recv_prepare(&mh, &ctl);
+		ssize_t n = recvmsg(bus->fd, &mh, MSG_CMSG_CLOEXEC);
 		if (n > 0) {
+			size_t from = b->end;
 			b->end += (size_t)n;
+			if (fdpass_received(bus, &mh, from) < 0)
+				return -ECONNRESET;
 			return 1;
 		}
 		if (n == 0) {
@@ -477,6 +510,7 @@ int conn_frame_at(bus_t *bus, size_t off, struct conn_frame *f)
 		conn_lose(bus, 0, "protocol error from busd: %s", wire_strerror(WIRE_E_MALFORMED));
 		return -EPROTO;
 	}
+	f->off = off;
 	f->len = flen;
 	f->body = hdr + p.header_len;
 	f->body_len = p.body_len;
@@ -495,6 +529,7 @@ int conn_head_at(bus_t *bus, size_t off, struct conn_frame *f)
 	const uint8_t *hdr = b->data + off + WIRE_PREAMBLE_SIZE;
 	if (wire_header_decode(hdr, p.header_len, &f->h) != WIRE_OK)
 		return 0; /* conn_frame_at() reports it once the frame is in */
+	f->off = off;
 	f->len = WIRE_PREAMBLE_SIZE + (size_t)p.header_len;
 	f->body = NULL;
 	f->body_len = p.body_len;
@@ -513,10 +548,17 @@ int conn_read_body(bus_t *bus, size_t off, const struct conn_frame *f, uint64_t 
 	memcpy(body, b->data + head_end, have);
 	b->end = head_end; /* the head stays, the body is read beside it */
 	while (have < len) {
-		ssize_t n = recv(bus->fd, body + have, len - have, MSG_DONTWAIT);
+		struct fdpass_ctl ctl;
+		struct iovec iov = { body + have, len - have };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		fdpass_recv_prepare(&mh, &ctl);
+		ssize_t n = recvmsg(bus->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n > 0) {
 			have += (size_t)n;
-			continue;
+			if (fdpass_stray(bus, &mh) < 0)
+				n = 0; /* lost: what came goes back behind its head */
+			else
+				continue;
 		}
 		if (n == 0) {
 			conn_lose(bus, 0, "busd closed the connection");
@@ -585,8 +627,10 @@ void conn_remove(bus_t *bus, size_t off, size_t len)
 
 	if (off == b->start) {
 		b->start += len;
+		fdpass_consumed(bus, len);
 		return;
 	}
+	fdpass_removed(bus, off, len);
 	memmove(b->data + off, b->data + off + len, b->end - off - len);
 	b->end -= len;
 }
@@ -624,16 +668,22 @@ void conn_lose(bus_t *bus, int drain, const char *fmt, ...)
 	while (drain && bus->in.end - bus->in.start < CONN_MAX_FRAME) {
 		if (in_reserve(bus, CONN_READ_CHUNK) < 0)
 			break;
-		ssize_t n = recv(bus->fd, bus->in.data + bus->in.end, bus->in.cap - bus->in.end,
-				 MSG_DONTWAIT);
+		struct fdpass_ctl ctl;
+		struct iovec iov = { bus->in.data + bus->in.end, bus->in.cap - bus->in.end };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		fdpass_recv_prepare(&mh, &ctl);
+		ssize_t n = recvmsg(bus->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n <= 0)
 			break;
+		size_t from = bus->in.end;
 		bus->in.end += (size_t)n;
+		fdpass_received(bus, &mh, from);
 	}
 	attach_update(bus); /* drop the socket's events before the fd goes */
 	close(bus->fd);
 	bus->fd = -1;
 	bus->out.start = bus->out.end = 0;
+	fdpass_drop(bus, 0);
 }
 
 void conn_note(bus_t *bus, const bus_msg_t *m)
@@ -686,6 +736,7 @@ int conn_msg_make(const struct conn_frame *f, bus_msg_t *m, struct conn_msg_stri
 	char *p = s->buf;
 
 	s->heap = NULL;
+	s->fds = NULL;
 	if (need > sizeof(s->buf)) {
 		s->heap = malloc(need);
 		if (!s->heap)
@@ -705,6 +756,9 @@ int conn_msg_make(const struct conn_frame *f, bus_msg_t *m, struct conn_msg_stri
 	m->error_message = put_str(&p, h->error_message);
 	m->body = f->body;
 	m->body_len = f->body_len;
+	m->fd_count = h->fd_count;
+	m->n_fds = 0;
+	m->fds = NULL;
 	return 0;
 }
 
@@ -712,6 +766,7 @@ void conn_msg_done(struct conn_msg_strings *s)
 {
 	free(s->heap);
 	s->heap = NULL;
+	fdpass_msg_done(s);
 }
 
 void conn_free_buffers(bus_t *bus)
@@ -723,6 +778,7 @@ void conn_free_buffers(bus_t *bus)
 	free(bus->retired);
 	memset(&bus->in, 0, sizeof(bus->in));
 	memset(&bus->out, 0, sizeof(bus->out));
+	fdpass_drop(bus, 1);
 	unpack_trim(bus);
 	bus->trim_at = 0;
 	bus->retired = NULL;

@@ -60,7 +60,9 @@ static int dispatch_all(bus_t *bus)
 			break;
 		if (conn_msg_make(&f, &m, &s) < 0)
 			break; /* out of memory: the frame stays for the next try */
+		fdpass_msg(bus, &f, &m, &s);
 		bus->in.start += f.len;
+		fdpass_consumed(bus, f.len);
 		conn_pin(bus);
 		dispatch_msg(bus, &m);
 		conn_unpin(bus);

@@ -36,6 +36,7 @@ static void retry_schedule(bus_t *bus)
 	 * moving pinned bytes: a callback may still read them. */
 	bus->in.start = bus->in.end;
 	bus->out.start = bus->out.end = 0;
+	fdpass_drop(bus, 1);
 	bus->state = CONN_RETRY;
 	bus->retry_at = conn_now() + d;
 	loop_changed(bus);

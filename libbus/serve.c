@@ -148,6 +148,30 @@ static void serve_closure(const ProtobufCMessage *reply, void *closure_data)
 	incall_answer(c, NULL, BUS_ERROR_SERVICE_FAILED, text);
 }
 
+int bus_reply_fds(void *closure_data, const ProtobufCMessage *reply, const int *fds,
+		  unsigned n_fds)
+{
+	struct incall *c = closure_data;
+	char text[256];
+
+	if (!c || !reply || (n_fds && !fds))
+		return -EINVAL;
+	bus_t *bus = c->bus;
+	if (n_fds > bus->max_fds) {
+		snprintf(text, sizeof(text), "the reply to %s has %u file descriptors, more than "
+			 "the %u busd takes with one frame (limits.max_fds_per_frame)",
+			 c->msg.member, n_fds, bus->max_fds);
+		int r = incall_answer(c, NULL, BUS_ERROR_LIMITS_EXCEEDED, text);
+		return r == -EALREADY ? r : -E2BIG;
+	}
+	bus->next_fds = n_fds ? fds : NULL;
+	bus->next_n_fds = n_fds;
+	int r = incall_answer(c, reply, NULL, NULL);
+	bus->next_fds = NULL;
+	bus->next_n_fds = 0;
+	return r;
+}
+
 const bus_msg_t *bus_call_msg(void *closure_data)
 {
 	return closure_data ? &((struct incall *)closure_data)->msg : NULL;
@@ -319,6 +343,8 @@ void serve_dispatch(bus_t *bus, const bus_msg_t *m)
 	} else {
 		c->msg.body = NULL;
 		c->msg.body_len = 0;
+		c->msg.n_fds = 0; /* those not taken are closed now */
+		c->msg.fds = NULL;
 	}
 }
 

@@ -31,6 +31,8 @@
 
 #include <bus/bus.h>
 #include "bus.pb-c.h"
+#include "echo.pb-c.h"
+#include "exporter.h"
 #include "harness.h"
 #include "raw.h"
 #include "tap.h"
@@ -355,15 +357,219 @@ static void test_dead_receiver(void)
 	is_int(settled_fds(), base, "once it died, busd holds as many descriptors as before (%d)", base);
 }
 
+/* ---------------------------------------------------------------- libbus */
+
+#define SVC "org.test.FdEcho"
+
+/* Echo through libbus: the text is written into every descriptor taken
+ * ("ignore": none is taken, they are closed after the handler); "back"
+ * answers with the read end of a pipe holding "reply-fd". */
+static void fd_echo(Busd__Examples__Echo_Service *svc, const Busd__Examples__EchoRequest *req,
+		    Busd__Examples__EchoReply_Closure closure, void *closure_data)
+{
+	Busd__Examples__EchoReply rep = BUSD__EXAMPLES__ECHO_REPLY__INIT;
+	const bus_msg_t *m = bus_call_msg(closure_data);
+	char text[64];
+
+	(void)svc;
+	if (strcmp(req->text, "back") == 0) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) == 0) {
+			(void)!write(p[1], "reply-fd", 8);
+			close(p[1]);
+			rep.text = "back";
+			bus_reply_fds(closure_data, &rep.base, &p[0], 1);
+			close(p[0]);
+			return;
+		}
+	}
+	snprintf(text, sizeof(text), "%u/%u", m->fd_count, m->n_fds);
+	if (strcmp(req->text, "ignore") != 0) {
+		for (unsigned i = 0; i < m->n_fds; i++) {
+			int fd = bus_msg_take_fd(m, i);
+			if (fd >= 0) {
+				(void)!write(fd, req->text, strlen(req->text));
+				close(fd);
+			}
+		}
+	}
+	rep.text = text;
+	closure(&rep, closure_data);
+}
+
+static void fd_delay(Busd__Examples__Echo_Service *svc, const Busd__Examples__DelayRequest *req,
+		     Busd__Examples__EchoReply_Closure closure, void *closure_data)
+{
+	(void)svc;
+	(void)req;
+	(void)closure;
+	bus_call_fail(closure_data, "org.test.Error.Unused", "not used here");
+}
+
+static void fd_fail(Busd__Examples__Echo_Service *svc, const Busd__Examples__FailRequest *req,
+		    Busd__Examples__EchoReply_Closure closure, void *closure_data)
+{
+	(void)svc;
+	(void)req;
+	(void)closure;
+	bus_call_fail(closure_data, "org.test.Error.Unused", "not used here");
+}
+
+static Busd__Examples__Echo_Service fd_service = BUSD__EXAMPLES__ECHO__INIT(fd_);
+
+static int fd_server(int ctl, void *arg)
+{
+	bus_error_t err;
+	bus_t *bus = NULL;
+
+	(void)arg;
+	if (bus_connect(&bus, NULL, &err) < 0 || bus_request_name(bus, SVC, &err) < 0 ||
+	    bus_export(bus, NULL, SVC, &fd_service.base, &err) < 0) {
+		harness_send(ctl, "error %s", err.name);
+		return 1;
+	}
+	harness_send(ctl, "ready");
+	int r = exporter_serve(bus, ctl, NULL, NULL);
+	bus_close(bus);
+	return r < 0 ? 2 : 0;
+}
+
+static int self_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+static char async_text[64];
+static int async_fd = -2;
+static volatile int async_done;
+
+static void on_async(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err, void *ud)
+{
+	(void)bus;
+	(void)ud;
+	if (reply && !err) {
+		Busd__Examples__EchoReply *r = (Busd__Examples__EchoReply *)bus_msg_unpack(
+			reply, &busd__examples__echo_reply__descriptor);
+		snprintf(async_text, sizeof(async_text), "%s", r ? r->text : "?");
+		if (r)
+			protobuf_c_message_free_unpacked(&r->base, NULL);
+		async_fd = bus_msg_take_fd(reply, 0);
+	}
+	async_done = 1;
+}
+
+static int echo_fds(bus_t *bus, const char *text, const int *fds, unsigned n, char *out,
+		    size_t outlen, int *reply_fds, unsigned *n_reply, bus_error_t *err)
+{
+	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
+	size_t len, rlen = 0;
+	void *rbody = NULL;
+
+	req.text = (char *)text;
+	void *body = harness_pack(&req.base, &len);
+	int r = bus_call_fds(bus, SVC, NULL, "Echo", "busd.examples.EchoRequest", body, len, fds, n,
+			     10000000, err, &rbody, &rlen, reply_fds, n_reply);
+	free(body);
+	out[0] = 0;
+	if (r == 0) {
+		Busd__Examples__EchoReply *rep = busd__examples__echo_reply__unpack(NULL, rlen, rbody);
+		snprintf(out, outlen, "%s", rep ? rep->text : "?");
+		busd__examples__echo_reply__free_unpacked(rep, NULL);
+	}
+	free(rbody);
+	return r;
+}
+
+static void test_libbus(void)
+{
+	harness_child svc;
+	char line[128], out[64], buf[64];
+	bus_error_t err;
+	int p[2], got[4];
+	unsigned n;
+
+	harness_fork(&svc, fd_server, NULL);
+	ok(harness_recv(svc.ctl, line, sizeof(line), 10000) > 0 && strcmp(line, "ready") == 0,
+	   "a libbus service exports %s (%s)", SVC, line);
+	bus_t *bus = harness_connect();
+	is_int((long long)bus_get_max_fds(bus), LIMIT, "bus_get_max_fds() is busd's limit (%d)", LIMIT);
+	int mine = self_fds();
+
+	pipe2(p, O_CLOEXEC);
+	n = 4;
+	int r = echo_fds(bus, "hello", &p[1], 1, out, sizeof(out), got, &n, &err);
+	close(p[1]);
+	ok(r == 0 && strcmp(out, "1/1") == 0 && n == 0,
+	   "bus_call_fds() with a pipe's write end: the handler saw fd_count 1, 1 descriptor (%s)", out);
+	ok(read_within(p[0], buf, sizeof(buf)) == 5 && memcmp(buf, "hello", 5) == 0,
+	   "  it took it with bus_msg_take_fd() and wrote into it");
+	is_int(read_within(p[0], buf, sizeof(buf)), 0, "  then end of file: libbus, busd and the service closed their copies");
+	close(p[0]);
+
+	n = 4;
+	r = echo_fds(bus, "back", NULL, 0, out, sizeof(out), got, &n, &err);
+	ok(r == 0 && n == 1 && got[0] >= 0, "a reply from bus_reply_fds() hands its descriptor over (%u)", n);
+	ok(n == 1 && read_within(got[0], buf, sizeof(buf)) == 8 && memcmp(buf, "reply-fd", 8) == 0,
+	   "  and it is the pipe the service filled");
+	if (n == 1)
+		close(got[0]);
+
+	pipe2(p, O_CLOEXEC);
+	r = echo_fds(bus, "ignore", &p[1], 1, out, sizeof(out), NULL, NULL, &err);
+	close(p[1]);
+	ok(r == 0 && strcmp(out, "1/1") == 0, "a handler that takes no descriptor is answered (%s)", out);
+	is_int(read_within(p[0], buf, sizeof(buf)), 0, "  and the descriptor was closed after it returned");
+	close(p[0]);
+
+	int many[LIMIT + 1];
+	for (int i = 0; i <= LIMIT; i++)
+		many[i] = STDERR_FILENO;
+	r = echo_fds(bus, "many", many, LIMIT + 1, out, sizeof(out), NULL, NULL, &err);
+	ok(r == -E2BIG && strcmp(err.name, "bus.Error.LimitsExceeded") == 0,
+	   "5 descriptors with one call: -E2BIG, bus.Error.LimitsExceeded (%s: %s)", err.name, err.message);
+	r = echo_fds(bus, "plain", NULL, 0, out, sizeof(out), NULL, NULL, &err);
+	ok(r == 0 && strcmp(out, "0/0") == 0, "  nothing was sent, and the connection goes on");
+
+	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
+	size_t len;
+	req.text = "back";
+	void *body = harness_pack(&req.base, &len);
+	pipe2(p, O_CLOEXEC);
+	r = bus_call_async_fds(bus, NULL, SVC, NULL, "Echo", "busd.examples.EchoRequest", body, len,
+			       &p[1], 1, 10000000, on_async, NULL);
+	free(body);
+	close(p[1]);
+	close(p[0]);
+	ok(r == 0 && harness_loop_until(bus, &async_done, 10000) == 1 && async_fd >= 0 &&
+	   read_within(async_fd, buf, sizeof(buf)) == 8,
+	   "bus_call_async_fds(): the callback takes the reply's descriptor (%s)", async_text);
+	if (async_fd >= 0)
+		close(async_fd);
+	is_int(self_fds(), mine, "the caller holds as many descriptors as before (%d)", mine);
+
+	bus_close(bus);
+	harness_send(svc.ctl, "quit");
+	is_int(harness_wait(&svc, 10000), 0, "the service exits 0");
+}
+
 int main(void)
 {
-	plan(37);
+	plan(51);
 	harness_start_conf("[limits]\nmax_fds_per_frame = %d\nmax_queued_fds = 2000\n"
 			   "max_queued_fds_per_uid = 4000\n", LIMIT);
 	test_call_and_reply();
 	test_broken();
 	test_many();
 	test_dead_receiver();
+	test_libbus();
 	is_int(harness_stop(), 0, "busd exits with status 0 on SIGTERM");
 	return harness_done();
 }

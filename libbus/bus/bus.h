@@ -109,7 +109,21 @@ typedef struct bus_msg {
 	const char *error_message; /* ERROR only */
 	const void *body;
 	size_t body_len;
+	/* File descriptors passed with a CALL or REPLY (docs/data-plane.md):
+	 * fd_count as the header says, n_fds as they came (a monitor gets the
+	 * frames without them). They belong to the message: take each one you
+	 * keep with bus_msg_take_fd() during the callback; those not taken are
+	 * closed when it returns (for a served call: when its handler
+	 * returns). fds is libbus's. */
+	unsigned fd_count;
+	unsigned n_fds;
+	int *fds;
 } bus_msg_t;
+
+/* Take descriptor index (0 .. n_fds - 1) of msg: the caller owns it
+ * (close-on-exec is set) and must close it. Returns it, or -ENOENT (no such
+ * index), -EALREADY (already taken) or -EINVAL. */
+int bus_msg_take_fd(const bus_msg_t *msg, unsigned index);
 
 /* The outcome of an asynchronous control call: err is NULL when busd
  * accepted it, else why not (valid during the call). */
@@ -418,6 +432,13 @@ const bus_msg_t *bus_call_msg(void *closure_data);
  * came on is gone (also after a reconnect: the caller was answered by busd). */
 int bus_call_fail(void *closure_data, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Answer the call with reply (as its closure would) and n_fds file
+ * descriptors passed with it; the handler keeps its fds (the caller gets
+ * copies). More than bus_get_max_fds() answers bus.Error.LimitsExceeded
+ * instead (and returns -E2BIG). Returns 0, -E2BIG, -EALREADY (answered
+ * before), -ECONNRESET or -ENOMEM. */
+int bus_reply_fds(void *closure_data, const ProtobufCMessage *reply, const int *fds,
+		  unsigned n_fds);
 
 /* ---- calling through generated stubs ---- */
 
@@ -483,6 +504,27 @@ typedef void (*bus_reply_fn)(bus_t *bus, const bus_msg_t *reply, const bus_error
 int bus_call_async(bus_t *bus, bus_slot_t **slot, const char *dest, const char *interface,
 		   const char *method, const char *body_type, const void *body, size_t len,
 		   uint64_t timeout_usec, bus_reply_fn cb, void *userdata);
+
+/* The same calls passing n_fds file descriptors with the CALL (SCM_RIGHTS):
+ * the caller keeps its fds (busd and the callee get copies); the callee
+ * finds them in its bus_msg_t (bus_call_msg() in a method handler). At
+ * most bus_get_max_fds() may go with one frame: more fail with -E2BIG
+ * (bus.Error.LimitsExceeded), nothing sent. bus_call_fds() hands over the
+ * reply's descriptors, if any, in reply_fds: at most *n_reply_fds (in: the
+ * room there, out: how many were stored; those beyond the room are closed);
+ * reply_fds may be NULL (then all are closed). bus_call_async_fds()'s cb
+ * takes them from its reply with bus_msg_take_fd(). */
+int bus_call_fds(bus_t *bus, const char *dest, const char *interface, const char *method,
+		 const char *body_type, const void *body, size_t len, const int *fds,
+		 unsigned n_fds, uint64_t timeout_usec, bus_error_t *err, void **reply,
+		 size_t *reply_len, int *reply_fds, unsigned *n_reply_fds);
+int bus_call_async_fds(bus_t *bus, bus_slot_t **slot, const char *dest, const char *interface,
+		       const char *method, const char *body_type, const void *body, size_t len,
+		       const int *fds, unsigned n_fds, uint64_t timeout_usec, bus_reply_fn cb,
+		       void *userdata);
+/* The most descriptors one frame may carry on this connection
+ * (limits.max_fds_per_frame of busd, said at Hello; 0: none). */
+unsigned bus_get_max_fds(bus_t *bus);
 
 /* Unpack a frame body as a message of type desc. A frame that names its
  * body_type must name desc's type (desc->name); one with no body_type
