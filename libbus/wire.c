@@ -233,8 +233,8 @@ int wire_header_validate(const wire_header *h, const char **why)
 		FAIL("serial must be non-zero");
 	if (h->fd_count > WIRE_MAX_FDS)
 		FAIL("fd_count above 253");
-	if (h->fd_count != 0 && h->kind == WIRE_KIND_EVENT)
-		FAIL("an EVENT cannot carry file descriptors");
+	if (h->fd_count != 0 && h->kind != WIRE_KIND_CALL && h->kind != WIRE_KIND_REPLY)
+		FAIL("only a CALL or a REPLY can carry file descriptors");
 	if (h->destination.len && !wire_name_valid(h->destination.ptr, h->destination.len))
 		FAIL("invalid destination name");
 	if (h->interface.len && !wire_member_valid(h->interface.ptr, h->interface.len))

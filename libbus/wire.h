@@ -111,7 +111,7 @@ int wire_header_decode(const uint8_t *buf, size_t len, wire_header *h);
 
 /* Check the protocol's rules for a header received from a client: known kind
  * and flags, serial non-zero, fields each kind needs, name lengths and
- * characters, fd_count at most WIRE_MAX_FDS and 0 on an EVENT. On failure returns WIRE_E_INVALID and sets *why to
+ * characters, fd_count at most WIRE_MAX_FDS and 0 but on a CALL or REPLY. On failure returns WIRE_E_INVALID and sets *why to
  * a static human-readable reason. */
 int wire_header_validate(const wire_header *h, const char **why);
 

@@ -492,7 +492,9 @@ static void test_validate(void)
 	h = call; h.serial = 0; expect_invalid(h, "serial must be non-zero");
 	h = event; h.serial = 0; expect_invalid(h, "serial must be non-zero");
 	h = call; h.fd_count = 254; expect_invalid(h, "fd_count above 253");
-	h = event; h.fd_count = 1; expect_invalid(h, "an EVENT cannot carry file descriptors");
+	h = event; h.fd_count = 1; expect_invalid(h, "only a CALL or a REPLY can carry file descriptors");
+	h = error; h.fd_count = 1; expect_invalid(h, "only a CALL or a REPLY can carry file descriptors");
+	h = reply; h.fd_count = 2; expect_valid(h, "REPLY with 2 descriptors");
 	h = call; h.fd_count = 253; expect_valid(h, "CALL with 253 descriptors");
 	h = call; h.destination = wire_str_c("a..b"); expect_invalid(h, "invalid destination name");
 	h = call; h.destination = wire_str_c(n256); expect_invalid(h, "invalid destination name");
@@ -591,7 +593,7 @@ static void test_strerror(void)
 
 int main(void)
 {
-	plan(229);
+	plan(232);
 	test_full_and_empty();
 	test_zero_copy();
 	test_field_order_and_unknown();
