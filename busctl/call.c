@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +19,31 @@ struct send_opts {
 	const char *type;
 	int raw;
 	int no_reply; /* --no-reply, --expect-reply=no */
+	int fds[64];  /* --fd FILE, --fd-write FILE: index 0, 1, ... in order */
+	unsigned n_fds;
 };
 
-enum { OPT_NO_REPLY = 0x200, OPT_EXPECT_REPLY };
+enum { OPT_NO_REPLY = 0x200, OPT_EXPECT_REPLY, OPT_FD, OPT_FD_WRITE };
+
+/* --fd FILE (read-only), --fd-write FILE (write-only, appending): open it
+ * now, to be passed with the call. */
+static int open_fd(struct send_opts *o, const char *path, int write)
+{
+	if (o->n_fds == sizeof(o->fds) / sizeof(o->fds[0]))
+		return command_usage_error(&cmd_call, "at most %zu --fd options",
+					   sizeof(o->fds) / sizeof(o->fds[0]));
+	int fd = open(path, (write ? O_WRONLY | O_APPEND : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return fail("%s: %s", path, strerror(errno));
+	o->fds[o->n_fds++] = fd;
+	return 0;
+}
+
+static void close_fds(struct send_opts *o)
+{
+	while (o->n_fds)
+		close(o->fds[--o->n_fds]);
+}
 
 static int send_opt(int opt, const char *arg, void *ud)
 {
@@ -31,6 +54,8 @@ static int send_opt(int opt, const char *arg, void *ud)
 	case 'T': o->type = arg; return 0;
 	case 'r': o->raw = 1; return 0;
 	case OPT_NO_REPLY: o->no_reply = 1; return 0;
+	case OPT_FD: return open_fd(o, arg, 0);
+	case OPT_FD_WRITE: return open_fd(o, arg, 1);
 	case OPT_EXPECT_REPLY:
 		if (strcmp(arg, "yes") == 0 || strcmp(arg, "true") == 0 || strcmp(arg, "1") == 0)
 			o->no_reply = 0;
@@ -58,6 +83,8 @@ static const struct option call_options[] = {
 	{ "raw", no_argument, NULL, 'r' },
 	{ "no-reply", no_argument, NULL, OPT_NO_REPLY },
 	{ "expect-reply", required_argument, NULL, OPT_EXPECT_REPLY },
+	{ "fd", required_argument, NULL, OPT_FD },
+	{ "fd-write", required_argument, NULL, OPT_FD_WRITE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -85,7 +112,7 @@ static int busd_sync(bus_t *bus, uint64_t timeout_usec, bus_error_t *err)
  * a call busd's policy refuses, an unknown method, a failing service. */
 static int send_no_reply(struct busctl *ctl, bus_t *bus, const char *dest, const char *iface,
 			 const char *method, const char *type, const void *body, size_t len,
-			 const char *what)
+			 const struct send_opts *o, const char *what)
 {
 	bus_creds_t *creds = NULL;
 	bus_error_t err;
@@ -97,11 +124,15 @@ static int send_no_reply(struct busctl *ctl, bus_t *bus, const char *dest, const
 		return fail("%s: not a valid destination name", what);
 	if (r < 0)
 		return fail_bus(what, &err);
-	r = bus_call_async(bus, NULL, dest, iface, method, type, body, len, 0, NULL, NULL);
+	r = bus_call_async_fds(bus, NULL, dest, iface, method, type, body, len, o->fds, o->n_fds, 0,
+			       NULL, NULL);
 	if (r == -EINVAL)
 		return fail("%s: not a valid destination, interface, method or type name", what);
 	if (r == -EMSGSIZE)
 		return fail("%s: the body is larger than the frame limit", what);
+	if (r == -E2BIG)
+		return fail("%s: %u file descriptors, more than the %u busd takes with one frame "
+			    "(limits.max_fds_per_frame)", what, o->n_fds, bus_get_max_fds(bus));
 	if (r == 0)
 		r = bus_flush(bus);
 	if (r < 0)
@@ -202,13 +233,13 @@ static int call_raw(struct busctl *ctl, const struct send_opts *o, const char *d
 		return 1;
 	}
 	if (o->no_reply) {
-		r = send_no_reply(ctl, bus, dest, o->interface, method, o->type, body, len, what);
+		r = send_no_reply(ctl, bus, dest, o->interface, method, o->type, body, len, o, what);
 		free(body);
 		bus_close(bus);
 		return r;
 	}
-	r = bus_call(bus, dest, o->interface, method, o->type, body, len, ctl->timeout_usec, &err,
-		     &reply, &reply_len);
+	r = bus_call_fds(bus, dest, o->interface, method, o->type, body, len, o->fds, o->n_fds,
+			 ctl->timeout_usec, &err, &reply, &reply_len, NULL, NULL);
 	free(body);
 	bus_close(bus);
 	if (r == -EINVAL && !bus_error_is_set(&err))
@@ -262,11 +293,11 @@ static int call_json(struct busctl *ctl, const struct send_opts *o, const char *
 		goto out;
 	}
 	if (o->no_reply) {
-		r = send_no_reply(ctl, bus, dest, svc, method, in_type, body, len, what);
+		r = send_no_reply(ctl, bus, dest, svc, method, in_type, body, len, o, what);
 		goto out;
 	}
-	r = bus_call(bus, dest, svc, method, in_type, body, len, ctl->timeout_usec, &err, &reply,
-		     &reply_len);
+	r = bus_call_fds(bus, dest, svc, method, in_type, body, len, o->fds, o->n_fds,
+			 ctl->timeout_usec, &err, &reply, &reply_len, NULL, NULL);
 	if (r < 0) {
 		r = fail_bus(what, &err);
 		goto out;
@@ -280,13 +311,29 @@ out:
 	return r;
 }
 
+static int call_send(struct busctl *ctl, const struct send_opts *opts, int argc, char **argv,
+		     int first);
+
 static int call_run(struct busctl *ctl, int argc, char **argv)
 {
 	struct send_opts o = { 0 };
 	int first, r = command_options(&cmd_call, argc, argv, "i:T:r", call_options, send_opt, &o,
 				       &first);
-	if (r)
+	if (r) {
+		close_fds(&o);
 		return r < 0 ? 0 : r;
+	}
+	r = call_send(ctl, &o, argc, argv, first);
+	close_fds(&o);
+	return r;
+}
+
+static int call_send(struct busctl *ctl, const struct send_opts *opts, int argc, char **argv,
+		     int first)
+{
+	struct send_opts o = *opts;
+	int r;
+
 	if (argc - first < 2 || argc - first > 3 || (o.raw && argc - first != 2))
 		return command_usage_error(&cmd_call, o.raw ? "expected NAME and METHOD"
 						     : "expected NAME, METHOD and at most one JSON");
@@ -307,7 +354,7 @@ static int call_run(struct busctl *ctl, int argc, char **argv)
 }
 
 const struct command cmd_call = {
-	"call", "[--interface IFACE] [--no-reply] NAME METHOD [JSON] | --raw [--type TYPE] NAME METHOD",
+	"call", "[--interface IFACE] [--no-reply] [--fd FILE]... NAME METHOD [JSON] | --raw [--type TYPE] NAME METHOD",
 	"Call METHOD of NAME, with JSON or an encoded body",
 	"\nNAME is a well-known name (org.busd.Echo), a unique id (:3) or bus, busd\n"
 	"itself (busctl call bus ListNames '{}'). busctl fetches the schema NAME's\n"
@@ -328,7 +375,13 @@ const struct command cmd_call = {
 	"prints nothing: neither the service nor busd answers such a call, not even\n"
 	"with an error. busctl checks first that NAME has an owner (exit 1 if not)\n"
 	"and waits until busd has routed the call; a call the policy refuses, an\n"
-	"unknown method or a failing service go unseen (exit 0).\n\n"
+	"unknown method or a failing service go unseen (exit 0).\n"
+	"\n"
+	"--fd FILE (read-only) and --fd-write FILE (write-only, appending; FILE is\n"
+	"not created) open FILE and pass the descriptor with the call, index 0,\n"
+	"1, ... in the order given (a bus.Fd in the JSON request names one by its\n"
+	"index); at most limits.max_fds_per_frame of them. Descriptors a reply\n"
+	"carries are closed.\n\n"
 	"Options:\n"
 	"  -i, --interface IFACE    the protobuf service (busd.examples.Echo)\n"
 	"                           when NAME serves several that share a\n"
@@ -338,7 +391,9 @@ const struct command cmd_call = {
 	"                           checked by the service before it decodes\n"
 	"                           the body\n"
 	"      --no-reply           send the call and want no answer\n"
-	"      --expect-reply BOOL  yes (the default) or no (as --no-reply)\n\n"
+	"      --expect-reply BOOL  yes (the default) or no (as --no-reply)\n"
+	"      --fd FILE            pass FILE, opened for reading, with the call\n"
+	"      --fd-write FILE      pass FILE, opened for writing (appending)\n\n"
 	"Examples:\n"
 	"  busctl call org.busd.Echo Echo '{\"text\":\"hi\"}'\n"
 	"  busctl call org.busd.Echo Echo --json=pretty --timeout 3 '{\"text\":\"hi\"}'\n"

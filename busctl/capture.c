@@ -297,7 +297,7 @@ static int decode_run(struct busctl *ctl, int argc, char **argv)
 			.reply_serial = h.reply_serial, .sender = s[0], .destination = s[1],
 			.interface = s[2], .member = s[3], .body_type = s[4], .error_name = s[5],
 			.error_message = s[6], .body = buf + WIRE_PREAMBLE_SIZE + p.header_len,
-			.body_len = body_len,
+			.body_len = body_len, .fd_count = h.fd_count,
 		};
 		if (body_len < p.body_len) {
 			printer_note(pr, &m, usec);

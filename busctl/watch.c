@@ -214,6 +214,8 @@ static void print_json_line(struct printer *pr, const bus_msg_t *m, uint64_t use
 	if (m->body_type[0])
 		json_object_object_add(o, "type", json_object_new_string(m->body_type));
 	json_object_object_add(o, "size", json_object_new_uint64(m->body_len));
+	if (m->fd_count)
+		json_object_object_add(o, "fd_count", json_object_new_uint64(m->fd_count));
 	if (lat >= 0)
 		json_object_object_add(o, "latency_us", json_object_new_int64(lat));
 	if (m->kind == BUS_KIND_ERROR) {
@@ -320,6 +322,8 @@ void printer_frame(struct printer *pr, const bus_msg_t *m, uint64_t usec)
 	if (f[TYPE][0])
 		printf(" type=%s", f[TYPE]);
 	printf(" size=%zu", m->body_len);
+	if (m->fd_count) /* a monitor sees how many, never the descriptors */
+		printf(" fds=%u", m->fd_count);
 	if (m->kind == BUS_KIND_ERROR)
 		printf(" error=%s: %s", f[ERR_NAME], f[ERR_MSG]);
 body:

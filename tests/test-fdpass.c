@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bus/bus.h>
@@ -488,6 +489,65 @@ static int echo_fds(bus_t *bus, const char *text, const int *fds, unsigned n, ch
 	return r;
 }
 
+/* busctl call --raw --fd-write FILE: the service writes into FILE. */
+static void test_busctl(void)
+{
+	char busctl[4096], file[4096], buf[64];
+	const char *top = getenv("top_builddir");
+
+	snprintf(busctl, sizeof(busctl), "%s/busctl/busctl", top && *top ? top : ".");
+	if (access(busctl, X_OK) < 0) {
+		skip("busctl is not built", "busctl call --fd-write passes FILE");
+		skip("busctl is not built", "  busctl call --fd with more than the limit");
+		return;
+	}
+	snprintf(file, sizeof(file), "%s/fd-target", harness_dir());
+	int out = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	close(out);
+	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
+	size_t len;
+	req.text = "via busctl";
+	void *body = harness_pack(&req.base, &len);
+	int in[2];
+	if (pipe(in) < 0)
+		harness_bail("pipe");
+	(void)!write(in[1], body, len);
+	close(in[1]);
+	free(body);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(in[0], STDIN_FILENO);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDOUT_FILENO);
+		execl(busctl, "busctl", "call", "--raw", "--fd-write", file, SVC, "Echo", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	int st = -1;
+	waitpid(pid, &st, 0);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+	if (fd >= 0)
+		close(fd);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && n == 10 && memcmp(buf, "via busctl", 10) == 0,
+	   "busctl call --fd-write FILE: the service wrote into FILE (exit %d)",
+	   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		execl(busctl, "busctl", "call", "--raw", "--fd", "/dev/null", "--fd", "/dev/null",
+		      "--fd", "/dev/null", "--fd", "/dev/null", "--fd", "/dev/null", SVC, "Echo",
+		      (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 1, "  busctl call with 5 --fd, the limit 4: exit 1");
+}
+
 static void test_libbus(void)
 {
 	harness_child svc;
@@ -554,6 +614,7 @@ static void test_libbus(void)
 	if (async_fd >= 0)
 		close(async_fd);
 	is_int(self_fds(), mine, "the caller holds as many descriptors as before (%d)", mine);
+	test_busctl();
 
 	bus_close(bus);
 	harness_send(svc.ctl, "quit");
@@ -562,7 +623,7 @@ static void test_libbus(void)
 
 int main(void)
 {
-	plan(51);
+	plan(53);
 	harness_start_conf("[limits]\nmax_fds_per_frame = %d\nmax_queued_fds = 2000\n"
 			   "max_queued_fds_per_uid = 4000\n", LIMIT);
 	test_call_and_reply();
