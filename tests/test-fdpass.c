@@ -310,6 +310,79 @@ static void test_many(void)
 	is_int(settled_fds(), base, "busd holds as many descriptors as before (%d)", base);
 }
 
+/* Frames with and without descriptors, small and large (read straight
+ * into their own buffer by busd), sent back to back: each descriptor
+ * reaches the callee with its own frame (the callee writes the frame's
+ * number into it, each pipe must hold its own). */
+#define MIXED 120
+
+static void test_mixed(void)
+{
+	raw_conn caller, callee;
+	raw_frame f;
+	int pipes[MIXED][2], base = settled_fds(), right = 0, got = 0;
+	static uint8_t body[100 * 1024];
+
+	fresh(&caller);
+	own(fresh(&callee), NAME);
+	for (int i = 0; i < MIXED; i++) {
+		pipes[i][0] = pipes[i][1] = -1;
+		int with = i % 3 != 1, large = i % 10 == 0;
+		size_t len = large ? sizeof(body) : 16;
+		snprintf((char *)body, 16, "%d", i);
+		wire_header h = call_to(NAME, (uint64_t)i + 1, with ? 1 : 0, WIRE_FLAG_NO_REPLY_EXPECTED);
+		if (with) {
+			if (pipe2(pipes[i], O_CLOEXEC) < 0)
+				harness_bail("pipe");
+			raw_send_fds(&caller, &h, body, len, &pipes[i][1], 1);
+			close(pipes[i][1]);
+		} else {
+			raw_send(&caller, &h, body, len);
+		}
+		/* The callee keeps up, so that no queue fills. */
+		while (raw_recv(&callee, &f, i % 10 == 9 ? 10000 : 0) == 1) {
+			char num[16];
+			snprintf(num, sizeof(num), "%.*s", (int)strnlen((const char *)f.body, 15),
+				 (const char *)f.body);
+			got++;
+			if (f.h.fd_count == 1) {
+				int fd = raw_take_fd(&callee);
+				if (fd >= 0) {
+					(void)!write(fd, num, strlen(num));
+					close(fd);
+				}
+			}
+			if (i % 10 == 9 && got == i + 1)
+				break;
+		}
+	}
+	while (got < MIXED && raw_recv(&callee, &f, 10000) == 1) {
+		char num[16];
+		snprintf(num, sizeof(num), "%.*s", (int)strnlen((const char *)f.body, 15),
+			 (const char *)f.body);
+		got++;
+		int fd = f.h.fd_count == 1 ? raw_take_fd(&callee) : -1;
+		if (fd >= 0) {
+			(void)!write(fd, num, strlen(num));
+			close(fd);
+		}
+	}
+	is_int(got, MIXED, "120 frames, two in three with a descriptor, one in ten of 100 KiB, all arrive");
+	for (int i = 0; i < MIXED; i++) {
+		char buf[16], want[16];
+		if (pipes[i][0] < 0)
+			continue;
+		snprintf(want, sizeof(want), "%d", i);
+		ssize_t n = read_within(pipes[i][0], buf, sizeof(buf) - 1);
+		right += n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0;
+		close(pipes[i][0]);
+	}
+	is_int(right, MIXED - MIXED / 3, "  each descriptor came with its own frame");
+	raw_close(&caller);
+	raw_close(&callee);
+	is_int(settled_fds(), base, "busd holds as many descriptors as before (%d)", base);
+}
+
 #define DEAD 1000
 
 static int dead_receiver(int ctl, void *arg)
@@ -467,6 +540,24 @@ static void on_async(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err,
 	async_done = 1;
 }
 
+/* Replies with descriptors arriving back to back, read together. */
+static int burst_ok, burst_done;
+
+static void on_burst(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err, void *ud)
+{
+	char buf[16];
+
+	(void)bus;
+	(void)ud;
+	burst_done++;
+	int fd = reply && !err ? bus_msg_take_fd(reply, 0) : -1;
+	if (fd >= 0) {
+		burst_ok += read_within(fd, buf, sizeof(buf)) == 8 && memcmp(buf, "reply-fd", 8) == 0 &&
+			    bus_msg_take_fd(reply, 0) == -EALREADY && reply->n_fds == 1;
+		close(fd);
+	}
+}
+
 static int echo_fds(bus_t *bus, const char *text, const int *fds, unsigned n, char *out,
 		    size_t outlen, int *reply_fds, unsigned *n_reply, bus_error_t *err)
 {
@@ -613,6 +704,18 @@ static void test_libbus(void)
 	   "bus_call_async_fds(): the callback takes the reply's descriptor (%s)", async_text);
 	if (async_fd >= 0)
 		close(async_fd);
+
+	req.text = "back";
+	body = harness_pack(&req.base, &len);
+	for (int i = 0; i < 50; i++)
+		bus_call_async(bus, NULL, SVC, NULL, "Echo", "busd.examples.EchoRequest", body, len,
+			       10000000, on_burst, NULL);
+	free(body);
+	static int all;
+	uint64_t until = harness_now_ms() + 20000;
+	while (burst_done < 50 && harness_now_ms() < until)
+		harness_loop_until(bus, &all, 100);
+	is_int(burst_ok, 50, "50 replies with a descriptor each, in flight together: each taken once");
 	is_int(self_fds(), mine, "the caller holds as many descriptors as before (%d)", mine);
 	test_busctl();
 
@@ -623,12 +726,13 @@ static void test_libbus(void)
 
 int main(void)
 {
-	plan(53);
+	plan(57);
 	harness_start_conf("[limits]\nmax_fds_per_frame = %d\nmax_queued_fds = 2000\n"
 			   "max_queued_fds_per_uid = 4000\n", LIMIT);
 	test_call_and_reply();
 	test_broken();
 	test_many();
+	test_mixed();
 	test_dead_receiver();
 	test_libbus();
 	is_int(harness_stop(), 0, "busd exits with status 0 on SIGTERM");
