@@ -143,6 +143,13 @@ void connection_fini(struct connection *c);
  * the next connection_queue() cannot fail. */
 int connection_reserve(struct connection *c);
 int connection_queue(struct connection *c, struct frame *f);
+/* From now on frames go to c without their descriptors (a monitor), also
+ * those already queued; none is charged to it any more. */
+static inline void connection_refuse_fds(struct connection *c)
+{
+	c->no_fds = 1;
+	charge_shrink(&c->out_fd_charge, c->out_fd_charge.amount);
+}
 /* Whether queueing n more passed descriptors to c would pass its or its
  * user's limit: 0, CHARGE_E_PEER or CHARGE_E_USER. */
 static inline int connection_fds_refused(const struct connection *c, unsigned n)

@@ -673,7 +673,7 @@ static void do_monitor(struct ctl *c)
 	reply(c, &rep.base);
 	name_release_all(b->names, c->p, monitor_released, b);
 	c->p->state = PEER_MONITOR;
-	c->p->conn.no_fds = 1; /* copies show fd_count, without the descriptors */
+	connection_refuse_fds(&c->p->conn); /* copies show fd_count, not the descriptors */
 	c->p->mon_next = b->monitors;
 	b->monitors = c->p;
 	b->n_monitors++;

@@ -645,8 +645,9 @@ static void route_call(struct peer *p, struct frame *f)
 	b->stats.calls++;
 	if (wire_str_eq(h->destination, WIRE_BUS_NAME)) {
 		if (f->n_fds) { /* closed with the frame */
-			router_send_error(p, h->serial, BUS_ERROR_INVALID_ARGS,
-					  "busd's own methods take no file descriptors");
+			if (!(h->flags & WIRE_FLAG_NO_REPLY_EXPECTED))
+				router_send_error(p, h->serial, BUS_ERROR_INVALID_ARGS,
+						  "busd's own methods take no file descriptors");
 			return;
 		}
 		if (b->monitors && stamp(p, f, (wire_str){ NULL, 0 }))
