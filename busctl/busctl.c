@@ -493,6 +493,7 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	printf("input_bytes       %llu\n", (unsigned long long)s->input_bytes);
 	printf("schema_bytes      %llu\n", (unsigned long long)s->schema_bytes);
 	printf("exports           %u\n", s->exports);
+	printf("passed_fds        %llu\n", (unsigned long long)s->passed_fds);
 	printf("held_calls        %u\n", s->held_calls);
 	printf("held_bytes        %llu\n", (unsigned long long)s->held_bytes);
 	printf("frame_cache_bytes %llu\n", (unsigned long long)s->frame_cache_bytes);

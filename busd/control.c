@@ -264,6 +264,7 @@ static void peer_info(struct broker *b, struct peer *p, Bus__PeerInfo *info, str
 	info->input_bytes = p->acct.used[CHARGE_INPUT];
 	info->schema_bytes = p->acct.used[CHARGE_SCHEMA];
 	info->exports = (uint32_t)p->acct.used[CHARGE_EXPORTS];
+	info->passed_fds = (uint32_t)p->acct.used[CHARGE_FDS];
 	memset(names, 0, sizeof(*names));
 	name_foreach_owned(b->names, p, collect_name, names);
 	info->names = names->v;
@@ -418,6 +419,7 @@ static void collect_user(const void *key, size_t len, void *value, void *userdat
 	uu->subscriptions = (uint32_t)used[CHARGE_SUBSCRIPTIONS];
 	uu->schema_bytes = used[CHARGE_SCHEMA];
 	uu->exports = (uint32_t)used[CHARGE_EXPORTS];
+	uu->passed_fds = (uint32_t)used[CHARGE_FDS];
 	l->n++;
 	for (size_t i = 0; i < l->n; i++) /* v may have moved */
 		l->ptrs[i] = &l->v[i];
@@ -462,6 +464,7 @@ static void do_stats(struct ctl *c)
 	rep.input_bytes = t->used[CHARGE_INPUT];
 	rep.schema_bytes = t->used[CHARGE_SCHEMA];
 	rep.exports = (uint32_t)t->used[CHARGE_EXPORTS];
+	rep.passed_fds = t->used[CHARGE_FDS];
 	rep.connections = (uint32_t)t->used[CHARGE_CONNECTIONS];
 	rep.connections_refused = s->connections_refused;
 	rep.answers_dropped = s->answers_dropped;

@@ -415,6 +415,16 @@ static void test_dead_receiver(void)
 	sync_with(&caller);
 	int during = busd_fds();
 	ok(during > base, "while they wait, busd holds their descriptors (%d, %d before)", during, base);
+	Bus__StatsRequest sreq = BUS__STATS_REQUEST__INIT;
+	raw_frame sf;
+	uint64_t charged = 0;
+	if (raw_control(&caller, "Stats", &sreq.base, &sf, 10000) == 0) {
+		Bus__StatsReply *st = bus__stats_reply__unpack(NULL, sf.body_len, sf.body);
+		charged = st ? st->passed_fds : 0;
+		bus__stats_reply__free_unpacked(st, NULL);
+	}
+	ok(charged > 0 && charged <= DEAD, "  charged to the receiver: Stats.passed_fds %llu",
+	   (unsigned long long)charged);
 	harness_signal(&child, SIGKILL);
 	harness_wait(&child, 10000);
 	/* Until busd has seen the receiver go: its name has no owner. */
@@ -726,7 +736,7 @@ static void test_libbus(void)
 
 int main(void)
 {
-	plan(57);
+	plan(58);
 	harness_start_conf("[limits]\nmax_fds_per_frame = %d\nmax_queued_fds = 2000\n"
 			   "max_queued_fds_per_uid = 4000\n", LIMIT);
 	test_call_and_reply();
