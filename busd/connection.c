@@ -445,13 +445,14 @@ static int got_fds(struct connection *c, struct msghdr *msg, uint64_t from, uint
 		memcpy(fds + n, in, k * sizeof(int));
 		n += k;
 	}
-	if (!n && !(msg->msg_flags & MSG_CTRUNC))
+	if (!n && !why && !(msg->msg_flags & MSG_CTRUNC))
 		return 0;
-	if (msg->msg_flags & MSG_CTRUNC || n > max)
+	/* (why already set: out of memory, and those that came are closed) */
+	if (!why && (msg->msg_flags & MSG_CTRUNC || n > max))
 		why = max ? "more file descriptors with one frame than limits.max_fds_per_frame allows"
 			    " (or busd had no descriptors left)"
 			  : "file descriptors are not accepted (limits.max_fds_per_frame is 0)";
-	else if (c->n_in_fds == 2)
+	else if (!why && c->n_in_fds == 2)
 		why = "file descriptors came with bytes in which no frame begins";
 	if (why) {
 		for (unsigned i = 0; i < n; i++)
