@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus-internal.h"
 
@@ -18,6 +19,8 @@ struct proxy {
 	enum bus_proxy_mode mode;
 	int freeing;
 	bus_error_t error;     /* of the running or last completed call */
+	const int *fds;        /* for the next call (bus_proxy_set_fds()) */
+	unsigned n_fds;
 	struct pending *calls; /* async calls in flight */
 	struct proxy *prev, *next;
 };
@@ -28,17 +31,19 @@ struct proxy {
 struct closure_frame {
 	const void *closure_data;
 	const bus_error_t *err;
+	int *fds;              /* the reply's descriptors, -1 once taken */
+	unsigned n_fds;
 	struct closure_frame *outer;
 };
 static _Thread_local struct closure_frame *closures;
 
 /* err is copied when set: the closure may free the proxy that holds it. */
 static void closure_run(ProtobufCClosure closure, const ProtobufCMessage *out, void *closure_data,
-			const bus_error_t *err)
+			const bus_error_t *err, int *fds, unsigned n_fds)
 {
 	static const bus_error_t none;
 	bus_error_t copy;
-	struct closure_frame f = { closure_data, &none, closures };
+	struct closure_frame f = { closure_data, &none, fds, n_fds, closures };
 
 	if (err->name[0]) {
 		copy = *err;
@@ -47,6 +52,31 @@ static void closure_run(ProtobufCClosure closure, const ProtobufCMessage *out, v
 	closures = &f;
 	closure(out, closure_data);
 	closures = f.outer;
+}
+
+int bus_proxy_take_fd(const void *closure_data, unsigned index)
+{
+	for (struct closure_frame *f = closures; f; f = f->outer) {
+		if (f->closure_data != closure_data)
+			continue;
+		if (index >= f->n_fds)
+			return -ENOENT;
+		int fd = f->fds[index];
+		f->fds[index] = -1;
+		return fd >= 0 ? fd : -EALREADY;
+	}
+	return -EINVAL;
+}
+
+int bus_proxy_set_fds(ProtobufCService *proxy, const int *fds, unsigned n_fds)
+{
+	struct proxy *px = (struct proxy *)proxy;
+
+	if (!px || (n_fds && !fds))
+		return -EINVAL;
+	px->fds = n_fds ? fds : NULL;
+	px->n_fds = n_fds;
+	return 0;
 }
 
 const bus_error_t *bus_proxy_call_error(const void *closure_data)
@@ -91,6 +121,8 @@ static ProtobufCMessage *reply_unpack(bus_t *bus, const ProtobufCMethodDescripto
 struct sync_io {
 	const ProtobufCMethodDescriptor *method;
 	ProtobufCMessage *output;
+	int fds[WIRE_MAX_FDS];  /* the reply's, for the closure to take */
+	unsigned n_fds;
 };
 
 static int sync_unpack(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *err)
@@ -98,6 +130,8 @@ static int sync_unpack(bus_t *bus, const bus_msg_t *m, void *ud, bus_error_t *er
 	struct sync_io *io = ud;
 
 	io->output = reply_unpack(bus, io->method, m, err);
+	for (unsigned i = 0; io->output && i < m->n_fds && i < WIRE_MAX_FDS; i++)
+		io->fds[io->n_fds++] = bus_msg_take_fd(m, i);
 	return io->output ? 0 : -EBADMSG;
 }
 
@@ -115,7 +149,8 @@ void proxy_complete(struct pending *p, const bus_msg_t *reply, const bus_error_t
 		px->error = *err;
 	/* The closure may free the proxy: nothing of px is used after it. */
 	if (p->closure)
-		closure_run(p->closure, out, p->closure_data, &px->error);
+		closure_run(p->closure, out, p->closure_data, &px->error, out ? reply->fds : NULL,
+			    out ? reply->n_fds : 0);
 	unpack_free(bus, out);
 }
 
@@ -125,14 +160,14 @@ static void async_failed(struct proxy *px, unsigned method, int r, ProtobufCClos
 {
 	const char *name = r == -EINVAL ? BUS_ERROR_INVALID_ARGS :
 			   r == -ECONNRESET ? BUS_ERROR_DISCONNECTED : BUS_ERROR_FAILED;
-	if (r == -EMSGSIZE)
+	if (r == -EMSGSIZE || r == -E2BIG)
 		call_send_error(px->bus, r, NULL, &px->error);
 	else
 		bus_error_set(&px->error, name, "the call could not be sent: %s", strerror(-r));
 	struct pending *p = call_add_settled(px->bus, &px->error);
 	if (!p) {
 		if (closure)
-			closure_run(closure, NULL, closure_data, &px->error);
+			closure_run(closure, NULL, closure_data, &px->error, NULL, 0);
 		return;
 	}
 	calls_link(px, p);
@@ -151,17 +186,21 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 	if (method_index >= desc->n_methods || !input) {
 		bus_error_set(&px->error, BUS_ERROR_INVALID_ARGS, "no such method or no request");
 		if (closure)
-			closure_run(closure, NULL, closure_data, &px->error);
+			closure_run(closure, NULL, closure_data, &px->error, NULL, 0);
 		return;
 	}
 	const ProtobufCMethodDescriptor *md = &desc->methods[method_index];
+	const int *fds = px->fds; /* for this call only */
+	unsigned n_fds = px->n_fds;
+	px->fds = NULL;
+	px->n_fds = 0;
 	if (!bus || px->freeing || !conn_usable(bus)) {
 		if (bus && !px->freeing)
 			conn_disconnected(bus, &px->error);
 		else
 			bus_error_set(&px->error, BUS_ERROR_DISCONNECTED, "the proxy's connection is closed");
 		if (closure)
-			closure_run(closure, NULL, closure_data, &px->error);
+			closure_run(closure, NULL, closure_data, &px->error, NULL, 0);
 		return;
 	}
 	wire_header h = {
@@ -173,11 +212,18 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 	};
 
 	if (px->mode == BUS_PROXY_SYNC) {
-		struct sync_io io = { md, NULL };
+		struct sync_io io = { .method = md };
 		lifetime_hold(bus);
+		bus->next_fds = fds;
+		bus->next_n_fds = bus->refused_fds = n_fds;
 		call_sync(bus, &h, NULL, 0, input, px->timeout_usec, &px->error, sync_unpack, &io);
+		bus->next_fds = NULL;
+		bus->next_n_fds = 0;
 		if (closure)
-			closure_run(closure, io.output, closure_data, &px->error);
+			closure_run(closure, io.output, closure_data, &px->error, io.fds, io.n_fds);
+		for (unsigned i = 0; i < io.n_fds; i++)
+			if (io.fds[i] >= 0)
+				close(io.fds[i]); /* not taken */
 		unpack_free(bus, io.output);
 		lifetime_drop(bus);
 		return;
@@ -191,9 +237,13 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 		/* Nobody will look at the answer: ask the callee for none. */
 		h.flags = WIRE_FLAG_NO_REPLY_EXPECTED;
 		h.serial = conn_next_serial(bus);
+		bus->next_fds = fds;
+		bus->next_n_fds = bus->refused_fds = n_fds;
 		int r = conn_send(bus, &h, NULL, 0, input, NULL);
+		bus->next_fds = NULL;
+		bus->next_n_fds = 0;
 		bus_error_clear(&px->error);
-		if (r == -EMSGSIZE)
+		if (r == -EMSGSIZE || r == -E2BIG)
 			call_send_error(bus, r, NULL, &px->error);
 		else if (r < 0)
 			bus_error_set(&px->error, BUS_ERROR_FAILED, "the call could not be sent: %s",
@@ -201,7 +251,11 @@ static void proxy_invoke(ProtobufCService *service, unsigned method_index,
 		return;
 	}
 	struct pending *p;
+	bus->next_fds = fds;
+	bus->next_n_fds = bus->refused_fds = n_fds;
 	int r = call_start(bus, &h, NULL, 0, input, px->timeout_usec, &p);
+	bus->next_fds = NULL;
+	bus->next_n_fds = 0;
 	if (r < 0) {
 		async_failed(px, method_index, r, closure, closure_data);
 		return;

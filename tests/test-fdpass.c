@@ -590,6 +590,68 @@ static int echo_fds(bus_t *bus, const char *text, const int *fds, unsigned n, ch
 	return r;
 }
 
+/* Stub calls through a proxy: what the closure saw. */
+struct stub_out {
+	char text[64];
+	int fd;        /* the reply's descriptor 0, taken */
+	int again;     /* a second take of it */
+	int done;
+};
+
+static void stub_closure(const Busd__Examples__EchoReply *rep, void *closure_data)
+{
+	struct stub_out *o = closure_data;
+
+	snprintf(o->text, sizeof(o->text), "%s", rep ? rep->text : "(none)");
+	o->fd = bus_proxy_take_fd(closure_data, 0);
+	o->again = bus_proxy_take_fd(closure_data, 0);
+	o->done = 1;
+}
+
+static void test_stubs(bus_t *bus)
+{
+	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
+	struct stub_out o = { .fd = -1 };
+	char buf[64];
+	int p[2];
+
+	ProtobufCService *sync = bus_proxy_new(bus, SVC, &busd__examples__echo__descriptor, 10000000,
+					       BUS_PROXY_SYNC);
+	pipe2(p, O_CLOEXEC);
+	req.text = "stub";
+	bus_proxy_set_fds(sync, &p[1], 1);
+	busd__examples__echo__echo(sync, &req, stub_closure, &o);
+	close(p[1]);
+	ok(o.done && strcmp(o.text, "1/1") == 0 && o.fd == -ENOENT,
+	   "a sync stub call after bus_proxy_set_fds() passes the descriptor (%s)", o.text);
+	ok(read_within(p[0], buf, sizeof(buf)) == 4 && read_within(p[0], buf, sizeof(buf)) == 0,
+	   "  the service wrote into it, and no copy is left");
+	close(p[0]);
+	memset(&o, 0, sizeof(o));
+	busd__examples__echo__echo(sync, &req, stub_closure, &o);
+	ok(strcmp(o.text, "0/0") == 0, "  the next stub call passes none (%s)", o.text);
+
+	memset(&o, 0, sizeof(o));
+	req.text = "back";
+	busd__examples__echo__echo(sync, &req, stub_closure, &o);
+	ok(o.fd >= 0 && o.again == -EALREADY && read_within(o.fd, buf, sizeof(buf)) == 8,
+	   "the closure of a sync stub takes the reply's descriptor with bus_proxy_take_fd()");
+	if (o.fd >= 0)
+		close(o.fd);
+	bus_proxy_free(sync);
+
+	ProtobufCService *async = bus_proxy_new(bus, SVC, &busd__examples__echo__descriptor,
+						10000000, BUS_PROXY_ASYNC);
+	memset(&o, 0, sizeof(o));
+	busd__examples__echo__echo(async, &req, stub_closure, &o);
+	harness_loop_until(bus, &o.done, 10000);
+	ok(o.fd >= 0 && read_within(o.fd, buf, sizeof(buf)) == 8,
+	   "  and so does the closure of an async stub");
+	if (o.fd >= 0)
+		close(o.fd);
+	bus_proxy_free(async);
+}
+
 /* busctl call --raw --fd-write FILE: the service writes into FILE. */
 static void test_busctl(void)
 {
@@ -726,6 +788,7 @@ static void test_libbus(void)
 	while (burst_done < 50 && harness_now_ms() < until)
 		harness_loop_until(bus, &all, 100);
 	is_int(burst_ok, 50, "50 replies with a descriptor each, in flight together: each taken once");
+	test_stubs(bus);
 	is_int(self_fds(), mine, "the caller holds as many descriptors as before (%d)", mine);
 	test_busctl();
 
@@ -736,7 +799,7 @@ static void test_libbus(void)
 
 int main(void)
 {
-	plan(58);
+	plan(63);
 	harness_start_conf("[limits]\nmax_fds_per_frame = %d\nmax_queued_fds = 2000\n"
 			   "max_queued_fds_per_uid = 4000\n", LIMIT);
 	test_call_and_reply();

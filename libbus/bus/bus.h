@@ -474,6 +474,17 @@ const bus_error_t *bus_proxy_call_error(const void *closure_data);
  * succeeded), e.g. after a sync stub called with no closure. Owned by the
  * proxy. */
 const bus_error_t *bus_proxy_error(const ProtobufCService *proxy);
+/* File descriptors with stub calls: the next call made through proxy passes
+ * the n_fds descriptors at fds (which must stay valid until that call) with
+ * its CALL, as bus_call_fds() does; then the proxy forgets them. Returns 0 or
+ * -EINVAL. More than bus_get_max_fds() fails that call with
+ * bus.Error.LimitsExceeded. Inside the closure of a proxy call,
+ * bus_proxy_take_fd(closure_data, index) takes descriptor index of the
+ * reply (the caller owns it); those not taken are closed when the closure
+ * returns. It returns the descriptor, -ENOENT (no such index), -EALREADY,
+ * or -EINVAL (no closure with closure_data is running). */
+int bus_proxy_set_fds(ProtobufCService *proxy, const int *fds, unsigned n_fds);
+int bus_proxy_take_fd(const void *closure_data, unsigned index);
 
 /* ---- untyped calls ---- */
 
