@@ -58,6 +58,7 @@ struct broker {
 	unsigned n_held;           /* peers busd does not read for now */
 	struct dispatch_source quota_timer; /* quota.c's watchdog, armed while congested */
 	struct schema_store *schemas;
+	struct supervisor *supervisor; /* declared services (supervise.h); NULL: none */
 
 	uint64_t next_id;          /* last unique id given out */
 	uint64_t serial;           /* serials of frames busd originates */

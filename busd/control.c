@@ -21,6 +21,7 @@
 #include "policy.h"
 #include "quota.h"
 #include "schema.h"
+#include "supervise.h"
 #include "wire.h"
 
 #define BUSD_SERVER "busd " PACKAGE_VERSION
@@ -114,6 +115,8 @@ void control_name_changed(struct broker *b, const char *name, const struct peer 
 		log_info("name %s: owner %s -> %s", name, was, is);
 	}
 	router_emit(b, "bus.NameOwnerChanged", &ev.base);
+	if (b->supervisor) /* a service's instance is up once it owns its names */
+		supervisor_name_changed(b->supervisor, name, old_owner, new_owner);
 }
 
 static void do_hello(struct ctl *c)

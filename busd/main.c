@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "policy.h"
 #include "settings.h"
+#include "supervise.h"
 #include "wire.h"
 
 struct daemon {
@@ -31,6 +32,7 @@ struct daemon {
 	struct config cfg;
 	struct config_cmdline cmdline;
 	int activated; /* the socket came from systemd */
+	int stopping;  /* SIGINT/SIGTERM seen */
 };
 
 static void usage(FILE *f)
@@ -55,9 +57,11 @@ static void usage(FILE *f)
 		"  -V, --version              show the version\n"
 		"\n"
 		"busd runs in the foreground and logs to stderr (or syslog, see busd.conf(5)).\n"
-		"SIGHUP: re-read the configuration and apply limits, logging and policy live.\n"
-		"SIGINT/SIGTERM: stop accepting, answer pending calls with bus.Error.NoReply,\n"
-		"flush queued output, remove the socket file and exit 0.\n"
+		"SIGHUP: re-read the configuration and apply limits, logging and policy live;\n"
+		"restart the services whose files changed, stop removed ones, start new ones.\n"
+		"SIGINT/SIGTERM: stop the services (last started first), stop accepting,\n"
+		"answer pending calls with bus.Error.NoReply, flush queued output, remove the\n"
+		"socket file and exit 0.\n"
 		"Exit status: 0 clean exit, 1 runtime failure, 2 usage or configuration error.\n");
 }
 
@@ -86,11 +90,43 @@ static void notify_ready(const struct daemon *d)
 #define daemon_of(src, member) \
 	((struct daemon *)(void *)((char *)(src) - offsetof(struct daemon, member)))
 
+static void services_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	broker_shutdown(d->broker);
+}
+
+/* The services first, in reverse start order, while the bus still routes
+ * (they may need it to stop cleanly); then the broker. */
 static void stop(struct daemon *d, const char *sig)
 {
+	if (d->stopping) {
+		log_notice("received %s, already shutting down", sig);
+		return;
+	}
+	d->stopping = 1;
 	log_notice("received %s, shutting down", sig);
 	notify_send("STOPPING=1\nSTATUS=shutting down");
-	broker_shutdown(d->broker);
+	if (d->broker->supervisor)
+		supervisor_shutdown(d->broker->supervisor, services_stopped, d);
+	else
+		broker_shutdown(d->broker);
+}
+
+/* Hand the configuration's services to the supervisor (made when the
+ * first service is declared). */
+static void services_apply(struct daemon *d)
+{
+	struct broker *b = d->broker;
+
+	if (!b->supervisor && d->cfg.services.n &&
+	    !(b->supervisor = supervisor_new(b, d->cfg.socket))) {
+		log_error("out of memory: the services are not started");
+		return;
+	}
+	if (b->supervisor)
+		supervisor_apply(b->supervisor, &d->cfg.services);
 }
 
 static void on_sigint(struct dispatch_source *s, short what)
@@ -103,6 +139,20 @@ static void on_sigterm(struct dispatch_source *s, short what)
 {
 	(void)what;
 	stop(daemon_of(s, sig_term), "SIGTERM");
+}
+
+static void count_one(struct service *svc, void *ud)
+{
+	(void)svc;
+	(*(unsigned *)ud)++;
+}
+
+static unsigned services_count(struct daemon *d)
+{
+	unsigned n = 0;
+
+	supervisor_each(d->broker->supervisor, count_one, &n);
+	return n;
 }
 
 /* SIGHUP: a new configuration, or the old one kept when the file is bad. */
@@ -138,17 +188,21 @@ static void on_reload(struct dispatch_source *s, short what)
 	next.mode = d->cfg.mode;
 	snprintf(next.group, sizeof(next.group), "%s", d->cfg.group);
 	struct policy *old = d->cfg.policy;
+	service_set_free(&d->cfg.services); /* empty: its services are the supervisor's */
 	d->cfg = next;
 	logging_apply(&d->cfg);
 	broker_set_limits(d->broker, &d->cfg); /* the broker now uses the new policy */
 	broker_policy_changed(d->broker);
 	policy_free(old);
+	if (!d->stopping)
+		services_apply(d);
 	log_notice("reloaded the configuration (log level %s, max frame %u bytes, "
 		   "%u pending calls, %u connections per uid, %u names per peer, "
-		   "%zu policy rules)",
+		   "%zu policy rules, %u services)",
 		   config_level_name(d->cfg.log_level), d->cfg.max_frame_size,
 		   d->cfg.max_pending_calls, d->cfg.max_connections_per_uid,
-		   d->cfg.max_names_per_peer, d->cfg.policy ? d->cfg.policy->n : 0);
+		   d->cfg.max_names_per_peer, d->cfg.policy ? d->cfg.policy->n : 0,
+		   services_count(d));
 	notify_ready(d);
 }
 
@@ -270,6 +324,8 @@ int main(int argc, char **argv)
 	else
 		log_notice("busd %s listening on %s (max frame %u bytes; %s)", PACKAGE_VERSION,
 			   d.cfg.socket, d.cfg.max_frame_size, file);
+	services_apply(&d);
+	supervisor_boot(d.broker->supervisor); /* the socket listens: start them */
 	notify_ready(&d);
 
 	r = event_base_dispatch(d.base);
@@ -277,6 +333,9 @@ int main(int argc, char **argv)
 	dispatch_source_free(&d.sig_int);
 	dispatch_source_free(&d.sig_term);
 	dispatch_source_free(&d.sig_hup);
+	/* Reaped already after a signal; killed here if the loop failed. */
+	supervisor_free(d.broker->supervisor);
+	d.broker->supervisor = NULL;
 	broker_free(d.broker);
 	config_free(&d.cfg);
 	event_base_free(d.base);

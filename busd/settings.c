@@ -20,7 +20,7 @@
 #include "policy.h"
 #include "wire.h"
 
-enum type { T_PATH, T_MODE, T_GROUP, T_SIZE, T_COUNT, T_LEVEL, T_TARGET };
+enum type { T_PATH, T_MODE, T_GROUP, T_SIZE, T_COUNT, T_LEVEL, T_TARGET, T_DIR };
 
 struct option_def {
 	const char *section, *key;
@@ -53,6 +53,7 @@ static const struct option_def defs[CFG_N_KEYS] = {
 	[CFG_FRAME_TIMEOUT] = { "limits", "frame_timeout_seconds", T_COUNT, 1, 3600 },
 	[CFG_LOG_LEVEL] = { "log", "level", T_LEVEL, 0, 0 },
 	[CFG_LOG_TARGET] = { "log", "target", T_TARGET, 0, 0 },
+	[CFG_SERVICES_DIR] = { "services", "dir", T_DIR, 0, 0 },
 };
 
 static const char *const level_names[] = {
@@ -166,6 +167,14 @@ static int option_set(struct config *c, enum config_key k, const char *s, char *
 			}
 		snprintf(why, wlen, "'%s' is not a level (error, warning, notice, info, debug)", s);
 		return -EINVAL;
+	case T_DIR:
+		if (!*s || strlen(s) >= sizeof(c->services_dir)) {
+			snprintf(why, wlen, "a directory path must have 1 to %zu bytes",
+				 sizeof(c->services_dir) - 1);
+			return -EINVAL;
+		}
+		snprintf(c->services_dir, sizeof(c->services_dir), "%s", s);
+		return 0;
 	case T_TARGET:
 		if (strcmp(s, "stderr") == 0 || strcmp(s, "syslog") == 0) {
 			c->log_target = s[1] == 't' ? LOG_TARGET_STDERR : LOG_TARGET_SYSLOG;
@@ -239,7 +248,7 @@ static void defaults(struct config *c)
 /* Append one line to the problems found. Plain memory rather than a
  * memory stream: reading a good configuration touches no stdio, so an idle
  * busd maps no stdio code beyond what its log lines need. */
-static __attribute__((format(printf, 2, 3))) void errors_add(struct config_errors *e,
+__attribute__((format(printf, 2, 3))) void config_errors_add(struct config_errors *e,
 							       const char *fmt, ...)
 {
 	va_list ap;
@@ -299,7 +308,7 @@ static __attribute__((format(printf, 2, 3))) int reader_error(struct reader *r, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	errors_add(r->err, "%s:%d: %s", r->path, r->line, msg);
+	config_errors_add(r->err, "%s:%d: %s", r->path, r->line, msg);
 	r->errors++;
 	return 1; /* keep parsing: report every error of the file at once */
 }
@@ -334,7 +343,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
 	}
 	if (!*section)
 		return reader_error(r, "'%s' is outside any section ([listen], [limits], [log], "
-				       "[policy])", key);
+				       "[policy], [services])", key);
 	if (!known_section)
 		return reader_error(r, "unknown section [%s]", section);
 	return reader_error(r, "unknown key '%s' in [%s]", key, section);
@@ -400,11 +409,11 @@ static int load_file(struct config *c, const char *path, int must_exist,
 	if (e == -ENOENT && !must_exist)
 		return 0;
 	if (e == -EFBIG) {
-		errors_add(err, "%s: cannot read: larger than %u bytes", path, CONFIG_FILE_MAX);
+		config_errors_add(err, "%s: cannot read: larger than %u bytes", path, CONFIG_FILE_MAX);
 		return -EINVAL;
 	}
 	if (e < 0) {
-		errors_add(err, "%s: cannot read: %s", path, strerror(-e));
+		config_errors_add(err, "%s: cannot read: %s", path, strerror(-e));
 		return -EINVAL;
 	}
 	c->file_found = 1;
@@ -416,10 +425,10 @@ static int load_file(struct config *c, const char *path, int must_exist,
 	/* inih reports the first line it could not parse and skips it; the
 	 * handler has already reported every other error. */
 	if (bad > 0) {
-		errors_add(err, "%s:%d: not a [section] or key = value line", path, bad);
+		config_errors_add(err, "%s:%d: not a [section] or key = value line", path, bad);
 		r.errors++;
 	} else if (bad < 0) {
-		errors_add(err, "%s: out of memory while parsing", path);
+		config_errors_add(err, "%s: out of memory while parsing", path);
 		r.errors++;
 	}
 	return r.errors ? -EINVAL : 0;
@@ -435,7 +444,7 @@ static int from_env(struct config *c, enum config_key k, const char *var, struct
 	if (!v || !*v)
 		return 0;
 	if (option_set(c, k, v, why, sizeof(why)) < 0) {
-		errors_add(err, "environment %s: %s", var, why);
+		config_errors_add(err, "environment %s: %s", var, why);
 		return -EINVAL;
 	}
 	c->source[k] = SRC_ENV;
@@ -451,12 +460,35 @@ static int from_cmdline(struct config *c, enum config_key k, const char *opt, co
 	if (!v)
 		return 0;
 	if (option_set(c, k, v, why, sizeof(why)) < 0) {
-		errors_add(err, "%s: %s", opt, why);
+		config_errors_add(err, "%s: %s", opt, why);
 		return -EINVAL;
 	}
 	c->source[k] = SRC_CMDLINE;
 	snprintf(c->origin[k], sizeof(c->origin[k]), "command line %s", opt);
 	return 0;
+}
+
+/* The service files: [services] dir, which must exist, or else services.d
+ * beside the configuration file when there is one (busd on built-in
+ * defaults runs no services). */
+static int services_load(struct config *c, struct config_errors *err)
+{
+	char dir[PATH_MAX];
+
+	if (c->source[CFG_SERVICES_DIR] != SRC_DEFAULT)
+		return service_set_load(&c->services, c->services_dir, 1, err);
+	if (!c->file_found)
+		return 0;
+	const char *slash = strrchr(c->file, '/');
+	int n = slash ? snprintf(dir, sizeof(dir), "%.*s/services.d", (int)(slash - c->file),
+				 c->file)
+		      : snprintf(dir, sizeof(dir), "services.d");
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return 0;
+	snprintf(c->services_dir, sizeof(c->services_dir), "%s", dir);
+	snprintf(c->origin[CFG_SERVICES_DIR], sizeof(c->origin[CFG_SERVICES_DIR]),
+		 "built-in default: beside the configuration file");
+	return service_set_load(&c->services, dir, 0, err);
 }
 
 int config_load(struct config *c, const struct config_cmdline *cl, struct config_errors *err)
@@ -474,12 +506,12 @@ int config_load(struct config *c, const struct config_cmdline *cl, struct config
 	if (cl->verbose)
 		from_cmdline(c, CFG_LOG_LEVEL, "--verbose", "debug", err);
 	if (!c->socket[0]) {
-		errors_add(err, "no socket path: give --socket, set BUS_ADDRESS or XDG_RUNTIME_DIR, "
+		config_errors_add(err, "no socket path: give --socket, set BUS_ADDRESS or XDG_RUNTIME_DIR, "
 			     "or set [listen] socket");
 		bad = 1;
 	}
 	if (!bad && c->max_queued_bytes < c->max_frame_size) {
-		errors_add(err, "%s: limits.max_queued_bytes (%llu) must be at least "
+		config_errors_add(err, "%s: limits.max_queued_bytes (%llu) must be at least "
 			     "limits.max_frame_size (%u)", c->origin[CFG_MAX_QUEUED],
 			(unsigned long long)c->max_queued_bytes, c->max_frame_size);
 		bad = 1;
@@ -493,7 +525,7 @@ int config_load(struct config *c, const struct config_cmdline *cl, struct config
 			 "built-in default: max_queued_bytes / 8");
 	}
 	if (!bad && c->max_queued_bytes_per_uid < c->max_queued_bytes) {
-		errors_add(err, "%s: limits.max_queued_bytes_per_uid (%llu) must be at least "
+		config_errors_add(err, "%s: limits.max_queued_bytes_per_uid (%llu) must be at least "
 			     "limits.max_queued_bytes (%llu)", c->origin[CFG_UID_QUEUED],
 			(unsigned long long)c->max_queued_bytes_per_uid,
 			(unsigned long long)c->max_queued_bytes);
@@ -506,25 +538,27 @@ int config_load(struct config *c, const struct config_cmdline *cl, struct config
 			 "built-in default: 2 x max_frame_size");
 	}
 	if (!bad && c->max_input_bytes_per_uid < c->max_frame_size) {
-		errors_add(err, "%s: limits.max_input_bytes_per_uid (%llu) must be at least "
+		config_errors_add(err, "%s: limits.max_input_bytes_per_uid (%llu) must be at least "
 			     "limits.max_frame_size (%u)", c->origin[CFG_UID_INPUT],
 			(unsigned long long)c->max_input_bytes_per_uid, c->max_frame_size);
 		bad = 1;
 	}
 	if (!bad && c->max_schema_bytes_per_uid < c->max_schema_bytes) {
-		errors_add(err, "%s: limits.max_schema_bytes_per_uid (%llu) must be at least "
+		config_errors_add(err, "%s: limits.max_schema_bytes_per_uid (%llu) must be at least "
 			     "limits.max_schema_bytes (%llu)", c->origin[CFG_UID_SCHEMA],
 			(unsigned long long)c->max_schema_bytes_per_uid,
 			(unsigned long long)c->max_schema_bytes);
 		bad = 1;
 	}
 	if (!bad && c->queue_hold_bytes > c->max_queued_bytes) {
-		errors_add(err, "%s: limits.queue_hold_bytes (%llu) must be at most "
+		config_errors_add(err, "%s: limits.queue_hold_bytes (%llu) must be at most "
 			     "limits.max_queued_bytes (%llu)", c->origin[CFG_HOLD],
 			(unsigned long long)c->queue_hold_bytes,
 			(unsigned long long)c->max_queued_bytes);
 		bad = 1;
 	}
+	if (!bad && services_load(c, err) < 0)
+		bad = 1;
 	if (bad)
 		config_free(c);
 	return bad ? -EINVAL : 0;
@@ -534,6 +568,7 @@ void config_free(struct config *c)
 {
 	policy_free(c->policy);
 	c->policy = NULL;
+	service_set_free(&c->services);
 }
 
 int config_group_id(const struct config *c, gid_t *gid, FILE *err)
@@ -568,7 +603,7 @@ const char *config_file_describe(const struct config *c, char *buf, size_t len)
 
 void config_print(const struct config *c, FILE *out)
 {
-	char v[160], file[sizeof(c->file) + 64];
+	char v[PATH_MAX], file[sizeof(c->file) + 64];
 
 	fprintf(out, "# %s\n", config_file_describe(c, file, sizeof(file)));
 	for (int k = 0; k < CFG_N_KEYS; k++) {
@@ -611,8 +646,12 @@ void config_print(const struct config *c, FILE *out)
 		case CFG_LOG_TARGET:
 			snprintf(v, sizeof(v), "%s", c->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");
 			break;
+		case CFG_SERVICES_DIR:
+			snprintf(v, sizeof(v), "%s", c->services_dir[0] ? c->services_dir : "(none)");
+			break;
 		}
 		fprintf(out, "%s.%s = %s  (%s)\n", defs[k].section, defs[k].key, v, c->origin[k]);
 	}
+	service_set_print(&c->services, out);
 	policy_print(c->policy, out);
 }

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "service-conf.h"
+
 #ifndef BUSD_CONFIG_FILE
 #define BUSD_CONFIG_FILE "/etc/busd/busd.conf"
 #endif
@@ -26,6 +28,7 @@ enum config_key {
 	CFG_UID_INPUT, CFG_UID_SCHEMA, CFG_MAX_EXPORTS, CFG_UID_EXPORTS,
 	CFG_HELLO_TIMEOUT, CFG_FRAME_TIMEOUT,
 	CFG_LOG_LEVEL, CFG_LOG_TARGET,
+	CFG_SERVICES_DIR,
 	CFG_N_KEYS
 };
 
@@ -55,6 +58,8 @@ struct config {
 	int log_level;               /* LOG_ERR .. LOG_DEBUG */
 	int log_target;
 	struct policy *policy;       /* [policy] rules (policy.h); NULL: none */
+	char services_dir[PATH_MAX]; /* [services] dir; "": the file's services.d */
+	struct service_set services; /* the service files read from it */
 	enum config_source source[CFG_N_KEYS];
 	char origin[CFG_N_KEYS][128]; /* "FILE:LINE" or the variable's name */
 	char file[PATH_MAX];         /* the file busd read, or looked for */
@@ -78,13 +83,16 @@ struct config_errors {
 	size_t len;
 	int oom;    /* a line was lost for want of memory */
 };
+/* Add one line (no newline in fmt) to err. */
+void config_errors_add(struct config_errors *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Build the configuration: defaults, then the file (read whole, at most
  * 1 MiB), the environment and the command line. Returns 0, or -EINVAL with
  * every problem in err. */
 int config_load(struct config *c, const struct config_cmdline *cl, struct config_errors *err);
 
-/* Free what config_load() allocated (the policy). */
+/* Free what config_load() allocated (the policy, the services). */
 void config_free(struct config *c);
 
 /* Which file the configuration came from, for a log line: "configuration

@@ -24,7 +24,7 @@ origin() { printf '%s\n' "$OUT" | sed -n "s/^$1 = .*  (\(.*\))\$/\1/p"; }
 # ---- defaults
 check_config -c /dev/null --socket "$TEST_TMP/d.sock"
 expect_eq "an empty file is valid" "$RC" 0
-expect_eq "  and prints the file's name and twenty-four options" "$(lines "$OUT")" 25
+expect_eq "  and prints the file's name and twenty-five options" "$(lines "$OUT")" 26
 expect_eq "  the first line names the file read" "$(printf '%s\n' "$OUT" | head -n 1)" \
 	"# configuration file /dev/null"
 expect_eq "  listen.mode defaults to 0666" "$(value listen.mode)" 0666
@@ -48,9 +48,10 @@ expect_eq "  and says where each came from" "$(origin limits.max_pending_calls)"
 
 check_config -c "$top_builddir/conf/busd.conf" --socket "$TEST_TMP/d.sock"
 expect_eq "the shipped conf/busd.conf is valid" "$RC" 0
-shipped=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket\|^#')
+# services.dir defaults to services.d beside the file read.
+shipped=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket\|^services.dir\|^#')
 check_config -c /dev/null --socket "$TEST_TMP/d.sock"
-defaults=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket\|^#')
+defaults=$(printf '%s\n' "$OUT" | sed 's/  (.*)$//' | grep -v '^listen.socket\|^services.dir\|^#')
 expect_eq "  and changes nothing: every value is the default" "$shipped" "$defaults"
 
 # ---- the configured path: where busd looks without -c, and what it says

@@ -68,7 +68,7 @@ check "the dissector and bus.proto in /usr/share/busd" \
 	"cmp -s '$top_srcdir/busctl/busd.lua' '$D/usr/share/busd/busd.lua' &&
 	 cmp -s '$top_srcdir/proto/bus.proto' '$D/usr/share/busd/proto/bus.proto'"
 
-mkdir -p "$D/usr/bin" # uninstall cds there (no program was installed)
+mkdir -p "$D/usr/bin" "$D/usr/libexec/busd" # uninstall cds there (no program was installed)
 inner_make uninstall
 expect_eq "make uninstall DESTDIR=... succeeds" "$?" 0
 expect_eq "  and leaves no file behind" "$(find "$D" -type f | wc -l | tr -d ' ')" 0
