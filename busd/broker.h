@@ -59,6 +59,7 @@ struct broker {
 	struct dispatch_source quota_timer; /* quota.c's watchdog, armed while congested */
 	struct schema_store *schemas;
 	struct supervisor *supervisor; /* declared services (supervise.h); NULL: none */
+	struct watchdog *watchdogs; /* watchdog.c: the services busd pings */
 
 	uint64_t next_id;          /* last unique id given out */
 	uint64_t serial;           /* serials of frames busd originates */
