@@ -52,17 +52,21 @@ static void watchdog_free(struct watchdog *w)
 }
 
 /* The ping goes to the name, so the instance sees what anyone calling it
- * would reach. Nobody owning it (the instance let it go): no ping this
- * period, and nothing to blame. */
-static void ping(struct watchdog *w, const struct service_status *st)
+ * would reach. Only the instance itself is asked: when the instance let
+ * the name go, nobody is pinged this period and nothing is blamed, so a
+ * peer that took the name over cannot get the service killed by keeping
+ * silent. */
+static void ping(struct watchdog *w, struct service *svc, const struct service_status *st)
 {
 	static const Bus__Empty empty = BUS__EMPTY__INIT;
 	const char *name = st->n_names ? st->names[0] : NULL;
 	struct peer *p = name ? router_resolve(w->b, name, strlen(name)) : NULL;
 
 	w->serial = 0;
-	if (!p || p->state != PEER_ACTIVE) {
-		log_debug("watchdog: service %s: nobody owns %s, no ping", st->id, name ? name : "-");
+	if (!p || p->state != PEER_ACTIVE || !w->b->supervisor ||
+	    supervisor_service_of_peer(w->b->supervisor, p) != svc) {
+		log_debug("watchdog: service %s: its instance does not own %s, no ping", st->id,
+			  name ? name : "-");
 		return;
 	}
 	w->serial = router_call_from_bus(p, name, "bus.Peer", "Ping", &empty.base);
@@ -96,7 +100,7 @@ static void on_tick(struct dispatch_source *s, short what)
 		/* The peer left without answering: its supervisor hears of
 		 * that; the owner of the name now is asked afresh. */
 	}
-	ping(w, &st);
+	ping(w, w->svc, &st);
 }
 
 void watchdog_service_changed(struct broker *b, struct service *svc)
