@@ -115,7 +115,8 @@ static void stop(struct daemon *d, const char *sig)
 }
 
 /* Hand the configuration's services to the supervisor (made when the
- * first service is declared). */
+ * first service is declared, at start or on a reload), and start the boot
+ * ones: the socket listens whenever this runs. */
 static void services_apply(struct daemon *d)
 {
 	struct broker *b = d->broker;
@@ -125,8 +126,10 @@ static void services_apply(struct daemon *d)
 		log_error("out of memory: the services are not started");
 		return;
 	}
-	if (b->supervisor)
+	if (b->supervisor) {
 		supervisor_apply(b->supervisor, &d->cfg.services);
+		supervisor_boot(b->supervisor);
+	}
 }
 
 static void on_sigint(struct dispatch_source *s, short what)
@@ -324,8 +327,7 @@ int main(int argc, char **argv)
 	else
 		log_notice("busd %s listening on %s (max frame %u bytes; %s)", PACKAGE_VERSION,
 			   d.cfg.socket, d.cfg.max_frame_size, file);
-	services_apply(&d);
-	supervisor_boot(d.broker->supervisor); /* the socket listens: start them */
+	services_apply(&d); /* the socket listens: start the boot services */
 	notify_ready(&d);
 
 	r = event_base_dispatch(d.base);

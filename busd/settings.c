@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -468,27 +469,38 @@ static int from_cmdline(struct config *c, enum config_key k, const char *opt, co
 	return 0;
 }
 
-/* The service files: [services] dir, which must exist, or else services.d
- * beside the configuration file when there is one (busd on built-in
- * defaults runs no services). */
+/* The service files: [services] dir (a relative path from the file's
+ * directory), which must exist, or else services.d beside the
+ * configuration file when there is one (busd on built-in defaults runs no
+ * services). */
 static int services_load(struct config *c, struct config_errors *err)
 {
-	char dir[PATH_MAX];
-
-	if (c->source[CFG_SERVICES_DIR] != SRC_DEFAULT)
-		return service_set_load(&c->services, c->services_dir, 1, err);
-	if (!c->file_found)
-		return 0;
+	int given = c->source[CFG_SERVICES_DIR] != SRC_DEFAULT;
+	const char *dir = given ? c->services_dir : "services.d";
 	const char *slash = strrchr(c->file, '/');
-	int n = slash ? snprintf(dir, sizeof(dir), "%.*s/services.d", (int)(slash - c->file),
-				 c->file)
-		      : snprintf(dir, sizeof(dir), "services.d");
-	if (n < 0 || (size_t)n >= sizeof(dir))
+	char path[PATH_MAX];
+
+	if (!given && !c->file_found)
 		return 0;
-	snprintf(c->services_dir, sizeof(c->services_dir), "%s", dir);
-	snprintf(c->origin[CFG_SERVICES_DIR], sizeof(c->origin[CFG_SERVICES_DIR]),
-		 "built-in default: beside the configuration file");
-	return service_set_load(&c->services, dir, 0, err);
+	int n = dir[0] == '/' || !slash ? snprintf(path, sizeof(path), "%s", dir)
+		: snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - c->file), c->file, dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		config_errors_add(err, "%s: services.dir: the path is too long", c->origin[CFG_SERVICES_DIR]);
+		return -EINVAL;
+	}
+	snprintf(c->services_dir, sizeof(c->services_dir), "%s", path);
+	struct stat st;
+	errno = 0;
+	if (given && (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		config_errors_add(err, "%s: services.dir: %s is not a directory%s%s",
+				  c->origin[CFG_SERVICES_DIR], path, errno ? ": " : "",
+				  errno ? strerror(errno) : "");
+		return -EINVAL;
+	}
+	if (!given)
+		snprintf(c->origin[CFG_SERVICES_DIR], sizeof(c->origin[CFG_SERVICES_DIR]),
+			 "built-in default: beside the configuration file");
+	return service_set_load(&c->services, path, given, err);
 }
 
 int config_load(struct config *c, const struct config_cmdline *cl, struct config_errors *err)

@@ -33,7 +33,7 @@ pid_t spawn_start(const struct spawn_request *r, int fds[2], int *failed, char *
  * of a longer line is dropped, and the line says so), at most
  * OUTPUT_LINES_PER_SEC lines a second per service (the others are counted
  * and the count is logged). Control characters are shown as '?'. */
-#define OUTPUT_LINE_MAX 1024
+#define OUTPUT_LINE_MAX 900 /* with the prefix and the id, within log.c's 1 KiB line */
 #define OUTPUT_LINES_PER_SEC 50
 
 struct output_budget {

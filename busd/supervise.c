@@ -616,13 +616,29 @@ int service_demand(struct service *svc, char *why, size_t len)
 		return -1;
 	}
 	switch (svc->state) {
-	case SERVICE_STOPPED:
+	case SERVICE_STOPPED: {
+		/* Starts on demand count against restart_intensity too: calls
+		 * cannot make busd fork a service that exits at once in a loop. */
+		unsigned count;
+		if (!intensity_allows(svc, dispatch_now_usec(), &count)) {
+			snprintf(svc->last_reason, sizeof(svc->last_reason),
+				 "failed: %u starts in %llu s", count,
+				 (unsigned long long)(svc->conf->period_usec / USEC));
+			log_error("service %s: started on demand %u times within %llu s, more than "
+				  "restart_intensity allows; not starting it until an operator does",
+				  svc->conf->id, count,
+				  (unsigned long long)(svc->conf->period_usec / USEC));
+			set_state(svc, SERVICE_FAILED, svc->last_reason);
+			snprintf(why, len, "%s", svc->last_reason);
+			return -1;
+		}
 		service_start(svc);
 		if (svc->state == SERVICE_STARTING || svc->state == SERVICE_BACKOFF ||
 		    svc->state == SERVICE_RUNNING)
 			return 0;
 		snprintf(why, len, "%s", svc->last_reason);
 		return -1;
+	}
 	case SERVICE_FAILED:
 		snprintf(why, len, "%s", svc->last_reason);
 		return -1;
@@ -728,6 +744,11 @@ struct supervisor *supervisor_new(struct broker *b, const char *socket)
 	if (!s)
 		return NULL;
 	s->b = b;
+	/* Each service holds two pipes, and a start three descriptors more for
+	 * a moment: kept out of what peers may take (broker.c's budget). */
+	unsigned reserve = 2u * SERVICE_FILES_MAX + 8u;
+	if (b->fd_budget > 4u * reserve)
+		b->fd_budget -= reserve;
 	snprintf(s->address, sizeof(s->address), "BUS_ADDRESS=%s", socket);
 	s->by_name = hash_new();
 	s->by_id = hash_new();

@@ -6,7 +6,7 @@
 # removed and new files, and SIGTERM leaving no process behind. Real busd,
 # real children (services/echo), no sleeps: every wait polls a condition.
 . "$top_srcdir/tests/lib.sh"
-plan 34
+plan 40
 
 ECHO_BIN=$(cd "$top_builddir/services" && pwd)/echo
 SVC="$TEST_TMP/services.d"
@@ -89,6 +89,13 @@ names = org.t.Env
 restart = no
 environment = A=1 "B=two words"
 EOF
+cat >"$SVC/chatty.conf" <<'EOF'
+[service]
+# A line too long, then more lines than a second's budget.
+exec = /bin/sh -c "printf '%02000d\n' 0 >&2; yes spam | head -n 1000 >&2"
+names = org.t.Chatty
+restart = no
+EOF
 if [ "$(id -u)" = 0 ]; then
 	chmod 755 "$TEST_TMP" # the socket, for nobody
 	cat >"$SVC/nobody.conf" <<EOF
@@ -135,6 +142,15 @@ check "  after 3 restarts, with an error naming the service and the count" \
 wait_for 30 log_has "service never: starting -> stopped"
 check "a service that does not own its name in start_timeout is killed, and stays stopped (restart = no)" \
 	"log_has 'service never: starting -> stopped (pid' && log_has 'did not own org.t.Never within 0.2 s'"
+
+wait_for 30 log_has "service chatty: starting -> stopped"
+expect_match "a line longer than 900 bytes is cut, and says so" "$(cat "$BUSD_LOG")" \
+	"^busd: info: chatty: 0{900} \\[line cut\\]\$"
+logged=$(grep -c '^busd: info: chatty: spam$' "$BUSD_LOG")
+dropped=$(sed -n 's/^.*chatty: \([0-9]*\) lines of output not logged (more than 50 a second)$/\1/p' \
+	"$BUSD_LOG" | awk '{ n += $1 } END { print n + 0 }')
+check "a chatty child: lines past the budget are not logged, and counted" "[ '$dropped' -gt 0 ]"
+expect_eq "  the logged and the counted lines add up to what it wrote" "$((logged + dropped))" 1000
 
 if [ "$(id -u)" = 0 ]; then
 	wait_for 30 owner_pid org.t.Nobody
@@ -187,4 +203,16 @@ expect_eq "  and none of the processes it started is left" "$left" ""
 check "  the services were stopped before the broker" \
 	"grep -n 'service echo2: stopping -> stopped' '$BUSD_LOG' | cut -d: -f1 |
 	 { read a; b=\$(grep -n 'answered pending\\|notice: stopped' '$BUSD_LOG' | tail -n 1 | cut -d: -f1); [ \"\$a\" -lt \"\$b\" ]; }"
+
+# ---- a busd without services gets its first one on SIGHUP
+rm -f "$SVC"/*.conf
+busd_start -c "$CONF"
+check "a busd with an empty services directory starts no process" \
+	"! log_has 'service '"
+printf '[service]\nexec = %s --name org.t.Late\nnames = org.t.Late\n' "$ECHO_BIN" >"$SVC/late.conf"
+kill -HUP "$BUSD_PID"
+wait_for 30 owner_pid org.t.Late
+check "  and starts the first one a reload declares" "[ -n \"\$(owner_pid org.t.Late)\" ]"
+busd_stop
+expect_eq "  and stops it at SIGTERM (busd exits 0)" "$?" 0
 finish
