@@ -417,9 +417,9 @@ const struct command cmd_start = {
 
 const struct command cmd_stop = {
 	"stop", "[--no-block] SERVICE", "Stop a supervised service",
-	"\nStop SERVICE: SIGTERM to its instance, SIGKILL after its stop_timeout;\n"
-	"busd does not restart it until it is started again (a call to one of its\n"
-	"names does start it again when it is activated on demand).\n" ACTION_HELP,
+	"\nStop SERVICE: SIGTERM to its instance, SIGKILL after its stop_timeout.\n"
+	"busd does not start it again, by its restart policy or for a call to one\n"
+	"of its names, until an operator starts (or restarts) it.\n" ACTION_HELP,
 	stop_run,
 };
 
