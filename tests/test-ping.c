@@ -5,7 +5,7 @@
  * service, and services/echo (bus_run). Any other member of bus.Peer is
  * bus.Error.UnknownMethod, a Ping with a body of another type
  * bus.Error.InvalidArgs, and a Ping flagged NO_REPLY_EXPECTED is not
- * answered at all. */
+ * answered at all. busd answers it at bus too. */
 #include "config.h"
 
 #include <errno.h>
@@ -151,7 +151,7 @@ int main(void)
 	char exp_unique[64], line[256], sync_unique[64], ev_unique[64];
 	bus_error_t err;
 
-	plan(28);
+	plan(30);
 	harness_start(NULL);
 	require(harness_spawn_echo(&echo) == 0, "services/echo is up");
 	require(exporter_start(&exp, EXP_NAME, exp_unique) == 0, "the exporter is up");
@@ -174,6 +174,11 @@ int main(void)
 	ok(ping(bus, bus_unique_name(bus), "Ping", "", &err) == 0,
 	   "a connection pinging itself answers from the wait of its own call (%s)", err.name);
 	check_no_reply(EV_NAME);
+	ok(ping(bus, BUS_NAME, "Ping", "bus.Empty", &err) == 0, "busd answers bus.Peer.Ping at bus (%s)",
+	   err.name);
+	ok(ping(bus, BUS_NAME, "Reboot", "", &err) == -EREMOTE &&
+	   bus_error_has_name(&err, BUS_ERROR_UNKNOWN_METHOD),
+	   "  and another member of bus.Peer there with bus.Error.UnknownMethod (%s)", err.name);
 
 	/* The sync call went on meanwhile: it ends when its callee goes. */
 	harness_send(exp.ctl, "quit");
