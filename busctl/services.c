@@ -2,8 +2,8 @@
  * supervises (ListServices, anyone) and the operator's actions on them
  * (StartService, StopService, RestartService, behind the policy's verb
  * manage). An action waits, watching bus.ServiceStateChanged, until the
- * service has settled (running, stopped, failed, or in backoff after a
- * failed start), as systemctl does; --no-block prints the state busd
+ * service has settled (running or stopped, or failed, or in backoff after
+ * a failed start), as systemctl does; --no-block prints the state busd
  * answered with at once. */
 #include "config.h"
 
@@ -221,13 +221,15 @@ struct action {
 };
 
 /* The states an action ends in: start and restart wait for the instance to
- * come up (or for the start to have failed), stop for it to be gone. */
+ * come up or for the start to have failed (backoff, failed, or stopped
+ * when it exited with restart = no: a restart goes from stopping straight
+ * to starting), stop for it to be gone. */
 static int settles(const struct action *a, Bus__ServiceState s)
 {
 	if (a->cmd == &cmd_stop)
 		return s == BUS__SERVICE_STATE__STOPPED || s == BUS__SERVICE_STATE__FAILED;
 	return s == BUS__SERVICE_STATE__RUNNING || s == BUS__SERVICE_STATE__FAILED ||
-	       s == BUS__SERVICE_STATE__BACKOFF;
+	       s == BUS__SERVICE_STATE__BACKOFF || s == BUS__SERVICE_STATE__STOPPED;
 }
 
 static void on_changed(bus_t *bus, const bus_msg_t *m, void *ud)
@@ -256,15 +258,16 @@ static int action_opt(int opt, const char *arg, void *ud)
 	return 0;
 }
 
-/* "echo: running (pid 1234)", "echo: failed (exited with status 1)". */
-static void print_state(const Bus__ServiceInfo *s)
+/* "echo: running (pid 1234)", "echo: failed (exited with status 1)"; a
+ * stop says no more than "echo: stopped". */
+static void print_state(const struct action *a, const Bus__ServiceInfo *s)
 {
 	char id[300], reason[512];
 
 	printf("%s: %s", esc(s->service, id, sizeof(id)), state_name(s->state));
 	if (s->pid)
 		printf(" (pid %u)", s->pid);
-	else if (s->state != BUS__SERVICE_STATE__STOPPED && s->last_reason[0])
+	else if (a->cmd != &cmd_stop && s->last_reason[0])
 		printf(" (%s)", esc(s->last_reason, reason, sizeof(reason)));
 	printf("\n");
 }
@@ -364,7 +367,7 @@ static int action_run(struct action *a, struct busctl *ctl, int argc, char **arg
 	if (ctl->json)
 		r = json_doc_out(ctl, service_json(shown));
 	else
-		print_state(shown);
+		print_state(a, shown);
 	/* An action that did not get the service where it was asked to is a
 	 * failure of the command, with the state said. */
 	if (r == 0 && !a->no_block &&

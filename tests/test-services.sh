@@ -2,12 +2,12 @@
 # test-services.sh - supervised services as an operator sees them: busctl
 # services (the table and --json, against /proc and busctl list), the
 # restart count and last exit after a kill, start, stop and restart (by id
-# and by a declared name), an unknown service, a busd without services, and
-# the policy's verb manage: as nobody, listing works while start and stop
-# are refused with bus.Error.AccessDenied, until a rule
-# `allow = manage echo user=nobody` (applied by SIGHUP) lets them.
+# and by a declared name), a start that fails, an unknown service, a busd
+# without services, and the policy's verb manage: as nobody, listing works
+# while start and stop are refused with bus.Error.AccessDenied, until a
+# rule `allow = manage echo user=nobody` (applied by SIGHUP) lets them.
 . "$top_srcdir/tests/lib.sh"
-plan 43
+plan 45
 
 CONF="$TEST_TMP/busd.conf"
 SVC_DIR="$TEST_TMP/services.d"
@@ -18,6 +18,14 @@ exec = $ECHO_SVC
 names = org.busd.Echo
 restart = on-failure
 backoff = 0.1
+EOF
+# A service whose start fails: it exits at once and is not restarted.
+cat >"$SVC_DIR/broken.conf" <<EOF
+[service]
+exec = /bin/sh -c "exit 3"
+names = org.test.Broken
+restart = no
+activation = demand
 EOF
 printf '[services]\ndir = %s\n' "$SVC_DIR" >"$CONF"
 
@@ -107,6 +115,9 @@ expect_match "  bus.Error.InvalidArgs naming it" "$ERR" \
 	"^busctl: start nosuch: bus\.Error\.InvalidArgs: no service 'nosuch'"
 run "$BUSCTL" start echo
 expect_eq "  (echo started again)" "$RC" 0
+run "$BUSCTL" start broken
+expect_eq "start of a service that exits at once: exit 1" "$RC" 1
+expect_match "  saying how it ended" "$OUT" "^broken: (stopped|backoff|failed) \(exited with status 3\)$"
 
 # ---- the policy: as nobody
 if [ "$(id -u)" != 0 ]; then
