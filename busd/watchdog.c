@@ -86,6 +86,14 @@ static void on_tick(struct dispatch_source *s, short what)
 	service_status(w->svc, &st);
 	if (w->serial) {
 		struct peer *p = hash_get(w->b->peers, w->peer_unique, strlen(w->peer_unique));
+		if (p && p->id == w->peer_id && p->held_on) {
+			/* busd itself is not reading it (back-pressure: it sends
+			 * to a peer that does not keep up), so its answer may be
+			 * waiting unread: the ping stays in flight. */
+			log_debug("watchdog: service %s: " PEER_FMT " is held, its ping waits",
+				  st.id, PEER_ARGS(p));
+			return;
+		}
 		if (p && p->id == w->peer_id && p->state == PEER_ACTIVE) {
 			char why[128];
 			snprintf(why, sizeof(why), "did not answer bus.Peer.Ping within %g s",
