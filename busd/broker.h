@@ -59,10 +59,10 @@ struct broker {
 	struct dispatch_source quota_timer; /* quota.c's watchdog, armed while congested */
 	struct schema_store *schemas;
 	struct supervisor *supervisor; /* declared services (supervise.h); NULL: none */
-	struct watchdog *watchdogs; /* watchdog.c: the services busd pings */
 
 	uint64_t next_id;          /* last unique id given out */
 	uint64_t serial;           /* serials of frames busd originates */
+	struct watchdog *watchdogs; /* watchdog.c: the services busd pings */
 	uint64_t fanout_mark;      /* one per event delivered, see router.c */
 	uint64_t start_usec;
 	hash *peers;               /* ":N" -> struct peer */
