@@ -670,6 +670,8 @@ static void do_monitor(struct ctl *c)
 	log_info(PEER_FMT ": became a monitor", PEER_ARGS(c->p));
 }
 
+/* bus.Peer at bus: busd answers Ping as libbus does for every peer, so a
+ * liveness check of busd itself needs nothing else. */
 static void do_peer(struct ctl *c)
 {
 	wire_str m = c->h->member;
