@@ -74,8 +74,9 @@ expect_eq "  the pid" "$(jfield pid)" "$pid"
 expect_eq "  the names, the restarts, the last exit" \
 	"$(jfield names) $(jfield restarts) $(jfield last_exit_status) $(jfield last_exit_signal)" \
 	'["org.busd.Echo"] 0 -1 0'
-expect_eq "  its connection" "$(jfield unique_name)" \
-	"$("$BUSCTL" list | awk '$1 == "org.busd.Echo" { print $2 }')"
+got=$(jfield unique_name) want=$("$BUSCTL" list | awk '$1 == "org.busd.Echo" { print $2 }')
+expect_eq "  its connection" "$got" "$want"
+[ "$got" = "$want" ] || { "$BUSCTL" --json services 2>&1; "$BUSCTL" list 2>&1; } | sed 's/^/#   /'
 check "--json=pretty: one document" "'$BUSCTL' --json=pretty services | python3 -m json.tool >/dev/null"
 
 # ---- a crash: restarted by busd, counted
