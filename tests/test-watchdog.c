@@ -1,11 +1,13 @@
-/* test-watchdog.c - busd's watchdog over a supervised service: the echo
- * service declared with watchdog_seconds = 1 is pinged (bus.Peer.Ping to
- * its first name) once a period and answers, so it is left running; once
- * SIGSTOPped it cannot answer, and busd kills it (logging why) and its
- * supervisor starts a new instance, which owns the name again. The time
- * from SIGSTOP to the new instance is printed (the design bound is two
- * periods); the check allows several seconds more, so that a busy machine
- * cannot fail it. */
+/* test-watchdog.c - busd's watchdog over supervised services declared with
+ * watchdog_seconds = 1. The echo service is pinged (bus.Peer.Ping to its
+ * first name) once a period and answers, so it is left running; a service
+ * that only makes sync calls (this program run as --sync-service, waiting
+ * in one long call to echo's Delay) answers from inside that wait and is
+ * left running too. Once SIGSTOPped, echo cannot answer: busd kills it
+ * (logging why) and its supervisor starts a new instance, which owns the
+ * name again. The time from SIGSTOP to the new instance is printed (the
+ * design bound is two periods); the check allows several seconds more, so
+ * that a busy machine cannot fail it. */
 #include "config.h"
 
 #include <errno.h>
@@ -15,32 +17,70 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "echo.pb-c.h"
 #include "harness.h"
 
 #define NAME "org.busd.Echo"
+#define SYNC_NAME "org.test.SyncOnly"
 #define PERIOD_S 1
 /* two periods, plus slack for a busy machine */
 #define REPLACED_BOUND_MS (2 * PERIOD_S * 1000 + 13000)
 
 static char svc_dir[256];
-static char svc_file[300];
+static char svc_file[300], sync_file[300];
 
 static void cleanup(void)
 {
 	if (svc_file[0])
 		unlink(svc_file);
+	if (sync_file[0])
+		unlink(sync_file);
 	if (svc_dir[0])
 		rmdir(svc_dir);
 }
 
-/* The echo service's entry of ListServices (state, pid, restarts), or 0
- * fields when it is not listed. */
+/* --sync-service: a supervised service that never runs a loop. It owns
+ * SYNC_NAME and then waits in sync calls to echo's Delay (ten minutes
+ * each), again whenever one ends; only libbus's answer from the wait of a
+ * sync call keeps the watchdog content. */
+static int sync_service(void)
+{
+	bus_t *bus = NULL;
+	bus_error_t err;
+
+	if (bus_connect(&bus, NULL, &err) < 0 || bus_request_name(bus, SYNC_NAME, &err) < 0) {
+		fprintf(stderr, "sync-service: %s: %s\n", err.name, err.message);
+		return 1;
+	}
+	Busd__Examples__DelayRequest req = BUSD__EXAMPLES__DELAY_REQUEST__INIT;
+	req.ms = 600000;
+	req.text = "sync-service";
+	size_t len;
+	void *body = harness_pack(&req.base, &len);
+	for (;;) {
+		void *reply = NULL;
+		size_t rlen;
+		if (bus_wait_name(bus, NAME, 0, &err) < 0)
+			break;
+		int r = bus_call(bus, NAME, NULL, "Delay", "busd.examples.DelayRequest", body, len,
+				 0, &err, &reply, &rlen);
+		free(reply);
+		if (r < 0 && r != -EREMOTE)
+			break;
+	}
+	free(body);
+	bus_close(bus);
+	return 0;
+}
+
+/* A service's entry of ListServices (state, pid, restarts), or 0 fields
+ * when it is not listed. */
 struct svc_seen {
 	int listed, state, restarts, last_signal;
 	pid_t pid;
 };
 
-static struct svc_seen service_seen(bus_t *bus)
+static struct svc_seen service_seen(bus_t *bus, const char *id)
 {
 	struct svc_seen s = { 0 };
 	Bus__ListServicesRequest req = BUS__LIST_SERVICES_REQUEST__INIT;
@@ -50,7 +90,7 @@ static struct svc_seen service_seen(bus_t *bus)
 
 	for (size_t i = 0; rep && i < rep->n_services; i++) {
 		const Bus__ServiceInfo *si = rep->services[i];
-		if (strcmp(si->service, "echo") != 0)
+		if (strcmp(si->service, id) != 0)
 			continue;
 		s.listed = 1;
 		s.state = si->state;
@@ -63,9 +103,10 @@ static struct svc_seen service_seen(bus_t *bus)
 	return s;
 }
 
-/* A monitor counts the pings busd sends to NAME and the answers that come
- * back to bus. */
+/* A monitor counts the pings busd sends to a name and the answers its
+ * owner (unique) sends back to bus. */
 struct pings {
+	const char *name, *unique;
 	int calls, answers, want;
 	int enough;
 };
@@ -76,12 +117,47 @@ static void on_frame(bus_t *bus, const bus_msg_t *m, void *ud)
 
 	(void)bus;
 	if (m->kind == BUS_KIND_CALL && strcmp(m->sender, BUS_NAME) == 0 &&
-	    strcmp(m->destination, NAME) == 0 && strcmp(m->interface, "bus.Peer") == 0 &&
+	    strcmp(m->destination, p->name) == 0 && strcmp(m->interface, "bus.Peer") == 0 &&
 	    strcmp(m->member, "Ping") == 0)
 		p->calls++;
-	else if (m->kind == BUS_KIND_REPLY && strcmp(m->destination, BUS_NAME) == 0)
+	else if (m->kind == BUS_KIND_REPLY && strcmp(m->destination, BUS_NAME) == 0 &&
+		 strcmp(m->sender, p->unique) == 0)
 		p->answers++;
 	p->enough = p->answers >= p->want;
+}
+
+/* Watch pings to name until want were answered. */
+static int pings_answered(const char *name, struct pings *p, int want)
+{
+	char unique[64];
+	bus_error_t err;
+	bus_t *mon = harness_connect();
+
+	memset(p, 0, sizeof(*p));
+	p->name = name;
+	p->unique = harness_owner_of(mon, name, unique, sizeof(unique));
+	p->want = want;
+	int r = bus_become_monitor(mon, on_frame, p, &err) == 0 &&
+		harness_loop_until(mon, &p->enough, 30000);
+	bus_close(mon);
+	return r;
+}
+
+/* The pending calls of the owner of name (ListNames), -1 if none. */
+static int pending_calls_of(bus_t *bus, const char *name)
+{
+	char unique[64];
+	Bus__ListNamesReply *l = NULL;
+	int n = -1;
+
+	harness_owner_of(bus, name, unique, sizeof(unique));
+	if (harness_list_names(bus, &l) == 0) {
+		Bus__PeerInfo *pi = harness_find_peer(l, unique);
+		if (pi)
+			n = (int)pi->pending_calls;
+		protobuf_c_message_free_unpacked(&l->base, NULL);
+	}
+	return n;
 }
 
 /* bus.ServiceStateChanged: echo running again, in another process. */
@@ -105,13 +181,19 @@ static void on_changed(bus_t *bus, const bus_msg_t *m, void *ud)
 	protobuf_c_message_free_unpacked(&ev->base, NULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *top = getenv("top_builddir");
-	char echo[512];
+	char echo[512], self[512];
 	bus_error_t err;
 
-	plan(17);
+	if (argc == 2 && strcmp(argv[1], "--sync-service") == 0)
+		return sync_service();
+	plan(20);
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		harness_bail("readlink /proc/self/exe: %s", strerror(errno));
+	self[n] = '\0';
 	snprintf(echo, sizeof(echo), "%s/services/echo", top && *top ? top : ".");
 	snprintf(svc_dir, sizeof(svc_dir), "%s/busd-watchdog.XXXXXX",
 		 getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -127,28 +209,49 @@ int main(void)
 	fprintf(f, "[service]\nexec = %s\nnames = " NAME "\nrestart = on-failure\nbackoff = 0.1\n"
 		   "watchdog_seconds = %d\n", echo, PERIOD_S);
 	fclose(f);
+	snprintf(sync_file, sizeof(sync_file), "%s/sync.conf", svc_dir);
+	if (!(f = fopen(sync_file, "w")))
+		harness_bail("cannot write %s", sync_file);
+	fprintf(f, "[service]\nexec = %s --sync-service\nnames = " SYNC_NAME "\n"
+		   "restart = on-failure\nbackoff = 0.1\nwatchdog_seconds = %d\n", self, PERIOD_S);
+	fclose(f);
 	harness_start_conf("[services]\ndir = %s\n", svc_dir);
 
 	bus_t *bus = harness_connect();
 	require(harness_wait_name(bus, NAME, 20000) == 0, "the echo service owns " NAME);
-	struct svc_seen s = service_seen(bus);
+	struct svc_seen s = service_seen(bus, "echo");
 	require(s.listed && s.state == BUS__SERVICE_STATE__RUNNING && s.pid > 0,
 		"ListServices: echo is running (pid %d)", (int)s.pid);
 	pid_t first = s.pid;
 
 	/* Healthy: three pings answered, the same instance running. */
-	bus_t *mon = harness_connect();
-	struct pings p = { .want = 3 };
-	require(bus_become_monitor(mon, on_frame, &p, &err) == 0, "a monitor watches the pings");
-	int answered = harness_loop_until(mon, &p.enough, 30000);
+	struct pings p;
+	int answered = pings_answered(NAME, &p, 3);
 	ok(answered, "busd pings " NAME " once a period and it answers (%d pings, %d answers)",
 	   p.calls, p.answers);
 	ok(p.calls >= p.answers && p.calls <= p.answers + 1,
 	   "  at most one ping in flight (%d sent, %d answered)", p.calls, p.answers);
-	s = service_seen(bus);
+	s = service_seen(bus, "echo");
 	ok(s.state == BUS__SERVICE_STATE__RUNNING && s.pid == first && s.restarts == 0,
 	   "  a service that answers is left running (pid %d, restarts %d)", (int)s.pid, s.restarts);
-	bus_close(mon);
+
+	/* A program that only makes sync calls answers while it waits in one. */
+	require(harness_wait_name(bus, SYNC_NAME, 20000) == 0, "the sync-only service owns "
+		SYNC_NAME);
+	int pending = pending_calls_of(bus, SYNC_NAME);
+	for (uint64_t t = harness_now_ms(); pending < 1 && harness_now_ms() - t < 20000;) {
+		harness_sleep_ms(20); /* polling: until its Delay call is in */
+		pending = pending_calls_of(bus, SYNC_NAME);
+	}
+	is_int(pending, 1, "  and waits in its sync call to echo's Delay");
+	struct svc_seen before = service_seen(bus, "sync");
+	answered = pings_answered(SYNC_NAME, &p, 3);
+	ok(answered, "  it answers busd's pings from that wait (%d pings, %d answers)", p.calls,
+	   p.answers);
+	struct svc_seen after = service_seen(bus, "sync");
+	ok(pending_calls_of(bus, SYNC_NAME) == 1 && after.pid == before.pid && after.restarts == 0,
+	   "  still inside its call, never killed (pid %d, restarts %d)", (int)after.pid,
+	   after.restarts);
 
 	/* Hung: SIGSTOP, and wait for busd to say a new instance runs. */
 	struct came_up up = { .old = first };
@@ -159,7 +262,7 @@ int main(void)
 	uint64_t replaced_ms = 0;
 	if (harness_loop_until(bus, &up.running, 60000))
 		replaced_ms = harness_now_ms() - t0;
-	s = service_seen(bus);
+	s = service_seen(bus, "echo");
 	diag("replaced %llu ms after SIGSTOP (watchdog %d s: the design bound is two periods, "
 	     "%d ms, plus the restart)", (unsigned long long)replaced_ms, PERIOD_S,
 	     2 * PERIOD_S * 1000);
