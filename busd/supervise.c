@@ -2,9 +2,9 @@
  * supervisor around them. A service is one of STOPPED, STARTING (its child
  * runs, not yet owning every declared name), RUNNING, BACKOFF (died; a
  * timer starts it again), STOPPING (SIGTERM sent; SIGKILL at stop_timeout)
- * and FAILED (restarted too often). Every change goes through set_state().
- * Children are reaped from a SIGCHLD dispatch source; what they print is
- * logged by spawn.c. */
+ * and FAILED (restarted too often). Every change goes through
+ * service_set_state(). Children are reaped from a SIGCHLD dispatch source;
+ * what they print is logged by spawn.c. Operators and SIGHUP: supervise-ops.c. */
 #include "config.h"
 #include "supervise.h"
 
@@ -26,56 +26,15 @@
 #include "log.h"
 #include "service-conf.h"
 #include "spawn.h"
+#include "supervise-internal.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* The held calls (hold.c) and the watchdog (watchdog.c) hear of every
  * change of state. Weak references until those modules are linked in: the
  * call is skipped while a module is absent. */
 extern void hold_service_changed(struct broker *b, struct service *svc) __attribute__((weak));
 extern void watchdog_service_changed(struct broker *b, struct service *svc) __attribute__((weak));
-
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define USEC 1000000u
-
-struct service {
-	struct supervisor *sup;
-	struct service_conf *conf;
-	struct service *next;        /* sup->list, in id order */
-	enum service_state state, old_state;
-	pid_t pid;                   /* the child (and its process group), 0: none */
-	pid_t gone_pid;              /* the last child, for the events of its end */
-	uint64_t started_usec;
-	uint64_t start_seq;          /* order of starts, for the reverse-order stop */
-	unsigned restarts;
-	int last_status, last_signal;
-	char last_reason[256];
-	char kill_reason[256];       /* why busd ended the instance: its death's reason */
-	struct peer *peer;           /* the instance's connection, once it owns every name */
-	int op_stopped;              /* stopped by an operator: no restart, no activation */
-	int then_start;              /* start again once STOPPING ends */
-	int removed;                 /* gone from the files: freed once stopped */
-	int fresh;                   /* added by a reload: started if boot */
-	struct service_conf *next_conf; /* a changed file, applied once stopped */
-	uint64_t *restart_usec;      /* times of the recent restarts (intensity window) */
-	unsigned n_restart_usec;
-	unsigned consecutive;        /* deaths in a row without a long run: the backoff */
-	struct dispatch_source timer; /* start_timeout, backoff, stop_timeout */
-	struct output out[2];
-	struct output_budget budget;
-};
-
-struct supervisor {
-	struct broker *b;
-	char address[128];           /* BUS_ADDRESS=... for the children */
-	hash *by_name, *by_id;
-	struct service *list;        /* the declared services */
-	struct service *leaving;     /* removed from the files, still stopping */
-	struct dispatch_source sigchld;
-	uint64_t seq;
-	int booted;
-	int shutting_down;
-	void (*done)(void *arg);
-	void *done_arg;
-};
 
 static const char *const state_names[] = {
 	[SERVICE_STOPPED] = "stopped", [SERVICE_STARTING] = "starting",
@@ -88,12 +47,11 @@ const char *service_state_name(enum service_state s)
 	return s >= SERVICE_STOPPED && s <= SERVICE_FAILED ? state_names[s] : "?";
 }
 
-static void service_start(struct service *svc);
 static void shutdown_next(struct supervisor *s);
 
 /* ---------------------------------------------------------------- changes */
 
-static void set_state(struct service *svc, enum service_state state, const char *reason)
+void service_set_state(struct service *svc, enum service_state state, const char *reason)
 {
 	enum service_state old = svc->state;
 
@@ -135,7 +93,7 @@ struct service *supervisor_lookup(struct supervisor *s, const char *name, size_t
 	return s ? hash_get(s->by_name, name, len) : NULL;
 }
 
-static struct service *find(struct supervisor *s, const char *which)
+struct service *supervisor_find(struct supervisor *s, const char *which)
 {
 	struct service *svc = hash_get(s->by_id, which, strlen(which));
 
@@ -205,7 +163,7 @@ void supervisor_name_changed(struct supervisor *s, const char *name,
 	svc->peer = (struct peer *)new_owner;
 	if (svc->state == SERVICE_STARTING && !svc->kill_reason[0]) {
 		dispatch_source_del(&svc->timer);
-		set_state(svc, SERVICE_RUNNING, "");
+		service_set_state(svc, SERVICE_RUNNING, "");
 	}
 }
 
@@ -331,7 +289,7 @@ static void start_failed(struct service *svc, const char *why)
 	instance_failed(svc, why);
 }
 
-static void service_start(struct service *svc)
+void service_start(struct service *svc)
 {
 	struct supervisor *s = svc->sup;
 	struct spawn_request r = { .argv = svc->conf->argv, .uid = (uid_t)-1, .gid = (gid_t)-1 };
@@ -370,7 +328,7 @@ static void service_start(struct service *svc)
 	output_open(&svc->out[1], &s->b->dispatch, fds[1], svc->conf->id, &svc->budget);
 	if (!failed)
 		dispatch_source_add_usec(&svc->timer, svc->conf->start_timeout_usec);
-	set_state(svc, SERVICE_STARTING, failed ? why : "");
+	service_set_state(svc, SERVICE_STARTING, failed ? why : "");
 }
 
 /* Whether another restart fits in restart_intensity; records it if so. */
@@ -390,7 +348,7 @@ static int intensity_allows(struct service *svc, uint64_t now, unsigned *count)
 	return 1;
 }
 
-static void forget_restarts(struct service *svc)
+void service_forget_restarts(struct service *svc)
 {
 	svc->n_restart_usec = 0;
 	svc->consecutive = 0;
@@ -402,15 +360,15 @@ static void instance_failed(struct service *svc, const char *reason)
 {
 	struct supervisor *s = svc->sup;
 	const struct service_conf *c = svc->conf;
-	int clean = svc->last_status == 0 && svc->last_signal == 0 && !svc->kill_reason[0] &&
-		    svc->state == SERVICE_RUNNING;
+	/* Exit status 0 after it was up; anything busd killed had a signal. */
+	int clean = svc->last_status == 0 && svc->last_signal == 0 && svc->state == SERVICE_RUNNING;
 	uint64_t now = dispatch_now_usec();
 	unsigned count;
 
 	snprintf(svc->last_reason, sizeof(svc->last_reason), "%s", reason);
 	int restart = c->restart == RESTART_ALWAYS || (c->restart == RESTART_ON_FAILURE && !clean);
 	if (s->shutting_down || svc->op_stopped || !restart) {
-		set_state(svc, SERVICE_STOPPED, reason);
+		service_set_state(svc, SERVICE_STOPPED, reason);
 		return;
 	}
 	if (!intensity_allows(svc, now, &count)) {
@@ -422,7 +380,7 @@ static void instance_failed(struct service *svc, const char *reason)
 			  count, (unsigned long long)(c->period_usec / USEC), c->intensity,
 			  (unsigned long long)(c->period_usec / USEC), reason);
 		snprintf(svc->last_reason, sizeof(svc->last_reason), "%s", failed);
-		set_state(svc, SERVICE_FAILED, failed);
+		service_set_state(svc, SERVICE_FAILED, failed);
 		return;
 	}
 	uint64_t delay = c->backoff_usec;
@@ -432,10 +390,10 @@ static void instance_failed(struct service *svc, const char *reason)
 		delay = c->backoff_max_usec;
 	svc->consecutive++;
 	dispatch_source_add_usec(&svc->timer, delay);
-	set_state(svc, SERVICE_BACKOFF, reason);
+	service_set_state(svc, SERVICE_BACKOFF, reason);
 }
 
-static void service_free(struct service *svc)
+void service_free(struct service *svc)
 {
 	output_close(&svc->out[0]);
 	output_close(&svc->out[1]);
@@ -455,7 +413,7 @@ static void unlink_leaving(struct supervisor *s, struct service *svc)
 		}
 }
 
-static int take_conf(struct service *svc, struct service_conf *c)
+int service_take_conf(struct service *svc, struct service_conf *c)
 {
 	uint64_t *t = calloc(c->intensity + 1, sizeof(*t));
 
@@ -494,19 +452,19 @@ static void reaped(struct service *svc, int status)
 	svc->gone_pid = svc->pid;
 	svc->pid = 0;
 	svc->started_usec = 0;
+	svc->kill_reason[0] = '\0'; /* in reason now; the hooks may start the next one */
 	if (svc->state == SERVICE_STOPPING || svc->removed) {
 		snprintf(svc->last_reason, sizeof(svc->last_reason), "%s", reason);
-		if (svc->next_conf && take_conf(svc, svc->next_conf) == 0)
+		if (svc->next_conf && service_take_conf(svc, svc->next_conf) == 0)
 			svc->next_conf = NULL;
 		if (svc->then_start && !s->shutting_down && !svc->removed) {
 			service_start(svc); /* stopping -> starting */
 		} else {
-			set_state(svc, SERVICE_STOPPED, reason);
+			service_set_state(svc, SERVICE_STOPPED, reason);
 		}
 	} else {
 		instance_failed(svc, reason);
 	}
-	svc->kill_reason[0] = '\0';
 	if (svc->removed) {
 		unlink_leaving(s, svc);
 		service_free(svc);
@@ -544,7 +502,7 @@ static void on_sigchld(struct dispatch_source *src, short what)
 /* ---------------------------------------------------------------- stopping */
 
 /* SIGTERM to the instance's group, SIGKILL after stop_timeout. */
-static void begin_stop(struct service *svc, const char *why)
+void service_begin_stop(struct service *svc, const char *why)
 {
 	switch (svc->state) {
 	case SERVICE_STARTING:
@@ -552,11 +510,11 @@ static void begin_stop(struct service *svc, const char *why)
 		kill_group(svc, SIGTERM);
 		dispatch_source_del(&svc->timer);
 		dispatch_source_add_usec(&svc->timer, svc->conf->stop_timeout_usec);
-		set_state(svc, SERVICE_STOPPING, why);
+		service_set_state(svc, SERVICE_STOPPING, why);
 		break;
 	case SERVICE_BACKOFF:
 		dispatch_source_del(&svc->timer);
-		set_state(svc, SERVICE_STOPPED, why);
+		service_set_state(svc, SERVICE_STOPPED, why);
 		break;
 	default:
 		break;
@@ -628,7 +586,7 @@ int service_demand(struct service *svc, char *why, size_t len)
 				  "restart_intensity allows; not starting it until an operator does",
 				  svc->conf->id, count,
 				  (unsigned long long)(svc->conf->period_usec / USEC));
-			set_state(svc, SERVICE_FAILED, svc->last_reason);
+			service_set_state(svc, SERVICE_FAILED, svc->last_reason);
 			snprintf(why, len, "%s", svc->last_reason);
 			return -1;
 		}
@@ -650,89 +608,6 @@ int service_demand(struct service *svc, char *why, size_t len)
 	default:
 		return 0;
 	}
-}
-
-/* ---------------------------------------------------------------- operators */
-
-int supervisor_start(struct supervisor *s, const char *which, char *why, size_t len)
-{
-	struct service *svc = s ? find(s, which) : NULL;
-
-	if (!svc) {
-		snprintf(why, len, "no service '%s'", which);
-		return -ENOENT;
-	}
-	if (s->shutting_down) {
-		snprintf(why, len, "busd is shutting down");
-		return -EALREADY;
-	}
-	svc->op_stopped = 0;
-	switch (svc->state) {
-	case SERVICE_STARTING:
-	case SERVICE_RUNNING:
-		snprintf(why, len, "service %s is already %s", svc->conf->id,
-			 service_state_name(svc->state));
-		return -EALREADY;
-	case SERVICE_STOPPING:
-		svc->then_start = 1;
-		snprintf(why, len, "service %s starts once it has stopped", svc->conf->id);
-		return 0;
-	case SERVICE_BACKOFF:
-		dispatch_source_del(&svc->timer);
-		/* fall through */
-	default:
-		log_notice("service %s: started by an operator", svc->conf->id);
-		forget_restarts(svc);
-		service_start(svc);
-		snprintf(why, len, "service %s started", svc->conf->id);
-		return 0;
-	}
-}
-
-int supervisor_stop(struct supervisor *s, const char *which, char *why, size_t len)
-{
-	struct service *svc = s ? find(s, which) : NULL;
-
-	if (!svc) {
-		snprintf(why, len, "no service '%s'", which);
-		return -ENOENT;
-	}
-	svc->op_stopped = 1;
-	svc->then_start = 0;
-	if (svc->state == SERVICE_STOPPED || svc->state == SERVICE_FAILED ||
-	    svc->state == SERVICE_STOPPING) {
-		snprintf(why, len, "service %s is already %s", svc->conf->id,
-			 service_state_name(svc->state));
-		return -EALREADY;
-	}
-	log_notice("service %s: stopped by an operator", svc->conf->id);
-	begin_stop(svc, "stopped by an operator");
-	snprintf(why, len, "service %s %s", svc->conf->id, service_state_name(svc->state));
-	return 0;
-}
-
-int supervisor_restart(struct supervisor *s, const char *which, char *why, size_t len)
-{
-	struct service *svc = s ? find(s, which) : NULL;
-
-	if (!svc) {
-		snprintf(why, len, "no service '%s'", which);
-		return -ENOENT;
-	}
-	if (s->shutting_down) {
-		snprintf(why, len, "busd is shutting down");
-		return -EALREADY;
-	}
-	svc->op_stopped = 0;
-	if (svc->state == SERVICE_STARTING || svc->state == SERVICE_RUNNING) {
-		log_notice("service %s: restarted by an operator", svc->conf->id);
-		forget_restarts(svc);
-		begin_stop(svc, "restarted by an operator");
-		svc->then_start = 1;
-		snprintf(why, len, "service %s restarting", svc->conf->id);
-		return 0;
-	}
-	return supervisor_start(s, which, why, len);
 }
 
 /* ---------------------------------------------------------------- the supervisor */
@@ -762,7 +637,7 @@ struct supervisor *supervisor_new(struct broker *b, const char *socket)
 	return s;
 }
 
-static struct service *service_new(struct supervisor *s, struct service_conf *c)
+struct service *service_new(struct supervisor *s, struct service_conf *c)
 {
 	struct service *svc = calloc(1, sizeof(*svc));
 
@@ -774,136 +649,15 @@ static struct service *service_new(struct supervisor *s, struct service_conf *c)
 	svc->last_status = -1;
 	svc->out[0].fd = svc->out[1].fd = -1;
 	if (dispatch_source_init(&svc->timer, &s->b->dispatch, -1, 0, on_timer) < 0 ||
-	    take_conf(svc, c) < 0) {
+	    service_take_conf(svc, c) < 0) {
 		dispatch_source_free(&svc->timer);
 		free(svc);
 		return NULL;
 	}
+	if (geteuid() != 0 && (c->user[0] || c->group[0]))
+		log_notice("service %s: user = and group = are not applied (busd does not run "
+			   "as root): it runs as busd's user", c->id);
 	return svc;
-}
-
-/* The name and id tables from the list (after a change of the list). */
-static void index_rebuild(struct supervisor *s)
-{
-	hash *names = hash_new(), *ids = hash_new();
-
-	if (!names || !ids) {
-		hash_free(names, NULL);
-		hash_free(ids, NULL);
-		log_error("services: out of memory; the service tables are unchanged");
-		return;
-	}
-	for (struct service *svc = s->list; svc; svc = svc->next) {
-		const struct service_conf *c = svc->next_conf ? svc->next_conf : svc->conf;
-		int e = hash_put(ids, c->id, strlen(c->id), svc);
-		for (size_t i = 0; !e && i < c->n_names; i++)
-			e = hash_put(names, c->names[i], strlen(c->names[i]), svc);
-		if (e)
-			log_error("services: out of memory indexing service %s", c->id);
-	}
-	hash_free(s->by_name, NULL);
-	hash_free(s->by_id, NULL);
-	s->by_name = names;
-	s->by_id = ids;
-}
-
-/* A service file changed: the new declaration, and a restart if it runs. */
-static void service_changed_conf(struct service *svc, struct service_conf *c)
-{
-	switch (svc->state) {
-	case SERVICE_STARTING:
-	case SERVICE_RUNNING:
-	case SERVICE_STOPPING:
-		service_conf_free(svc->next_conf);
-		svc->next_conf = c;
-		log_notice("service %s: its file changed; restarting it", c->id);
-		forget_restarts(svc);
-		if (svc->state != SERVICE_STOPPING)
-			begin_stop(svc, "its file changed");
-		svc->then_start = !svc->op_stopped;
-		break;
-	case SERVICE_BACKOFF:
-	case SERVICE_FAILED:
-		dispatch_source_del(&svc->timer);
-		if (take_conf(svc, c) < 0) {
-			service_conf_free(c);
-			return;
-		}
-		forget_restarts(svc);
-		log_notice("service %s: its file changed; starting it", c->id);
-		if (!svc->conf->on_demand || svc->state == SERVICE_BACKOFF)
-			service_start(svc);
-		else
-			set_state(svc, SERVICE_STOPPED, "its file changed");
-		break;
-	default:
-		if (take_conf(svc, c) < 0)
-			service_conf_free(c);
-		break;
-	}
-}
-
-void supervisor_apply(struct supervisor *s, struct service_set *set)
-{
-	struct service *old = s->list, *list = NULL, **tail = &list;
-
-	s->list = NULL;
-	for (size_t i = 0; i < set->n; i++) {
-		struct service_conf *c = set->v[i];
-		struct service *svc = NULL, **pp;
-		set->v[i] = NULL;
-		for (pp = &old; *pp; pp = &(*pp)->next)
-			if (strcmp((*pp)->conf->id, c->id) == 0) {
-				svc = *pp;
-				*pp = svc->next;
-				break;
-			}
-		if (svc) {
-			if (!service_conf_equal(svc->conf, c))
-				service_changed_conf(svc, c);
-			else
-				service_conf_free(c);
-		} else if (!(svc = service_new(s, c))) {
-			log_error("service %s: out of memory; not added", c->id);
-			service_conf_free(c);
-			continue;
-		} else if (s->booted) {
-			log_notice("service %s: new service file %s", c->id, c->file);
-			svc->fresh = 1;
-		}
-		svc->next = NULL;
-		*tail = svc;
-		tail = &svc->next;
-	}
-	set->n = 0;
-	s->list = list;
-	/* The ones whose files are gone: stopped, then forgotten. */
-	while (old) {
-		struct service *svc = old;
-		old = svc->next;
-		svc->removed = 1;
-		log_notice("service %s: its file was removed; stopping it", svc->conf->id);
-		if (svc->pid) {
-			svc->next = s->leaving;
-			s->leaving = svc;
-			svc->then_start = 0;
-			if (svc->state != SERVICE_STOPPING)
-				begin_stop(svc, "its file was removed");
-		} else {
-			dispatch_source_del(&svc->timer);
-			if (svc->state != SERVICE_STOPPED)
-				set_state(svc, SERVICE_STOPPED, "its file was removed");
-			service_free(svc);
-		}
-	}
-	index_rebuild(s);
-	if (s->booted)
-		for (struct service *svc = s->list; svc; svc = svc->next)
-			if (svc->fresh) {
-				svc->fresh = 0;
-				if (!svc->conf->on_demand)
-					service_start(svc);
-			}
 }
 
 void supervisor_boot(struct supervisor *s)
@@ -924,7 +678,7 @@ static void shutdown_next(struct supervisor *s)
 
 	for (struct service *svc = s->list; svc; svc = svc->next) {
 		if (svc->state == SERVICE_BACKOFF)
-			begin_stop(svc, "busd is stopping");
+			service_begin_stop(svc, "busd is stopping");
 		if (svc->pid && svc->state == SERVICE_STOPPING)
 			return; /* wait for it */
 		if (svc->pid && (!last || svc->start_seq > last->start_seq))
@@ -934,7 +688,7 @@ static void shutdown_next(struct supervisor *s)
 		if (svc->pid)
 			return;
 	if (last) {
-		begin_stop(last, "busd is stopping");
+		service_begin_stop(last, "busd is stopping");
 		return;
 	}
 	if (s->done) {

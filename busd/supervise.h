@@ -60,7 +60,9 @@ struct service *supervisor_service_of_peer(struct supervisor *s, const struct pe
 /* Kill svc's instance (SIGKILL to its process group) because of why (logged); it is then
  * restarted by its policy. For the watchdog. */
 void service_kill(struct service *svc, const char *why);
-/* Operator actions (id or a declared name): 0, or -ENOENT (no such service) / -EALREADY. */
+/* Operator actions (id or a declared name): 0, or -ENOENT (no such service) / -EALREADY
+ * (already started / stopped) / -ESHUTDOWN (busd is stopping); why says it in words.
+ * A stop is remembered: no restart, no start on demand, until a start or restart. */
 int supervisor_start(struct supervisor *s, const char *which, char *why, size_t len);
 int supervisor_stop(struct supervisor *s, const char *which, char *why, size_t len);
 int supervisor_restart(struct supervisor *s, const char *which, char *why, size_t len);

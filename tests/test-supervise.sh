@@ -6,7 +6,7 @@
 # removed and new files, and SIGTERM leaving no process behind. Real busd,
 # real children (services/echo), no sleeps: every wait polls a condition.
 . "$top_srcdir/tests/lib.sh"
-plan 40
+plan 43
 
 ECHO_BIN=$(cd "$top_builddir/services" && pwd)/echo
 SVC="$TEST_TMP/services.d"
@@ -89,6 +89,12 @@ names = org.t.Env
 restart = no
 environment = A=1 "B=two words"
 EOF
+cat >"$SVC/nope.conf" <<EOF
+[service]
+exec = $TEST_TMP/no-such-program
+names = org.t.Nope
+restart = no
+EOF
 cat >"$SVC/chatty.conf" <<'EOF'
 [service]
 # A line too long, then more lines than a second's budget.
@@ -143,6 +149,11 @@ wait_for 30 log_has "service never: starting -> stopped"
 check "a service that does not own its name in start_timeout is killed, and stays stopped (restart = no)" \
 	"log_has 'service never: starting -> stopped (pid' && log_has 'did not own org.t.Never within 0.2 s'"
 
+wait_for 30 log_has "service nope: starting -> stopped"
+check "a program that cannot be executed: the start failed, and says why" \
+	"log_has 'service nope: starting -> stopped (pid' &&
+	 log_has 'cannot execute $TEST_TMP/no-such-program: No such file or directory'"
+
 wait_for 30 log_has "service chatty: starting -> stopped"
 expect_match "a line longer than 900 bytes is cut, and says so" "$(cat "$BUSD_LOG")" \
 	"^busd: info: chatty: 0{900} \\[line cut\\]\$"
@@ -170,6 +181,8 @@ expect_eq "a child's environment: PATH, BUS_ADDRESS and its environment = entrie
 
 # ---- SIGHUP: a changed file restarts its service, a removed one stops, a new one starts
 sed -i 's/^backoff = 0.05$/backoff = 0.05\nenvironment = GREETING=hi/' "$SVC/echo.conf"
+sed -i 's/^restart_intensity = 3 in 30$/restart_intensity = 2 in 30/' "$SVC/crash.conf"
+sed -i 's/^start_timeout = 0.2$/start_timeout = 0.3/' "$SVC/never.conf"
 kill -HUP "$BUSD_PID"
 wait_for 30 owned_by_other org.t.Echo "$P2"
 P3=$(owner_pid org.t.Echo)
@@ -177,6 +190,13 @@ check "SIGHUP with a changed file: the service is restarted (new pid)" \
 	"[ -n '$P3' ] && [ '$P3' != '$P2' ] && log_has 'service echo: its file changed; restarting it'"
 expect_eq "  with the new file's environment" \
 	"$(tr '\0' '\n' <"/proc/$P3/environ" | grep '^GREETING=')" "GREETING=hi"
+
+wait_for 30 log_has "failed: 3 restarts in 30 s"
+check "  a failed service whose file changed is started again (and fails by its new file)" \
+	"log_has 'service crash: its file changed; starting it' && log_has 'failed: 3 restarts in 30 s'"
+wait_for 30 log_has "did not own org.t.Never within 0.3 s"
+check "  a stopped boot service whose file changed is started" \
+	"log_has 'service never: its file changed; starting it' && log_has 'did not own org.t.Never within 0.3 s'"
 
 rm "$SVC/echo.conf"
 printf '[service]\nexec = %s --name org.t.Echo2\nnames = org.t.Echo2\n' "$ECHO_BIN" >"$SVC/echo2.conf"

@@ -1,7 +1,8 @@
 /* fuzz-config.c - libFuzzer target for busd's configuration parser: any
  * bytes as busd.conf (through a memfd, the same fopen/inih path busd uses),
  * errors written to /dev/null. It must never crash, leak or accept a value
- * outside an option's range; [policy] rules are parsed and printed too. */
+ * outside an option's range; [policy] rules are parsed and printed too.
+ * The same bytes are parsed as a service file (service-conf.c). */
 #define _GNU_SOURCE 1
 #include "config.h"
 
@@ -49,5 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		config_free(&c);
 	}
 	close(fd);
+	struct config_errors serr = { 0 };
+	struct service_conf *sc = service_conf_parse("fuzz", "fuzz.conf", (const char *)data, size,
+						     &serr);
+	free(serr.text);
+	if (sc) {
+		if (!sc->argv || sc->argv[0][0] != '/' || sc->n_names < 1 ||
+		    sc->n_names > SERVICE_NAMES_MAX || sc->backoff_max_usec < sc->backoff_usec)
+			abort(); /* accepted a service file it must refuse */
+		struct service_set set = { .v = &sc, .n = 1 };
+		service_set_print(&set, devnull);
+		service_conf_free(sc);
+	}
 	return 0;
 }
