@@ -857,19 +857,9 @@ static void do_manage(struct ctl *c, const char *verb, manage_fn act)
 	service_status(svc, &st);
 	peer_log(c->p, LOG_NOTICE, "%s service %s", verb, st.id);
 	int r = act(b->supervisor, st.id, why, sizeof(why));
-	if (r == -EALREADY) {
-		/* Already where it was asked to be is no error; anything else
-		 * the supervisor would not do (busd is stopping) is. */
-		service_status(svc, &st);
-		int there = act == supervisor_stop ? st.state == SERVICE_STOPPED ||
-						     st.state == SERVICE_STOPPING ||
-						     st.state == SERVICE_FAILED
-						   : st.state == SERVICE_STARTING ||
-						     st.state == SERVICE_RUNNING;
-		if (there)
-			r = 0;
-	}
-	if (r < 0) {
+	if (r == -EALREADY)
+		r = 0; /* already where it was asked to be: no error */
+	if (r < 0) { /* -ESHUTDOWN: busd is stopping */
 		fail(c, r == -ENOENT ? BUS_ERROR_INVALID_ARGS : BUS_ERROR_FAILED, "%s %s: %s", verb,
 		     req->service, why[0] ? why : strerror(-r));
 		goto out;
