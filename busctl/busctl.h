@@ -50,7 +50,8 @@ struct command {
 };
 
 extern const struct command cmd_list, cmd_status, cmd_call, cmd_emit, cmd_listen, cmd_monitor,
-	cmd_introspect, cmd_capture, cmd_decode, cmd_wait;
+	cmd_introspect, cmd_capture, cmd_decode, cmd_wait, cmd_services, cmd_start, cmd_stop,
+	cmd_restart;
 
 /* ---- schema.c: the schemas on the bus, for the JSON codec */
 #define INTROSPECT_MAX 64
