@@ -2,12 +2,13 @@
 # test-services.sh - supervised services as an operator sees them: busctl
 # services (the table and --json, against /proc and busctl list), the
 # restart count and last exit after a kill, start, stop and restart (by id
-# and by a declared name), a start that fails, an unknown service, a busd
+# and by a declared name), a start that fails, a JSON call that starts a
+# demand service (and fails once an operator stopped it), an unknown service, a busd
 # without services, and the policy's verb manage: as nobody, listing works
 # while start and stop are refused with bus.Error.AccessDenied, until a
 # rule `allow = manage echo user=nobody` (applied by SIGHUP) lets them.
 . "$top_srcdir/tests/lib.sh"
-plan 45
+plan 48
 
 CONF="$TEST_TMP/busd.conf"
 SVC_DIR="$TEST_TMP/services.d"
@@ -25,6 +26,13 @@ cat >"$SVC_DIR/broken.conf" <<EOF
 exec = /bin/sh -c "exit 3"
 names = org.test.Broken
 restart = no
+activation = demand
+EOF
+# Started by the first call to its name.
+cat >"$SVC_DIR/later.conf" <<EOF
+[service]
+exec = $ECHO_SVC --name org.test.Later
+names = org.test.Later
 activation = demand
 EOF
 printf '[services]\ndir = %s\n' "$SVC_DIR" >"$CONF"
@@ -119,6 +127,17 @@ expect_eq "  (echo started again)" "$RC" 0
 run "$BUSCTL" start broken
 expect_eq "start of a service that exits at once: exit 1" "$RC" 1
 expect_match "  saying how it ended" "$OUT" "^broken: (stopped|backoff|failed) \(exited with status 3\)$"
+
+# busctl's JSON needs the callee's schema: it pings a name nobody owns, so
+# that busd starts the service declaring it, then asks for the schema.
+run "$BUSCTL" call org.test.Later Echo '{"text": "woken"}'
+expect_eq "a JSON call to a demand service starts it and is answered" "$RC $OUT" \
+	'0 {"text":"woken"}'
+run "$BUSCTL" stop later
+run "$BUSCTL" call org.test.Later Echo '{"text": "again"}'
+expect_eq "  stopped by an operator: the call fails (exit 1)" "$RC" 1
+expect_match "  with ServiceStartFailed saying so" "$ERR" \
+	"bus\.Error\.ServiceStartFailed: .*stopped by an operator"
 
 # ---- the policy: as nobody
 if [ "$(id -u)" != 0 ]; then
