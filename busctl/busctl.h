@@ -50,7 +50,8 @@ struct command {
 };
 
 extern const struct command cmd_list, cmd_status, cmd_call, cmd_emit, cmd_listen, cmd_monitor,
-	cmd_introspect, cmd_capture, cmd_decode, cmd_wait;
+	cmd_introspect, cmd_capture, cmd_decode, cmd_wait, cmd_services, cmd_start, cmd_stop,
+	cmd_restart;
 
 /* ---- schema.c: the schemas on the bus, for the JSON codec */
 #define INTROSPECT_MAX 64
@@ -66,7 +67,9 @@ struct schemas *schemas_new(struct busctl *ctl, bus_t *query);
 void schemas_free(struct schemas *sc);
 const bus_schema_t *schemas_get(const struct schemas *sc);
 /* What name serves; its owner's schemas are loaded. A schema busctl
- * refuses, or one past its limits, is an error naming the owner. */
+ * refuses, or one past its limits, is an error naming the owner. A
+ * well-known name nobody owns is pinged first (bus.Peer.Ping), so that a
+ * service busd starts on demand comes up (or busd says why it did not). */
 int schemas_introspect(struct schemas *sc, const char *name, struct introspection *out,
 		       bus_error_t *err);
 /* Every schema any peer on the bus has uploaded; those refused or past the

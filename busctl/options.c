@@ -19,7 +19,8 @@ extern const struct command cmd_help;
 
 static const struct command *const commands[] = {
 	&cmd_list, &cmd_status, &cmd_introspect, &cmd_call, &cmd_emit, &cmd_listen, &cmd_monitor,
-	&cmd_capture, &cmd_decode, &cmd_wait, &cmd_help, NULL,
+	&cmd_capture, &cmd_decode, &cmd_wait, &cmd_services, &cmd_start, &cmd_stop, &cmd_restart,
+	&cmd_help, NULL,
 };
 
 /* Long-only options get values above any character, so that they never
@@ -49,7 +50,8 @@ static const struct global_opt globals[] = {
 	  "bus, else (no system bus socket) your own bus" },
 	{ { "timeout", required_argument, NULL, 't' }, "SEC",
 	  "how long to wait for each reply, and what\n"
-	  "busctl wait waits (default 25; 0: forever)" },
+	  "busctl wait, start, stop and restart wait\n"
+	  "(default 25; 0: forever)" },
 	{ { "json", optional_argument, NULL, 'j' }, "[=MODE]",
 	  "JSON output; MODE: lines (-j, --json): list\n"
 	  "prints one object per line; short: one\n"

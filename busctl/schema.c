@@ -198,11 +198,47 @@ static Bus__IntrospectReply *introspect(struct schemas *sc, const char *name, bu
 						      &bus__introspect_reply__descriptor, err);
 }
 
+/* A well-known name without an owner may be declared by a service busd
+ * starts on demand: a bus.Peer.Ping to the name (which every libbus
+ * program answers) is held by busd until the service owns it, or answered
+ * with why it cannot start. Returns 1 when the name has an owner now; 0
+ * (err as it was: nobody declares the name) or -1 (err says why the
+ * service did not come, or busd or libbus refused the ping) otherwise. */
+static int activate(struct schemas *sc, const char *name, bus_error_t *err)
+{
+	/* bus.Empty: no bytes */
+	static const uint8_t none[1];
+	bus_error_t e;
+	void *rep = NULL;
+	size_t len = 0;
+
+	if (name[0] == ':' || !bus_error_has_name(err, BUS_ERROR_NAME_HAS_NO_OWNER))
+		return 0;
+	if (bus_call(sc->query, name, "bus.Peer", "Ping", "bus.Empty", none, 0,
+		     sc->ctl->timeout_usec, &e, &rep, &len) == 0) {
+		free(rep);
+		return 1;
+	}
+	if (bus_error_has_name(&e, BUS_ERROR_NAME_HAS_NO_OWNER))
+		return 0;
+	/* An error from the program itself (one without libbus that knows no
+	 * bus.Peer) still means the name has an owner now. */
+	if (strncmp(e.name, "bus.Error.", 10) == 0 &&
+	    !bus_error_has_name(&e, BUS_ERROR_UNKNOWN_INTERFACE) &&
+	    !bus_error_has_name(&e, BUS_ERROR_UNKNOWN_METHOD)) {
+		*err = e;
+		return -1;
+	}
+	return 1;
+}
+
 int schemas_introspect(struct schemas *sc, const char *name, struct introspection *out,
 		       bus_error_t *err)
 {
 	memset(out, 0, sizeof(*out));
 	Bus__IntrospectReply *rep = introspect(sc, name, err);
+	if (!rep && activate(sc, name, err) == 1)
+		rep = introspect(sc, name, err);
 	if (!rep)
 		return -EREMOTE;
 	int r = 0;

@@ -39,6 +39,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include "router.h"
 #include "schema.h"
 #include "settings.h"
+#include "watchdog.h"
 
 #define SHUTDOWN_FLUSH_SECONDS 2
 /* Descriptors busd needs besides its peers: the listener, the loop, signal
@@ -568,6 +569,7 @@ void broker_free(struct broker *b)
 	dispatch_source_free(&b->shutdown_timer);
 	dispatch_source_free(&b->quota_timer);
 	dispatch_source_free(&b->trim_timer);
+	watchdog_free_all(b);
 	if (b->listen_fd >= 0)
 		close(b->listen_fd);
 	if (b->reserve_fd >= 0)

@@ -67,6 +67,7 @@ struct broker {
 
 	uint64_t next_id;          /* last unique id given out */
 	uint64_t serial;           /* serials of frames busd originates */
+	struct watchdog *watchdogs; /* watchdog.c: the services busd pings */
 	uint64_t fanout_mark;      /* one per event delivered, see router.c */
 	uint64_t start_usec;
 	hash *peers;               /* ":N" -> struct peer */

@@ -16,15 +16,30 @@
 
 static const char *const verb_names[POL_N_VERBS] = {
 	[POL_OWN] = "own", [POL_CALL] = "call", [POL_EMIT] = "emit",
-	[POL_SUBSCRIBE] = "subscribe", [POL_MONITOR] = "monitor",
+	[POL_SUBSCRIBE] = "subscribe", [POL_MONITOR] = "monitor", [POL_MANAGE] = "manage",
 };
+#define VERB_LIST "own, call, emit, subscribe, monitor, manage"
+
 
 const char *policy_verb_name(enum policy_verb verb)
 {
 	return verb < POL_N_VERBS ? verb_names[verb] : "?";
 }
 
-/* "*", a name or topic, or "prefix.*" whose prefix is one. */
+/* A service's id is its file's name: letters, digits and _ - . @. */
+static int service_object_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > WIRE_MAX_NAME || s[0] == '.' || s[len - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr("_-.@", s[i])))
+			return 0;
+	return 1;
+}
+
+/* "*", a name or topic (manage: or a service id), or "prefix.*" whose
+ * prefix is one. */
 static int object_valid(enum policy_verb verb, const char *s)
 {
 	size_t len = strlen(s);
@@ -33,6 +48,11 @@ static int object_valid(enum policy_verb verb, const char *s)
 		return 1;
 	if (verb == POL_EMIT || verb == POL_SUBSCRIBE)
 		return wire_pattern_valid(s, len);
+	if (verb == POL_MANAGE) {
+		if (len > 2 && strcmp(s + len - 2, ".*") == 0)
+			len -= 2;
+		return service_object_valid(s, len);
+	}
 	if (len > 2 && strcmp(s + len - 2, ".*") == 0)
 		len -= 2;
 	return s[0] != ':' && wire_name_valid(s, len);
@@ -101,7 +121,7 @@ static int rule_parse(struct policy_rule *r, char *value, char *why, size_t wlen
 	int have_user = 0, have_group = 0;
 
 	if (!tok) {
-		snprintf(why, wlen, "a rule needs a verb (own, call, emit, subscribe, monitor)");
+		snprintf(why, wlen, "a rule needs a verb (" VERB_LIST ")");
 		return -EINVAL;
 	}
 	int v = -1;
@@ -109,7 +129,7 @@ static int rule_parse(struct policy_rule *r, char *value, char *why, size_t wlen
 		if (strcmp(tok, verb_names[i]) == 0)
 			v = i;
 	if (v < 0) {
-		snprintf(why, wlen, "'%s' is not a verb (own, call, emit, subscribe, monitor)", tok);
+		snprintf(why, wlen, "'%s' is not a verb (" VERB_LIST ")", tok);
 		return -EINVAL;
 	}
 	r->verb = (enum policy_verb)v;
@@ -124,7 +144,8 @@ static int rule_parse(struct policy_rule *r, char *value, char *why, size_t wlen
 			if (!object_valid(r->verb, tok)) {
 				snprintf(why, wlen, "'%s' is not a %s, 'prefix.*' or '*'", tok,
 					 r->verb == POL_EMIT || r->verb == POL_SUBSCRIBE ? "topic"
-										       : "well-known name");
+					 : r->verb == POL_MANAGE ? "service id or well-known name"
+								 : "well-known name");
 				return -EINVAL;
 			}
 			if (r->verb == POL_MONITOR && strcmp(tok, "*") != 0) {
@@ -262,6 +283,14 @@ static int subject_match(const struct policy_rule *r, const struct policy_subjec
 	return 0;
 }
 
+/* No rule matched. */
+static int policy_default(enum policy_verb verb, const struct policy_subject *who)
+{
+	if (who->uid == 0 || who->uid == geteuid())
+		return 1;
+	return verb == POL_CALL || verb == POL_EMIT || verb == POL_SUBSCRIBE;
+}
+
 int policy_check(const struct policy *p, enum policy_verb verb, const struct policy_subject *who,
 		 const char *object, size_t len, const char *method, size_t mlen,
 		 const struct policy_rule **rule)
@@ -277,7 +306,24 @@ int policy_check(const struct policy *p, enum policy_verb verb, const struct pol
 		*rule = r;
 		return r->allow;
 	}
-	if (who->uid == 0 || who->uid == geteuid())
-		return 1;
-	return verb == POL_CALL || verb == POL_EMIT || verb == POL_SUBSCRIBE;
+	return policy_default(verb, who);
+}
+
+int policy_check_any(const struct policy *p, enum policy_verb verb,
+		     const struct policy_subject *who, const char *const *objects, size_t n,
+		     const struct policy_rule **rule)
+{
+	*rule = NULL;
+	for (size_t i = 0; p && p->n_verb[verb] && i < p->n; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		if (r->verb != verb || !subject_match(r, who))
+			continue;
+		for (size_t j = 0; j < n; j++) {
+			if (object_match(r->object, objects[j], strlen(objects[j]))) {
+				*rule = r;
+				return r->allow;
+			}
+		}
+	}
+	return policy_default(verb, who);
 }

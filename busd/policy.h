@@ -1,17 +1,19 @@
-/* policy.h - who may own, call, emit, subscribe and monitor: the rules of
- * busd.conf's [policy] section and the decision for one request.
+/* policy.h - who may own, call, emit, subscribe, monitor and manage: the
+ * rules of busd.conf's [policy] section and the decision for one request.
  *
  * A rule is one line, "allow = RULE" or "deny = RULE", with
  *   RULE = VERB [OBJECT] [method=METHOD] [user=USER] [group=GROUP]
- *   VERB = own | call | emit | subscribe | monitor
+ *   VERB = own | call | emit | subscribe | monitor | manage
  *   OBJECT = an exact name or topic, "prefix.*" (everything below prefix,
- *            at any depth) or "*" (the default)
+ *            at any depth) or "*" (the default); for manage, a service's
+ *            id or one of the names it declares
  *   USER, GROUP = a name or a number ("*": anyone, the default); a group
  *            matches the peer's primary group or any supplementary group
  * Rules are tried in file order and the first that matches decides. When
  * none matches: root and busd's own user may do everything; anyone may call,
- * emit and subscribe; owning a name and monitoring need a rule. Rules apply
- * to root like to anyone else: a rule that matches root decides for it. */
+ * emit and subscribe; owning a name, monitoring and managing a service need
+ * a rule. Rules apply to root like to anyone else: a rule that matches root
+ * decides for it. */
 #ifndef BUSD_POLICY_H
 #define BUSD_POLICY_H
 
@@ -19,7 +21,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-enum policy_verb { POL_OWN, POL_CALL, POL_EMIT, POL_SUBSCRIBE, POL_MONITOR, POL_N_VERBS };
+enum policy_verb { POL_OWN, POL_CALL, POL_EMIT, POL_SUBSCRIBE, POL_MONITOR, POL_MANAGE,
+		   POL_N_VERBS };
 
 struct policy_rule {
 	int allow;
@@ -62,6 +65,13 @@ void policy_print(const struct policy *p, FILE *out);
 int policy_check(const struct policy *p, enum policy_verb verb, const struct policy_subject *who,
 		 const char *object, size_t len, const char *method, size_t mlen,
 		 const struct policy_rule **rule);
+
+/* policy_check() for a request on one thing known by several objects (a
+ * service: its id and every name it declares): the first rule that matches
+ * any of them decides. */
+int policy_check_any(const struct policy *p, enum policy_verb verb,
+		     const struct policy_subject *who, const char *const *objects, size_t n,
+		     const struct policy_rule **rule);
 
 /* Whether any rule could deny verb (else every check of it allows). */
 static inline int policy_may_deny(const struct policy *p, enum policy_verb verb)

@@ -23,6 +23,7 @@
 #include "quota.h"
 #include "schema.h"
 #include "supervise.h"
+#include "watchdog.h"
 
 /* ---------------------------------------------------------------- pending calls */
 
@@ -196,8 +197,9 @@ static void owed_lost(struct peer *p)
 	broker_doom(p->broker, p, "out of memory for an answer");
 }
 
-/* Send a frame originated by busd (sender "bus") to p and the monitors. */
-static void send_from_bus(struct peer *p, wire_header *h, const void *body, size_t len)
+/* Send a frame originated by busd (sender "bus") to p and the monitors.
+ * Returns 0, or -ENOMEM when it could not be queued. */
+static int send_from_bus(struct peer *p, wire_header *h, const void *body, size_t len)
 {
 	struct broker *b = p->broker;
 
@@ -208,15 +210,18 @@ static void send_from_bus(struct peer *p, wire_header *h, const void *body, size
 		if (h->reply_serial)
 			owed_lost(p);
 		frame_unref(f);
-		return;
+		return -ENOMEM;
 	}
 	if (h->kind == WIRE_KIND_ERROR)
 		b->stats.errors++;
 	else if (h->kind == WIRE_KIND_REPLY)
 		b->stats.replies++;
+	else if (h->kind == WIRE_KIND_CALL)
+		b->stats.calls++;
 	if (p->state != PEER_MONITOR)
 		copy_to_monitors(b, f);
 	frame_unref(f);
+	return 0;
 }
 
 static __attribute__((format(printf, 4, 0))) void
@@ -311,6 +316,23 @@ void router_send_reply(struct peer *p, uint64_t reply_serial, const ProtobufCMes
 	h.body_type = wire_str_c(msg->descriptor->name);
 	send_from_bus(p, &h, pk.data, pk.len);
 	packed_done(&pk);
+}
+
+uint64_t router_call_from_bus(struct peer *p, const char *dest, const char *interface,
+			      const char *member, const ProtobufCMessage *msg)
+{
+	struct packed pk;
+
+	if (pack(msg, &pk) < 0)
+		return 0;
+	wire_header h = { .kind = WIRE_KIND_CALL };
+	h.destination = dest ? wire_str_c(dest) : (wire_str){ p->unique, (uint32_t)p->unique_len };
+	h.interface = wire_str_c(interface);
+	h.member = wire_str_c(member);
+	h.body_type = wire_str_c(msg->descriptor->name);
+	int r = send_from_bus(p, &h, pk.data, pk.len);
+	packed_done(&pk);
+	return r < 0 ? 0 : h.serial;
 }
 
 /* ---------------------------------------------------------------- policy */
@@ -668,6 +690,19 @@ static void route_answer(struct peer *p, struct frame *f)
 {
 	struct broker *b = p->broker;
 	const wire_header *h = &f->h;
+
+	/* An answer to a call busd made: its caller checks that it is one. */
+	if (wire_str_eq(h->destination, WIRE_BUS_NAME)) {
+		if (!watchdog_answer(p, h->reply_serial, h->kind == WIRE_KIND_REPLY))
+			return;
+		if (h->kind == WIRE_KIND_REPLY)
+			b->stats.replies++;
+		else
+			b->stats.errors++;
+		if (b->monitors && stamp(p, f, (wire_str){ NULL, 0 }))
+			copy_to_monitors(b, f);
+		return;
+	}
 	struct peer *dst = router_resolve(b, h->destination.ptr, h->destination.len);
 	struct pending *e = dst ? pending_find(&b->pending, dst->id, h->reply_serial) : NULL;
 

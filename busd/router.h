@@ -1,7 +1,7 @@
 /* router.h - what happens to one complete frame: validation, Hello, CALL
  * routing with pending-call tracking, REPLY/ERROR matching, EVENT fan-out,
  * monitor copies; and the frames busd itself originates (errors, replies of
- * the control service, bus.NameOwnerChanged).
+ * the control service, bus.NameOwnerChanged, the watchdog's pings).
  *
  * A frame is queued by reference to every destination. What busd owes a
  * peer (the answer to a call it made) is never lost silently: when busd
@@ -60,6 +60,12 @@ void router_reject(struct peer *p, uint64_t reply_serial, const char *name, cons
 void router_send_error(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void router_send_reply(struct peer *p, uint64_t reply_serial, const struct ProtobufCMessage *msg);
+/* A CALL from "bus" to p, addressed to dest (a name p owns; NULL: its
+ * unique id), of interface.member with msg as its body (busd's watchdog
+ * pings). Returns its serial, or 0 when it could not be queued. Its answer,
+ * a REPLY or ERROR whose destination is "bus", goes to watchdog_answer(). */
+uint64_t router_call_from_bus(struct peer *p, const char *dest, const char *interface,
+			      const char *member, const struct ProtobufCMessage *msg);
 /* Whether the policy lets p do verb (policy.h) on object (method for
  * calls). When not: count it, log it naming p and the rule, and when answer
  * is set send p bus.Error.AccessDenied answering serial; returns 0. */

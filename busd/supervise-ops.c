@@ -12,18 +12,30 @@
 #include "log.h"
 #include "supervise-internal.h"
 
-int supervisor_start(struct supervisor *s, const char *which, char *why, size_t len)
+/* The service an operator names (its id or a name it declares), or -ENOENT;
+ * with starting set, -ESHUTDOWN while busd stops (no instance may come). */
+static int operable(struct supervisor *s, const char *which, int starting, struct service **svc,
+		    char *why, size_t len)
 {
-	struct service *svc = s ? supervisor_find(s, which) : NULL;
-
-	if (!svc) {
+	*svc = s ? supervisor_find(s, which) : NULL;
+	if (!*svc) {
 		snprintf(why, len, "no service '%s'", which);
 		return -ENOENT;
 	}
-	if (s->shutting_down) {
+	if (starting && s->shutting_down) {
 		snprintf(why, len, "busd is shutting down");
 		return -ESHUTDOWN;
 	}
+	return 0;
+}
+
+int supervisor_start(struct supervisor *s, const char *which, char *why, size_t len)
+{
+	struct service *svc;
+	int r = operable(s, which, 1, &svc, why, len);
+
+	if (r < 0)
+		return r;
 	svc->op_stopped = 0;
 	switch (svc->state) {
 	case SERVICE_STARTING:
@@ -49,12 +61,11 @@ int supervisor_start(struct supervisor *s, const char *which, char *why, size_t 
 
 int supervisor_stop(struct supervisor *s, const char *which, char *why, size_t len)
 {
-	struct service *svc = s ? supervisor_find(s, which) : NULL;
+	struct service *svc;
+	int r = operable(s, which, 0, &svc, why, len);
 
-	if (!svc) {
-		snprintf(why, len, "no service '%s'", which);
-		return -ENOENT;
-	}
+	if (r < 0)
+		return r;
 	svc->op_stopped = 1;
 	svc->then_start = 0;
 	if (svc->state == SERVICE_STOPPED || svc->state == SERVICE_FAILED ||
@@ -71,16 +82,11 @@ int supervisor_stop(struct supervisor *s, const char *which, char *why, size_t l
 
 int supervisor_restart(struct supervisor *s, const char *which, char *why, size_t len)
 {
-	struct service *svc = s ? supervisor_find(s, which) : NULL;
+	struct service *svc;
+	int r = operable(s, which, 1, &svc, why, len);
 
-	if (!svc) {
-		snprintf(why, len, "no service '%s'", which);
-		return -ENOENT;
-	}
-	if (s->shutting_down) {
-		snprintf(why, len, "busd is shutting down");
-		return -ESHUTDOWN;
-	}
+	if (r < 0)
+		return r;
 	svc->op_stopped = 0;
 	if (svc->state == SERVICE_STARTING || svc->state == SERVICE_RUNNING) {
 		log_notice("service %s: restarted by an operator", svc->conf->id);

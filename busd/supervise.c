@@ -23,18 +23,15 @@
 #include "broker.h"
 #include "bus.pb-c.h"
 #include "hash.h"
+#include "hold.h"
 #include "log.h"
 #include "service-conf.h"
 #include "spawn.h"
 #include "supervise-internal.h"
+#include "watchdog.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* The held calls (hold.c) and the watchdog (watchdog.c) hear of every
- * change of state. Weak references until those modules are linked in: the
- * call is skipped while a module is absent. */
-extern void hold_service_changed(struct broker *b, struct service *svc) __attribute__((weak));
-extern void watchdog_service_changed(struct broker *b, struct service *svc) __attribute__((weak));
 
 static const char *const state_names[] = {
 	[SERVICE_STOPPED] = "stopped", [SERVICE_STARTING] = "starting",
@@ -80,10 +77,9 @@ void supervise_changed(struct service *svc, enum service_state old, const char *
 	ev.pid = (uint32_t)pid;
 	ev.reason = (char *)reason;
 	router_emit(b, "bus.ServiceStateChanged", &ev.base);
-	if (hold_service_changed)
-		hold_service_changed(b, svc);
-	if (watchdog_service_changed)
-		watchdog_service_changed(b, svc);
+	/* the held calls and the watchdog hear of every change */
+	hold_service_changed(b, svc);
+	watchdog_service_changed(b, svc);
 }
 
 /* ---------------------------------------------------------------- lookups */

@@ -559,6 +559,11 @@ int call_send_error(bus_t *bus, int r, const char *why, bus_error_t *err);
 /* ---- serve.c ---- */
 
 void serve_dispatch(bus_t *bus, const bus_msg_t *m);
+/* A CALL of interface bus.Peer (h, a frame of the input) is libbus's own:
+ * Ping is answered with an empty REPLY, any other member with
+ * bus.Error.UnknownMethod, without a callback. Returns 1 when h was one
+ * (the caller takes the frame out of the input), 0 when it is not. */
+int serve_peer(bus_t *bus, const wire_header *h);
 /* A restore: announce every export the new connection lacks. Returns how
  * many calls went out, or a negative errno. */
 int serve_restore(bus_t *bus);

@@ -1,6 +1,7 @@
 /* call.c - outgoing calls: the pending-call table (a hash of serials plus a
  * deadline-ordered list), answering them from REPLY/ERROR frames, timeouts,
- * and the synchronous wait that leaves every other frame queued. */
+ * and the synchronous wait that leaves every other frame queued (but
+ * answers bus.Peer.Ping). */
 #include "config.h"
 
 #include <errno.h>
@@ -448,6 +449,11 @@ static int sync_wait(bus_t *bus, uint64_t serial, uint64_t deadline, uint64_t ti
 			if ((f.h.kind == WIRE_KIND_REPLY || f.h.kind == WIRE_KIND_ERROR) &&
 			    f.h.reply_serial == serial)
 				return sync_answer(bus, off, &f, err, fn, ud);
+			/* bus.Peer.Ping is answered while the program waits */
+			if (serve_peer(bus, &f.h)) {
+				conn_remove(bus, off, f.len);
+				continue;
+			}
 			conn_note_frame(bus, &f); /* a loss right after it can say why */
 			scan += f.len;
 		}

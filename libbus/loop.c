@@ -58,6 +58,11 @@ static int dispatch_all(bus_t *bus)
 
 		if (conn_frame_at(bus, bus->in.start, &f) <= 0)
 			break;
+		if (!bus->monitor && serve_peer(bus, &f.h)) {
+			bus->in.start += f.len;
+			n++;
+			continue;
+		}
 		if (conn_msg_make(&f, &m, &s) < 0)
 			break; /* out of memory: the frame stays for the next try */
 		fdpass_msg(bus, &f, &m, &s);

@@ -348,6 +348,48 @@ void serve_dispatch(bus_t *bus, const bus_msg_t *m)
 	}
 }
 
+/* ---------------------------------------------------------------- bus.Peer */
+
+/* busd's watchdog pings a supervised service to learn that its loop still
+ * turns. Every connection answers, whatever it exports (or nothing), from
+ * bus_process() and from the wait of a sync call: no handler runs, so the
+ * answer never re-enters the program, and a program that only makes sync
+ * calls answers whenever it reads. An export cannot take bus.Peer over. */
+#define PEER_INTERFACE "bus.Peer"
+#define PEER_EMPTY "bus.Empty"
+
+int serve_peer(bus_t *bus, const wire_header *h)
+{
+	wire_header a = { .serial = 0 };
+	char text[256];
+
+	if (h->kind != WIRE_KIND_CALL || !wire_str_eq(h->interface, PEER_INTERFACE))
+		return 0;
+	if (h->flags & WIRE_FLAG_NO_REPLY_EXPECTED)
+		return 1;
+	a.serial = conn_next_serial(bus);
+	a.reply_serial = h->serial;
+	a.destination = h->sender;
+	if (!wire_str_eq(h->member, "Ping")) {
+		snprintf(text, sizeof(text), "bus.Peer has no method %.*s", (int)h->member.len,
+			 h->member.ptr);
+		a.kind = WIRE_KIND_ERROR;
+		a.error_name = wire_str_c(BUS_ERROR_UNKNOWN_METHOD);
+		a.error_message = wire_str_c(text);
+	} else if (h->body_type.len && !wire_str_eq(h->body_type, PEER_EMPTY)) {
+		snprintf(text, sizeof(text), "Ping takes %s, not %.*s", PEER_EMPTY,
+			 (int)h->body_type.len, h->body_type.ptr);
+		a.kind = WIRE_KIND_ERROR;
+		a.error_name = wire_str_c(BUS_ERROR_INVALID_ARGS);
+		a.error_message = wire_str_c(text);
+	} else {
+		a.kind = WIRE_KIND_REPLY;
+		a.body_type = wire_str_c(PEER_EMPTY);
+	}
+	conn_send(bus, &a, NULL, 0, NULL, NULL);
+	return 1;
+}
+
 /* ---------------------------------------------------------------- exports */
 
 static int same_name(const char *a, const char *b)

@@ -28,8 +28,20 @@ busctl="$B/busctl/busctl"
 encode="protoc --proto_path=$top_srcdir/proto --encode"
 decode="protoc --proto_path=$top_srcdir/proto --decode"
 
-echo "== busd on $BUS_ADDRESS (its log: $DIR/busd.log)"
-"$B/busd/busd" -c "$top_builddir/conf/busd.conf" --socket "$BUS_ADDRESS" -v 2>"$DIR/busd.log" &
+# busd supervises the example services: two service files in a private
+# services.d, made from the examples the build installs.
+mkdir "$DIR/services.d"
+for svc in echo sensor; do
+	sed -e "s|^exec = [^ ]*/$svc|exec = $B/services/$svc|" \
+		"$B/conf/services.d/$svc.conf.example" >"$DIR/services.d/$svc.conf"
+done
+sed -i 's|--interval [0-9]*|--interval 500|' "$DIR/services.d/sensor.conf"
+cp "$B/conf/busd.conf" "$DIR/busd.conf"
+printf '\n[services]\ndir = %s/services.d\n' "$DIR" >>"$DIR/busd.conf"
+
+echo "== busd on $BUS_ADDRESS (its log: $DIR/busd.log), supervising echo (started at"
+echo "   once) and sensor (started by the first call to its name)"
+"$B/busd/busd" -c "$DIR/busd.conf" --socket "$BUS_ADDRESS" -v 2>"$DIR/busd.log" &
 BUSD=$!
 PIDS="$BUSD"
 i=0
@@ -42,14 +54,7 @@ until "$busctl" status >/dev/null 2>&1; do
 	fi
 	sleep 0.05
 done
-
-echo "== the example services: echo (org.busd.Echo) and sensor (org.busd.Sensor)"
-"$B/services/echo" --reconnect &
-PIDS="$PIDS $!"
-"$B/services/sensor" --interval 500 --reconnect &
-PIDS="$PIDS $!"
-"$busctl" --timeout 5 call org.busd.Sensor Read </dev/null >/dev/null 2>&1 || sleep 0.5
-"$busctl" --timeout 5 call org.busd.Echo Echo </dev/null >/dev/null
+"$busctl" --timeout 10 wait org.busd.Echo >/dev/null
 
 echo
 echo "== a busctl session (BUS_ADDRESS=$BUS_ADDRESS)"
@@ -58,11 +63,13 @@ echo "== a busctl session (BUS_ADDRESS=$BUS_ADDRESS)"
 PIDS="$PIDS $!"
 sleep 0.2
 
+show "$busctl" services
 show "$busctl" list
 show "$busctl" introspect org.busd.Echo
 show "$busctl call org.busd.Echo Echo '{\"text\": \"hello, bus\", \"data\": \"AAEC\"}'"
 show "$busctl call org.busd.Echo Delay '{\"ms\": 300, \"text\": \"later\"}'"
 show "$busctl call org.busd.Sensor Read '{\"sensor\": \"temp1\"}'"
+show "$busctl" services
 show "$busctl call org.busd.Echo Fail '{\"message\": \"as asked\"}' || echo \"(exit status \$?)\""
 show "$busctl call org.busd.Echo Delay '{\"ms\": \"soon\"}' || echo \"(exit status \$?)\""
 show "$busctl call org.busd.NoSuchService Ping || echo \"(exit status \$?)\""
@@ -77,24 +84,77 @@ echo "== what busctl monitor saw meanwhile (first 24 frames)"
 head -n 24 "$DIR/monitor.txt"
 
 echo
-echo "== busd is killed (kill -9) and started again: the services reconnect by themselves"
+echo "== echo is killed (kill -9) five times while a caller keeps calling Echo"
+echo "   (Echo is marked idempotent in echo.proto: busd holds or re-sends the calls)"
+"$busctl" listen --count 15 bus.ServiceStateChanged >"$DIR/states.txt" 2>&1 &
+LISTEN=$!
+i=0
+until "$busctl" --json status | grep -q '"subscriptions": *[1-9]'; do
+	i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.05
+done
+(
+	n=0 failed=0
+	while [ ! -e "$DIR/stop-calling" ]; do
+		n=$((n + 1))
+		"$busctl" --timeout 10 call org.busd.Echo Echo "{\"text\": \"call $n\"}" \
+			>/dev/null 2>"$DIR/call.err" || { failed=$((failed + 1)); cat "$DIR/call.err"; }
+	done
+	echo "$n calls, $failed failed" >"$DIR/calls.txt"
+) &
+CALLER=$!
+echo_pid() { "$busctl" services | awk '$1 == "echo" && $2 == "running" { print $3 }'; }
+last=""
+for k in 1 2 3 4 5; do
+	# the next instance, once it runs (the backoff doubles per crash)
+	i=0
+	while pid=$(echo_pid); [ -z "$pid" ] || [ "$pid" = "$last" ]; do
+		i=$((i + 1))
+		if [ $i -gt 400 ]; then
+			echo "echo did not come back:" >&2
+			tail -n 20 "$DIR/busd.log" >&2
+			exit 1
+		fi
+		sleep 0.05
+	done
+	sleep 0.2
+	kill -KILL "$pid"
+	echo "kill -9 $pid"
+	last=$pid
+done
+"$busctl" --timeout 10 wait org.busd.Echo >/dev/null
+sleep 0.3
+touch "$DIR/stop-calling"
+wait "$CALLER"
+echo "the caller: $(cat "$DIR/calls.txt")"
+wait "$LISTEN" 2>/dev/null || kill "$LISTEN" 2>/dev/null || true
+echo "bus.ServiceStateChanged events seen meanwhile:"
+sed -n 's/^.*"service": *"\([^"]*\)".*"newState": *"\([A-Z]*\)".*"reason": *"\([^"]*\)".*$/  \1 -> \2 (\3)/p; s/^.*"service": *"\([^"]*\)".*"newState": *"\([A-Z]*\)"[^r]*$/  \1 -> \2/p' \
+	"$DIR/states.txt" | head -n 15
+show "$busctl" services
+echo "busd's log about it:"
+grep -E 'echo' "$DIR/busd.log" | grep -Ei 'restart|died|killed|signal' | tail -n 4 | sed 's/^/  /'
+
+echo
+echo "== busd is killed (kill -9) and started again: its services go with it (parent-death"
+echo "   signal), the new busd starts echo, and the first call starts sensor again"
 kill -KILL "$BUSD"
 wait "$BUSD" 2>/dev/null || true
-"$B/busd/busd" -c "$top_builddir/conf/busd.conf" --socket "$BUS_ADDRESS" -v 2>>"$DIR/busd.log" &
+"$B/busd/busd" -c "$DIR/busd.conf" --socket "$BUS_ADDRESS" -v 2>>"$DIR/busd.log" &
 BUSD=$!
 PIDS="$PIDS $BUSD"
 i=0
-until "$busctl" list 2>/dev/null | grep -q org.busd.Sensor && "$busctl" list | grep -q org.busd.Echo; do
+until "$busctl" list 2>/dev/null | grep -q org.busd.Echo; do
 	i=$((i + 1))
-	if [ $i -gt 100 ]; then
+	if [ $i -gt 200 ]; then
 		echo "the services did not come back:" >&2
 		tail -n 20 "$DIR/busd.log" >&2
 		exit 1
 	fi
 	sleep 0.05
 done
-show "$busctl" list
+show "$busctl" services
 show "$busctl call org.busd.Echo Echo '{\"text\": \"still here\"}'"
+show "$busctl call org.busd.Sensor Read '{\"sensor\": \"temp0\"}'"
 
 echo
 echo "== stopping: SIGTERM to busd"

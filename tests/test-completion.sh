@@ -5,7 +5,7 @@
 # ids, methods, services and types asked from the bus the command line names.
 # Plain bash: bash-completion need not be installed.
 . "$top_srcdir/tests/lib.sh"
-plan 23
+plan 24
 
 SCRIPT="$top_builddir/busctl/busctl.bash-completion"
 
@@ -38,7 +38,7 @@ wait_for 10 sh -c "'$BUSCTL' list | grep -q org.busd.Echo && '$BUSCTL' list | gr
 echo_id=$("$BUSCTL" list | awk '$1 == "org.busd.Echo" { print $2 }')
 
 expect_eq "the commands" "$(comp "$BUSCTL " | one_line)" \
-	"call capture decode emit introspect list listen monitor status"
+	"call capture decode emit introspect list listen monitor restart services start status stop wait"
 expect_eq "  by their start" "$(comp "$BUSCTL in" | one_line)" "introspect"
 expect_eq "the global options" "$(comp "$BUSCTL --" | one_line)" \
 	"--help --json --max-schema-bytes --socket --system --timeout --user --version"
@@ -48,6 +48,7 @@ expect_eq "monitor's options" "$(comp "$BUSCTL monitor --" | one_line)" \
 expect_eq "call's options" "$(comp "$BUSCTL call --" | one_line)" "--help --interface --raw --type"
 expect_eq "capture's options" "$(comp "$BUSCTL capture --" | one_line)" \
 	"--count --help --match --output --snaplen"
+expect_eq "restart's options" "$(comp "$BUSCTL restart --" | one_line)" "--help --no-block"
 
 expect_eq "call NAME: the well-known names on the bus" "$(comp "$BUSCTL call " | one_line)" \
 	"org.busd.Echo org.busd.Sensor"

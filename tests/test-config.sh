@@ -3,7 +3,7 @@
 # precedence (command line > environment > file > defaults), every error with
 # its file:line, and --check-config.
 . "$top_srcdir/tests/lib.sh"
-plan 117
+plan 120
 
 unset BUS_ADDRESS BUSD_LOG_LEVEL BUSD_LOG_TARGET
 CONF="$TEST_TMP/busd.conf"
@@ -170,7 +170,7 @@ target = file" "log.target: 'file' is not a log target"
 bad "a policy key that is not allow or deny" "[policy]
 permit = own x" "\[policy\] takes 'allow = RULE' and 'deny = RULE' lines, not 'permit'"
 bad "a policy rule with an unknown verb" "[policy]
-allow = everyone" "allow: 'everyone' is not a verb \(own, call, emit, subscribe, monitor\)"
+allow = everyone" "allow: 'everyone' is not a verb \(own, call, emit, subscribe, monitor, manage\)"
 bad "a policy rule naming an unknown user" "[policy]
 deny = call org.x user=no-such-user-here" "deny: no user 'no-such-user-here'"
 bad "a policy rule naming an unknown group" "[policy]
@@ -183,13 +183,17 @@ bad "method= on a rule that is not a call" "[policy]
 allow = own org.x method=Get" "allow: 'method=' is not allowed"
 bad "a monitor rule with an object" "[policy]
 allow = monitor org.x" "allow: monitor takes no object"
-printf '[policy]\nallow = own org.example.* user=0 group=0\ndeny = call org.example.Secret method=Get\n' >"$CONF"
+bad "a manage rule whose object is neither a service id nor a name" "[policy]
+allow = manage echo/1" "allow: 'echo/1' is not a service id or well-known name"
+printf '[policy]\nallow = own org.example.* user=0 group=0\nallow = manage echo@1 user=0\ndeny = call org.example.Secret method=Get\n' >"$CONF"
 check_config -c "$CONF" --socket "$TEST_TMP/d.sock"
 expect_eq "policy rules are valid" "$RC" 0
 expect_match "  --check-config prints each rule with its file:line" "$OUT" \
 	"^policy: allow own org\.example\.\* user=0 group=0  \($CONF:2\)$"
+expect_match "  a manage rule naming a service id" "$OUT" \
+	"^policy: allow manage echo@1 user=0  \($CONF:3\)$"
 expect_match "  in file order" "$(printf '%s\n' "$OUT" | tail -n 1)" \
-	"^policy: deny call org\.example\.Secret method=Get  \($CONF:3\)$"
+	"^policy: deny call org\.example\.Secret method=Get  \($CONF:4\)$"
 bad "max_queued_bytes below max_frame_size" "[limits]
 max_frame_size = 1M
 max_queued_bytes = 512K" "limits.max_queued_bytes \(524288\) must be at least limits.max_frame_size"

@@ -10,7 +10,10 @@
  *                backoff) to its name owned by the new instance;
  *   gap, reply:  the same kill to the reply of an Echo call made right
  *                after it (held or re-sent by busd, never failed).
- * The echo binary is the build's services/echo, found beside busd. */
+ * The echo binary is the build's services/echo, found beside busd; when
+ * that is libtool's wrapper script, the program behind it
+ * (services/.libs/echo) is run with the library path the wrapper would
+ * set, so that the figures are the program's and not a shell's. */
 #include "config.h"
 
 #include <errno.h>
@@ -145,11 +148,35 @@ static double median_us(uint64_t *ns, int n)
 	return median(v, n);
 }
 
-void revive_run(struct revive *rv, const char *busd, const char *echo)
+/* echo as given, or the program behind libtool's wrapper and the library
+ * path it needs (libpath "" when none). */
+static void real_program(const char *echo, char *prog, size_t plen, char *libpath, size_t llen)
 {
-	char dir[64], path[256], text[1024], sock[160];
+	const char *slash = strrchr(echo, '/');
+	int dlen = slash ? (int)(slash - echo) : 0;
+	char inner[4200];
+
+	snprintf(prog, plen, "%s", echo);
+	libpath[0] = 0;
+	snprintf(inner, sizeof(inner), "%.*s/.libs/%s", dlen, echo, slash ? slash + 1 : echo);
+	if (access(inner, X_OK) < 0)
+		return;
+	/* services/ and libbus/ are siblings in the build tree */
+	const char *up = dlen ? memrchr(echo, '/', (size_t)dlen) : NULL;
+	int tlen = up ? (int)(up - echo) : 0;
+	snprintf(prog, plen, "%s", inner);
+	snprintf(libpath, llen, "%.*s/libbus/.libs", tlen, echo);
+}
+
+void revive_run(struct revive *rv, const char *busd, const char *echo_given)
+{
+	char dir[64], path[256], text[8192], sock[160], echo[4200], libpath[4200], env[4300] = "";
 	uint64_t bare[REVIVE_RUNS], act[REVIVE_RUNS], owned[REVIVE_RUNS], reply[REVIVE_RUNS];
 	int n = REVIVE_RUNS;
+
+	real_program(echo_given, echo, sizeof(echo), libpath, sizeof(libpath));
+	if (libpath[0])
+		snprintf(env, sizeof(env), "environment = LD_LIBRARY_PATH=%s\n", libpath);
 
 	snprintf(dir, sizeof(dir), "/tmp/busbench-revive.XXXXXX");
 	if (!mkdtemp(dir))
@@ -160,12 +187,14 @@ void revive_run(struct revive *rv, const char *busd, const char *echo)
 	snprintf(path, sizeof(path), "%s/services.d/revive.conf", dir);
 	snprintf(text, sizeof(text),
 		 "[service]\nexec = %s --name " NAME_BOOT "\nnames = " NAME_BOOT "\n"
-		 "restart = always\nrestart_intensity = %d in 1\nbackoff = 0\n", echo, 4 * n);
+		 "restart = always\nrestart_intensity = %d in 1\nbackoff = 0\n%s", echo, 4 * n,
+		 env);
 	write_file(path, text);
 	snprintf(path, sizeof(path), "%s/services.d/demand.conf", dir);
 	snprintf(text, sizeof(text),
 		 "[service]\nexec = %s --name " NAME_DEMAND "\nnames = " NAME_DEMAND "\n"
-		 "activation = demand\nrestart = no\nrestart_intensity = %d in 1\n", echo, 4 * n);
+		 "activation = demand\nrestart = no\nrestart_intensity = %d in 1\n%s", echo, 4 * n,
+		 env);
 	write_file(path, text);
 	snprintf(path, sizeof(path), "%s/busd.conf", dir);
 	snprintf(text, sizeof(text), "[services]\ndir = %s/services.d\n", dir);
@@ -208,6 +237,8 @@ void revive_run(struct revive *rv, const char *busd, const char *echo)
 				dup2(null, STDERR_FILENO);
 			}
 			setenv("BUS_ADDRESS", sock, 1);
+			if (libpath[0])
+				setenv("LD_LIBRARY_PATH", libpath, 1);
 			execl(echo, echo, "--name", NAME_BARE, (char *)NULL);
 			_exit(127);
 		}
