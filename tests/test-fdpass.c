@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -797,17 +798,80 @@ static void test_libbus(void)
 	is_int(harness_wait(&svc, 10000), 0, "the service exits 0");
 }
 
+/* A call with a descriptor to a declared service nobody runs yet: busd
+ * holds it (the descriptor with it), starts services/echo, delivers it;
+ * echo takes no descriptor, so once answered no copy is left anywhere. */
+#define DEMAND "org.test.FdDemand"
+static char svc_dir[PATH_MAX];
+
+static void setup_service(void)
+{
+	const char *top = getenv("top_builddir"), *tmp = getenv("TMPDIR");
+	char topabs[PATH_MAX], conf[PATH_MAX + 32];
+
+	if (!realpath(top && *top ? top : ".", topabs))
+		harness_bail("top_builddir: %s", strerror(errno));
+	snprintf(svc_dir, sizeof(svc_dir), "%s/busd-fdpass.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(svc_dir))
+		harness_bail("mkdtemp: %s", strerror(errno));
+	snprintf(conf, sizeof(conf), "%s/demand.conf", svc_dir);
+	FILE *f = fopen(conf, "w");
+	if (!f)
+		harness_bail("%s: %s", conf, strerror(errno));
+	fprintf(f, "[service]\nexec = %s/services/echo --name " DEMAND "\nnames = " DEMAND
+		"\nactivation = demand\n", topabs);
+	fclose(f);
+}
+
+static void cleanup_service(void)
+{
+	char conf[PATH_MAX + 32];
+
+	snprintf(conf, sizeof(conf), "%s/demand.conf", svc_dir);
+	unlink(conf);
+	rmdir(svc_dir);
+}
+
+static void test_held(void)
+{
+	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
+	bus_t *bus = harness_connect();
+	bus_error_t err;
+	size_t len, rlen = 0;
+	void *rbody = NULL;
+	char buf[16];
+	int p[2];
+
+	pipe2(p, O_CLOEXEC);
+	req.text = "held";
+	void *body = harness_pack(&req.base, &len);
+	int r = bus_call_fds(bus, DEMAND, NULL, "Echo", "busd.examples.EchoRequest", body, len,
+			     &p[1], 1, 20000000, &err, &rbody, &rlen, NULL, NULL);
+	free(body);
+	free(rbody);
+	close(p[1]);
+	ok(r == 0, "a call with a descriptor to a declared service is held until it starts, "
+	   "and answered (%s)", r ? err.message : "ok");
+	is_int(read_within(p[0], buf, sizeof(buf)), 0,
+	   "  no copy of the descriptor is left, in busd or the service that did not take it");
+	close(p[0]);
+	bus_close(bus);
+}
+
 int main(void)
 {
-	plan(63);
+	plan(65);
+	setup_service();
 	harness_start_conf("[limits]\nmax_fds_per_frame = %d\nmax_queued_fds = 2000\n"
-			   "max_queued_fds_per_uid = 4000\n", LIMIT);
+			   "max_queued_fds_per_uid = 4000\n[services]\ndir = %s\n", LIMIT, svc_dir);
 	test_call_and_reply();
 	test_broken();
 	test_many();
 	test_mixed();
 	test_dead_receiver();
 	test_libbus();
+	test_held();
 	is_int(harness_stop(), 0, "busd exits with status 0 on SIGTERM");
+	cleanup_service();
 	return harness_done();
 }
