@@ -380,7 +380,7 @@ const struct command cmd_call = {
 	"--fd FILE (read-only) and --fd-write FILE (write-only, appending; FILE is\n"
 	"not created) open FILE and pass the descriptor with the call, index 0,\n"
 	"1, ... in the order given (a bus.Fd in the JSON request names one by its\n"
-	"index); at most limits.max_fds_per_frame of them. Descriptors a reply\n"
+	"index: {\"fd\": 0} is the first); at most limits.max_fds_per_frame of them. Descriptors a reply\n"
 	"carries are closed.\n\n"
 	"Options:\n"
 	"  -i, --interface IFACE    the protobuf service (busd.examples.Echo)\n"

@@ -348,6 +348,8 @@ static json_object *decode_message(struct ctx *c, const struct schema_msg *m, co
 	}
 	if ((c->flags & BUS_JSON_DEFAULTS) && add_defaults(c, m, o, bad) < 0)
 		goto err;
+	if (is_bus_fd(m) && !json_object_object_get_ex(o, json_key(c, &m->fields[0]), NULL))
+		json_object_object_add(o, json_key(c, &m->fields[0]), json_object_new_int(0));
 	if (unknown.len) {
 		char *enc = text_base64(unknown.p, unknown.len);
 		if (enc)

@@ -60,6 +60,15 @@ static inline void path_pop(struct ctx *c, size_t was)
 
 /* Timestamp or Duration (by name), when shaped as protobuf's: seconds = 1
  * (int64), nanos = 2 (int32). Any schema may declare these names. */
+/* bus.Fd { uint32 fd = 1; }: the index of a descriptor passed with the
+ * frame, shown as {"fd": N} even for the first (0, the default). */
+static inline int is_bus_fd(const struct schema_msg *m)
+{
+	return strcmp(m->name, "bus.Fd") == 0 && m->n_fields == 1 &&
+	       strcmp(m->fields[0].name, "fd") == 0 && m->fields[0].number == 1 &&
+	       m->fields[0].type == FIELD(UINT32) && !m->fields[0].repeated;
+}
+
 static inline int is_wkt(const struct schema_msg *m, const char *name)
 {
 	return strcmp(m->name, name) == 0 && m->n_fields == 2 &&

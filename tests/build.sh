@@ -108,8 +108,11 @@ check)
 			echo "$d: no test-suite.log (build failed?)"; tail -n 30 "$d/check.out"; status=1
 		fi
 		if grep -qE '^(FAIL|ERROR):' "$d/check.out" 2>/dev/null; then
-			for log in $(grep -E '^(FAIL|ERROR):' "$d/check.out" | awk '{print $2}'); do
-				echo "---- $d/$log.log"; tail -n 40 "$d/$log.log" 2>/dev/null || true
+			# One log per test program; automake names a .sh test's log
+			# without its extension.
+			for t in $(grep -E '^(FAIL|ERROR):' "$d/check.out" | awk '{print $2}' | sort -u); do
+				log="$d/${t%.sh}.log"
+				echo "---- $log"; tail -n 60 "$log" 2>/dev/null || true
 			done
 		fi
 	done

@@ -217,6 +217,9 @@ static void test_round_trips(void)
 	check_rt("{\"dur\":\"1.000340012s\"}", "{\"dur\":\"1.000340012s\"}", "Duration");
 	check_rt("{\"dur\":\"-1.5s\"}", "{\"dur\":\"-1.500s\"}", "negative Duration");
 	check_rt("{\"empty\":{}}", "{\"empty\":{}}", "Empty");
+	check_rt("{\"file\":{\"fd\":1},\"files\":[{\"fd\":0},{}]}",
+		 "{\"file\":{\"fd\":1},\"files\":[{\"fd\":0},{\"fd\":0}]}",
+		 "bus.Fd: {\"fd\": N}, the index of a descriptor passed with the frame, 0 shown");
 
 	bus_error_t err;
 	char *def = round_trip("{}", BUS_JSON_DEFAULTS, &err);
@@ -419,7 +422,7 @@ static const struct {
 	{ NO_MESSAGE_NAME, "a message without a name", "a message in jt has no name" },
 	{ EDITIONS, "syntax editions", "syntax editions is neither proto2 nor proto3" },
 	{ BAD_PACKAGE, "package jt..x", "the package name is not valid" },
-	{ NO_FILE_NAME, "a file without a name", "file 4 of the set has no name" },
+	{ NO_FILE_NAME, "a file without a name", "file 5 of the set has no name" },
 	{ UNKNOWN_TYPE, "a type described nowhere", "field inner of jt.All uses jt.Nope, which the schema does not describe" },
 	{ BAD_TYPE_NAME, "a type name that is no name", "field inner of jt.All names an invalid type" },
 	{ METHOD_OF_ENUM, "a method taking an enum", "method Get of jt.Svc takes or returns jt.Color, which is not a message" },
@@ -644,7 +647,7 @@ int main(void)
 {
 	bus_error_t err;
 
-	plan(174);
+	plan(175);
 	if (bus_schema_new(&S) < 0 || bus_schema_add(S, json_test_fds, json_test_fds_len, &err) < 0) {
 		printf("Bail out! cannot load tests/json-test.proto's schema\n");
 		return 1;
