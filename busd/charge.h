@@ -33,7 +33,8 @@ enum charge_kind {
 	CHARGE_SCHEMA,        /* schema bytes it uploaded */
 	CHARGE_EXPORTS,       /* (name, service) pairs it announced */
 	CHARGE_FDS,           /* passed descriptors held in busd: in its input */
-	                      /* (sender) or in frames queued toward it */
+	                      /* (sender), in frames queued toward it, in its */
+	                      /* calls held or kept to re-send (caller) */
 	CHARGE_N_KINDS
 };
 

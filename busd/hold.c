@@ -39,6 +39,7 @@ struct held {
 	unsigned resends;               /* times re-sent after a crash, this one included */
 	size_t cost;                    /* frame_cost() when held */
 	struct charge charge;           /* CHARGE_CALLS, 1 */
+	struct charge fd_charge;        /* CHARGE_FDS: the frame's descriptors */
 };
 
 /* The calls held for one name, oldest first. */
@@ -163,6 +164,7 @@ static struct frame *held_unlink(struct hold_table *t, struct held *h)
 	if (h->c_next)
 		h->c_next->c_prev = h->c_prev;
 	charge_release(&h->charge);
+	charge_release(&h->fd_charge);
 	struct frame *f = h->f;
 	free(h);
 	return f;
@@ -205,6 +207,18 @@ static int held_add(struct broker *b, struct held_queue *q, struct peer *p, stru
 		free(h);
 		if (answer)
 			router_calls_refused(p, serial, r);
+		return 1;
+	}
+	/* Its descriptors stay open in busd while it is held: the caller's. */
+	r = f->n_fds ? charge_take(&h->fd_charge, &p->acct, p->user, CHARGE_FDS, f->n_fds) : 0;
+	if (r) {
+		charge_release(&h->charge);
+		free(h);
+		if (answer)
+			router_send_error(p, serial, BUS_ERROR_LIMITS_EXCEEDED,
+					  "the call's %u file descriptors would pass limits.%s "
+					  "while it is held for '%s'", f->n_fds,
+					  charge_limit_name(CHARGE_FDS, r == CHARGE_E_USER), q->name);
 		return 1;
 	}
 	h->q = q;

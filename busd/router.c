@@ -87,6 +87,12 @@ static int pending_add(struct broker *b, struct peer *caller, struct peer *calle
 	e->charge = charge;
 	e->frame = NULL;
 	e->resends = resends;
+	/* A kept frame keeps its descriptors open in busd: charged to the
+	 * caller like the ones it has in flight, or the call is not kept (it
+	 * fails with NoReply should its callee die). */
+	if (resend && resend->n_fds &&
+	    charge_take(&e->fd_charge, &caller->acct, caller->user, CHARGE_FDS, resend->n_fds))
+		resend = NULL;
 	if (resend) {
 		e->frame = frame_ref(resend);
 		e->kept = frame_cost(resend);
@@ -138,6 +144,7 @@ static void pending_remove(struct broker *b, struct pending *e)
 	if (e->out_next)
 		e->out_next->out_prev = e->out_prev;
 	charge_release(&e->charge);
+	charge_release(&e->fd_charge);
 	if (e->frame) {
 		e->callee->kept_bytes -= e->kept;
 		frame_unref(e->frame);

@@ -34,6 +34,7 @@ struct pending {
 	struct pending *in_prev, *in_next;   /* callee->calls_in */
 	struct pending *out_prev, *out_next; /* caller->calls_out */
 	struct charge charge;
+	struct charge fd_charge; /* CHARGE_FDS to the caller: the kept frame's descriptors */
 };
 
 struct pending_table {

@@ -800,8 +800,11 @@ static void test_libbus(void)
 
 /* A call with a descriptor to a declared service nobody runs yet: busd
  * holds it (the descriptor with it), starts services/echo, delivers it;
- * echo takes no descriptor, so once answered no copy is left anywhere. */
+ * echo takes no descriptor, so once answered no copy is left anywhere.
+ * STALL's program never takes its name: a call held for it keeps its
+ * descriptor, charged to the caller, until the start times out. */
 #define DEMAND "org.test.FdDemand"
+#define STALL "org.test.FdStall"
 static char svc_dir[PATH_MAX];
 
 static void setup_service(void)
@@ -821,6 +824,12 @@ static void setup_service(void)
 	fprintf(f, "[service]\nexec = %s/services/echo --name " DEMAND "\nnames = " DEMAND
 		"\nactivation = demand\n", topabs);
 	fclose(f);
+	snprintf(conf, sizeof(conf), "%s/stall.conf", svc_dir);
+	if (!(f = fopen(conf, "w")))
+		harness_bail("%s: %s", conf, strerror(errno));
+	fprintf(f, "[service]\nexec = /bin/sh -c \"exec sleep 600\"\nnames = " STALL
+		"\nactivation = demand\nrestart = no\nstart_timeout = 0.5\n");
+	fclose(f);
 }
 
 static void cleanup_service(void)
@@ -829,8 +838,12 @@ static void cleanup_service(void)
 
 	snprintf(conf, sizeof(conf), "%s/demand.conf", svc_dir);
 	unlink(conf);
+	snprintf(conf, sizeof(conf), "%s/stall.conf", svc_dir);
+	unlink(conf);
 	rmdir(svc_dir);
 }
+
+static void test_held_charged(bus_t *bus);
 
 static void test_held(void)
 {
@@ -855,12 +868,59 @@ static void test_held(void)
 	is_int(read_within(p[0], buf, sizeof(buf)), 0,
 	   "  no copy of the descriptor is left, in busd or the service that did not take it");
 	close(p[0]);
+	test_held_charged(bus);
 	bus_close(bus);
+}
+
+static int stall_done;
+static char stall_error[128];
+
+static void on_stall(bus_t *bus, const bus_msg_t *m, const bus_error_t *err, void *ud)
+{
+	(void)bus;
+	(void)ud;
+	snprintf(stall_error, sizeof(stall_error), "%s", err ? err->name : m ? "a reply" : "?");
+	stall_done = 1;
+}
+
+static uint64_t passed_fds(bus_t *bus)
+{
+	Bus__StatsReply *st = harness_stats(bus);
+	uint64_t n = st ? st->passed_fds : UINT64_MAX;
+	if (st)
+		bus__stats_reply__free_unpacked(st, NULL);
+	return n;
+}
+
+/* Held, its descriptors are charged (Stats.passed_fds), and released with
+ * the call when its service fails to start. */
+static void test_held_charged(bus_t *bus)
+{
+	int p[2];
+	char buf[16];
+
+	pipe2(p, O_CLOEXEC);
+	uint64_t before = passed_fds(bus);
+	int r = bus_call_async_fds(bus, NULL, STALL, NULL, "Echo", NULL, "", 0, &p[1], 1,
+				   60000000, on_stall, NULL);
+	close(p[1]);
+	/* busd reads one connection's frames in order: the call is held by
+	 * the time it answers Stats. */
+	uint64_t held = passed_fds(bus);
+	ok(r == 0 && held == before + 1,
+	   "a call held with a descriptor: charged to its caller (Stats.passed_fds %llu, %llu before)",
+	   (unsigned long long)held, (unsigned long long)before);
+	harness_loop_until(bus, &stall_done, 60000);
+	is_str(stall_error, BUS_ERROR_SERVICE_START_FAILED,
+	       "  answered once its service failed to start");
+	is_int((int)passed_fds(bus), (int)before, "  and the charge went with the call");
+	is_int(read_within(p[0], buf, sizeof(buf)), 0, "  no copy of the descriptor is left in busd");
+	close(p[0]);
 }
 
 int main(void)
 {
-	plan(65);
+	plan(69);
 	setup_service();
 	harness_start_conf("[limits]\nmax_fds_per_frame = %d\nmax_queued_fds = 2000\n"
 			   "max_queued_fds_per_uid = 4000\n[services]\ndir = %s\n", LIMIT, svc_dir);
