@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "control.h"
+#include "control-internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -31,22 +32,13 @@
  * small, and unpacking a large one would cost busd's one thread. */
 #define CONTROL_MAX_BODY 4096u
 
-struct ctl {
-	struct peer *p;
-	const wire_header *h;
-	const uint8_t *body;
-	size_t len;
-	int quiet; /* NO_REPLY_EXPECTED: neither reply nor error */
-};
-
-static void reply(struct ctl *c, const ProtobufCMessage *msg)
+void ctl_reply(struct ctl *c, const ProtobufCMessage *msg)
 {
 	if (!c->quiet)
 		router_send_reply(c->p, c->h->serial, msg);
 }
 
-static __attribute__((format(printf, 3, 4))) void fail(struct ctl *c, const char *name,
-							const char *fmt, ...)
+void ctl_fail(struct ctl *c, const char *name, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -81,16 +73,14 @@ static void unpack_free(void *ud, void *p)
 
 static ProtobufCAllocator unpack_allocator = { unpack_alloc, unpack_free, NULL };
 
-/* Unpack the request or answer bus.Error.InvalidArgs (Failed when busd is
- * out of memory: the request was not at fault). */
-static ProtobufCMessage *request(struct ctl *c, const ProtobufCMessageDescriptor *d)
+ProtobufCMessage *ctl_request(struct ctl *c, const ProtobufCMessageDescriptor *d)
 {
 	unpack_nomem = 0;
 	ProtobufCMessage *m = protobuf_c_message_unpack(d, &unpack_allocator, c->len, c->body);
 	if (!m && unpack_nomem)
-		fail(c, BUS_ERROR_FAILED, "out of memory for the %s request", d->name);
+		ctl_fail(c, BUS_ERROR_FAILED, "out of memory for the %s request", d->name);
 	else if (!m)
-		fail(c, BUS_ERROR_INVALID_ARGS, "the request body is not a valid %s", d->name);
+		ctl_fail(c, BUS_ERROR_INVALID_ARGS, "the request body is not a valid %s", d->name);
 	return m;
 }
 
@@ -122,13 +112,13 @@ void control_name_changed(struct broker *b, const char *name, const struct peer 
 
 static void do_hello(struct ctl *c)
 {
-	Bus__HelloRequest *req = (Bus__HelloRequest *)request(c, &bus__hello_request__descriptor);
+	Bus__HelloRequest *req = (Bus__HelloRequest *)ctl_request(c, &bus__hello_request__descriptor);
 	if (!req)
 		return;
 	uint32_t version = req->protocol_version;
 	bus__hello_request__free_unpacked(req, NULL);
 	if (c->p->state != PEER_HELLO) {
-		fail(c, BUS_ERROR_FAILED, "%s", "Hello was already called on this connection");
+		ctl_fail(c, BUS_ERROR_FAILED, "%s", "Hello was already called on this connection");
 		return;
 	}
 	if (version != WIRE_VERSION) {
@@ -144,7 +134,7 @@ static void do_hello(struct ctl *c)
 	rep.server = (char *)BUSD_SERVER;
 	rep.max_peer_frame_size = c->p->conn.max_frame; /* set by peer_activate() */
 	rep.max_fds_per_frame = c->p->conn.t->max_fds;
-	reply(c, &rep.base);
+	ctl_reply(c, &rep.base);
 }
 
 /* A charge refused (charge_take()'s outcome r) as bus.Error.LimitsExceeded
@@ -159,7 +149,7 @@ static void fail_limit(struct ctl *c, enum charge_kind kind, int r, const char *
 		snprintf(who, sizeof(who), "uid %d", (int)c->p->conn.uid);
 	else
 		snprintf(who, sizeof(who), "%s", c->p->unique);
-	fail(c, BUS_ERROR_LIMITS_EXCEEDED, "%s already has %llu %s, the most limits.%s allows", who,
+	ctl_fail(c, BUS_ERROR_LIMITS_EXCEEDED, "%s already has %llu %s, the most limits.%s allows", who,
 	     (unsigned long long)(user ? l->user[kind] : l->peer[kind]), what,
 	     charge_limit_name(kind, user));
 }
@@ -168,7 +158,7 @@ static void do_request_name(struct ctl *c, int release)
 {
 	struct broker *b = c->p->broker;
 	struct charge charge = { 0 };
-	Bus__NameRequest *req = (Bus__NameRequest *)request(c, &bus__name_request__descriptor);
+	Bus__NameRequest *req = (Bus__NameRequest *)ctl_request(c, &bus__name_request__descriptor);
 	if (!req)
 		return;
 	const char *name = req->name;
@@ -196,7 +186,7 @@ static void do_request_name(struct ctl *c, int release)
 		Bus__NameReply rep = BUS__NAME_REPLY__INIT;
 		rep.name = (char *)name;
 		rep.owner = (char *)(release ? "" : c->p->unique);
-		reply(c, &rep.base);
+		ctl_reply(c, &rep.base);
 		/* Calls held for the name follow the answer: the new owner
 		 * learns it owns the name before it gets calls to it. */
 		if (r == 0 && !release)
@@ -205,18 +195,18 @@ static void do_request_name(struct ctl *c, int release)
 	}
 	case NAME_E_TAKEN: {
 		struct peer *owner = name_lookup(b->names, name, len);
-		fail(c, BUS_ERROR_NAME_TAKEN, "the name '%s' is owned by %s", name,
+		ctl_fail(c, BUS_ERROR_NAME_TAKEN, "the name '%s' is owned by %s", name,
 		     owner ? owner->unique : "?");
 		break;
 	}
 	case NAME_E_NOT_OWNER:
-		fail(c, BUS_ERROR_NOT_OWNER, "this connection does not own the name '%s'", name);
+		ctl_fail(c, BUS_ERROR_NOT_OWNER, "this connection does not own the name '%s'", name);
 		break;
 	case NAME_E_INVALID:
-		fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a name that can be owned", name);
+		ctl_fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a name that can be owned", name);
 		break;
 	default:
-		fail(c, BUS_ERROR_FAILED, "%s", strerror(-r));
+		ctl_fail(c, BUS_ERROR_FAILED, "%s", strerror(-r));
 		break;
 	}
 	bus__name_request__free_unpacked(req, NULL);
@@ -274,7 +264,7 @@ static void peer_info(struct broker *b, struct peer *p, Bus__PeerInfo *info, str
 static void do_list_names(struct ctl *c)
 {
 	struct broker *b = c->p->broker;
-	ProtobufCMessage *req = request(c, &bus__list_names_request__descriptor);
+	ProtobufCMessage *req = ctl_request(c, &bus__list_names_request__descriptor);
 	if (!req)
 		return;
 	protobuf_c_message_free_unpacked(req, NULL);
@@ -286,7 +276,7 @@ static void do_list_names(struct ctl *c)
 	Bus__PeerInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
 	struct name_list *lists = calloc(n ? n : 1, sizeof(*lists));
 	if (!infos || !ptrs || !lists) {
-		fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
+		ctl_fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
 		goto out;
 	}
 	size_t i = 0;
@@ -300,13 +290,13 @@ static void do_list_names(struct ctl *c)
 		i++;
 	}
 	if (nomem) {
-		fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
+		ctl_fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
 		goto out;
 	}
 	Bus__ListNamesReply rep = BUS__LIST_NAMES_REPLY__INIT;
 	rep.peers = ptrs;
 	rep.n_peers = i;
-	reply(c, &rep.base);
+	ctl_reply(c, &rep.base);
 out:
 	for (size_t k = 0; lists && k < n; k++)
 		free(lists[k].v);
@@ -318,20 +308,20 @@ out:
 static void do_get_name_owner(struct ctl *c)
 {
 	struct broker *b = c->p->broker;
-	Bus__NameRequest *req = (Bus__NameRequest *)request(c, &bus__name_request__descriptor);
+	Bus__NameRequest *req = (Bus__NameRequest *)ctl_request(c, &bus__name_request__descriptor);
 	if (!req)
 		return;
 	struct peer *owner = router_resolve(b, req->name, strlen(req->name));
 	if (!owner || owner->state != PEER_ACTIVE) {
-		fail(c, BUS_ERROR_NAME_HAS_NO_OWNER, "no peer owns the name '%s'", req->name);
+		ctl_fail(c, BUS_ERROR_NAME_HAS_NO_OWNER, "no peer owns the name '%s'", req->name);
 	} else {
 		Bus__PeerInfo info;
 		struct name_list names;
 		peer_info(b, owner, &info, &names);
 		if (names.nomem)
-			fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
+			ctl_fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
 		else
-			reply(c, &info.base);
+			ctl_reply(c, &info.base);
 		free(names.v);
 	}
 	bus__name_request__free_unpacked(req, NULL);
@@ -342,7 +332,7 @@ static void do_subscribe(struct ctl *c, int unsubscribe)
 	struct broker *b = c->p->broker;
 	struct charge charge = { 0 };
 	Bus__SubscribeRequest *req =
-		(Bus__SubscribeRequest *)request(c, &bus__subscribe_request__descriptor);
+		(Bus__SubscribeRequest *)ctl_request(c, &bus__subscribe_request__descriptor);
 	if (!req)
 		return;
 	size_t len = strlen(req->pattern);
@@ -365,14 +355,14 @@ static void do_subscribe(struct ctl *c, int unsubscribe)
 	charge_release(&charge); /* not taken by a subscription: given back */
 	if (r == 0 || r == MATCH_E_EXISTS) {
 		Bus__Empty rep = BUS__EMPTY__INIT;
-		reply(c, &rep.base);
+		ctl_reply(c, &rep.base);
 	} else if (r == MATCH_E_INVALID) {
-		fail(c, BUS_ERROR_INVALID_ARGS,
+		ctl_fail(c, BUS_ERROR_INVALID_ARGS,
 		     "'%s' is not a topic pattern (use a.b.c, a.b.* or *)", req->pattern);
 	} else if (r == MATCH_E_NOT_FOUND) {
-		fail(c, BUS_ERROR_INVALID_ARGS, "not subscribed to '%s'", req->pattern);
+		ctl_fail(c, BUS_ERROR_INVALID_ARGS, "not subscribed to '%s'", req->pattern);
 	} else {
-		fail(c, BUS_ERROR_FAILED, "%s", strerror(-r));
+		ctl_fail(c, BUS_ERROR_FAILED, "%s", strerror(-r));
 	}
 	bus__subscribe_request__free_unpacked(req, NULL);
 }
@@ -428,7 +418,7 @@ static void collect_user(const void *key, size_t len, void *value, void *userdat
 static void do_stats(struct ctl *c)
 {
 	struct broker *b = c->p->broker;
-	ProtobufCMessage *req = request(c, &bus__stats_request__descriptor);
+	ProtobufCMessage *req = ctl_request(c, &bus__stats_request__descriptor);
 	if (!req)
 		return;
 	protobuf_c_message_free_unpacked(req, NULL);
@@ -476,11 +466,11 @@ static void do_stats(struct ctl *c)
 	struct usage_list ul = { 0 };
 	hash_foreach(b->ledger.users, collect_user, &ul);
 	if (ul.nomem) {
-		fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
+		ctl_fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
 	} else {
 		rep.users = ul.ptrs;
 		rep.n_users = ul.n;
-		reply(c, &rep.base);
+		ctl_reply(c, &rep.base);
 	}
 	free(ul.ptrs);
 	free(ul.v);
@@ -492,7 +482,7 @@ static void do_add_schema(struct ctl *c)
 {
 	struct broker *b = c->p->broker;
 	Bus__AddSchemaRequest *req =
-		(Bus__AddSchemaRequest *)request(c, &bus__add_schema_request__descriptor);
+		(Bus__AddSchemaRequest *)ctl_request(c, &bus__add_schema_request__descriptor);
 	char id[SCHEMA_ID_LEN + 1];
 	int known = 0;
 
@@ -502,7 +492,7 @@ static void do_add_schema(struct ctl *c)
 		: schema_add(b->schemas, c->p, req->file_descriptor_set.data,
 			     req->file_descriptor_set.len, id, &known);
 	if (r == -EINVAL)
-		fail(c, BUS_ERROR_INVALID_ARGS, "an empty schema");
+		ctl_fail(c, BUS_ERROR_INVALID_ARGS, "an empty schema");
 	else if (r == SCHEMA_E_PEER_LIMIT || r == SCHEMA_E_USER_LIMIT) {
 		int user = r == SCHEMA_E_USER_LIMIT;
 		const struct charge_limits *l = charge_limits_of(c->p->user);
@@ -511,20 +501,20 @@ static void do_add_schema(struct ctl *c)
 			snprintf(who, sizeof(who), "uid %d", (int)c->p->conn.uid);
 		else
 			snprintf(who, sizeof(who), "%s", c->p->unique);
-		fail(c, BUS_ERROR_LIMITS_EXCEEDED, "%s would hold more than %llu schema bytes, the "
+		ctl_fail(c, BUS_ERROR_LIMITS_EXCEEDED, "%s would hold more than %llu schema bytes, the "
 		     "most limits.%s allows", who,
 		     (unsigned long long)(user ? l->user[CHARGE_SCHEMA] : l->peer[CHARGE_SCHEMA]),
 		     charge_limit_name(CHARGE_SCHEMA, user));
 	}
 	else if (r == SCHEMA_E_COLLISION)
-		fail(c, BUS_ERROR_FAILED, "another schema has the same id (%s)", id);
+		ctl_fail(c, BUS_ERROR_FAILED, "another schema has the same id (%s)", id);
 	else if (r < 0)
-		fail(c, BUS_ERROR_FAILED, "out of memory");
+		ctl_fail(c, BUS_ERROR_FAILED, "out of memory");
 	else {
 		Bus__AddSchemaReply rep = BUS__ADD_SCHEMA_REPLY__INIT;
 		rep.id = id;
 		rep.known = known;
-		reply(c, &rep.base);
+		ctl_reply(c, &rep.base);
 		log_debug(PEER_FMT ": schema %s (%zu bytes%s)", PEER_ARGS(c->p), id,
 			  req->file_descriptor_set.len, known ? ", already known" : "");
 	}
@@ -534,51 +524,51 @@ static void do_add_schema(struct ctl *c)
 static void do_get_schema(struct ctl *c)
 {
 	Bus__GetSchemaRequest *req =
-		(Bus__GetSchemaRequest *)request(c, &bus__get_schema_request__descriptor);
+		(Bus__GetSchemaRequest *)ctl_request(c, &bus__get_schema_request__descriptor);
 	size_t len;
 
 	if (!req)
 		return;
 	const uint8_t *data = schema_get(c->p->broker->schemas, req->id, &len);
 	if (!data) {
-		fail(c, BUS_ERROR_UNKNOWN_SCHEMA, "no schema '%s' (it goes away with the last "
+		ctl_fail(c, BUS_ERROR_UNKNOWN_SCHEMA, "no schema '%s' (it goes away with the last "
 		     "peer that added it)", req->id);
 	} else {
 		Bus__GetSchemaReply rep = BUS__GET_SCHEMA_REPLY__INIT;
 		rep.file_descriptor_set.data = (uint8_t *)data;
 		rep.file_descriptor_set.len = len;
-		reply(c, &rep.base);
+		ctl_reply(c, &rep.base);
 	}
 	bus__get_schema_request__free_unpacked(req, NULL);
 }
 
 static void do_export(struct ctl *c)
 {
-	Bus__ExportRequest *req = (Bus__ExportRequest *)request(c, &bus__export_request__descriptor);
+	Bus__ExportRequest *req = (Bus__ExportRequest *)ctl_request(c, &bus__export_request__descriptor);
 
 	if (!req)
 		return;
 	size_t nl = strlen(req->name), sl = strlen(req->service);
 	if (nl && !wire_name_valid(req->name, nl)) {
-		fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a valid name", req->name);
+		ctl_fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a valid name", req->name);
 	} else if (strcmp(req->name, WIRE_BUS_NAME) == 0) {
-		fail(c, BUS_ERROR_INVALID_ARGS, "the name '%s' is busd's own: no peer exports "
+		ctl_fail(c, BUS_ERROR_INVALID_ARGS, "the name '%s' is busd's own: no peer exports "
 		     "under it", WIRE_BUS_NAME);
 	} else if (!wire_member_valid(req->service, sl)) {
-		fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a valid service name", req->service);
+		ctl_fail(c, BUS_ERROR_INVALID_ARGS, "'%s' is not a valid service name", req->service);
 	} else {
 		int r = schema_export(c->p, req->name, req->service, req->remove);
 		if (r == SCHEMA_E_NOT_EXPORTED)
-			fail(c, BUS_ERROR_INVALID_ARGS, "%s is not exported under '%s'", req->service,
+			ctl_fail(c, BUS_ERROR_INVALID_ARGS, "%s is not exported under '%s'", req->service,
 			     req->name);
 		else if (r == SCHEMA_E_PEER_LIMIT || r == SCHEMA_E_USER_LIMIT)
 			fail_limit(c, CHARGE_EXPORTS,
 				   r == SCHEMA_E_USER_LIMIT ? CHARGE_E_USER : CHARGE_E_PEER, "exports");
 		else if (r < 0)
-			fail(c, BUS_ERROR_FAILED, "out of memory");
+			ctl_fail(c, BUS_ERROR_FAILED, "out of memory");
 		else {
 			Bus__Empty rep = BUS__EMPTY__INIT;
-			reply(c, &rep.base);
+			ctl_reply(c, &rep.base);
 		}
 	}
 	bus__export_request__free_unpacked(req, NULL);
@@ -615,7 +605,7 @@ static void do_introspect(struct ctl *c)
 {
 	struct broker *b = c->p->broker;
 	Bus__IntrospectRequest *req =
-		(Bus__IntrospectRequest *)request(c, &bus__introspect_request__descriptor);
+		(Bus__IntrospectRequest *)ctl_request(c, &bus__introspect_request__descriptor);
 	struct strings services = { 0 }, ids = { 0 };
 
 	if (!req)
@@ -632,14 +622,14 @@ static void do_introspect(struct ctl *c)
 		rep.n_services = 1;
 		rep.schema_ids = &id;
 		rep.n_schema_ids = 1;
-		reply(c, &rep.base);
+		ctl_reply(c, &rep.base);
 	} else if (!owner || owner->state != PEER_ACTIVE) {
-		fail(c, BUS_ERROR_NAME_HAS_NO_OWNER, "no peer owns the name '%s'", req->name);
+		ctl_fail(c, BUS_ERROR_NAME_HAS_NO_OWNER, "no peer owns the name '%s'", req->name);
 	} else {
 		schema_each_service(owner, req->name, strings_add, &services);
 		schema_each_id(owner, strings_add, &ids);
 		if (services.nomem || ids.nomem) {
-			fail(c, BUS_ERROR_FAILED, "out of memory");
+			ctl_fail(c, BUS_ERROR_FAILED, "out of memory");
 		} else {
 			Bus__IntrospectReply rep = BUS__INTROSPECT_REPLY__INIT;
 			rep.unique_name = owner->unique;
@@ -647,7 +637,7 @@ static void do_introspect(struct ctl *c)
 			rep.n_services = services.n;
 			rep.schema_ids = ids.v;
 			rep.n_schema_ids = ids.n;
-			reply(c, &rep.base);
+			ctl_reply(c, &rep.base);
 		}
 	}
 	free(services.v);
@@ -663,7 +653,7 @@ static void monitor_released(const char *name, void *owner, void *userdata)
 static void do_monitor(struct ctl *c)
 {
 	struct broker *b = c->p->broker;
-	ProtobufCMessage *req = request(c, &bus__monitor_request__descriptor);
+	ProtobufCMessage *req = ctl_request(c, &bus__monitor_request__descriptor);
 	if (!req)
 		return;
 	protobuf_c_message_free_unpacked(req, NULL);
@@ -673,7 +663,7 @@ static void do_monitor(struct ctl *c)
 	match_remove_owner(b->match, c->p);
 	router_drop_calls(c->p);
 	Bus__Empty rep = BUS__EMPTY__INIT;
-	reply(c, &rep.base);
+	ctl_reply(c, &rep.base);
 	name_release_all(b->names, c->p, monitor_released, b);
 	c->p->state = PEER_MONITOR;
 	connection_refuse_fds(&c->p->conn); /* copies show fd_count, not the descriptors */
@@ -690,198 +680,15 @@ static void do_peer(struct ctl *c)
 	wire_str m = c->h->member;
 
 	if (!wire_str_eq(m, "Ping")) {
-		fail(c, BUS_ERROR_UNKNOWN_METHOD, "bus.Peer has no method %.*s", (int)m.len, m.ptr);
+		ctl_fail(c, BUS_ERROR_UNKNOWN_METHOD, "bus.Peer has no method %.*s", (int)m.len, m.ptr);
 		return;
 	}
-	ProtobufCMessage *req = request(c, &bus__empty__descriptor);
+	ProtobufCMessage *req = ctl_request(c, &bus__empty__descriptor);
 	if (!req)
 		return;
 	protobuf_c_message_free_unpacked(req, NULL);
 	Bus__Empty rep = BUS__EMPTY__INIT;
-	reply(c, &rep.base);
-}
-
-/* ---------------------------------------------------------------- supervised services */
-
-struct service_find {
-	const char *id;
-	struct service *found;
-};
-
-static void find_by_id(struct service *svc, void *ud)
-{
-	struct service_find *f = ud;
-	struct service_status st;
-
-	service_status(svc, &st);
-	if (!f->found && strcmp(st.id, f->id) == 0)
-		f->found = svc;
-}
-
-/* A service by its id or by a name it declares. */
-static struct service *service_find(struct broker *b, const char *which)
-{
-	struct service_find f = { which, NULL };
-
-	if (!b->supervisor)
-		return NULL;
-	f.found = supervisor_lookup(b->supervisor, which, strlen(which));
-	if (!f.found)
-		supervisor_each(b->supervisor, find_by_id, &f);
-	return f.found;
-}
-
-/* info's strings point into svc: reply before anything changes it. */
-static void service_info(const struct service *svc, Bus__ServiceInfo *info)
-{
-	struct service_status st;
-	uint64_t now = dispatch_now_usec();
-
-	service_status(svc, &st);
-	bus__service_info__init(info);
-	info->service = (char *)st.id;
-	info->state = (Bus__ServiceState)st.state;
-	info->pid = (uint32_t)st.pid;
-	info->uptime_usec = st.pid && st.started_usec && now > st.started_usec ? now - st.started_usec
-									       : 0;
-	info->restarts = st.restarts;
-	info->last_exit_status = st.last_status;
-	info->last_exit_signal = st.last_signal;
-	info->last_reason = (char *)(st.last_reason ? st.last_reason : "");
-	info->names = (char **)st.names;
-	info->n_names = st.n_names;
-	info->on_demand = st.on_demand != 0;
-	info->unique_name = (char *)(st.peer ? st.peer->unique : "");
-}
-
-struct service_list {
-	Bus__ServiceInfo *infos;
-	Bus__ServiceInfo **ptrs;
-	size_t n, cap;
-};
-
-static void count_service(struct service *svc, void *ud)
-{
-	(void)svc;
-	((struct service_list *)ud)->cap++;
-}
-
-static void collect_service(struct service *svc, void *ud)
-{
-	struct service_list *l = ud;
-
-	if (l->n == l->cap)
-		return;
-	service_info(svc, &l->infos[l->n]);
-	l->ptrs[l->n] = &l->infos[l->n];
-	l->n++;
-}
-
-/* Anyone may list them, as anyone may list names. */
-static void do_list_services(struct ctl *c)
-{
-	struct broker *b = c->p->broker;
-	struct service_list l = { 0 };
-	ProtobufCMessage *req = request(c, &bus__list_services_request__descriptor);
-
-	if (!req)
-		return;
-	protobuf_c_message_free_unpacked(req, NULL);
-	if (b->supervisor)
-		supervisor_each(b->supervisor, count_service, &l);
-	l.infos = calloc(l.cap ? l.cap : 1, sizeof(*l.infos));
-	l.ptrs = calloc(l.cap ? l.cap : 1, sizeof(*l.ptrs));
-	if (!l.infos || !l.ptrs) {
-		fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
-	} else {
-		if (b->supervisor)
-			supervisor_each(b->supervisor, collect_service, &l);
-		Bus__ListServicesReply rep = BUS__LIST_SERVICES_REPLY__INIT;
-		rep.services = l.ptrs;
-		rep.n_services = l.n;
-		reply(c, &rep.base);
-	}
-	free(l.ptrs);
-	free(l.infos);
-}
-
-/* The policy's verb manage, matched against the service's id and every
- * name it declares (policy_check_any). */
-static int permit_manage(struct ctl *c, const char *verb, const struct service *svc)
-{
-	struct broker *b = c->p->broker;
-	struct policy_subject who = { c->p->conn.uid, c->p->conn.gid, c->p->conn.groups,
-				      c->p->conn.n_groups };
-	const struct policy_rule *rule;
-	struct service_status st;
-	char because[448];
-
-	service_status(svc, &st);
-	const char **objects = malloc((st.n_names + 1) * sizeof(*objects));
-	if (!objects) {
-		fail(c, BUS_ERROR_FAILED, "%s", "out of memory");
-		return 0;
-	}
-	objects[0] = st.id;
-	for (size_t i = 0; i < st.n_names; i++)
-		objects[i + 1] = st.names[i];
-	int allowed = policy_check_any(b->policy, POL_MANAGE, &who, objects, st.n_names + 1, &rule);
-	free(objects);
-	if (allowed)
-		return 1;
-	b->stats.access_denied++;
-	if (rule)
-		snprintf(because, sizeof(because), "%s: %s", rule->origin, rule->text);
-	else
-		snprintf(because, sizeof(because), "no [policy] rule allows it; without one only root "
-			 "and busd's own user may manage services");
-	peer_log(c->p, LOG_NOTICE, "access denied: manage %s (%s of service %s)", st.id, verb,
-		 because);
-	fail(c, BUS_ERROR_ACCESS_DENIED, "manage %s is not allowed (%s)", st.id, because);
-	return 0;
-}
-
-typedef int (*manage_fn)(struct supervisor *s, const char *which, char *why, size_t len);
-
-/* StartService, StopService, RestartService: the action is taken (already
- * in the state asked for is no error), then the ServiceInfo as it is now. */
-static void do_manage(struct ctl *c, const char *verb, manage_fn act)
-{
-	struct broker *b = c->p->broker;
-	Bus__ServiceRequest *req =
-		(Bus__ServiceRequest *)request(c, &bus__service_request__descriptor);
-	char why[256] = "";
-
-	if (!req)
-		return;
-	struct service *svc = service_find(b, req->service);
-	if (!svc) {
-		if (b->supervisor)
-			fail(c, BUS_ERROR_INVALID_ARGS, "no service '%s': neither a service's id nor "
-			     "a name one declares (ListServices lists them)", req->service);
-		else
-			fail(c, BUS_ERROR_INVALID_ARGS, "no service '%s': busd supervises no "
-			     "services", req->service);
-		goto out;
-	}
-	if (!permit_manage(c, verb, svc))
-		goto out;
-	struct service_status st;
-	service_status(svc, &st);
-	peer_log(c->p, LOG_NOTICE, "%s service %s", verb, st.id);
-	int r = act(b->supervisor, st.id, why, sizeof(why));
-	if (r == -EALREADY)
-		r = 0; /* already where it was asked to be: no error */
-	if (r < 0) { /* -ESHUTDOWN: busd is stopping */
-		fail(c, r == -ENOENT ? BUS_ERROR_INVALID_ARGS : BUS_ERROR_FAILED, "%s %s: %s", verb,
-		     req->service, why[0] ? why : strerror(-r));
-		goto out;
-	}
-	Bus__ServiceInfo info;
-	service_info(svc, &info);
-	reply(c, &info.base);
-out:
-	bus__service_request__free_unpacked(req, NULL);
+	ctl_reply(c, &rep.base);
 }
 
 void control_call(struct peer *p, const struct frame *f)
@@ -894,7 +701,7 @@ void control_call(struct peer *p, const struct frame *f)
 			      : CONTROL_MAX_BODY;
 
 	if (c.len > max) {
-		fail(&c, BUS_ERROR_LIMITS_EXCEEDED, "a %.*s request of %zu bytes is larger than the "
+		ctl_fail(&c, BUS_ERROR_LIMITS_EXCEEDED, "a %.*s request of %zu bytes is larger than the "
 		     "%llu bytes busd unpacks%s", (int)m.len, m.ptr, c.len, (unsigned long long)max,
 		     schema ? " (limits.max_schema_bytes and a little)" : "");
 		return;
@@ -902,7 +709,7 @@ void control_call(struct peer *p, const struct frame *f)
 	if (wire_str_eq(m, "Hello"))
 		do_hello(&c);
 	else if (p->state != PEER_ACTIVE)
-		fail(&c, BUS_ERROR_HELLO_REQUIRED, "%s", "call Hello first");
+		ctl_fail(&c, BUS_ERROR_HELLO_REQUIRED, "%s", "call Hello first");
 	else if (wire_str_eq(f->h.interface, "bus.Peer"))
 		do_peer(&c); /* busd answers Ping as every peer does */
 	else if (wire_str_eq(m, "RequestName"))
@@ -930,14 +737,14 @@ void control_call(struct peer *p, const struct frame *f)
 	else if (wire_str_eq(m, "Introspect"))
 		do_introspect(&c);
 	else if (wire_str_eq(m, "ListServices"))
-		do_list_services(&c);
+		control_list_services(&c);
 	else if (wire_str_eq(m, "StartService"))
-		do_manage(&c, "start", supervisor_start);
+		control_manage(&c, "start", supervisor_start);
 	else if (wire_str_eq(m, "StopService"))
-		do_manage(&c, "stop", supervisor_stop);
+		control_manage(&c, "stop", supervisor_stop);
 	else if (wire_str_eq(m, "RestartService"))
-		do_manage(&c, "restart", supervisor_restart);
+		control_manage(&c, "restart", supervisor_restart);
 	else
-		fail(&c, BUS_ERROR_UNKNOWN_METHOD, "the bus service has no method '%.*s'", (int)m.len,
+		ctl_fail(&c, BUS_ERROR_UNKNOWN_METHOD, "the bus service has no method '%.*s'", (int)m.len,
 		     m.ptr);
 }
