@@ -124,17 +124,7 @@ int raw_take_fd(raw_conn *c)
 
 int raw_send(raw_conn *c, const wire_header *h, const void *body, size_t body_len)
 {
-	size_t hl = wire_header_size(h);
-	uint8_t *f = malloc(WIRE_PREAMBLE_SIZE + hl + body_len);
-	if (!f)
-		return -ENOMEM;
-	wire_preamble_encode(f, (uint32_t)hl, (uint32_t)body_len);
-	wire_header_encode(h, f + WIRE_PREAMBLE_SIZE);
-	if (body_len)
-		memcpy(f + WIRE_PREAMBLE_SIZE + hl, body, body_len);
-	int r = raw_write(c, f, WIRE_PREAMBLE_SIZE + hl + body_len);
-	free(f);
-	return r;
+	return raw_send_fds(c, h, body, body_len, NULL, 0);
 }
 
 /* A complete frame at the start of the unread bytes: its size, 0 if more
