@@ -34,6 +34,8 @@ enum charge_kind {
 	CHARGE_EXPORTS,       /* (name, service) pairs it announced */
 	CHARGE_FDS,           /* passed descriptors held in busd: in its input */
 	                      /* (sender) or in frames queued toward it */
+	CHARGE_MEMFD,         /* bytes of out-of-line bodies (sealed memfds) */
+	                      /* in frames queued toward it */
 	CHARGE_N_KINDS
 };
 

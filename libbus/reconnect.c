@@ -264,6 +264,7 @@ void lifetime_retry(bus_t *bus)
 	lifetime_client_text(client);
 	req.protocol_version = BUS_PROTOCOL_VERSION;
 	req.client = client;
+	req.memfd_bodies = 1;
 	if (control_send(bus, "Hello", &req.base, 0, restore_hello, NULL, &p) < 0) {
 		conn_lose(bus, 0, "reconnecting failed: out of memory");
 		restore_abort(bus);

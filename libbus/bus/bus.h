@@ -537,6 +537,29 @@ int bus_call_async_fds(bus_t *bus, bus_slot_t **slot, const char *dest, const ch
  * (limits.max_fds_per_frame of busd, said at Hello; 0: none). */
 unsigned bus_get_max_fds(bus_t *bus);
 
+/* ---- out-of-line bodies (docs/data-plane.md) ---- */
+
+/* A call, reply or event whose body is at least the connection's threshold
+ * is sent out of line: libbus writes the body into a memfd, seals it
+ * against every change and passes it with the frame instead of the bytes
+ * (with a busd that accepts them, bus_get_max_memfd_body_size() > 0, one
+ * descriptor to spare under bus_get_max_fds(), a body within that size,
+ * and not to busd's own methods). It is transparent: the receiver's
+ * bus_msg_t body points into a read-only mapping of the memfd, valid as
+ * long as any body is, n_fds does not count it, and every API works
+ * unchanged. A body too large for a frame (bus_get_max_frame_size()) can
+ * still be sent this way, up to bus_get_max_memfd_body_size(). The
+ * threshold is BUS_MEMFD_THRESHOLD_DEFAULT (256 KiB) unless the variable
+ * BUS_MEMFD_THRESHOLD (bytes) said otherwise when the connection was made;
+ * bytes 0 means never. Returns 0 or -EINVAL. */
+#define BUS_MEMFD_THRESHOLD_DEFAULT (256u * 1024u)
+int bus_set_memfd_threshold(bus_t *bus, size_t bytes);
+size_t bus_get_memfd_threshold(const bus_t *bus);
+/* The largest out-of-line body busd accepts from this connection
+ * (limits.max_memfd_body_size, said at Hello; 0: none, or busd does not
+ * take descriptors). */
+uint64_t bus_get_max_memfd_body_size(const bus_t *bus);
+
 /* Unpack a frame body as a message of type desc. A frame that names its
  * body_type must name desc's type (desc->name); one with no body_type
  * (e.g. from bus_emit_raw() with NULL) is taken to be of the type the
