@@ -138,6 +138,7 @@ struct bus {
 
 	bus_monitor_fn monitor;
 	void *monitor_data;
+	int monitor_bodies;     /* bus_set_monitor_bodies() */
 	bus_disconnect_fn on_disconnect;
 	void *disconnect_data;
 

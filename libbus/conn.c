@@ -781,6 +781,7 @@ int conn_msg_make(const struct conn_frame *f, bus_msg_t *m, struct conn_msg_stri
 	m->fd_count = h->fd_count;
 	m->n_fds = 0;
 	m->fds = NULL;
+	m->memfd_body_size = h->memfd_body_size;
 	return 0;
 }
 

@@ -211,6 +211,7 @@ static void restore_batch(bus_t *bus)
 		/* Not a monitor again, the monitor callback would get nothing:
 		 * a refusal fails the try. */
 		Bus__MonitorRequest req = BUS__MONITOR_REQUEST__INIT;
+		req.memfd_bodies = bus->monitor_bodies;
 		rs->monitor_sent = 1;
 		r = restore_send(bus, "Monitor", &req.base, BUS_CONN_LOST, "Monitor", 1);
 	}

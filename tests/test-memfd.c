@@ -498,6 +498,73 @@ static void test_busctl(void)
 	free(text);
 }
 
+/* Run busctl with args, stdout into out (NULL: /dev/null); its exit status. */
+static int run_busctl(const char *busctl, const char *const *args, const char *out, int wait)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int o = out ? open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600) : open("/dev/null", O_WRONLY);
+		dup2(o, STDOUT_FILENO);
+		execv(busctl, (char *const *)(uintptr_t)args);
+		_exit(127);
+	}
+	if (!wait)
+		return pid;
+	int st = -1;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* busctl capture --bodies keeps an out-of-line body's bytes; decode and
+ * monitor's printer say the body was out of line, and its size. */
+static void test_capture(bus_t *bus)
+{
+	char busctl[4096], pcap[4096], out[4096];
+	const char *top = getenv("top_builddir");
+
+	snprintf(busctl, sizeof(busctl), "%s/busctl/busctl", top && *top ? top : ".");
+	if (access(busctl, X_OK) < 0) {
+		skip("busctl is not built", "busctl capture --bodies");
+		skip("busctl is not built", "busctl decode");
+		return;
+	}
+	snprintf(pcap, sizeof(pcap), "%s/memfd.pcap", harness_dir());
+	snprintf(out, sizeof(out), "%s/decode.out", harness_dir());
+	const char *cap[] = { "busctl", "capture", "--bodies", "--count", "1", "--snaplen", "4194304",
+			      "-o", pcap, "--match", "member=Echo", NULL };
+	pid_t pid = run_busctl(busctl, cap, NULL, 0);
+	/* It is capturing once busd counts it as a monitor. */
+	unsigned mons = 0;
+	for (uint64_t until = harness_now_ms() + 10000; mons != 1 && harness_now_ms() < until;) {
+		Bus__StatsReply *st = harness_stats(bus);
+		mons = st ? st->monitors : 0;
+		protobuf_c_message_free_unpacked(&st->base, NULL);
+	}
+	uint8_t *data = malloc(MIB);
+	fill(data, MIB, 7);
+	echo_call(bus, data, MIB);
+	int st = -1;
+	waitpid(pid, &st, 0);
+	struct stat sb = { 0 };
+	int have = stat(pcap, &sb) == 0;
+	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && have && sb.st_size > MIB,
+	   "busctl capture --bodies: the call with its out-of-line body's bytes (%lld bytes)",
+	   (long long)sb.st_size);
+	const char *dec[] = { "busctl", "decode", "--raw", pcap, NULL };
+	int r = run_busctl(busctl, dec, out, 1);
+	FILE *f = fopen(out, "re");
+	char line[4096];
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, "size=1048580") && strstr(line, " memfd") &&
+		     !strstr(line, "bytes not seen");
+	if (f)
+		fclose(f);
+	ok(r == 0 && n == 1, "busctl decode shows it out of line, with its size (size=1048580 "
+	   "memfd): %d", n);
+	free(data);
+}
+
 /* 256 MiB, above the maximum frame size, there and back. */
 static void test_big(bus_t *bus)
 {
@@ -649,7 +716,7 @@ static void test_events(bus_t *bus, unsigned peers)
 
 int main(void)
 {
-	plan(48);
+	plan(50);
 	harness_start_conf("[limits]\nmax_frame_size = 4M\nmax_memfd_body_size = " LIMIT "\n"
 			   "max_queued_memfd_bytes = 1G\n");
 	bus_t *bus = harness_connect();
@@ -661,6 +728,7 @@ int main(void)
 	test_unsupported(peers);
 	test_libbus(bus);
 	test_busctl();
+	test_capture(bus);
 	test_big(bus);
 	test_charges(bus, peers);
 	test_events(bus, peers);

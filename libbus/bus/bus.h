@@ -118,6 +118,12 @@ typedef struct bus_msg {
 	unsigned fd_count;
 	unsigned n_fds;
 	int *fds;
+	/* Non-zero: the body came out of line, in a sealed memfd of this many
+	 * bytes (docs/data-plane.md). body and body_len are then a read-only
+	 * mapping of it; n_fds does not count it (fd_count does, as the
+	 * header says). A monitor that did not ask for bodies
+	 * (bus_set_monitor_bodies()) sees such a frame with body_len 0. */
+	uint64_t memfd_body_size;
 } bus_msg_t;
 
 /* Take descriptor index (0 .. n_fds - 1) of msg: the caller owns it
@@ -598,6 +604,13 @@ int bus_subscribe_async(bus_t *bus, bus_slot_t **slot, const char *pattern, bus_
  * longer call, serve or subscribe. */
 typedef void (*bus_monitor_fn)(bus_t *bus, const bus_msg_t *frame, void *userdata);
 int bus_become_monitor(bus_t *bus, bus_monitor_fn cb, void *userdata, bus_error_t *err);
+/* Before bus_become_monitor(): on non-zero, busd also passes each copied
+ * frame's out-of-line body (its sealed memfd alone, never the frame's
+ * other descriptors), so that the monitor's bus_msg_t has the body bytes
+ * as a receiver would; otherwise such a frame comes with memfd_body_size
+ * and an empty body. A body memfd is only bytes: it gives a monitor nothing
+ * an inline body would not. Returns 0, -EINVAL or -EALREADY (a monitor). */
+int bus_set_monitor_bodies(bus_t *bus, int on);
 
 /* ---- event loop integration ---- */
 
