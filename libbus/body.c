@@ -48,6 +48,44 @@ static int write_all(int fd, const uint8_t *body, size_t len)
 	return 0;
 }
 
+/* Packing a message into a memfd: small pieces gather in a stage, large
+ * ones (a bytes field's data) are written from where they are. Writing is
+ * cheaper than packing into a mapping of the memfd: its pages are then
+ * faulted in and zeroed first. */
+#define STAGE (64u * 1024u)
+struct body_writer {
+	ProtobufCBuffer base;
+	int fd;
+	int err;
+	size_t staged;
+	uint8_t *stage;
+};
+
+static void stage_flush(struct body_writer *w)
+{
+	if (w->staged && !w->err)
+		w->err = write_all(w->fd, w->stage, w->staged);
+	w->staged = 0;
+}
+
+static void stage_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data)
+{
+	struct body_writer *w = (struct body_writer *)(void *)buf;
+
+	if (w->err)
+		return;
+	if (len >= STAGE / 2) {
+		stage_flush(w);
+		if (!w->err)
+			w->err = write_all(w->fd, data, len);
+		return;
+	}
+	if (w->staged + len > STAGE)
+		stage_flush(w);
+	memcpy(w->stage + w->staged, data, len);
+	w->staged += len;
+}
+
 int body_make(const void *body, size_t len, const ProtobufCMessage *msg)
 {
 	int fd = memfd_create("bus-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -58,13 +96,14 @@ int body_make(const void *body, size_t len, const ProtobufCMessage *msg)
 	if (ftruncate(fd, (off_t)len) < 0) {
 		r = -errno;
 	} else if (msg) {
-		/* Packed straight into the memfd's pages: no copy of the body. */
-		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-		if (p == MAP_FAILED) {
-			r = -errno;
+		struct body_writer w = { { stage_append }, fd, 0, 0, malloc(STAGE) };
+		if (!w.stage) {
+			r = -ENOMEM;
 		} else {
-			protobuf_c_message_pack(msg, p);
-			munmap(p, len); /* F_SEAL_WRITE needs no writable mapping left */
+			protobuf_c_message_pack_to_buffer(msg, &w.base);
+			stage_flush(&w);
+			r = w.err;
+			free(w.stage);
 		}
 	} else {
 		r = write_all(fd, body, len);
@@ -101,7 +140,7 @@ int body_map(int fd, uint64_t size, const void **body, char *why, size_t wlen)
 	}
 	/* Sealed: the size cannot change under the mapping, so reading it
 	 * never faults past the end. */
-	void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		snprintf(why, wlen, "the out-of-line body of %llu bytes cannot be mapped: %s",
 			 (unsigned long long)size, strerror(errno));

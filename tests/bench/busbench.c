@@ -6,10 +6,11 @@
  * (socketpair ping-pong and a minimal epoll relay), with busd's figures as
  * ratios to that floor; then the supervision figures (revive.c: start,
  * activation and the reincarnation gap of the echo service, beside a bare
- * fork and exec of it).
+ * fork and exec of it); then large bodies inline against out of line
+ * (memfd.c: 64 KiB, 1 MiB and 16 MiB calls, sealed memfds).
  *
  *   busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]
- *            [--only base|sweep|revive] [--sizes LIST]
+ *            [--only base|sweep|revive|memfd] [--sizes LIST]
  */
 #include "config.h"
 
@@ -33,6 +34,7 @@
 #include "bench.h"
 #include "revive.h"
 #include "sweep.h"
+#include "memfd.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -578,7 +580,7 @@ static unsigned raise_nofile(unsigned want)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]\n"
-		   "                [--only base|sweep|revive] [--sizes LIST]\n\n"
+		   "                [--only base|sweep|revive|memfd] [--sizes LIST]\n\n"
 		   "Measure busd against the floor of a direct socketpair and a minimal epoll\n"
 		   "relay (method: docs/performance.md). Every figure is the median of N runs\n"
 		   "(default 3). --quick: a short smoke run (1 run, short workloads, 1,000 idle\n"
@@ -591,7 +593,9 @@ static void usage(FILE *f)
 		   "each body size, with page faults per message). --sizes: the sweep's body\n"
 		   "sizes, comma-separated, of 64b (or 64), 4k, 64k, 1m, 16m (default: all).\n"
 		   "--only revive: the supervision figures alone (medians of 20 starts, first\n"
-		   "calls and kill -9 restarts of services/echo, found beside busd/busd).\n");
+		   "calls and kill -9 restarts of services/echo, found beside busd/busd).\n"
+		   "--only memfd: calls of 64 KiB, 1 MiB and 16 MiB with bodies inline and out\n"
+		   "of line (sealed memfds), turn by turn (RTT, pipelined).\n");
 }
 
 /* The method's figures: RTT, pipelined, one-way, fan-out, RSS. */
@@ -678,7 +682,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int quick = 0, json = 0, runs = 3, pin = 1, base = 1, sweep = 1, revive = 1, c;
+	int quick = 0, json = 0, runs = 3, pin = 1, base = 1, sweep = 1, revive = 1, memfd = 1, c;
 	struct sweep sw = { .mask = (1u << SWEEP_SIZES) - 1 };
 	char busd[4096];
 
@@ -703,9 +707,10 @@ int main(int argc, char **argv)
 			base = strcmp(optarg, "base") == 0;
 			sweep = strcmp(optarg, "sweep") == 0;
 			revive = strcmp(optarg, "revive") == 0;
-			if (!base && !sweep && !revive) {
-				fprintf(stderr, "busbench: --only takes base, sweep or revive, not '%s'\n",
-					optarg);
+			memfd = strcmp(optarg, "memfd") == 0;
+			if (!base && !sweep && !revive && !memfd) {
+				fprintf(stderr, "busbench: --only takes base, sweep, revive or memfd, "
+					"not '%s'\n", optarg);
 				return 2;
 			}
 			break;
@@ -731,11 +736,14 @@ int main(int argc, char **argv)
 
 	struct figures f;
 	struct revive rv = { 0 };
+	struct memfd_bench mb;
 	memset(&f, 0, sizeof(f));
 	if (base)
 		base_run(&f, runs, quick);
 	if (sweep)
 		sweep_run(&sw, runs, quick);
+	if (memfd)
+		memfd_run(&mb, runs, quick);
 	if (revive) {
 		/* the build's services/echo, beside busd/busd */
 		char echo[4200];
@@ -768,6 +776,10 @@ int main(int argc, char **argv)
 			printf(",\n");
 			revive_print_json(&rv);
 		}
+		if (memfd) {
+			printf(",\n");
+			memfd_print_json(&mb);
+		}
 		printf("\n}\n");
 	} else {
 		print_head(runs, quick);
@@ -777,6 +789,8 @@ int main(int argc, char **argv)
 			sweep_print_table(&sw);
 		if (revive)
 			revive_print_table(&rv);
+		if (memfd)
+			memfd_print_table(&mb);
 	}
 	return 0;
 }
