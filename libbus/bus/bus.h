@@ -501,8 +501,9 @@ int bus_proxy_take_fd(const void *closure_data, unsigned index);
  * remote error), -ETIMEDOUT (bus.Error.Timeout), -ECONNRESET
  * (bus.Error.Disconnected), -EINVAL (bad name or method), -EMSGSIZE
  * (bus.Error.LimitsExceeded: the call is larger than busd accepts, see
- * bus_get_max_frame_size(); not sent, the connection stays up). Frames that
- * arrive meanwhile are kept for the next bus_process(). It costs one send()
+ * bus_get_max_frame_size(); not sent, the connection stays up), -EBADMSG
+ * (bus.Error.UnsealedBody: the reply's out-of-line body failed libbus's
+ * checks). Frames that arrive meanwhile are kept for the next bus_process(). It costs one send()
  * and, commonly, one recv() (with SO_RCVTIMEO, so the timeout may expire up
  * to 1/64 of it, at least 1 ms, late); on a socket the program made
  * non-blocking it waits in poll() instead. */
