@@ -217,6 +217,29 @@ uint64_t minflt_of(pid_t pid)
 	return (uint64_t)v;
 }
 
+/* The user and system time of pid (> 0) so far, in clock ticks
+ * (/proc/PID/stat fields 14 and 15); 0 for pid <= 0. */
+static uint64_t cpu_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long u = 0, s = 0;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &u,
+			 &s) != 2)
+		die("%s: cannot read utime and stime", path);
+	return (uint64_t)(u + s);
+}
+
 void faults_start(struct faults *f, pid_t broker, pid_t peer)
 {
 	f->pid[FLT_BROKER] = broker > 0 ? broker : -1;
@@ -224,12 +247,15 @@ void faults_start(struct faults *f, pid_t broker, pid_t peer)
 	f->pid[FLT_CLIENT] = 0;
 	for (int k = 0; k < FLT_N; k++)
 		f->at[k] = minflt_of(f->pid[k]);
+	f->broker_cpu = cpu_of(f->pid[FLT_BROKER]);
 }
 
 void faults_stop(const struct faults *f, double messages, struct result *r)
 {
 	for (int k = 0; k < FLT_N; k++)
 		r->faults[k] = messages > 0 ? (double)(minflt_of(f->pid[k]) - f->at[k]) / messages : 0;
+	double ticks = (double)(cpu_of(f->pid[FLT_BROKER]) - f->broker_cpu);
+	r->broker_cpu_us = messages > 0 ? ticks * 1e6 / (double)sysconf(_SC_CLK_TCK) / messages : 0;
 }
 
 pid_t fork_child(void)
@@ -284,7 +310,7 @@ double median(double *v, int n)
 void median_results(const struct result *r, int runs, struct result *out)
 {
 	double p50[MAX_RUNS], p99[MAX_RUNS], rate[MAX_RUNS], mbps[MAX_RUNS], dropped[MAX_RUNS];
-	double flt[FLT_N][MAX_RUNS];
+	double flt[FLT_N][MAX_RUNS], cpu[MAX_RUNS];
 
 	for (int i = 0; i < runs; i++) {
 		p50[i] = r[i].p50_us;
@@ -292,11 +318,13 @@ void median_results(const struct result *r, int runs, struct result *out)
 		rate[i] = r[i].rate;
 		mbps[i] = r[i].mbps;
 		dropped[i] = r[i].dropped;
+		cpu[i] = r[i].broker_cpu_us;
 		for (int k = 0; k < FLT_N; k++)
 			flt[k][i] = r[i].faults[k];
 	}
 	*out = (struct result){ median(p50, runs), median(p99, runs), median(rate, runs),
-				median(mbps, runs), median(dropped, runs), { 0 } };
+				median(mbps, runs), median(dropped, runs), { 0 },
+				median(cpu, runs) };
 	for (int k = 0; k < FLT_N; k++)
 		out->faults[k] = median(flt[k], runs);
 }
