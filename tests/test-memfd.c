@@ -462,17 +462,23 @@ static void test_libbus(bus_t *bus)
 	free(data);
 }
 
-/* busctl call with JSON holding a 320,000-byte string. */
-static void test_busctl(void)
+/* busctl call with JSON holding a 320,000-byte string: out of line both
+ * ways, as a monitor sees. */
+static void test_busctl(bus_t *bus)
 {
 	char busctl[4096], in[4096], out[4096];
 	const char *top = getenv("top_builddir");
+	raw_conn mon;
+	raw_frame f;
 
 	snprintf(busctl, sizeof(busctl), "%s/busctl/busctl", top && *top ? top : ".");
 	if (access(busctl, X_OK) < 0) {
 		skip("busctl is not built", "busctl call: JSON with a 320,000-byte string");
+		skip("busctl is not built", "  out of line both ways");
 		return;
 	}
+	Bus__MonitorRequest mreq = BUS__MONITOR_REQUEST__INIT;
+	raw_control(fresh(&mon, 0), "Monitor", &mreq.base, &f, 10000);
 	size_t n = 320000;
 	char *text = malloc(n + 1);
 	for (size_t i = 0; i < n; i++)
@@ -502,6 +508,10 @@ static void test_busctl(void)
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(got, text) != NULL,
 	   "busctl call: JSON with a 320,000-byte string round-trips (exit %d, %zu bytes out)",
 	   WIFEXITED(st) ? WEXITSTATUS(st) : -1, glen);
+	struct seen sn = monitor_drain(&mon, bus, n);
+	ok(sn.oob == 2 && sn.inline_big == 0, "  out of line both ways (monitor: %d, %d inline)",
+	   sn.oob, sn.inline_big);
+	raw_close(&mon);
 	free(got);
 	free(text);
 }
@@ -880,7 +890,7 @@ static void test_events(bus_t *bus, unsigned peers)
 
 int main(void)
 {
-	plan(56);
+	plan(57);
 	harness_start_conf("[limits]\nmax_frame_size = 4M\nmax_memfd_body_size = " LIMIT "\n"
 			   "max_queued_memfd_bytes = 1G\n");
 	bus_t *bus = harness_connect();
@@ -891,7 +901,7 @@ int main(void)
 	test_refused(peers);
 	test_unsupported(peers);
 	test_libbus(bus);
-	test_busctl();
+	test_busctl(bus);
 	test_capture(bus);
 	test_big(bus);
 	test_charges(bus, peers);
