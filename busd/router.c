@@ -838,6 +838,13 @@ static void route(struct peer *p, struct frame *f)
 			      "a monitor connection may not send frames");
 		return;
 	}
+	if (p->state == PEER_HELLO &&
+	    !(f->h.kind == WIRE_KIND_CALL && wire_str_eq(f->h.destination, WIRE_BUS_NAME) &&
+	      wire_str_eq(f->h.member, "Hello"))) {
+		router_reject(p, f->h.serial, BUS_ERROR_HELLO_REQUIRED,
+			      "the first frame must be a call to bus.Hello");
+		return;
+	}
 	if (f->h.memfd_body_size && f->pre.body_len) {
 		router_reject(p, f->h.serial, BUS_ERROR_INVALID_FRAME,
 			      "a frame with an out-of-line body (memfd_body_size) has body bytes too");
@@ -847,13 +854,6 @@ static void route(struct peer *p, struct frame *f)
 	 * its caller gets the refusal in its place. */
 	if (f->h.memfd_body_size && f->h.kind != WIRE_KIND_REPLY && !body_ok(p, f))
 		return;
-	if (p->state == PEER_HELLO &&
-	    !(f->h.kind == WIRE_KIND_CALL && wire_str_eq(f->h.destination, WIRE_BUS_NAME) &&
-	      wire_str_eq(f->h.member, "Hello"))) {
-		router_reject(p, f->h.serial, BUS_ERROR_HELLO_REQUIRED,
-			      "the first frame must be a call to bus.Hello");
-		return;
-	}
 	switch (f->h.kind) {
 	case WIRE_KIND_CALL:
 		route_call(p, f);

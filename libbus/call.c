@@ -425,7 +425,8 @@ static int sync_answer(bus_t *bus, size_t off, const struct conn_frame *f, bus_e
 		r = -EREMOTE;
 	} else if ((r = fdpass_msg(bus, f, &m, &s)) < 0) {
 		/* An out-of-line body libbus cannot trust: the call fails. */
-		bus_error_set(err, BUS_ERROR_UNSEALED_BODY, "the reply was refused: %s", s.body_why);
+		bus_error_set(err, r == -EBADMSG ? BUS_ERROR_UNSEALED_BODY : BUS_ERROR_FAILED,
+			      "the reply was refused: %s", s.body_why);
 	} else {
 		r = fn ? fn(bus, &m, ud, err) : 0;
 	}

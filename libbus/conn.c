@@ -221,12 +221,16 @@ static int queue_frame(bus_t *bus, wire_header *h, const void *body, size_t len,
 	}
 	if (msg)
 		len = protobuf_c_message_get_packed_size(msg);
-	/* A large body goes out of line, in a sealed memfd (body.c). */
+	/* A large body goes out of line, in a sealed memfd (body.c); when no
+	 * memfd can be made (out of descriptors or memory), inline if it fits
+	 * a frame. */
 	int body_fd = -1;
 	if (body_wanted(bus, h, len, n_fds)) {
 		body_fd = body_make(body, len, msg);
-		if (body_fd < 0)
+		if (body_fd < 0 && len > bus->max_frame)
 			return body_fd;
+	}
+	if (body_fd >= 0) {
 		h->memfd_body_size = len;
 		h->fd_count = n_fds + 1;
 		body = NULL;
