@@ -17,7 +17,7 @@ int body_check(const struct frame *f, uint64_t limit, char *why, size_t len)
 {
 	uint64_t size = f->h.memfd_body_size;
 	int fd = f->fds[f->n_fds - 1];
-	struct stat st;
+	struct stat st = { 0 };
 
 	if (size > limit) {
 		if (limit)

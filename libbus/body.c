@@ -119,7 +119,7 @@ int body_make(const void *body, size_t len, const ProtobufCMessage *msg)
 
 int body_map(int fd, uint64_t size, const void **body, char *why, size_t wlen)
 {
-	struct stat st;
+	struct stat st = { 0 };
 	int seals = fcntl(fd, F_GET_SEALS);
 
 	if (seals < 0) {
