@@ -23,6 +23,8 @@
  *  - a monitor sees memfd_body_size and gets the body memfd only when it
  *    asked for bodies; busctl capture --bodies records the bytes and
  *    busctl decode says the body was out of line;
+ *  - beside a descriptor of the program's, the body's memfd goes last:
+ *    index 0 stays the program's, n_fds does not count the body;
  *  - libbus trusts no sender: from a fake broker, replies with unsealed,
  *    writable or wrongly sized body memfds fail the call
  *    (bus.Error.UnsealedBody), a call with one is answered that error, a
@@ -649,6 +651,81 @@ static void test_charges(bus_t *bus, unsigned peers)
 	free(data);
 }
 
+/* ---------------------------------------------------------------- with descriptors */
+
+/* A body out of line beside a descriptor of the program's: the body's
+ * memfd goes last, bus.Fd index 0 is still the program's, and n_fds does
+ * not count the body, both ways (a raw callee in between). */
+static volatile int mixed_done;
+static int mixed_ok;
+
+static void on_mixed(bus_t *bus, const bus_msg_t *reply, const bus_error_t *err, void *ud)
+{
+	const uint8_t *data = ud;
+
+	(void)bus;
+	mixed_done = 1;
+	if (err || !reply || reply->n_fds != 1 || reply->fd_count != 2 ||
+	    reply->memfd_body_size != MIB || reply->body_len != MIB ||
+	    memcmp(reply->body, data, MIB) != 0)
+		return;
+	int fd = bus_msg_take_fd(reply, 0);
+	mixed_ok = fd >= 0 && write(fd, "back", 4) == 4;
+	if (fd >= 0)
+		close(fd);
+}
+
+static void test_with_fds(bus_t *bus)
+{
+	raw_conn callee;
+	raw_frame f;
+	int p[2], q[2];
+	char buf[16];
+	uint8_t *data = malloc(MIB);
+
+	fill(data, MIB, 9);
+	fresh(&callee, 1);
+	if (pipe2(p, O_CLOEXEC) < 0 || pipe2(q, O_CLOEXEC) < 0)
+		harness_bail("pipe");
+	mixed_done = mixed_ok = 0;
+	bus_call_async_fds(bus, NULL, callee.unique, NULL, "Take", NULL, data, MIB, &p[1], 1,
+			   10000000, on_mixed, data);
+	close(p[1]);
+	harness_sync(bus);
+	int r = raw_recv(&callee, &f, 10000);
+	int user = raw_take_fd(&callee), body = raw_take_fd(&callee);
+	struct stat st = { 0 };
+	void *m = body >= 0 && fstat(body, &st) == 0 && st.st_size == MIB ?
+		  mmap(NULL, MIB, PROT_READ, MAP_SHARED, body, 0) : MAP_FAILED;
+	ok(r == 1 && f.h.fd_count == 2 && f.h.memfd_body_size == MIB && f.body_len == 0 &&
+	   m != MAP_FAILED && memcmp(m, data, MIB) == 0 && fcntl(body, F_GET_SEALS) == SEALS,
+	   "a 1 MiB call with a descriptor: fd_count 2, the sealed body memfd last");
+	if (m != MAP_FAILED)
+		munmap(m, MIB);
+	ok(user >= 0 && write(user, "there", 5) == 5 && read(p[0], buf, sizeof(buf)) == 5,
+	   "  and the program's descriptor first, working");
+	if (user >= 0)
+		close(user);
+	uint64_t serial = r == 1 ? f.h.serial : 0;
+	char sender[64];
+	raw_str(r == 1 ? f.h.sender : (wire_str){ 0 }, sender, sizeof(sender));
+	int fds[2] = { q[1], body };
+	wire_header rep = { .kind = WIRE_KIND_REPLY, .serial = 5, .reply_serial = serial,
+			    .destination = wire_str_c(sender), .fd_count = 2,
+			    .memfd_body_size = MIB };
+	raw_send_fds(&callee, &rep, NULL, 0, fds, 2); /* the same body back */
+	close(q[1]);
+	if (body >= 0)
+		close(body);
+	harness_loop_until(bus, &mixed_done, 10000);
+	ok(mixed_done && mixed_ok && read(q[0], buf, sizeof(buf)) == 4,
+	   "the reply's: n_fds 1 (its descriptor at index 0, working), the body mapped");
+	close(p[0]);
+	close(q[0]);
+	raw_close(&callee);
+	free(data);
+}
+
 /* ---------------------------------------------------------------- libbus checks */
 
 /* libbus trusts no sender: a peer without busd in between (here a fake
@@ -890,7 +967,7 @@ static void test_events(bus_t *bus, unsigned peers)
 
 int main(void)
 {
-	plan(57);
+	plan(60);
 	harness_start_conf("[limits]\nmax_frame_size = 4M\nmax_memfd_body_size = " LIMIT "\n"
 			   "max_queued_memfd_bytes = 1G\n");
 	bus_t *bus = harness_connect();
@@ -907,6 +984,7 @@ int main(void)
 	test_charges(bus, peers);
 	test_events(bus, peers);
 	test_receiver_checks();
+	test_with_fds(bus);
 	Bus__StatsReply *st = harness_stats(bus);
 	is_int(st ? (long long)st->memfd_bytes : -1, 0, "at the end busd holds no body");
 	protobuf_c_message_free_unpacked(&st->base, NULL);
