@@ -494,6 +494,8 @@ static int status_run(struct busctl *ctl, int argc, char **argv)
 	printf("schema_bytes      %llu\n", (unsigned long long)s->schema_bytes);
 	printf("exports           %u\n", s->exports);
 	printf("passed_fds        %llu\n", (unsigned long long)s->passed_fds);
+	printf("memfd_bytes       %llu\n", (unsigned long long)s->memfd_bytes);
+	printf("memfd_refused     %llu\n", (unsigned long long)s->memfd_refused);
 	printf("held_calls        %u\n", s->held_calls);
 	printf("held_bytes        %llu\n", (unsigned long long)s->held_bytes);
 	printf("frame_cache_bytes %llu\n", (unsigned long long)s->frame_cache_bytes);

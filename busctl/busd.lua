@@ -29,6 +29,7 @@ local f = {
 	fd_count = ProtoField.uint32("busd.fd_count", "Fd count"),
 	error_name = ProtoField.string("busd.error_name", "Error name"),
 	error_message = ProtoField.string("busd.error_message", "Error message"),
+	memfd_body_size = ProtoField.uint64("busd.memfd_body_size", "Out-of-line body size (memfd)"),
 	unknown = ProtoField.uint32("busd.unknown_field", "Unknown header field"),
 	body = ProtoField.bytes("busd.body", "Body"),
 }
@@ -48,6 +49,7 @@ local header = {
 	[5] = { f.destination, 2 }, [6] = { f.interface, 2 }, [7] = { f.member, 2 },
 	[8] = { f.sender, 2 }, [9] = { f.body_type, 2 }, [10] = { f.fd_count, 0, "u32" },
 	[11] = { f.error_name, 2 }, [12] = { f.error_message, 2 },
+	[13] = { f.memfd_body_size, 0, "u64" },
 }
 
 -- Wireshark's protobuf dissector (3.2 and later); bodies stay bytes without.

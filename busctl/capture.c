@@ -45,10 +45,11 @@ struct capture {
 	const char *match[8];
 	int n_match;
 	int failed;
+	int bodies;                /* --bodies: out-of-line bodies' bytes too */
 };
 
 /* --snaplen has no short form: -s is everyone's --socket. */
-enum { OPT_SNAPLEN = 0x200 };
+enum { OPT_SNAPLEN = 0x200, OPT_BODIES };
 
 static int capture_opt(int opt, const char *arg, void *ud)
 {
@@ -56,6 +57,7 @@ static int capture_opt(int opt, const char *arg, void *ud)
 
 	switch (opt) {
 	case 'o': c->path = arg; return 0;
+	case OPT_BODIES: c->bodies = 1; return 0;
 	case OPT_SNAPLEN:
 		if (!parse_count(arg, &c->snaplen) || c->snaplen < PCAP_SNAPLEN_MIN ||
 		    c->snaplen > PCAP_SNAPLEN_MAX) {
@@ -101,18 +103,23 @@ static void on_capture(bus_t *bus, const bus_msg_t *m, void *ud)
 		.reply_serial = m->reply_serial, .destination = ws(m->destination),
 		.interface = ws(m->interface), .member = ws(m->member), .sender = ws(m->sender),
 		.body_type = ws(m->body_type), .error_name = ws(m->error_name),
-		.error_message = ws(m->error_message),
+		.error_message = ws(m->error_message), .fd_count = m->fd_count,
+		.memfd_body_size = m->memfd_body_size,
 	};
-	size_t hl = wire_header_size(&h);
+	/* An out-of-line body is recorded inline, its header still saying
+	 * memfd_body_size: body_len 0 when its bytes were not captured. */
+	size_t hl = wire_header_size(&h), blen = m->body_len;
+	if (blen > UINT32_MAX - WIRE_PREAMBLE_SIZE - hl)
+		blen = 0; /* a record cannot say more than 4 GiB */
 	uint8_t *head = malloc(WIRE_PREAMBLE_SIZE + hl);
 	if (!head) {
 		c->failed = ENOMEM;
 		bus_exit(bus, 1);
 		return;
 	}
-	wire_preamble_encode(head, (uint32_t)hl, (uint32_t)m->body_len);
+	wire_preamble_encode(head, (uint32_t)hl, (uint32_t)blen);
 	wire_header_encode(&h, head + WIRE_PREAMBLE_SIZE);
-	size_t total = WIRE_PREAMBLE_SIZE + hl + m->body_len;
+	size_t total = WIRE_PREAMBLE_SIZE + hl + blen;
 	struct pcap_record rec = { (uint32_t)tv.tv_sec, (uint32_t)tv.tv_usec,
 				   (uint32_t)(total < c->snaplen ? total : c->snaplen),
 				   (uint32_t)total };
@@ -135,6 +142,7 @@ static int capture_run(struct busctl *ctl, int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "match", required_argument, NULL, 'm' },
 		{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
+		{ "bodies", no_argument, NULL, OPT_BODIES },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct capture c = { .snaplen = PCAP_SNAPLEN_DEFAULT };
@@ -162,6 +170,8 @@ static int capture_run(struct busctl *ctl, int argc, char **argv)
 		r = 1;
 		goto out;
 	}
+	if (c.bodies)
+		bus_set_monitor_bodies(bus, 1);
 	if (bus_become_monitor(bus, on_capture, &c, &err) < 0) {
 		bus_close(bus);
 		r = fail_bus("capture", &err);
@@ -182,7 +192,7 @@ out:
 }
 
 const struct command cmd_capture = {
-	"capture", "-o FILE [--count N] [--snaplen BYTES] [--match KEY=VALUE,...]...",
+"capture", "-o FILE [--count N] [--snaplen BYTES] [--bodies] [--match KEY=VALUE,...]...",
 	"Write every frame busd routes into a pcap file",
 	"\nA monitor that stores each frame as the wire carries it (preamble, header,\n"
 	"body) as one record of a classic pcap file (link type USER0, 147) with its\n"
@@ -194,6 +204,7 @@ const struct command cmd_capture = {
 	"  -o, --output FILE     the pcap file (replaced)\n"
 	"  -n, --count N         stop after N frames\n"
 	"      --snaplen BYTES   keep at most BYTES of a frame (65548 .. 4293918720)\n"
+	"      --bodies          record the bytes of out-of-line bodies (sealed memfds)\n"
 	"  -m, --match SPEC      as for monitor\n",
 	capture_run,
 };
@@ -298,6 +309,7 @@ static int decode_run(struct busctl *ctl, int argc, char **argv)
 			.interface = s[2], .member = s[3], .body_type = s[4], .error_name = s[5],
 			.error_message = s[6], .body = buf + WIRE_PREAMBLE_SIZE + p.header_len,
 			.body_len = body_len, .fd_count = h.fd_count,
+			.memfd_body_size = h.memfd_body_size,
 		};
 		if (body_len < p.body_len) {
 			printer_note(pr, &m, usec);

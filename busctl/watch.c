@@ -213,7 +213,10 @@ static void print_json_line(struct printer *pr, const bus_msg_t *m, uint64_t use
 		json_object_object_add(o, "reply_serial", json_object_new_uint64(m->reply_serial));
 	if (m->body_type[0])
 		json_object_object_add(o, "type", json_object_new_string(m->body_type));
-	json_object_object_add(o, "size", json_object_new_uint64(m->body_len));
+	json_object_object_add(o, "size", json_object_new_uint64(m->memfd_body_size ?
+								m->memfd_body_size : m->body_len));
+	if (m->memfd_body_size) /* out of line, in a sealed memfd (counted in fd_count) */
+		json_object_object_add(o, "memfd_body", json_object_new_boolean(1));
 	if (m->fd_count)
 		json_object_object_add(o, "fd_count", json_object_new_uint64(m->fd_count));
 	if (lat >= 0)
@@ -321,9 +324,17 @@ void printer_frame(struct printer *pr, const bus_msg_t *m, uint64_t usec)
 		printf(" latency=%lldus", (long long)lat);
 	if (f[TYPE][0])
 		printf(" type=%s", f[TYPE]);
-	printf(" size=%zu", m->body_len);
-	if (m->fd_count) /* a monitor sees how many, never the descriptors */
-		printf(" fds=%u", m->fd_count);
+	/* An out-of-line body: its size, and whether its bytes are here (a
+	 * monitor that asked for bodies, a capture made with --bodies). */
+	if (m->memfd_body_size)
+		printf(" size=%llu memfd%s", (unsigned long long)m->memfd_body_size,
+		       m->body_len ? "" : " (bytes not seen)");
+	else
+		printf(" size=%zu", m->body_len);
+	/* a monitor sees how many, never the descriptors; a body's is not one */
+	unsigned fds = m->fd_count - (m->memfd_body_size && m->fd_count ? 1 : 0);
+	if (fds)
+		printf(" fds=%u", fds);
 	if (m->kind == BUS_KIND_ERROR)
 		printf(" error=%s: %s", f[ERR_NAME], f[ERR_MSG]);
 body:

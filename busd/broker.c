@@ -270,6 +270,7 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	b->max_held_calls = c->max_held_calls_per_name;
 	b->max_held_bytes = c->max_held_bytes_per_name;
 	b->max_resends = c->max_call_resends;
+	b->max_memfd_body = c->max_memfd_body_size;
 
 	memset(l, 0, sizeof(*l));
 	/* Queued bytes are quota.c's: the charge counts, back-pressure decides. */
@@ -280,6 +281,8 @@ void broker_set_limits(struct broker *b, const struct config *c)
 	l->peer[CHARGE_EXPORTS] = c->max_exports_per_peer;
 	l->peer[CHARGE_FDS] = c->max_queued_fds;
 	l->user[CHARGE_FDS] = c->max_queued_fds_per_uid;
+	l->peer[CHARGE_MEMFD] = c->max_queued_memfd_bytes;
+	l->user[CHARGE_MEMFD] = c->max_queued_memfd_bytes_per_uid;
 	l->user[CHARGE_INPUT] = c->max_input_bytes_per_uid;
 	l->user[CHARGE_CALLS] = c->max_pending_calls_per_uid;
 	l->user[CHARGE_NAMES] = c->max_names_per_uid;

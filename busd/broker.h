@@ -28,6 +28,7 @@ struct broker_stats {
 	uint64_t holds, calls_refused, quota_disconnects, access_denied;
 	uint64_t answers_dropped; /* answers replaced by LimitsExceeded */
 	uint64_t calls_resent;    /* held again after their callee died (hold.h) */
+	uint64_t memfd_refused;   /* out-of-line bodies refused (body.c) */
 };
 
 struct broker {
@@ -63,6 +64,7 @@ struct broker {
 	struct hold_table *holds;  /* hold.c: calls held for services' names */
 	uint32_t max_held_calls;   /* limits.max_held_calls_per_name */
 	uint64_t max_held_bytes;   /* limits.max_held_bytes_per_name */
+	uint64_t max_memfd_body;   /* limits.max_memfd_body_size (0: none taken) */
 	uint32_t max_resends;      /* limits.max_call_resends */
 
 	uint64_t next_id;          /* last unique id given out */

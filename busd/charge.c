@@ -19,6 +19,7 @@ static const char *const limit_names[CHARGE_N_KINDS][2] = {
 	[CHARGE_SCHEMA] = { "max_schema_bytes", "max_schema_bytes_per_uid" },
 	[CHARGE_EXPORTS] = { "max_exports_per_peer", "max_exports_per_uid" },
 	[CHARGE_FDS] = { "max_queued_fds", "max_queued_fds_per_uid" },
+	[CHARGE_MEMFD] = { "max_queued_memfd_bytes", "max_queued_memfd_bytes_per_uid" },
 };
 
 const char *charge_limit_name(enum charge_kind kind, int user)

@@ -35,6 +35,8 @@ enum charge_kind {
 	CHARGE_FDS,           /* passed descriptors held in busd: in its input */
 	                      /* (sender), in frames queued toward it, in its */
 	                      /* calls held or kept to re-send (caller) */
+	CHARGE_MEMFD,         /* bytes of out-of-line bodies (sealed memfds) */
+	                      /* in frames queued toward it */
 	CHARGE_N_KINDS
 };
 

@@ -149,6 +149,7 @@ int connection_start(struct connection *c, struct account *peer, struct charge_u
 	charge_force(&c->out_charge, peer, user, CHARGE_QUEUED, 0);
 	charge_force(&c->in_fd_charge, peer, user, CHARGE_FDS, 0);
 	charge_force(&c->out_fd_charge, peer, user, CHARGE_FDS, 0);
+	charge_force(&c->out_memfd_charge, peer, user, CHARGE_MEMFD, 0);
 	return dispatch_source_add(&c->rd, NULL);
 }
 
@@ -174,11 +175,19 @@ static void drop_input(struct connection *c)
 	charge_shrink(&c->in_charge, c->in_charge.amount);
 }
 
+/* A queued frame leaves: its descriptors and body are no longer c's. */
+static void uncharge(struct connection *c, const struct frame *f)
+{
+	const int *fds;
+
+	charge_shrink(&c->out_fd_charge, connection_fds_of(c, f, &fds));
+	charge_shrink(&c->out_memfd_charge, connection_memfd_of(c, f));
+}
+
 static void drop_output(struct connection *c)
 {
 	while (c->ring_len) {
-		if (!c->no_fds)
-			charge_shrink(&c->out_fd_charge, c->ring[c->ring_head]->n_fds);
+		uncharge(c, c->ring[c->ring_head]);
 		frame_unref(c->ring[c->ring_head]);
 		c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
 		c->ring_len--;
@@ -187,6 +196,7 @@ static void drop_output(struct connection *c)
 	c->out_bytes = 0;
 	charge_shrink(&c->out_charge, c->out_charge.amount);
 	charge_shrink(&c->out_fd_charge, c->out_fd_charge.amount);
+	charge_shrink(&c->out_memfd_charge, c->out_memfd_charge.amount);
 }
 
 void connection_fini(struct connection *c)
@@ -197,6 +207,7 @@ void connection_fini(struct connection *c)
 	charge_release(&c->out_charge);
 	charge_release(&c->in_fd_charge);
 	charge_release(&c->out_fd_charge);
+	charge_release(&c->out_memfd_charge);
 	dispatch_source_free(&c->rd);
 	dispatch_source_free(&c->wr);
 	dispatch_source_free(&c->timer);
@@ -629,10 +640,25 @@ int connection_queue(struct connection *c, struct frame *f)
 	c->ring_len++;
 	c->out_bytes += frame_size(f);
 	charge_grow(&c->out_charge, frame_cost(f));
-	if (!c->no_fds)
-		charge_grow(&c->out_fd_charge, f->n_fds);
+	const int *fds;
+	charge_grow(&c->out_fd_charge, connection_fds_of(c, f, &fds));
+	charge_grow(&c->out_memfd_charge, connection_memfd_of(c, f));
 	mark_dirty(c);
 	return 0;
+}
+
+void connection_refuse_fds(struct connection *c, int bodies)
+{
+	charge_shrink(&c->out_fd_charge, c->out_fd_charge.amount);
+	charge_shrink(&c->out_memfd_charge, c->out_memfd_charge.amount);
+	c->no_fds = 1;
+	c->mon_bodies = bodies;
+	for (uint32_t i = 0; i < c->ring_len; i++) {
+		const struct frame *f = c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
+		const int *fds;
+		charge_grow(&c->out_fd_charge, connection_fds_of(c, f, &fds));
+		charge_grow(&c->out_memfd_charge, connection_memfd_of(c, f));
+	}
 }
 
 /* bytes were written: drop the frames they finished (and their charges). */
@@ -649,8 +675,7 @@ static void advance(struct connection *c, size_t bytes)
 			break;
 		done += sz;
 		charge_shrink(&c->out_charge, frame_cost(f));
-		if (!c->no_fds)
-			charge_shrink(&c->out_fd_charge, f->n_fds);
+		uncharge(c, f);
 		frame_unref(f);
 		c->ring_head = (c->ring_head + 1) & (c->ring_cap - 1);
 		c->ring_len--;
@@ -679,16 +704,20 @@ void connection_flush(struct connection *c)
 		struct iovec iov[2 * WRITE_FRAMES];
 		size_t want = 0, skip = c->out_off;
 		int n = 0;
-		const struct frame *with_fds = NULL;
+		const int *send_fds = NULL;
+		unsigned n_send = 0;
 
-		for (uint32_t i = 0; i < c->ring_len && i < WRITE_FRAMES && !with_fds; i++) {
+		for (uint32_t i = 0; i < c->ring_len && i < WRITE_FRAMES && !n_send; i++) {
 			const struct frame *f = c->ring[(c->ring_head + i) & (c->ring_cap - 1)];
 			/* A frame's descriptors go with its first byte, in a
 			 * sendmsg() of its bytes alone (docs/protocol.md). */
-			if (f->n_fds && !c->no_fds && !(i == 0 && c->out_off)) {
+			const int *fds;
+			unsigned nf = connection_fds_of(c, f, &fds);
+			if (nf && !(i == 0 && c->out_off)) {
 				if (i > 0)
 					break;
-				with_fds = f;
+				send_fds = fds;
+				n_send = nf;
 			}
 			const uint8_t *ptr[2] = { f->head, f->body };
 			size_t len[2] = { f->head_len, f->body_len };
@@ -714,15 +743,15 @@ void connection_flush(struct connection *c)
 			struct cmsghdr align;
 			uint8_t buf[CMSG_SPACE(WIRE_MAX_FDS * sizeof(int))];
 		} ctl;
-		if (with_fds) {
-			size_t len = with_fds->n_fds * sizeof(int);
+		if (n_send) {
+			size_t len = n_send * sizeof(int);
 			msg.msg_control = ctl.buf;
 			msg.msg_controllen = CMSG_SPACE(len);
 			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 			cm->cmsg_level = SOL_SOCKET;
 			cm->cmsg_type = SCM_RIGHTS;
 			cm->cmsg_len = CMSG_LEN(len);
-			memcpy(CMSG_DATA(cm), with_fds->fds, len);
+			memcpy(CMSG_DATA(cm), send_fds, len);
 		}
 		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {

@@ -118,6 +118,9 @@ struct connection {
 	struct charge out_charge;
 	struct charge out_fd_charge;  /* CHARGE_FDS: descriptors of queued frames */
 	int no_fds;                   /* frames go to it without their descriptors */
+	int memfd_ok;                 /* it takes out-of-line bodies (said at Hello) */
+	int mon_bodies;               /* a monitor given each body memfd (alone) */
+	struct charge out_memfd_charge; /* CHARGE_MEMFD: bodies of queued frames */
 	struct connection *dirty_next;
 	int dirty;
 };
@@ -144,17 +147,33 @@ void connection_fini(struct connection *c);
 int connection_reserve(struct connection *c);
 int connection_queue(struct connection *c, struct frame *f);
 /* From now on frames go to c without their descriptors (a monitor), also
- * those already queued; none is charged to it any more. */
-static inline void connection_refuse_fds(struct connection *c)
-{
-	c->no_fds = 1;
-	charge_shrink(&c->out_fd_charge, c->out_fd_charge.amount);
-}
+ * those already queued; with bodies set, each frame's out-of-line body goes
+ * with it, alone. What is charged to c is what it is now sent. */
+void connection_refuse_fds(struct connection *c, int bodies);
 /* Whether queueing n more passed descriptors to c would pass its or its
  * user's limit: 0, CHARGE_E_PEER or CHARGE_E_USER. */
 static inline int connection_fds_refused(const struct connection *c, unsigned n)
 {
 	return n && !c->no_fds ? charge_would_pass(&c->out_fd_charge, n) : 0;
+}
+/* The descriptors of f that go to c: all of them, none (a monitor), or the
+ * out-of-line body alone (a monitor that asked for bodies). */
+static inline unsigned connection_fds_of(const struct connection *c, const struct frame *f,
+					 const int **fds)
+{
+	*fds = f->fds;
+	if (!c->no_fds)
+		return f->n_fds;
+	if (c->mon_bodies && f->h.memfd_body_size && f->n_fds) {
+		*fds = f->fds + f->n_fds - 1;
+		return 1;
+	}
+	return 0;
+}
+/* The same for the bytes of its out-of-line body: charged while queued. */
+static inline uint64_t connection_memfd_of(const struct connection *c, const struct frame *f)
+{
+	return !c->no_fds || c->mon_bodies ? f->h.memfd_body_size : 0;
 }
 /* What busd holds toward c: the buffers of the frames queued (charged). */
 static inline size_t connection_queued(const struct connection *c)

@@ -116,6 +116,7 @@ static void do_hello(struct ctl *c)
 	if (!req)
 		return;
 	uint32_t version = req->protocol_version;
+	int memfd_ok = req->memfd_bodies;
 	bus__hello_request__free_unpacked(req, NULL);
 	if (c->p->state != PEER_HELLO) {
 		ctl_fail(c, BUS_ERROR_FAILED, "%s", "Hello was already called on this connection");
@@ -127,6 +128,7 @@ static void do_hello(struct ctl *c)
 		return;
 	}
 	peer_activate(c->p);
+	c->p->conn.memfd_ok = memfd_ok;
 	log_debug(PEER_FMT ": connected (uid %d)", PEER_ARGS(c->p), (int)c->p->conn.uid);
 	Bus__HelloReply rep = BUS__HELLO_REPLY__INIT;
 	rep.unique_name = c->p->unique;
@@ -134,6 +136,8 @@ static void do_hello(struct ctl *c)
 	rep.server = (char *)BUSD_SERVER;
 	rep.max_peer_frame_size = c->p->conn.max_frame; /* set by peer_activate() */
 	rep.max_fds_per_frame = c->p->conn.t->max_fds;
+	/* Out-of-line bodies travel as a descriptor: none without descriptors. */
+	rep.max_memfd_body_size = rep.max_fds_per_frame ? c->p->broker->max_memfd_body : 0;
 	ctl_reply(c, &rep.base);
 }
 
@@ -255,6 +259,7 @@ static void peer_info(struct broker *b, struct peer *p, Bus__PeerInfo *info, str
 	info->schema_bytes = p->acct.used[CHARGE_SCHEMA];
 	info->exports = (uint32_t)p->acct.used[CHARGE_EXPORTS];
 	info->passed_fds = (uint32_t)p->acct.used[CHARGE_FDS];
+	info->memfd_bytes = p->acct.used[CHARGE_MEMFD];
 	memset(names, 0, sizeof(*names));
 	name_foreach_owned(b->names, p, collect_name, names);
 	info->names = names->v;
@@ -410,6 +415,7 @@ static void collect_user(const void *key, size_t len, void *value, void *userdat
 	uu->schema_bytes = used[CHARGE_SCHEMA];
 	uu->exports = (uint32_t)used[CHARGE_EXPORTS];
 	uu->passed_fds = (uint32_t)used[CHARGE_FDS];
+	uu->memfd_bytes = used[CHARGE_MEMFD];
 	l->n++;
 	for (size_t i = 0; i < l->n; i++) /* v may have moved */
 		l->ptrs[i] = &l->v[i];
@@ -455,6 +461,8 @@ static void do_stats(struct ctl *c)
 	rep.schema_bytes = t->used[CHARGE_SCHEMA];
 	rep.exports = (uint32_t)t->used[CHARGE_EXPORTS];
 	rep.passed_fds = t->used[CHARGE_FDS];
+	rep.memfd_bytes = t->used[CHARGE_MEMFD];
+	rep.memfd_refused = s->memfd_refused;
 	rep.connections = (uint32_t)t->used[CHARGE_CONNECTIONS];
 	rep.connections_refused = s->connections_refused;
 	rep.answers_dropped = s->answers_dropped;
@@ -653,10 +661,12 @@ static void monitor_released(const char *name, void *owner, void *userdata)
 static void do_monitor(struct ctl *c)
 {
 	struct broker *b = c->p->broker;
-	ProtobufCMessage *req = ctl_request(c, &bus__monitor_request__descriptor);
+	Bus__MonitorRequest *req =
+		(Bus__MonitorRequest *)ctl_request(c, &bus__monitor_request__descriptor);
 	if (!req)
 		return;
-	protobuf_c_message_free_unpacked(req, NULL);
+	int bodies = req->memfd_bodies;
+	bus__monitor_request__free_unpacked(req, NULL);
 	if (!router_permit(c->p, POL_MONITOR, "*", 1, NULL, 0, c->h->serial, !c->quiet))
 		return;
 	/* A monitor serves nothing and receives no events: drop what it had. */
@@ -666,7 +676,9 @@ static void do_monitor(struct ctl *c)
 	ctl_reply(c, &rep.base);
 	name_release_all(b->names, c->p, monitor_released, b);
 	c->p->state = PEER_MONITOR;
-	connection_refuse_fds(&c->p->conn); /* copies show fd_count, not the descriptors */
+	/* Copies show fd_count, not the descriptors; a sealed body memfd is only
+	 * the bytes an inline body would have shown, so it may go along. */
+	connection_refuse_fds(&c->p->conn, bodies);
 	c->p->mon_next = b->monitors;
 	b->monitors = c->p;
 	b->n_monitors++;

@@ -40,6 +40,7 @@ struct held {
 	size_t cost;                    /* frame_cost() when held */
 	struct charge charge;           /* CHARGE_CALLS, 1 */
 	struct charge fd_charge;        /* CHARGE_FDS: the frame's descriptors */
+	struct charge memfd_charge;     /* CHARGE_MEMFD: its out-of-line body */
 };
 
 /* The calls held for one name, oldest first. */
@@ -165,6 +166,7 @@ static struct frame *held_unlink(struct hold_table *t, struct held *h)
 		h->c_next->c_prev = h->c_prev;
 	charge_release(&h->charge);
 	charge_release(&h->fd_charge);
+	charge_release(&h->memfd_charge);
 	struct frame *f = h->f;
 	free(h);
 	return f;
@@ -210,15 +212,23 @@ static int held_add(struct broker *b, struct held_queue *q, struct peer *p, stru
 		return 1;
 	}
 	/* Its descriptors stay open in busd while it is held: the caller's. */
+	/* Its descriptors and out-of-line body stay in busd while it is
+	 * held: the caller's. */
+	enum charge_kind kind = CHARGE_FDS;
 	r = f->n_fds ? charge_take(&h->fd_charge, &p->acct, p->user, CHARGE_FDS, f->n_fds) : 0;
+	if (!r && f->h.memfd_body_size) {
+		kind = CHARGE_MEMFD;
+		r = charge_take(&h->memfd_charge, &p->acct, p->user, CHARGE_MEMFD,
+				f->h.memfd_body_size);
+	}
 	if (r) {
 		charge_release(&h->charge);
+		charge_release(&h->fd_charge);
 		free(h);
 		if (answer)
 			router_send_error(p, serial, BUS_ERROR_LIMITS_EXCEEDED,
-					  "the call's %u file descriptors would pass limits.%s "
-					  "while it is held for '%s'", f->n_fds,
-					  charge_limit_name(CHARGE_FDS, r == CHARGE_E_USER), q->name);
+					  "the call would pass limits.%s while it is held for '%s'",
+					  charge_limit_name(kind, r == CHARGE_E_USER), q->name);
 		return 1;
 	}
 	h->q = q;

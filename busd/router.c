@@ -14,6 +14,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "bus/errors.h"
+#include "body.h"
 #include "broker.h"
 #include "control.h"
 #include "frame.h"
@@ -93,6 +94,12 @@ static int pending_add(struct broker *b, struct peer *caller, struct peer *calle
 	if (resend && resend->n_fds &&
 	    charge_take(&e->fd_charge, &caller->acct, caller->user, CHARGE_FDS, resend->n_fds))
 		resend = NULL;
+	if (resend && resend->h.memfd_body_size &&
+	    charge_take(&e->memfd_charge, &caller->acct, caller->user, CHARGE_MEMFD,
+			resend->h.memfd_body_size)) {
+		charge_release(&e->fd_charge);
+		resend = NULL;
+	}
 	if (resend) {
 		e->frame = frame_ref(resend);
 		e->kept = frame_cost(resend);
@@ -145,6 +152,7 @@ static void pending_remove(struct broker *b, struct pending *e)
 		e->out_next->out_prev = e->out_prev;
 	charge_release(&e->charge);
 	charge_release(&e->fd_charge);
+	charge_release(&e->memfd_charge);
 	if (e->frame) {
 		e->callee->kept_bytes -= e->kept;
 		frame_unref(e->frame);
@@ -189,7 +197,9 @@ void pending_table_free(struct pending_table *t)
 static void copy_to_monitors(struct broker *b, struct frame *f)
 {
 	for (struct peer *m = b->monitors; m; m = m->mon_next) {
-		if (quota_drops(m) || peer_send(m, f) < 0) {
+		uint64_t body = connection_memfd_of(&m->conn, f);
+		if (quota_drops(m) || (body && charge_would_pass(&m->conn.out_memfd_charge, body)) ||
+		    peer_send(m, f) < 0) {
 			m->dropped++;
 			b->stats.monitor_dropped++;
 		}
@@ -411,6 +421,9 @@ static int permit_call(struct peer *p, struct peer *dst, const wire_header *h)
 
 /* ---------------------------------------------------------------- event fan-out */
 
+static int fds_refused(struct broker *b, struct peer *dst, const struct frame *f, char *why,
+		       size_t len);
+
 struct fanout {
 	struct broker *b;
 	wire_str topic;
@@ -433,6 +446,15 @@ static void fanout_one(void *owner, void *userdata)
 		if (!policy_check(fo->b->policy, POL_SUBSCRIBE, &who, fo->topic.ptr, fo->topic.len,
 				  NULL, 0, &rule))
 			return;
+	}
+	/* An out-of-line body goes to those who take one, within their limits
+	 * (and busd's descriptors); the others lose the event, counted. */
+	char why[192];
+	if (fo->f->n_fds && (body_refused(&p->conn, fo->f, p->unique, why, sizeof(why)) ||
+			     fds_refused(fo->b, p, fo->f, why, sizeof(why)))) {
+		p->dropped++;
+		fo->b->stats.events_dropped++;
+		return;
 	}
 	/* It cannot keep up (or busd has no memory for it): its loss alone, counted. */
 	if (quota_drops(p) || peer_send(p, fo->f) < 0) {
@@ -631,6 +653,13 @@ static void route_call_to(struct peer *p, struct frame *f, unsigned resends)
 			router_send_error(p, h->serial, BUS_ERROR_LIMITS_EXCEEDED, "%s", why);
 		return;
 	}
+	int br = h->memfd_body_size ? body_refused(&dst->conn, f, dst->unique, why, sizeof(why)) : 0;
+	if (br) {
+		b->stats.calls_refused++;
+		if (want_reply)
+			router_send_error(p, h->serial, body_error_name(br), "%s", why);
+		return;
+	}
 	if (!stamp(p, f, (wire_str){ NULL, 0 }))
 		return;
 	/* Room in dst's queue first, then the record: once the call is
@@ -739,6 +768,17 @@ static void route_answer(struct peer *p, struct frame *f)
 				  "the answer from %s was dropped: %s", p->unique, why);
 		return;
 	}
+	int br = h->memfd_body_size ? body_refused(&dst->conn, f, dst->unique, why, sizeof(why)) : 0;
+	if (!br && h->memfd_body_size)
+		br = body_check(f, b->max_memfd_body, why, sizeof(why));
+	if (br) {
+		if (br == BODY_E_UNSEALED)
+			b->stats.memfd_refused++;
+		b->stats.answers_dropped++;
+		router_send_error(dst, serial, body_error_name(br),
+				  "the answer from %s was refused: %s", p->unique, why);
+		return;
+	}
 	/* Always address the caller by its unique id. */
 	int kept = h->destination.len == dst->unique_len &&
 		   memcmp(h->destination.ptr, dst->unique, dst->unique_len) == 0;
@@ -766,6 +806,26 @@ static int topic_reserved(wire_str topic)
 {
 	return wire_str_eq(topic, "bus") ||
 	       (topic.len > 4 && memcmp(topic.ptr, "bus.", 4) == 0);
+}
+
+/* A CALL's or EVENT's out-of-line body is sound (1), or its sender was told
+ * why not (unless it wants no answer) and the frame goes no further. */
+static int body_ok(struct peer *p, struct frame *f)
+{
+	struct broker *b = p->broker;
+	char why[192];
+	int r = body_check(f, b->max_memfd_body, why, sizeof(why));
+
+	if (!r)
+		return 1;
+	if (r == BODY_E_UNSEALED)
+		b->stats.memfd_refused++;
+	if (f->h.kind == WIRE_KIND_CALL)
+		b->stats.calls_refused++;
+	peer_log(p, LOG_NOTICE, "refused a frame's out-of-line body: %s", why);
+	if (!(f->h.kind == WIRE_KIND_CALL && (f->h.flags & WIRE_FLAG_NO_REPLY_EXPECTED)))
+		router_send_error(p, f->h.serial, body_error_name(r), "%s", why);
+	return 0;
 }
 
 static void route(struct peer *p, struct frame *f)
@@ -799,6 +859,15 @@ static void route(struct peer *p, struct frame *f)
 			      "the first frame must be a call to bus.Hello");
 		return;
 	}
+	if (f->h.memfd_body_size && f->pre.body_len) {
+		router_reject(p, f->h.serial, BUS_ERROR_INVALID_FRAME,
+			      "a frame with an out-of-line body (memfd_body_size) has body bytes too");
+		return;
+	}
+	/* An answer's body is checked once its call is found (route_answer):
+	 * its caller gets the refusal in its place. */
+	if (f->h.memfd_body_size && f->h.kind != WIRE_KIND_REPLY && !body_ok(p, f))
+		return;
 	switch (f->h.kind) {
 	case WIRE_KIND_CALL:
 		route_call(p, f);

@@ -35,6 +35,7 @@ struct pending {
 	struct pending *out_prev, *out_next; /* caller->calls_out */
 	struct charge charge;
 	struct charge fd_charge; /* CHARGE_FDS to the caller: the kept frame's descriptors */
+	struct charge memfd_charge; /* CHARGE_MEMFD to the caller: its out-of-line body */
 };
 
 struct pending_table {

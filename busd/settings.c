@@ -58,6 +58,9 @@ static const struct option_def defs[CFG_N_KEYS] = {
 	[CFG_MAX_FDS_FRAME] = { "limits", "max_fds_per_frame", T_COUNT, 0, WIRE_MAX_FDS },
 	[CFG_MAX_FDS] = { "limits", "max_queued_fds", T_COUNT, 1, 1u << 20 },
 	[CFG_UID_FDS] = { "limits", "max_queued_fds_per_uid", T_COUNT, 1, 1u << 24 },
+	[CFG_MAX_MEMFD_BODY] = { "limits", "max_memfd_body_size", T_SIZE, 0, 1ull << 40 },
+	[CFG_MAX_MEMFD] = { "limits", "max_queued_memfd_bytes", T_SIZE, 64u << 10, 1ull << 42 },
+	[CFG_UID_MEMFD] = { "limits", "max_queued_memfd_bytes_per_uid", T_SIZE, 64u << 10, 1ull << 44 },
 	[CFG_LOG_LEVEL] = { "log", "level", T_LEVEL, 0, 0 },
 	[CFG_LOG_TARGET] = { "log", "target", T_TARGET, 0, 0 },
 	[CFG_SERVICES_DIR] = { "services", "dir", T_DIR, 0, 0 },
@@ -216,6 +219,9 @@ static int option_set(struct config *c, enum config_key k, const char *s, char *
 	case CFG_MAX_FDS_FRAME: c->max_fds_per_frame = (uint32_t)v; break;
 	case CFG_MAX_FDS: c->max_queued_fds = (uint32_t)v; break;
 	case CFG_UID_FDS: c->max_queued_fds_per_uid = (uint32_t)v; break;
+	case CFG_MAX_MEMFD_BODY: c->max_memfd_body_size = v; break;
+	case CFG_MAX_MEMFD: c->max_queued_memfd_bytes = v; break;
+	case CFG_UID_MEMFD: c->max_queued_memfd_bytes_per_uid = v; break;
 	default: break;
 	}
 	return 0;
@@ -256,6 +262,9 @@ static void defaults(struct config *c)
 	c->max_fds_per_frame = 16;
 	c->max_queued_fds = 256;
 	c->max_queued_fds_per_uid = 1024;
+	c->max_memfd_body_size = 1ull << 30;
+	c->max_queued_memfd_bytes = 2ull << 30;
+	c->max_queued_memfd_bytes_per_uid = 8ull << 30;
 	c->log_level = LOG_INFO;
 	c->log_target = LOG_TARGET_STDERR;
 	for (int k = 0; k < CFG_N_KEYS; k++)
@@ -680,6 +689,16 @@ void config_print(const struct config *c, FILE *out)
 		case CFG_MAX_FDS_FRAME: snprintf(v, sizeof(v), "%u", c->max_fds_per_frame); break;
 		case CFG_MAX_FDS: snprintf(v, sizeof(v), "%u", c->max_queued_fds); break;
 		case CFG_UID_FDS: snprintf(v, sizeof(v), "%u", c->max_queued_fds_per_uid); break;
+		case CFG_MAX_MEMFD_BODY:
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_memfd_body_size);
+			break;
+		case CFG_MAX_MEMFD:
+			snprintf(v, sizeof(v), "%llu", (unsigned long long)c->max_queued_memfd_bytes);
+			break;
+		case CFG_UID_MEMFD:
+			snprintf(v, sizeof(v), "%llu",
+				 (unsigned long long)c->max_queued_memfd_bytes_per_uid);
+			break;
 		case CFG_LOG_LEVEL: snprintf(v, sizeof(v), "%s", config_level_name(c->log_level)); break;
 		case CFG_LOG_TARGET:
 			snprintf(v, sizeof(v), "%s", c->log_target == LOG_TARGET_SYSLOG ? "syslog" : "stderr");

@@ -29,6 +29,7 @@ enum config_key {
 	CFG_HELLO_TIMEOUT, CFG_FRAME_TIMEOUT,
 	CFG_HELD_CALLS, CFG_HELD_BYTES, CFG_RESENDS,
 	CFG_MAX_FDS_FRAME, CFG_MAX_FDS, CFG_UID_FDS,
+	CFG_MAX_MEMFD_BODY, CFG_MAX_MEMFD, CFG_UID_MEMFD,
 	CFG_LOG_LEVEL, CFG_LOG_TARGET,
 	CFG_SERVICES_DIR,
 	CFG_N_KEYS
@@ -63,6 +64,9 @@ struct config {
 	uint32_t max_fds_per_frame;  /* descriptors passed with one frame (0: none) */
 	uint32_t max_queued_fds;     /* passed descriptors busd holds for a peer */
 	uint32_t max_queued_fds_per_uid;
+	uint64_t max_memfd_body_size;      /* out-of-line body of one frame (0: none) */
+	uint64_t max_queued_memfd_bytes;   /* out-of-line bodies queued toward a peer */
+	uint64_t max_queued_memfd_bytes_per_uid;
 	int log_level;               /* LOG_ERR .. LOG_DEBUG */
 	int log_target;
 	struct policy *policy;       /* [policy] rules (policy.h); NULL: none */

@@ -138,6 +138,7 @@ struct bus {
 
 	bus_monitor_fn monitor;
 	void *monitor_data;
+	int monitor_bodies;     /* bus_set_monitor_bodies() */
 	bus_disconnect_fn on_disconnect;
 	void *disconnect_data;
 
@@ -177,7 +178,28 @@ struct bus {
 	struct fd_att *fds_in;  /* received, waiting for their frame's dispatch */
 	struct fd_att *fds_out; /* copies waiting to go with their frame */
 	uint64_t in_base, out_base; /* stream positions of in/out.data[start] */
+
+	/* Out-of-line bodies (body.c). */
+	size_t memfd_threshold; /* bodies this large go in a memfd (0: never) */
+	uint64_t max_memfd_body; /* the largest busd takes, from HelloReply (0: none) */
 };
+
+/* ---- body.c: out-of-line bodies ---- */
+
+/* Whether a frame h with a body of len bytes and n_fds descriptors goes
+ * out of line: at least the threshold, within busd's limit, room for one
+ * more descriptor, and a kind (and destination) that may carry it. */
+int body_wanted(const bus_t *bus, const wire_header *h, size_t len, unsigned n_fds);
+/* A sealed memfd holding the body (len bytes at body, or msg packed into
+ * it): the descriptor, or a negative errno. */
+int body_make(const void *body, size_t len, const ProtobufCMessage *msg);
+/* Check that fd is a memfd sealed against every change holding exactly
+ * size bytes, and map it read-only into *body: 0, or -EBADMSG (why says
+ * what is wrong) or -ENOMEM. Unmap with body_unmap(). */
+int body_map(int fd, uint64_t size, const void **body, char *why, size_t wlen);
+void body_unmap(const void *body, size_t len);
+/* A new connection's threshold: $BUS_MEMFD_THRESHOLD, else the default. */
+size_t body_threshold_default(void);
 
 /* A frame found in the input buffer; h's strings and body point into it. */
 struct conn_frame {
@@ -194,6 +216,9 @@ struct conn_msg_strings {
 	char buf[2048];
 	char *heap;
 	struct fd_att *fds;     /* the descriptors given to the message */
+	const void *body_map;   /* its out-of-line body, mapped (body.c) */
+	size_t body_map_len;
+	char body_why[160];     /* why an out-of-line body was refused */
 };
 
 static inline int conn_usable(const bus_t *bus)
@@ -435,8 +460,9 @@ struct fdpass_ctl {
 	};
 };
 /* The next frame put into the output buffer, of frame_len bytes, carries
- * copies of fds (made here). Returns 0, -ENOMEM or -errno of the copy. */
-int fdpass_queue(bus_t *bus, size_t frame_len, const int *fds, unsigned n);
+ * copies of fds (made here), and then own (when >= 0: libbus's, taken
+ * over, closed here on failure). Returns 0, -ENOMEM or -errno of the copy. */
+int fdpass_queue(bus_t *bus, size_t frame_len, const int *fds, unsigned n, int own);
 /* Before a write of len bytes from out.data + out.start: how many may go
  * in it, and the descriptors that go with them in msg (control data in
  * ctl). After it wrote n bytes (> 0), fdpass_out_sent(). */
@@ -454,8 +480,11 @@ int fdpass_stray(bus_t *bus, struct msghdr *msg);
 void fdpass_consumed(bus_t *bus, size_t len);
 void fdpass_removed(bus_t *bus, size_t off, size_t len);
 /* Give m the descriptors of frame f (made by conn_msg_make() into s); they
- * are closed by conn_msg_done() unless taken. */
-void fdpass_msg(bus_t *bus, const struct conn_frame *f, bus_msg_t *m, struct conn_msg_strings *s);
+ * are closed by conn_msg_done() unless taken. An out-of-line body (the
+ * last descriptor) is checked and mapped as m's body instead: 0, or
+ * -EBADMSG when it is not sound (s->body_why says why; m's body is then
+ * empty), -ENOMEM. */
+int fdpass_msg(bus_t *bus, const struct conn_frame *f, bus_msg_t *m, struct conn_msg_strings *s);
 void fdpass_msg_done(struct conn_msg_strings *s);
 /* Close the copies waiting to be sent (the connection is gone), and with
  * input set those received too (its frames are dropped). */
@@ -559,6 +588,9 @@ int call_send_error(bus_t *bus, int r, const char *why, bus_error_t *err);
 /* ---- serve.c ---- */
 
 void serve_dispatch(bus_t *bus, const bus_msg_t *m);
+/* Answer the CALL m with the error name (why): a call libbus refuses
+ * before any handler sees it. */
+void serve_refuse(bus_t *bus, const bus_msg_t *m, const char *name, const char *why);
 /* A CALL of interface bus.Peer (h, a frame of the input) is libbus's own:
  * Ping is answered with an empty REPLY, any other member with
  * bus.Error.UnknownMethod, without a callback. Returns 1 when h was one

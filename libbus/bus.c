@@ -276,6 +276,7 @@ int lifetime_hello_accept(bus_t *bus, const bus_msg_t *reply, bus_error_t *err)
 		uint32_t max = rep->max_peer_frame_size;
 		bus->max_frame = max && max < CONN_MAX_FRAME ? max : CONN_MAX_FRAME;
 		bus->max_fds = rep->max_fds_per_frame;
+		bus->max_memfd_body = rep->max_memfd_body_size;
 	}
 	bus__hello_reply__free_unpacked(rep, NULL);
 	return r;
@@ -302,6 +303,7 @@ static int hello(bus_t *bus, bus_error_t *err)
 	lifetime_client_text(client);
 	req.protocol_version = BUS_PROTOCOL_VERSION;
 	req.client = client;
+	req.memfd_bodies = 1; /* fdpass.c maps them */
 	return call_sync(bus, &h, NULL, 0, &req.base, BUS_CONTROL_TIMEOUT_USEC, err, hello_reply, NULL);
 }
 
@@ -328,6 +330,7 @@ static int connect_at(bus_t **busp, const char *path, const char *which, const c
 	bus->fd = fd;
 	bus->state = CONN_UP;
 	bus->max_frame = CONN_MAX_FRAME; /* until HelloReply says */
+	bus->memfd_threshold = body_threshold_default();
 	bus->generation = 1;
 	bus->retry_delay = RETRY_MIN;
 	/* Jitter needs no quality, only clients that differ. */

@@ -423,8 +423,11 @@ static int sync_answer(bus_t *bus, size_t off, const struct conn_frame *f, bus_e
 	} else if (m.kind == BUS_KIND_ERROR) {
 		error_from_msg(err, &m);
 		r = -EREMOTE;
+	} else if ((r = fdpass_msg(bus, f, &m, &s)) < 0) {
+		/* An out-of-line body libbus cannot trust: the call fails. */
+		bus_error_set(err, r == -EBADMSG ? BUS_ERROR_UNSEALED_BODY : BUS_ERROR_FAILED,
+			      "the reply was refused: %s", s.body_why);
 	} else {
-		fdpass_msg(bus, f, &m, &s);
 		r = fn ? fn(bus, &m, ud, err) : 0;
 	}
 	conn_msg_done(&s);

@@ -209,6 +209,7 @@ static int queue_frame(bus_t *bus, wire_header *h, const void *body, size_t len,
 	bus->next_fds = NULL; /* they go with this frame or with none */
 	bus->next_n_fds = 0;
 	h->fd_count = n_fds;
+	h->memfd_body_size = 0;
 	if (!conn_open(bus) || bus->fd < 0)
 		return -ECONNRESET;
 	if (n_fds > bus->max_fds)
@@ -220,12 +221,30 @@ static int queue_frame(bus_t *bus, wire_header *h, const void *body, size_t len,
 	}
 	if (msg)
 		len = protobuf_c_message_get_packed_size(msg);
+	/* A large body goes out of line, in a sealed memfd (body.c); when no
+	 * memfd can be made (out of descriptors or memory), inline if it fits
+	 * a frame. */
+	int body_fd = -1;
+	if (body_wanted(bus, h, len, n_fds)) {
+		body_fd = body_make(body, len, msg);
+		if (body_fd < 0 && len > bus->max_frame)
+			return body_fd;
+	}
+	if (body_fd >= 0) {
+		h->memfd_body_size = len;
+		h->fd_count = n_fds + 1;
+		body = NULL;
+		msg = NULL;
+		len = 0;
+	}
 	size_t hlen = wire_header_size(h);
 	/* busd refuses a peer's header above WIRE_MAX_PEER_HEADER: the rest of
 	 * WIRE_MAX_HEADER is the room for the sender it stamps. */
 	if (hlen > WIRE_MAX_PEER_HEADER) {
 		if (why)
 			*why = "header too large (above 65024 bytes)";
+		if (body_fd >= 0)
+			close(body_fd);
 		return -EINVAL;
 	}
 	/* busd would close the connection for a bigger frame: refuse it here,
@@ -233,6 +252,8 @@ static int queue_frame(bus_t *bus, wire_header *h, const void *body, size_t len,
 	if (len > bus->max_frame || WIRE_PREAMBLE_SIZE + hlen + len > bus->max_frame) {
 		bus->refused_frame = len > SIZE_MAX - WIRE_PREAMBLE_SIZE - hlen
 				     ? SIZE_MAX : WIRE_PREAMBLE_SIZE + hlen + len;
+		if (body_fd >= 0)
+			close(body_fd);
 		return -EMSGSIZE;
 	}
 
@@ -240,10 +261,13 @@ static int queue_frame(bus_t *bus, wire_header *h, const void *body, size_t len,
 	int direct = !msg && len >= DIRECT_MIN && was_empty && !bus->corked && !n_fds;
 	size_t total = WIRE_PREAMBLE_SIZE + hlen + (direct ? 0 : len);
 	uint8_t *p = out_reserve(bus, total);
-	if (!p)
+	if (!p) {
+		if (body_fd >= 0)
+			close(body_fd);
 		return -ENOMEM;
-	if (n_fds) {
-		int r = fdpass_queue(bus, total, fds, n_fds);
+	}
+	if (h->fd_count) {
+		int r = fdpass_queue(bus, total, fds, n_fds, body_fd);
 		if (r < 0)
 			return r;
 	}
@@ -737,6 +761,8 @@ int conn_msg_make(const struct conn_frame *f, bus_msg_t *m, struct conn_msg_stri
 
 	s->heap = NULL;
 	s->fds = NULL;
+	s->body_map = NULL;
+	s->body_map_len = 0;
 	if (need > sizeof(s->buf)) {
 		s->heap = malloc(need);
 		if (!s->heap)
@@ -759,6 +785,7 @@ int conn_msg_make(const struct conn_frame *f, bus_msg_t *m, struct conn_msg_stri
 	m->fd_count = h->fd_count;
 	m->n_fds = 0;
 	m->fds = NULL;
+	m->memfd_body_size = h->memfd_body_size;
 	return 0;
 }
 

@@ -335,6 +335,16 @@ void sub_free_all(bus_t *bus)
 
 /* ---------------------------------------------------------------- monitor */
 
+int bus_set_monitor_bodies(bus_t *bus, int on)
+{
+	if (!bus)
+		return -EINVAL;
+	if (bus->monitor)
+		return -EALREADY;
+	bus->monitor_bodies = on != 0;
+	return 0;
+}
+
 int bus_become_monitor(bus_t *bus, bus_monitor_fn cb, void *userdata, bus_error_t *err)
 {
 	Bus__MonitorRequest req = BUS__MONITOR_REQUEST__INIT;
@@ -348,6 +358,7 @@ int bus_become_monitor(bus_t *bus, bus_monitor_fn cb, void *userdata, bus_error_
 		bus_error_set(err, BUS_ERROR_FAILED, "already a monitor");
 		return -EALREADY;
 	}
+	req.memfd_bodies = bus->monitor_bodies;
 	int r = control_sync(bus, "Monitor", &req.base, NULL, NULL, err);
 	if (r < 0)
 		return r;

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -56,13 +57,16 @@ void fdpass_drop(bus_t *bus, int input)
 
 /* ---------------------------------------------------------------- output */
 
-int fdpass_queue(bus_t *bus, size_t frame_len, const int *fds, unsigned n)
+int fdpass_queue(bus_t *bus, size_t frame_len, const int *fds, unsigned n, int own)
 {
-	struct fd_att *a = malloc(sizeof(*a) + n * sizeof(int));
+	struct fd_att *a = malloc(sizeof(*a) + (n + 1) * sizeof(int));
 	struct fd_att **tail = &bus->fds_out;
 
-	if (!a)
+	if (!a) {
+		if (own >= 0)
+			close(own);
 		return -ENOMEM;
+	}
 	a->next = NULL;
 	a->at = bus->out_base + (bus->out.end - bus->out.start);
 	a->len = frame_len;
@@ -73,9 +77,13 @@ int fdpass_queue(bus_t *bus, size_t frame_len, const int *fds, unsigned n)
 		if (a->fds[a->n] < 0) {
 			int e = errno;
 			att_free(a);
+			if (own >= 0)
+				close(own);
 			return -e;
 		}
 	}
+	if (own >= 0)
+		a->fds[a->n++] = own; /* an out-of-line body goes last */
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = a;
@@ -213,14 +221,53 @@ void fdpass_removed(bus_t *bus, size_t off, size_t len)
 	bus->in_base += len;
 }
 
-void fdpass_msg(bus_t *bus, const struct conn_frame *f, bus_msg_t *m, struct conn_msg_strings *s)
+/* The frame's out-of-line body: its last descriptor, checked and mapped as
+ * m's body, and closed (the mapping keeps the bytes). A monitor that did
+ * not ask for bodies gets the frame without it: an empty body. */
+static int msg_body(bus_t *bus, const struct conn_frame *f, bus_msg_t *m,
+		    struct conn_msg_strings *s)
+{
+	struct fd_att *a = s->fds;
+	const char *why = NULL;
+
+	m->body = NULL;
+	m->body_len = 0;
+	if (!a || !a->n) {
+		if (bus->monitor)
+			return 0;
+		why = "no descriptor came with it";
+	} else if (f->body_len) {
+		why = "the frame carries body bytes too";
+	}
+	if (why) {
+		snprintf(s->body_why, sizeof(s->body_why), "the frame's out-of-line body is "
+			 "missing: %s", why);
+		return -EBADMSG;
+	}
+	int fd = a->fds[--a->n];
+	m->n_fds = a->n;
+	int r = body_map(fd, f->h.memfd_body_size, &m->body, s->body_why, sizeof(s->body_why));
+	close(fd);
+	if (r < 0) {
+		m->body = NULL;
+		return r;
+	}
+	m->body_len = (size_t)f->h.memfd_body_size;
+	s->body_map = m->body;
+	s->body_map_len = m->body_len;
+	return 0;
+}
+
+int fdpass_msg(bus_t *bus, const struct conn_frame *f, bus_msg_t *m, struct conn_msg_strings *s)
 {
 	m->fd_count = f->h.fd_count;
 	m->n_fds = 0;
 	m->fds = NULL;
 	s->fds = NULL;
+	s->body_map = NULL;
+	s->body_map_len = 0;
 	if (!f->h.fd_count || f->off == SIZE_MAX)
-		return;
+		return f->h.memfd_body_size ? msg_body(bus, f, m, s) : 0;
 	uint64_t at = bus->in_base + (f->off - bus->in.start);
 	for (struct fd_att **l = &bus->fds_in; *l; l = &(*l)->next) {
 		if ((*l)->at != at)
@@ -230,8 +277,9 @@ void fdpass_msg(bus_t *bus, const struct conn_frame *f, bus_msg_t *m, struct con
 		s->fds = a;
 		m->fds = a->fds;
 		m->n_fds = a->n;
-		return;
+		break;
 	}
+	return f->h.memfd_body_size ? msg_body(bus, f, m, s) : 0;
 }
 
 void fdpass_msg_done(struct conn_msg_strings *s)
@@ -239,6 +287,9 @@ void fdpass_msg_done(struct conn_msg_strings *s)
 	if (s->fds)
 		att_free(s->fds);
 	s->fds = NULL;
+	body_unmap(s->body_map, s->body_map_len);
+	s->body_map = NULL;
+	s->body_map_len = 0;
 }
 
 int bus_msg_take_fd(const bus_msg_t *msg, unsigned index)

@@ -44,6 +44,32 @@ static void dispatch_msg(bus_t *bus, const bus_msg_t *m)
 	}
 }
 
+/* A frame whose out-of-line body is not sound (r -EBADMSG) or could not be
+ * mapped (-ENOMEM), why: a call is answered bus.Error.UnsealedBody (or
+ * Failed), a call of ours waiting for this reply fails with it, an event
+ * is dropped. Nothing sees the frame otherwise. */
+static void refuse_body(bus_t *bus, const bus_msg_t *m, int r, const char *why)
+{
+	const char *name = r == -EBADMSG ? BUS_ERROR_UNSEALED_BODY : BUS_ERROR_FAILED;
+	bus_error_t e;
+	struct pending *p;
+
+	switch (m->kind) {
+	case BUS_KIND_CALL:
+		serve_refuse(bus, m, name, why);
+		break;
+	case BUS_KIND_REPLY:
+		if (!(p = call_lookup(bus, m->reply_serial)))
+			break;
+		bus_error_set(&e, name, "the reply was refused: %s", why);
+		call_unlink(bus, p);
+		call_complete(bus, p, NULL, &e);
+		break;
+	default:
+		break;
+	}
+}
+
 /* Dispatch every complete frame at the head of the input. Each frame is
  * consumed before its callbacks run, so that a sync call made from one sees
  * only what follows; its bytes stay put (pinned) until they return. */
@@ -65,11 +91,14 @@ static int dispatch_all(bus_t *bus)
 		}
 		if (conn_msg_make(&f, &m, &s) < 0)
 			break; /* out of memory: the frame stays for the next try */
-		fdpass_msg(bus, &f, &m, &s);
+		int bad = fdpass_msg(bus, &f, &m, &s);
 		bus->in.start += f.len;
 		fdpass_consumed(bus, f.len);
 		conn_pin(bus);
-		dispatch_msg(bus, &m);
+		if (bad < 0 && !bus->monitor) /* a monitor sees it, its body empty */
+			refuse_body(bus, &m, bad, s.body_why);
+		else
+			dispatch_msg(bus, &m);
 		conn_unpin(bus);
 		conn_msg_done(&s);
 		n++;

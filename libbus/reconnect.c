@@ -211,6 +211,7 @@ static void restore_batch(bus_t *bus)
 		/* Not a monitor again, the monitor callback would get nothing:
 		 * a refusal fails the try. */
 		Bus__MonitorRequest req = BUS__MONITOR_REQUEST__INIT;
+		req.memfd_bodies = bus->monitor_bodies;
 		rs->monitor_sent = 1;
 		r = restore_send(bus, "Monitor", &req.base, BUS_CONN_LOST, "Monitor", 1);
 	}
@@ -264,6 +265,7 @@ void lifetime_retry(bus_t *bus)
 	lifetime_client_text(client);
 	req.protocol_version = BUS_PROTOCOL_VERSION;
 	req.client = client;
+	req.memfd_bodies = 1;
 	if (control_send(bus, "Hello", &req.base, 0, restore_hello, NULL, &p) < 0) {
 		conn_lose(bus, 0, "reconnecting failed: out of memory");
 		restore_abort(bus);

@@ -114,6 +114,11 @@ int answer_error(bus_t *bus, const bus_msg_t *m, const char *name, const char *f
 	return answer_send(bus, m, NULL, name, text);
 }
 
+void serve_refuse(bus_t *bus, const bus_msg_t *m, const char *name, const char *why)
+{
+	answer_error(bus, m, name, "%s", why);
+}
+
 /* Answer once; a second answer from inside the handler is ignored. After
  * bus_close() the call object is gone, which bus.h's closure rule covers.
  * A call that came on an earlier connection is not answered on a later

@@ -9,6 +9,7 @@ enum {
 	F_KIND = 1, F_FLAGS = 2, F_SERIAL = 3, F_REPLY_SERIAL = 4,
 	F_DESTINATION = 5, F_INTERFACE = 6, F_MEMBER = 7, F_SENDER = 8,
 	F_BODY_TYPE = 9, F_FD_COUNT = 10, F_ERROR_NAME = 11, F_ERROR_MESSAGE = 12,
+	F_MEMFD_BODY_SIZE = 13,
 };
 
 static uint32_t le32(const uint8_t *p)
@@ -103,6 +104,7 @@ int wire_header_decode(const uint8_t *buf, size_t len, wire_header *h)
 			case F_SERIAL: h->serial = v; break;
 			case F_REPLY_SERIAL: h->reply_serial = v; break;
 			case F_FD_COUNT: h->fd_count = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v; break;
+			case F_MEMFD_BODY_SIZE: h->memfd_body_size = v; break;
 			default:
 				if (field >= F_DESTINATION && field <= F_ERROR_MESSAGE)
 					return WIRE_E_MALFORMED; /* known field, wrong wire type */
@@ -127,19 +129,20 @@ int wire_header_decode(const uint8_t *buf, size_t len, wire_header *h)
 			case F_ERROR_NAME: h->error_name = s; break;
 			case F_ERROR_MESSAGE: h->error_message = s; break;
 			default:
-				if (field <= F_FD_COUNT && field != F_DESTINATION)
+				if ((field <= F_FD_COUNT && field != F_DESTINATION) ||
+				    field == F_MEMFD_BODY_SIZE)
 					return WIRE_E_MALFORMED;
 				break;
 			}
 			break;
 		}
 		case WIRE_WT_I64:
-			if (len - off < 8 || field <= F_ERROR_MESSAGE)
+			if (len - off < 8 || field <= F_MEMFD_BODY_SIZE)
 				return WIRE_E_MALFORMED;
 			off += 8;
 			break;
 		case WIRE_WT_I32:
-			if (len - off < 4 || field <= F_ERROR_MESSAGE)
+			if (len - off < 4 || field <= F_MEMFD_BODY_SIZE)
 				return WIRE_E_MALFORMED;
 			off += 4;
 			break;
@@ -233,8 +236,17 @@ int wire_header_validate(const wire_header *h, const char **why)
 		FAIL("serial must be non-zero");
 	if (h->fd_count > WIRE_MAX_FDS)
 		FAIL("fd_count above 253");
-	if (h->fd_count != 0 && h->kind != WIRE_KIND_CALL && h->kind != WIRE_KIND_REPLY)
+	if (h->memfd_body_size) {
+		/* The body is out of line: the last descriptor holds it. */
+		if (h->fd_count == 0)
+			FAIL("memfd_body_size without a descriptor to hold the body");
+		if (h->kind == WIRE_KIND_ERROR)
+			FAIL("an ERROR cannot have an out-of-line body");
+		if (h->kind == WIRE_KIND_EVENT && h->fd_count != 1)
+			FAIL("an EVENT can carry no descriptor but its out-of-line body");
+	} else if (h->fd_count != 0 && h->kind != WIRE_KIND_CALL && h->kind != WIRE_KIND_REPLY) {
 		FAIL("only a CALL or a REPLY can carry file descriptors");
+	}
 	if (h->destination.len && !wire_name_valid(h->destination.ptr, h->destination.len))
 		FAIL("invalid destination name");
 	if (h->interface.len && !wire_member_valid(h->interface.ptr, h->interface.len))
@@ -312,7 +324,8 @@ size_t wire_header_size(const wire_header *h)
 	       str_field_size(F_MEMBER, h->member) + str_field_size(F_SENDER, h->sender) +
 	       str_field_size(F_BODY_TYPE, h->body_type) + uint_field_size(F_FD_COUNT, h->fd_count) +
 	       str_field_size(F_ERROR_NAME, h->error_name) +
-	       str_field_size(F_ERROR_MESSAGE, h->error_message);
+	       str_field_size(F_ERROR_MESSAGE, h->error_message) +
+	       uint_field_size(F_MEMFD_BODY_SIZE, h->memfd_body_size);
 }
 
 static uint8_t *put_uint(uint8_t *p, uint32_t field, uint64_t v)
@@ -348,6 +361,7 @@ size_t wire_header_encode(const wire_header *h, uint8_t *out)
 	p = put_uint(p, F_FD_COUNT, h->fd_count);
 	p = put_str(p, F_ERROR_NAME, h->error_name);
 	p = put_str(p, F_ERROR_MESSAGE, h->error_message);
+	p = put_uint(p, F_MEMFD_BODY_SIZE, h->memfd_body_size);
 	return (size_t)(p - out);
 }
 

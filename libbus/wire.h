@@ -28,6 +28,9 @@
  * the broker forwards stays within WIRE_MAX_HEADER and its maximum. */
 #define WIRE_STAMP_ROOM 512u
 #define WIRE_MAX_PEER_HEADER (WIRE_MAX_HEADER - WIRE_STAMP_ROOM)
+/* Out-of-line bodies: the seals a body memfd must carry (F_SEAL_*, from
+ * <fcntl.h>, spelled out so that this header needs no Linux headers). */
+#define WIRE_MEMFD_SEALS (0x0001 | 0x0002 | 0x0004 | 0x0008) /* SEAL|SHRINK|GROW|WRITE */
 
 enum wire_kind {
 	WIRE_KIND_INVALID = 0,
@@ -82,6 +85,10 @@ typedef struct wire_header {
 	uint32_t fd_count;
 	wire_str error_name;
 	wire_str error_message;
+	/* Out-of-line body (docs/protocol.md): non-zero, the body is this
+	 * many bytes in a sealed memfd, the frame's last descriptor, and the
+	 * frame's own body is empty. */
+	uint64_t memfd_body_size;
 } wire_header;
 
 static inline wire_str wire_str_c(const char *s)

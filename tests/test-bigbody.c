@@ -13,6 +13,10 @@
  * about glibc than about libbus); busd a second after its last large frame
  * (bus.Stats heap_bytes).
  *
+ * These are inline bodies, through the sockets and busd's buffers: every
+ * party runs with BUS_MEMFD_THRESHOLD=0, so that none goes out of line
+ * (test-memfd covers those).
+ *
  * Under AddressSanitizer the page-fault and memory checks are skipped: its
  * allocator keeps freed memory in quarantine and maps its own, so neither
  * figure says anything about busd's or libbus's buffers there. */
@@ -185,6 +189,7 @@ static long long busd_heap_kib(bus_t *bus)
 int main(void)
 {
 	plan(24);
+	setenv("BUS_MEMFD_THRESHOLD", "0", 1); /* inline bodies only, also in echo */
 	harness_start_conf("[limits]\nmax_frame_size = 8M\nmax_queued_bytes = 64M\n");
 	bus_t *bus = harness_connect();
 	long long heap0 = busd_heap_kib(bus);

@@ -47,7 +47,7 @@ expect_eq "monitor's options" "$(comp "$BUSCTL monitor --" | one_line)" \
 	"--all --count --help --match --max-body --raw --reconnect"
 expect_eq "call's options" "$(comp "$BUSCTL call --" | one_line)" "--help --interface --raw --type"
 expect_eq "capture's options" "$(comp "$BUSCTL capture --" | one_line)" \
-	"--count --help --match --output --snaplen"
+	"--bodies --count --help --match --output --snaplen"
 expect_eq "restart's options" "$(comp "$BUSCTL restart --" | one_line)" "--help --no-block"
 
 expect_eq "call NAME: the well-known names on the bus" "$(comp "$BUSCTL call " | one_line)" \

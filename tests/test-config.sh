@@ -24,7 +24,7 @@ origin() { printf '%s\n' "$OUT" | sed -n "s/^$1 = .*  (\(.*\))\$/\1/p"; }
 # ---- defaults
 check_config -c /dev/null --socket "$TEST_TMP/d.sock"
 expect_eq "an empty file is valid" "$RC" 0
-expect_eq "  and prints the file's name and thirty-one options" "$(lines "$OUT")" 32
+expect_eq "  and prints the file's name and thirty-four options" "$(lines "$OUT")" 35
 expect_eq "  the first line names the file read" "$(printf '%s\n' "$OUT" | head -n 1)" \
 	"# configuration file /dev/null"
 expect_eq "  listen.mode defaults to 0666" "$(value listen.mode)" 0666

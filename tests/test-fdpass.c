@@ -883,6 +883,15 @@ static void on_stall(bus_t *bus, const bus_msg_t *m, const bus_error_t *err, voi
 	stall_done = 1;
 }
 
+static uint64_t memfd_bytes(bus_t *bus)
+{
+	Bus__StatsReply *st = harness_stats(bus);
+	uint64_t n = st ? st->memfd_bytes : UINT64_MAX;
+	if (st)
+		bus__stats_reply__free_unpacked(st, NULL);
+	return n;
+}
+
 static uint64_t passed_fds(bus_t *bus)
 {
 	Bus__StatsReply *st = harness_stats(bus);
@@ -916,11 +925,29 @@ static void test_held_charged(bus_t *bus)
 	is_int((int)passed_fds(bus), (int)before, "  and the charge went with the call");
 	is_int(read_within(p[0], buf, sizeof(buf)), 0, "  no copy of the descriptor is left in busd");
 	close(p[0]);
+
+	/* A body out of line (above libbus's threshold): its bytes too. */
+	size_t big = 512u << 10;
+	char *body = calloc(1, big);
+	uint64_t mem0 = memfd_bytes(bus), fds0 = passed_fds(bus);
+	stall_done = 0;
+	r = bus_call_async(bus, NULL, STALL, NULL, "Echo", NULL, body, big, 60000000, on_stall,
+			   NULL);
+	free(body);
+	uint64_t mem1 = memfd_bytes(bus), fds1 = passed_fds(bus);
+	ok(r == 0 && mem1 == mem0 + big && fds1 == fds0 + 1,
+	   "a held call with a %zu-byte body out of line: its bytes and its memfd charged "
+	   "(Stats.memfd_bytes %llu -> %llu, passed_fds %llu -> %llu)", big,
+	   (unsigned long long)mem0, (unsigned long long)mem1, (unsigned long long)fds0,
+	   (unsigned long long)fds1);
+	harness_loop_until(bus, &stall_done, 60000);
+	ok(memfd_bytes(bus) == mem0 && passed_fds(bus) == fds0,
+	   "  released when it fails (%s)", stall_error);
 }
 
 int main(void)
 {
-	plan(69);
+	plan(71);
 	setup_service();
 	harness_start_conf("[limits]\nmax_fds_per_frame = %d\nmax_queued_fds = 2000\n"
 			   "max_queued_fds_per_uid = 4000\n[services]\ndir = %s\n", LIMIT, svc_dir);

@@ -141,7 +141,7 @@ between=$(sed -n '/mark\.start/,/mark\.end/p' "$TEST_TMP/all" |
 check "  at least the $between queries and answers --all saw between the marks ($hidden)" \
 	"[ $between -ge 10 ] && [ $hidden -ge $between ]"
 expect_match "--all shows busctl's Hello, with the program it names" "$all" \
-	' CALL  :[0-9]+ +-> bus +bus\.Bus\.Hello serial=1 type=bus\.HelloRequest size=[0-9]+ \{"protocolVersion":1,"client":"libbus [^"]* \(busctl\)"\}$'
+	' CALL  :[0-9]+ +-> bus +bus\.Bus\.Hello serial=1 type=bus\.HelloRequest size=[0-9]+ \{"protocolVersion":1,"client":"libbus [^"]* \(busctl\)","memfdBodies":true\}$'
 expect_match "  its GetSchema and busd's answer" "$all" ' REPLY bus +-> :[0-9]+ +serial=[0-9]+ reply_serial=[0-9]+ latency=[0-9]+us type=bus\.GetSchemaReply '
 check "  and says nothing about frames left out" "[ ! -s '$TEST_TMP/all.err' ]"
 

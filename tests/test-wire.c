@@ -36,6 +36,7 @@ static const char *header_diff(const wire_header *w, const Bus__Header *p)
 	if (w->fd_count != p->fd_count) return "fd_count";
 	if (!str_same(w->error_name, p->error_name)) return "error_name";
 	if (!str_same(w->error_message, p->error_message)) return "error_message";
+	if (w->memfd_body_size != p->memfd_body_size) return "memfd_body_size";
 	return NULL;
 }
 
@@ -59,6 +60,7 @@ static void header_to_pb(const wire_header *w, Bus__Header *p, char *store)
 	p->serial = w->serial;
 	p->reply_serial = w->reply_serial;
 	p->fd_count = w->fd_count;
+	p->memfd_body_size = w->memfd_body_size;
 	p->destination = pstr(w->destination, store);
 	store += w->destination.len + 1;
 	p->interface = pstr(w->interface, store);
@@ -224,7 +226,7 @@ static void test_random_roundtrips(void)
 		wire_header w = {
 			.kind = (uint32_t)(rng() % 5), .flags = (uint32_t)rnd_uint(),
 			.serial = rnd_uint(), .reply_serial = rnd_uint(),
-			.fd_count = (uint32_t)rnd_uint(),
+			.fd_count = (uint32_t)rnd_uint(), .memfd_body_size = rnd_uint(),
 			.destination = rnd_str(strs[0], 400), .interface = rnd_str(strs[1], 400),
 			.member = rnd_str(strs[2], 400), .sender = rnd_str(strs[3], 400),
 			.body_type = rnd_str(strs[4], 400), .error_name = rnd_str(strs[5], 400),
@@ -496,6 +498,11 @@ static void test_validate(void)
 	h = error; h.fd_count = 1; expect_invalid(h, "only a CALL or a REPLY can carry file descriptors");
 	h = reply; h.fd_count = 2; expect_valid(h, "REPLY with 2 descriptors");
 	h = call; h.fd_count = 253; expect_valid(h, "CALL with 253 descriptors");
+	h = call; h.memfd_body_size = 1; expect_invalid(h, "memfd_body_size without a descriptor to hold the body");
+	h = call; h.memfd_body_size = 1; h.fd_count = 3; expect_valid(h, "CALL with an out-of-line body and 2 descriptors");
+	h = event; h.memfd_body_size = 1; h.fd_count = 1; expect_valid(h, "EVENT with an out-of-line body");
+	h = event; h.memfd_body_size = 1; h.fd_count = 2; expect_invalid(h, "an EVENT can carry no descriptor but its out-of-line body");
+	h = error; h.memfd_body_size = 1; h.fd_count = 1; expect_invalid(h, "an ERROR cannot have an out-of-line body");
 	h = call; h.destination = wire_str_c("a..b"); expect_invalid(h, "invalid destination name");
 	h = call; h.destination = wire_str_c(n256); expect_invalid(h, "invalid destination name");
 	h = reply; h.destination = wire_str_c(":x"); expect_invalid(h, "invalid destination name");
@@ -593,7 +600,7 @@ static void test_strerror(void)
 
 int main(void)
 {
-	plan(232);
+	plan(240);
 	test_full_and_empty();
 	test_zero_copy();
 	test_field_order_and_unknown();

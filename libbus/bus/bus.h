@@ -118,6 +118,12 @@ typedef struct bus_msg {
 	unsigned fd_count;
 	unsigned n_fds;
 	int *fds;
+	/* Non-zero: the body came out of line, in a sealed memfd of this many
+	 * bytes (docs/data-plane.md). body and body_len are then a read-only
+	 * mapping of it; n_fds does not count it (fd_count does, as the
+	 * header says). A monitor that did not ask for bodies
+	 * (bus_set_monitor_bodies()) sees such a frame with body_len 0. */
+	uint64_t memfd_body_size;
 } bus_msg_t;
 
 /* Take descriptor index (0 .. n_fds - 1) of msg: the caller owns it
@@ -495,8 +501,9 @@ int bus_proxy_take_fd(const void *closure_data, unsigned index);
  * remote error), -ETIMEDOUT (bus.Error.Timeout), -ECONNRESET
  * (bus.Error.Disconnected), -EINVAL (bad name or method), -EMSGSIZE
  * (bus.Error.LimitsExceeded: the call is larger than busd accepts, see
- * bus_get_max_frame_size(); not sent, the connection stays up). Frames that
- * arrive meanwhile are kept for the next bus_process(). It costs one send()
+ * bus_get_max_frame_size(); not sent, the connection stays up), -EBADMSG
+ * (bus.Error.UnsealedBody: the reply's out-of-line body failed libbus's
+ * checks). Frames that arrive meanwhile are kept for the next bus_process(). It costs one send()
  * and, commonly, one recv() (with SO_RCVTIMEO, so the timeout may expire up
  * to 1/64 of it, at least 1 ms, late); on a socket the program made
  * non-blocking it waits in poll() instead. */
@@ -537,6 +544,29 @@ int bus_call_async_fds(bus_t *bus, bus_slot_t **slot, const char *dest, const ch
  * (limits.max_fds_per_frame of busd, said at Hello; 0: none). */
 unsigned bus_get_max_fds(bus_t *bus);
 
+/* ---- out-of-line bodies (docs/data-plane.md) ---- */
+
+/* A call, reply or event whose body is at least the connection's threshold
+ * is sent out of line: libbus writes the body into a memfd, seals it
+ * against every change and passes it with the frame instead of the bytes
+ * (with a busd that accepts them, bus_get_max_memfd_body_size() > 0, one
+ * descriptor to spare under bus_get_max_fds(), a body within that size,
+ * and not to busd's own methods). It is transparent: the receiver's
+ * bus_msg_t body points into a read-only mapping of the memfd, valid as
+ * long as any body is, n_fds does not count it, and every API works
+ * unchanged. A body too large for a frame (bus_get_max_frame_size()) can
+ * still be sent this way, up to bus_get_max_memfd_body_size(). The
+ * threshold is BUS_MEMFD_THRESHOLD_DEFAULT (256 KiB) unless the variable
+ * BUS_MEMFD_THRESHOLD (bytes) said otherwise when the connection was made;
+ * bytes 0 means never. Returns 0 or -EINVAL. */
+#define BUS_MEMFD_THRESHOLD_DEFAULT (256u * 1024u)
+int bus_set_memfd_threshold(bus_t *bus, size_t bytes);
+size_t bus_get_memfd_threshold(const bus_t *bus);
+/* The largest out-of-line body busd accepts from this connection
+ * (limits.max_memfd_body_size, said at Hello; 0: none, or busd does not
+ * take descriptors). */
+uint64_t bus_get_max_memfd_body_size(const bus_t *bus);
+
 /* Unpack a frame body as a message of type desc. A frame that names its
  * body_type must name desc's type (desc->name); one with no body_type
  * (e.g. from bus_emit_raw() with NULL) is taken to be of the type the
@@ -575,6 +605,13 @@ int bus_subscribe_async(bus_t *bus, bus_slot_t **slot, const char *pattern, bus_
  * longer call, serve or subscribe. */
 typedef void (*bus_monitor_fn)(bus_t *bus, const bus_msg_t *frame, void *userdata);
 int bus_become_monitor(bus_t *bus, bus_monitor_fn cb, void *userdata, bus_error_t *err);
+/* Before bus_become_monitor(): on non-zero, busd also passes each copied
+ * frame's out-of-line body (its sealed memfd alone, never the frame's
+ * other descriptors), so that the monitor's bus_msg_t has the body bytes
+ * as a receiver would; otherwise such a frame comes with memfd_body_size
+ * and an empty body. A body memfd is only bytes: it gives a monitor nothing
+ * an inline body would not. Returns 0, -EINVAL or -EALREADY (a monitor). */
+int bus_set_monitor_bodies(bus_t *bus, int on);
 
 /* ---- event loop integration ---- */
 

@@ -22,6 +22,11 @@
 #define BUS_ERROR_SERVICE_START_FAILED "bus.Error.ServiceStartFailed" /* a declared service did not come up */
 #define BUS_ERROR_FAILED "bus.Error.Failed"                    /* anything else */
 
+/* Out-of-line bodies (docs/protocol.md): sent by busd, and by libbus for
+ * one that reached it unchecked. */
+#define BUS_ERROR_UNSEALED_BODY "bus.Error.UnsealedBody"       /* not a sealed memfd of its size */
+#define BUS_ERROR_OUT_OF_LINE_NOT_SUPPORTED "bus.Error.OutOfLineNotSupported" /* receiver takes none */
+
 /* Sent by libbus services. */
 #define BUS_ERROR_UNKNOWN_INTERFACE "bus.Error.UnknownInterface" /* no such service exported */
 #define BUS_ERROR_SERVICE_FAILED "bus.Error.ServiceFailed"       /* handler gave no reply */

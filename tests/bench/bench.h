@@ -40,12 +40,14 @@ struct result {
 	double mbps;           /* body megabytes (1e6) per second */
 	double dropped;        /* RTT beside a flooded slow consumer: events busd dropped for it */
 	double faults[FLT_N];  /* minor page faults per call (RTT, pipelined) or event */
+	double broker_cpu_us;  /* CPU time of busd or the relay per message */
 };
 
 /* Minor fault counts of a measurement's processes when it started. */
 struct faults {
 	pid_t pid[FLT_N];
 	uint64_t at[FLT_N];
+	uint64_t broker_cpu;  /* its user and system time then, clock ticks */
 };
 
 /* Shared (MAP_SHARED) between the processes of one measurement. */

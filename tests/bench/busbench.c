@@ -6,10 +6,11 @@
  * (socketpair ping-pong and a minimal epoll relay), with busd's figures as
  * ratios to that floor; then the supervision figures (revive.c: start,
  * activation and the reincarnation gap of the echo service, beside a bare
- * fork and exec of it).
+ * fork and exec of it); then large bodies inline against out of line
+ * (memfd.c: 64 KiB, 1 MiB and 16 MiB calls, sealed memfds).
  *
  *   busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]
- *            [--only base|sweep|revive] [--sizes LIST]
+ *            [--only base|sweep|revive|memfd] [--sizes LIST]
  */
 #include "config.h"
 
@@ -33,6 +34,7 @@
 #include "bench.h"
 #include "revive.h"
 #include "sweep.h"
+#include "memfd.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -215,6 +217,29 @@ uint64_t minflt_of(pid_t pid)
 	return (uint64_t)v;
 }
 
+/* The user and system time of pid (> 0) so far, in clock ticks
+ * (/proc/PID/stat fields 14 and 15); 0 for pid <= 0. */
+static uint64_t cpu_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long u = 0, s = 0;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &u,
+			 &s) != 2)
+		die("%s: cannot read utime and stime", path);
+	return (uint64_t)(u + s);
+}
+
 void faults_start(struct faults *f, pid_t broker, pid_t peer)
 {
 	f->pid[FLT_BROKER] = broker > 0 ? broker : -1;
@@ -222,12 +247,15 @@ void faults_start(struct faults *f, pid_t broker, pid_t peer)
 	f->pid[FLT_CLIENT] = 0;
 	for (int k = 0; k < FLT_N; k++)
 		f->at[k] = minflt_of(f->pid[k]);
+	f->broker_cpu = cpu_of(f->pid[FLT_BROKER]);
 }
 
 void faults_stop(const struct faults *f, double messages, struct result *r)
 {
 	for (int k = 0; k < FLT_N; k++)
 		r->faults[k] = messages > 0 ? (double)(minflt_of(f->pid[k]) - f->at[k]) / messages : 0;
+	double ticks = (double)(cpu_of(f->pid[FLT_BROKER]) - f->broker_cpu);
+	r->broker_cpu_us = messages > 0 ? ticks * 1e6 / (double)sysconf(_SC_CLK_TCK) / messages : 0;
 }
 
 pid_t fork_child(void)
@@ -282,7 +310,7 @@ double median(double *v, int n)
 void median_results(const struct result *r, int runs, struct result *out)
 {
 	double p50[MAX_RUNS], p99[MAX_RUNS], rate[MAX_RUNS], mbps[MAX_RUNS], dropped[MAX_RUNS];
-	double flt[FLT_N][MAX_RUNS];
+	double flt[FLT_N][MAX_RUNS], cpu[MAX_RUNS];
 
 	for (int i = 0; i < runs; i++) {
 		p50[i] = r[i].p50_us;
@@ -290,11 +318,13 @@ void median_results(const struct result *r, int runs, struct result *out)
 		rate[i] = r[i].rate;
 		mbps[i] = r[i].mbps;
 		dropped[i] = r[i].dropped;
+		cpu[i] = r[i].broker_cpu_us;
 		for (int k = 0; k < FLT_N; k++)
 			flt[k][i] = r[i].faults[k];
 	}
 	*out = (struct result){ median(p50, runs), median(p99, runs), median(rate, runs),
-				median(mbps, runs), median(dropped, runs), { 0 } };
+				median(mbps, runs), median(dropped, runs), { 0 },
+				median(cpu, runs) };
 	for (int k = 0; k < FLT_N; k++)
 		out->faults[k] = median(flt[k], runs);
 }
@@ -578,7 +608,7 @@ static unsigned raise_nofile(unsigned want)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]\n"
-		   "                [--only base|sweep|revive] [--sizes LIST]\n\n"
+		   "                [--only base|sweep|revive|memfd] [--sizes LIST]\n\n"
 		   "Measure busd against the floor of a direct socketpair and a minimal epoll\n"
 		   "relay (method: docs/performance.md). Every figure is the median of N runs\n"
 		   "(default 3). --quick: a short smoke run (1 run, short workloads, 1,000 idle\n"
@@ -591,7 +621,9 @@ static void usage(FILE *f)
 		   "each body size, with page faults per message). --sizes: the sweep's body\n"
 		   "sizes, comma-separated, of 64b (or 64), 4k, 64k, 1m, 16m (default: all).\n"
 		   "--only revive: the supervision figures alone (medians of 20 starts, first\n"
-		   "calls and kill -9 restarts of services/echo, found beside busd/busd).\n");
+		   "calls and kill -9 restarts of services/echo, found beside busd/busd).\n"
+		   "--only memfd: calls of 64 KiB, 1 MiB and 16 MiB with bodies inline and out\n"
+		   "of line (sealed memfds), turn by turn (RTT, pipelined).\n");
 }
 
 /* The method's figures: RTT, pipelined, one-way, fan-out, RSS. */
@@ -678,7 +710,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int quick = 0, json = 0, runs = 3, pin = 1, base = 1, sweep = 1, revive = 1, c;
+	int quick = 0, json = 0, runs = 3, pin = 1, base = 1, sweep = 1, revive = 1, memfd = 1, c;
 	struct sweep sw = { .mask = (1u << SWEEP_SIZES) - 1 };
 	char busd[4096];
 
@@ -703,9 +735,10 @@ int main(int argc, char **argv)
 			base = strcmp(optarg, "base") == 0;
 			sweep = strcmp(optarg, "sweep") == 0;
 			revive = strcmp(optarg, "revive") == 0;
-			if (!base && !sweep && !revive) {
-				fprintf(stderr, "busbench: --only takes base, sweep or revive, not '%s'\n",
-					optarg);
+			memfd = strcmp(optarg, "memfd") == 0;
+			if (!base && !sweep && !revive && !memfd) {
+				fprintf(stderr, "busbench: --only takes base, sweep, revive or memfd, "
+					"not '%s'\n", optarg);
 				return 2;
 			}
 			break;
@@ -731,11 +764,14 @@ int main(int argc, char **argv)
 
 	struct figures f;
 	struct revive rv = { 0 };
+	struct memfd_bench mb;
 	memset(&f, 0, sizeof(f));
 	if (base)
 		base_run(&f, runs, quick);
 	if (sweep)
 		sweep_run(&sw, runs, quick);
+	if (memfd)
+		memfd_run(&mb, runs, quick);
 	if (revive) {
 		/* the build's services/echo, beside busd/busd */
 		char echo[4200];
@@ -768,6 +804,10 @@ int main(int argc, char **argv)
 			printf(",\n");
 			revive_print_json(&rv);
 		}
+		if (memfd) {
+			printf(",\n");
+			memfd_print_json(&mb);
+		}
 		printf("\n}\n");
 	} else {
 		print_head(runs, quick);
@@ -777,6 +817,8 @@ int main(int argc, char **argv)
 			sweep_print_table(&sw);
 		if (revive)
 			revive_print_table(&rv);
+		if (memfd)
+			memfd_print_table(&mb);
 	}
 	return 0;
 }
