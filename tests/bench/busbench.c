@@ -6,10 +6,11 @@
  * (socketpair ping-pong and a minimal epoll relay), with busd's figures as
  * ratios to that floor; then the supervision figures (revive.c: start,
  * activation and the reincarnation gap of the echo service, beside a bare
- * fork and exec of it).
+ * fork and exec of it); then shared-memory channels (chanbench.c) beside
+ * their own floor.
  *
  *   busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]
- *            [--only base|sweep|revive] [--sizes LIST]
+ *            [--only base|sweep|revive|chan] [--sizes LIST]
  */
 #include "config.h"
 
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "chanbench.h"
 #include "revive.h"
 #include "sweep.h"
 
@@ -578,7 +580,7 @@ static unsigned raise_nofile(unsigned want)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]\n"
-		   "                [--only base|sweep|revive] [--sizes LIST]\n\n"
+		   "                [--only base|sweep|revive|chan] [--sizes LIST]\n\n"
 		   "Measure busd against the floor of a direct socketpair and a minimal epoll\n"
 		   "relay (method: docs/performance.md). Every figure is the median of N runs\n"
 		   "(default 3). --quick: a short smoke run (1 run, short workloads, 1,000 idle\n"
@@ -591,7 +593,10 @@ static void usage(FILE *f)
 		   "each body size, with page faults per message). --sizes: the sweep's body\n"
 		   "sizes, comma-separated, of 64b (or 64), 4k, 64k, 1m, 16m (default: all).\n"
 		   "--only revive: the supervision figures alone (medians of 20 starts, first\n"
-		   "calls and kill -9 restarts of services/echo, found beside busd/busd).\n");
+		   "calls and kill -9 restarts of services/echo, found beside busd/busd).\n"
+		   "--only chan: shared-memory channels alone (64 B messages/s and 64 KiB MB/s\n"
+		   "through a libbus channel beside a bare ring and futex in a memfd, and\n"
+		   "busd's pipelined 64 B calls/s for contrast).\n");
 }
 
 /* The method's figures: RTT, pipelined, one-way, fan-out, RSS. */
@@ -679,6 +684,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int quick = 0, json = 0, runs = 3, pin = 1, base = 1, sweep = 1, revive = 1, c;
+	int chan = 1;
 	struct sweep sw = { .mask = (1u << SWEEP_SIZES) - 1 };
 	char busd[4096];
 
@@ -703,8 +709,9 @@ int main(int argc, char **argv)
 			base = strcmp(optarg, "base") == 0;
 			sweep = strcmp(optarg, "sweep") == 0;
 			revive = strcmp(optarg, "revive") == 0;
-			if (!base && !sweep && !revive) {
-				fprintf(stderr, "busbench: --only takes base, sweep or revive, not '%s'\n",
+			chan = strcmp(optarg, "chan") == 0;
+			if (!base && !sweep && !revive && !chan) {
+				fprintf(stderr, "busbench: --only takes base, sweep, revive or chan, not '%s'\n",
 					optarg);
 				return 2;
 			}
@@ -731,6 +738,8 @@ int main(int argc, char **argv)
 
 	struct figures f;
 	struct revive rv = { 0 };
+	struct chanbench cb;
+	memset(&cb, 0, sizeof(cb));
 	memset(&f, 0, sizeof(f));
 	if (base)
 		base_run(&f, runs, quick);
@@ -755,6 +764,8 @@ int main(int argc, char **argv)
 		revive_run(&rv, busd, abs);
 		free(abs);
 	}
+	if (chan)
+		chanbench_run(&cb, runs, quick);
 
 	if (json) {
 		print_json_head(runs, quick);
@@ -768,6 +779,10 @@ int main(int argc, char **argv)
 			printf(",\n");
 			revive_print_json(&rv);
 		}
+		if (chan) {
+			printf(",\n");
+			chanbench_print_json(&cb);
+		}
 		printf("\n}\n");
 	} else {
 		print_head(runs, quick);
@@ -777,6 +792,8 @@ int main(int argc, char **argv)
 			sweep_print_table(&sw);
 		if (revive)
 			revive_print_table(&rv);
+		if (chan)
+			chanbench_print_table(&cb);
 	}
 	return 0;
 }
