@@ -57,12 +57,13 @@ static void wake(struct chan_end *e, _Atomic uint32_t *word)
 }
 
 /* Read what the socket has: wake-up bytes, or end of file when the other
- * side is gone. */
+ * side is gone. Bounded: a side that keeps writing bytes cannot hold this
+ * one here. */
 static void drain(struct chan_end *e)
 {
 	char buf[64];
 
-	while (e->sock >= 0 && !e->dead) {
+	for (int i = 0; i < 16 && e->sock >= 0 && !e->dead; i++) {
 		ssize_t n = recv(e->sock, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			e->dead = 1;

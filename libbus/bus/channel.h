@@ -11,7 +11,9 @@
  *
  * Conventions as in <bus/bus.h>: int results, >= 0 success, negative errno.
  * A channel is not thread-safe: one thread per side (the two sides may be
- * two threads of one process).
+ * two threads of one process). Its descriptors are close-on-exec; a child
+ * fork()ed without exec holds this side's socket too, and the other side
+ * sees this one die only once the child has closed it or exited.
  *
  * Guarantees: messages arrive whole, in order, each once; a full ring holds
  * the sender back (it blocks, or gets -EAGAIN with BUS_CHANNEL_NONBLOCK);
