@@ -33,6 +33,20 @@
  * side still lives (and the wait moves into poll()). */
 #define FUTEX_SLICE_NS (20 * 1000 * 1000)
 
+/* Before sleeping, a side looks again this many times, a pause apart: the
+ * other side is often about to publish, and a futex wait and wake cost more
+ * than the pauses. */
+#define SPIN 64
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 static uint64_t rec_size(uint64_t len)
 {
 	return (CHAN_REC + len + 7u) & ~(uint64_t)7u;
@@ -86,6 +100,11 @@ static int wait_on(struct chan_end *e, _Atomic uint32_t *word, int (*ready)(stru
 		drain(e);
 		atomic_fetch_or(word, CHAN_WAIT_LOOP);
 		return ready(e) || e->dead ? 0 : -EAGAIN;
+	}
+	for (int i = 0; i < SPIN; i++) {
+		cpu_relax();
+		if (ready(e))
+			return 0;
 	}
 	uint32_t v = atomic_fetch_or(word, CHAN_WAIT_FUTEX) | CHAN_WAIT_FUTEX;
 	if (ready(e)) {
