@@ -40,6 +40,11 @@ struct chan_shm {
 	struct chan_ring ring[2];
 };
 _Static_assert(sizeof(struct chan_shm) <= CHAN_HEADER, "the header fits its page");
+/* The layout docs/data-plane.md gives: the same on every platform. */
+_Static_assert(offsetof(struct chan_shm, closed) == 64 && offsetof(struct chan_shm, ring) == 128 &&
+		       sizeof(struct chan_ring) == 256 && offsetof(struct chan_ring, tail) == 64 &&
+		       offsetof(struct chan_ring, rwait) == 128 && offsetof(struct chan_ring, wwait) == 192,
+	       "the shared layout of version 1");
 
 /* One side's view. The indices this side owns are kept here and only
  * published to the shared area; the other side's are loaded, checked and
