@@ -4,9 +4,9 @@
  * the other side, and only wakes it when its waiter word says it sleeps.
  *
  * Sleeping: first in FUTEX_WAIT on the waiter word (shared, so not the
- * PRIVATE variant), for a slice of 20 ms; when the slice runs out, on in
- * poll() on its end of the socket pair, with CHAN_WAIT_LOOP set so that the
- * other side sends it a byte. A futex cannot tell that the other process
+ * PRIVATE variant), for a slice of 20 ms; when the slice runs out, it waits
+ * on in poll() on its end of the socket pair, with CHAN_WAIT_LOOP set so
+ * that the other side sends it a byte. A futex cannot tell that the other process
  * died; the socket can (its end hangs up with the process), so a dead side
  * is noticed within a slice, and a long wait costs one wake-up, not one per
  * slice. Busy sides never get that far.
@@ -99,7 +99,10 @@ static int wait_on(struct chan_end *e, _Atomic uint32_t *word, int (*ready)(stru
 	if (flags & CHAN_NONBLOCK) {
 		drain(e);
 		atomic_fetch_or(word, CHAN_WAIT_LOOP);
-		return ready(e) || e->dead ? 0 : -EAGAIN;
+		if (!ready(e) && !e->dead)
+			return -EAGAIN;
+		atomic_fetch_and(word, ~CHAN_WAIT_LOOP);
+		return 0;
 	}
 	for (int i = 0; i < SPIN; i++) {
 		cpu_relax();

@@ -18,7 +18,9 @@
  * Guarantees: messages arrive whole, in order, each once; a full ring holds
  * the sender back (it blocks, or gets -EAGAIN with BUS_CHANNEL_NONBLOCK);
  * when the other side closes or dies, the receiver gets what was sent
- * before and then end of file (0), the sender -EPIPE (no SIGPIPE). What the
+ * before and then end of file (0), the sender -EPIPE (no SIGPIPE): at once
+ * after a close; after a death, once the ring is full (a send that finds
+ * room checks nothing, so as to make no system call). What the
  * other side writes into the shared memory is checked before use: a side
  * that breaks the ring's rules makes the channel fail with -EPROTO, never
  * crashes or hangs the other (docs/data-plane.md, "Shared-memory
