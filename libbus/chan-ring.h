@@ -58,6 +58,7 @@ struct chan_end {
 	unsigned side;
 	uint64_t head;     /* ours: published on out */
 	uint64_t tail;     /* ours: consumed from in */
+	uint64_t published; /* tail as last published on in */
 	uint64_t out_tail; /* theirs on out, as last loaded */
 	uint64_t in_head;  /* theirs on in, as last loaded */
 	uint64_t peeked;   /* record size given by chan_peek(), 0: none */

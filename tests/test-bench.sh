@@ -82,9 +82,10 @@ print(("ok" if not bad else "bad") + " sweep: all %d faults-per-message figures 
       % (len(faults), "" if not bad else " (%s)" % ", ".join(bad[:5])))
 # Shared-memory channels beside their floor, and busd's call rate.
 ch = d.get("channels", {})
-bad = [k for k in ("floor_64", "channel_64", "floor_64k", "channel_64k", "busd_call_64")
+bad = [k for k in ("floor_64", "tuned_64", "channel_64", "floor_64k", "tuned_64k", "channel_64k",
+                   "busd_call_64")
        if not (isinstance(ch.get(k, {}).get("rate"), (int, float)) and ch[k]["rate"] > 0)]
-bad += [k for k in ("ratio_64", "ratio_64k")
+bad += [k for k in ("ratio_64", "ratio_64k", "ratio_tuned_64", "ratio_tuned_64k")
         if not (isinstance(ch.get(k), (int, float)) and math.isfinite(ch[k]) and ch[k] > 0)]
 print(("ok" if not bad else "bad") + " channels: floor, channel and busd figures positive%s"
       % ("" if not bad else " (%s)" % ", ".join(bad)))

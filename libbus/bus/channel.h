@@ -111,7 +111,8 @@ ssize_t bus_channel_recv(bus_channel_t *ch, void *buf, size_t cap, int flags);
  * while they are read: copy what must not change under you. */
 int bus_channel_peek(bus_channel_t *ch, const void **data, size_t *len, int flags);
 /* Done with the message bus_channel_peek() gave: its room goes back to the
- * sender. Returns 0, or -EINVAL (nothing peeked). */
+ * sender (in batches of a sixteenth of the ring, and whenever this side has
+ * taken every message there was). Returns 0, or -EINVAL (nothing peeked). */
 int bus_channel_consume(bus_channel_t *ch);
 
 /* The descriptor for poll() or a loop: readable when a send or receive that

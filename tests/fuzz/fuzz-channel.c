@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	e.in_data = rings;
 	e.out_data = rings + 2 * ring;
 	/* Where this side's own indices stand (a channel that has run a while). */
-	e.tail = e.in_head = take(&in, 8) & ~(uint64_t)7;
+	e.tail = e.in_head = e.published = take(&in, 8) & ~(uint64_t)7;
 	e.head = e.out_tail = take(&in, 8) & ~(uint64_t)7;
 	atomic_store(&shm->ring[0].tail, e.tail);
 	atomic_store(&shm->ring[0].head, e.tail);
