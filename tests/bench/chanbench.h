@@ -12,7 +12,7 @@
 /* Medians over the runs; [0] 64 B messages, [1] 64 KiB messages. */
 struct chanbench {
 	double seconds;
-	struct result floor[2], tuned[2], chan[2]; /* tuned: the floor caching indices */
+	struct result floor[2], tuned[2], chan[2]; /* tuned: see chanbench.c */
 	struct result call; /* busd, pipelined 64 B calls (window 128) */
 };
 
