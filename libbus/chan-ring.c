@@ -33,9 +33,12 @@
  * side still lives (and the wait moves into poll()). */
 #define FUTEX_SLICE_NS (20 * 1000 * 1000)
 
-/* Before sleeping, a side looks again this many times, a pause apart: the
- * other side is often about to publish, and a futex wait and wake cost more
- * than the pauses. */
+/* Before sleeping for room, a producer looks again this many times, a pause
+ * apart: the consumer gives room back in batches, soon, and a futex wait
+ * and wake cost more than the pauses. Looking costs nothing to the
+ * consumer (the tail's line changes once a batch). A consumer waiting for
+ * data does not spin: looking at the head would take its cache line from
+ * the producer, which writes it for every message. */
 #define SPIN 64
 
 static inline void cpu_relax(void)
@@ -94,7 +97,7 @@ static int peer_closed(const struct chan_end *e)
 /* Wait until ready(e) may have turned true, on word (this side's waiter word
  * of the ring it waits on). Returns 0 (look again) or -EAGAIN. */
 static int wait_on(struct chan_end *e, _Atomic uint32_t *word, int (*ready)(struct chan_end *),
-		   int flags)
+		   int spin, int flags)
 {
 	if (flags & CHAN_NONBLOCK) {
 		drain(e);
@@ -104,7 +107,7 @@ static int wait_on(struct chan_end *e, _Atomic uint32_t *word, int (*ready)(stru
 		atomic_fetch_and(word, ~CHAN_WAIT_LOOP);
 		return 0;
 	}
-	for (int i = 0; i < SPIN; i++) {
+	for (int i = 0; i < spin; i++) {
 		cpu_relax();
 		if (ready(e))
 			return 0;
@@ -163,7 +166,7 @@ long chan_send(struct chan_end *e, const void *buf, size_t len, int flags)
 		if (e->dead)
 			return -EPIPE;
 		e->want = need;
-		int r = wait_on(e, &e->out->wwait, has_room, flags);
+		int r = wait_on(e, &e->out->wwait, has_room, SPIN, flags);
 		if (e->broken)
 			return e->broken;
 		if (r < 0)
@@ -233,7 +236,7 @@ int chan_peek(struct chan_end *e, const void **data, size_t *len, int flags)
 				return 0;
 			break;
 		}
-		int w = wait_on(e, &e->in->rwait, has_data, flags);
+		int w = wait_on(e, &e->in->rwait, has_data, 0, flags);
 		if (w < 0)
 			return w;
 	}
