@@ -9,8 +9,9 @@
  *    reader took the messages, and the writer goes on;
  *  - the loop descriptor with poll() for receiving; a message larger than
  *    the ring is refused (-EMSGSIZE), the largest allowed one passes;
- *  - the writer killed with SIGKILL mid-transfer, and while the reader
- *    sleeps: the reader gets every message sent, then end of file; the
+ *  - the writer killed with SIGKILL mid-transfer, while the reader sleeps,
+ *    and while it waits in poll(): the reader gets every message sent,
+ *    then end of file; the
  *    reader killed while the writer sleeps on a full ring: -EPIPE;
  *  - a hostile shared area (indices and lengths the test writes into the
  *    ring) fails the channel with -EPROTO; a memfd that is not sealed, or
@@ -381,7 +382,9 @@ static void test_backpressure(bus_t *bus, harness_child *svc)
 	is_int(more, 100, "the writer goes on: 100 more messages, waiting in poll() when full");
 	bus_channel_close(ch);
 	int n = harness_recv(svc->ctl, line, sizeof(line), 10000);
-	ok(n > 0 && strcmp(line, "gated 104") == 0, "the reader got all %u, then end of file (%s)",
+	char want[32];
+	snprintf(want, sizeof(want), "gated %u", sent + more);
+	ok(n > 0 && strcmp(line, want) == 0, "the reader got all %u, then end of file (%s)",
 	   sent + more, n > 0 ? line : "nothing");
 }
 
@@ -417,16 +420,18 @@ static void test_loop_and_sizes(bus_t *bus)
 	bus_channel_close(ch);
 }
 
-/* A child that opens a channel to arg ("NAME MODE") and reads: it reports
- * "got 1000" after 1,000 messages and "drained" when none is left, and
- * exits 0 if it read 8-byte sequence numbers in order until end of file. */
+/* A child that opens a channel to arg ("NAME MODE [loop]") and reads: it
+ * reports "got 1000" after 1,000 messages (flood) or "drained" when none
+ * is left (stall), and exits 0 if it read 8-byte sequence numbers in order
+ * until end of file. It waits in a blocking receive, or with "loop" in
+ * poll() on the channel's descriptor. */
 static int reader_main(int ctl, void *arg)
 {
-	char name[64], mode[32];
+	char name[64], mode[32], how[8] = "";
 	bus_t *bus = NULL;
 	bus_error_t err;
 
-	sscanf(arg, "%63s %31s", name, mode);
+	sscanf(arg, "%63s %31s %7s", name, mode, how);
 	if (bus_connect(&bus, NULL, &err) < 0)
 		return 10;
 	bus_channel_t *ch = NULL;
@@ -442,7 +447,10 @@ static int reader_main(int ctl, void *arg)
 		if (n == -EAGAIN) {
 			if (stall && want == 100 && !told++)
 				harness_send(ctl, "drained");
-			n = bus_channel_recv(ch, &got, 8, 0); /* sleeps */
+			if (strcmp(how, "loop") != 0)
+				n = bus_channel_recv(ch, &got, 8, 0); /* sleeps */
+			else if (readable(bus_channel_get_fd(ch), 60000))
+				continue;
 		}
 		if (n != 8 || got != want)
 			break;
@@ -500,6 +508,16 @@ static void test_kills(void)
 	harness_signal(&victim, SIGKILL);
 	is_int(harness_wait(&peer, 30000), 0,
 	       "the writer killed while the reader sleeps: end of file, no hang");
+	harness_wait(&victim, 10000);
+
+	start_service(&victim, "org.test.Victim4");
+	harness_fork(&peer, reader_main, "org.test.Victim4 stall loop");
+	n = harness_recv(peer.ctl, line, sizeof(line), 20000);
+	ok(n > 0 && strcmp(line, "drained") == 0, "a reader waiting in poll() has read all (%s)",
+	   n > 0 ? line : "nothing");
+	harness_signal(&victim, SIGKILL);
+	is_int(harness_wait(&peer, 30000), 0,
+	       "the writer killed: the loop descriptor turns readable, then end of file");
 	harness_wait(&victim, 10000);
 
 	start_service(&victim, "org.test.Victim3");
@@ -643,7 +661,7 @@ int main(void)
 {
 	harness_child svc;
 
-	plan(42);
+	plan(44);
 	signal(SIGPIPE, SIG_IGN);
 	harness_start_conf("[policy]\ndeny = call %s user=%d\n", DENIED, (int)getuid());
 	start_service(&svc, SVC);
