@@ -3,7 +3,7 @@
 # must complete and report sane, positive figures. Never a speed threshold:
 # the machines that run the suite are shared and noisy.
 . "$top_srcdir/tests/lib.sh"
-plan 40
+plan 41
 
 BENCH="$top_builddir/tests/bench/busbench"
 timeout 600 "$BENCH" --quick --json >"$TEST_TMP/bench.json" 2>"$TEST_TMP/bench.err"
@@ -80,6 +80,15 @@ bad = [k for k in faults if not (isinstance(sw.get(k), (int, float))
                                  and math.isfinite(sw[k]) and sw[k] >= 0)]
 print(("ok" if not bad else "bad") + " sweep: all %d faults-per-message figures present, >= 0%s"
       % (len(faults), "" if not bad else " (%s)" % ", ".join(bad[:5])))
+# Shared-memory channels beside their floor, and busd's call rate.
+ch = d.get("channels", {})
+bad = [k for k in ("floor_64", "tuned_64", "channel_64", "floor_64k", "tuned_64k", "channel_64k",
+                   "busd_call_64")
+       if not (isinstance(ch.get(k, {}).get("rate"), (int, float)) and ch[k]["rate"] > 0)]
+bad += [k for k in ("ratio_64", "ratio_64k", "ratio_tuned_64", "ratio_tuned_64k")
+        if not (isinstance(ch.get(k), (int, float)) and math.isfinite(ch[k]) and ch[k] > 0)]
+print(("ok" if not bad else "bad") + " channels: floor, channel and busd figures positive%s"
+      % ("" if not bad else " (%s)" % ", ".join(bad)))
 r = d.get("ratios", {})
 for k in ("rtt_p50_64_busd_over_relay", "pipelined_busd_over_relay", "oneway_busd_over_relay",
           "fanout_100_over_oneway", "rtt_p50_64_flooded_over_busd"):

@@ -7,10 +7,11 @@
  * ratios to that floor; then the supervision figures (revive.c: start,
  * activation and the reincarnation gap of the echo service, beside a bare
  * fork and exec of it); then large bodies inline against out of line
- * (memfd.c: 64 KiB, 1 MiB and 16 MiB calls, sealed memfds).
+ * (memfd.c: 64 KiB, 1 MiB and 16 MiB calls, sealed memfds); then
+ * shared-memory channels (chanbench.c) beside their own floor.
  *
  *   busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]
- *            [--only base|sweep|revive|memfd] [--sizes LIST]
+ *            [--only base|sweep|revive|memfd|chan] [--sizes LIST]
  */
 #include "config.h"
 
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "chanbench.h"
 #include "revive.h"
 #include "sweep.h"
 #include "memfd.h"
@@ -608,7 +610,7 @@ static unsigned raise_nofile(unsigned want)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: busbench [--quick] [--json] [--runs N] [--busd PATH] [--no-pin]\n"
-		   "                [--only base|sweep|revive|memfd] [--sizes LIST]\n\n"
+		   "                [--only base|sweep|revive|memfd|chan] [--sizes LIST]\n\n"
 		   "Measure busd against the floor of a direct socketpair and a minimal epoll\n"
 		   "relay (method: docs/performance.md). Every figure is the median of N runs\n"
 		   "(default 3). --quick: a short smoke run (1 run, short workloads, 1,000 idle\n"
@@ -623,7 +625,10 @@ static void usage(FILE *f)
 		   "--only revive: the supervision figures alone (medians of 20 starts, first\n"
 		   "calls and kill -9 restarts of services/echo, found beside busd/busd).\n"
 		   "--only memfd: calls of 64 KiB, 1 MiB and 16 MiB with bodies inline and out\n"
-		   "of line (sealed memfds), turn by turn (RTT, pipelined).\n");
+		   "of line (sealed memfds), turn by turn (RTT, pipelined).\n"
+		   "--only chan: shared-memory channels alone (64 B messages/s and 64 KiB MB/s\n"
+		   "through a libbus channel beside a bare ring and futex in a memfd, and\n"
+		   "busd's pipelined 64 B calls/s for contrast).\n");
 }
 
 /* The method's figures: RTT, pipelined, one-way, fan-out, RSS. */
@@ -711,6 +716,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int quick = 0, json = 0, runs = 3, pin = 1, base = 1, sweep = 1, revive = 1, memfd = 1, c;
+	int chan = 1;
 	struct sweep sw = { .mask = (1u << SWEEP_SIZES) - 1 };
 	char busd[4096];
 
@@ -736,9 +742,10 @@ int main(int argc, char **argv)
 			sweep = strcmp(optarg, "sweep") == 0;
 			revive = strcmp(optarg, "revive") == 0;
 			memfd = strcmp(optarg, "memfd") == 0;
-			if (!base && !sweep && !revive && !memfd) {
-				fprintf(stderr, "busbench: --only takes base, sweep, revive or memfd, "
-					"not '%s'\n", optarg);
+			chan = strcmp(optarg, "chan") == 0;
+			if (!base && !sweep && !revive && !memfd && !chan) {
+				fprintf(stderr, "busbench: --only takes base, sweep, revive, memfd or "
+					"chan, not '%s'\n", optarg);
 				return 2;
 			}
 			break;
@@ -765,6 +772,8 @@ int main(int argc, char **argv)
 	struct figures f;
 	struct revive rv = { 0 };
 	struct memfd_bench mb;
+	struct chanbench cb;
+	memset(&cb, 0, sizeof(cb));
 	memset(&f, 0, sizeof(f));
 	if (base)
 		base_run(&f, runs, quick);
@@ -791,6 +800,8 @@ int main(int argc, char **argv)
 		revive_run(&rv, busd, abs);
 		free(abs);
 	}
+	if (chan)
+		chanbench_run(&cb, runs, quick);
 
 	if (json) {
 		print_json_head(runs, quick);
@@ -808,6 +819,10 @@ int main(int argc, char **argv)
 			printf(",\n");
 			memfd_print_json(&mb);
 		}
+		if (chan) {
+			printf(",\n");
+			chanbench_print_json(&cb);
+		}
 		printf("\n}\n");
 	} else {
 		print_head(runs, quick);
@@ -819,6 +834,8 @@ int main(int argc, char **argv)
 			revive_print_table(&rv);
 		if (memfd)
 			memfd_print_table(&mb);
+		if (chan)
+			chanbench_print_table(&cb);
 	}
 	return 0;
 }
