@@ -75,6 +75,11 @@ show "$busctl call org.busd.Echo Delay '{\"ms\": \"soon\"}' || echo \"(exit stat
 show "$busctl call org.busd.NoSuchService Ping || echo \"(exit status \$?)\""
 show "echo 'text: \"raw bytes\"' | $encode=busd.examples.EchoRequest echo.proto |" \
 	"$busctl call --raw org.busd.Echo Echo | $decode=busd.examples.EchoReply echo.proto"
+echo
+echo "   (a body from 256 KiB travels out of line: libbus puts it in a sealed memfd,"
+echo "    busd checks the seals and passes the descriptor on, echo maps it read-only)"
+show "head -c 750000 /dev/urandom | base64 -w0 | sed 's/.*/{\"data\": \"&\"}/' |" \
+	"$busctl call org.busd.Echo Echo | wc -c"
 show "$busctl listen --count 4 'sensor.*'"
 show "$busctl --json status"
 
