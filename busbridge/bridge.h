@@ -31,8 +31,8 @@
 /* The error of a call the cluster could not carry. */
 #define BRIDGE_ERROR_UNAVAILABLE "busbridge.Error.Unavailable"
 
-/* The well-known name prefix every bridge owns a name under (with its
- * node), by which bridges on one bus know each other's events. */
+/* Every bridge owns PREFIX.BUS_ID.NODE on its bus, by which the bridges
+ * on one bus know each other and each other's events. */
 #define BRIDGE_NAME_PREFIX "org.busd.Bridge."
 
 /* Most messages queued from cnats's threads to the loop. */
@@ -61,6 +61,7 @@ struct outcall;
 struct import;
 struct export;
 struct topic;
+struct peer_bridge;
 
 struct bridge {
 	struct bridge_conf *conf;
@@ -85,7 +86,7 @@ struct bridge {
 	struct export *exports;
 	/* events.c */
 	struct topic *topics;
-	char **bridges; /* unique ids of the bridges on this bus */
+	struct peer_bridge *bridges; /* the other bridges on this bus */
 	size_t n_bridges;
 	uint64_t events_out, events_in;
 };

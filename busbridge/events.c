@@ -10,7 +10,8 @@
  * forwards an event that a bridge emitted (every bridge owns a name under
  * org.busd.Bridge., and the others on the bus learn its unique id from
  * bus.NameOwnerChanged), so an event crosses at most one hop, from the bus
- * it was emitted on to each other bus. */
+ * it was emitted on to each other bus; of the bridges of one bus_id, only
+ * the oldest forwards the bus's own events out. */
 #include "config.h"
 
 #include <errno.h>
@@ -45,32 +46,67 @@ static int covers(const char *q, const char *p)
 
 /* ---------------------------------------------------------------- bridges */
 
+/* A bridge on this bus: its unique id, and whether it sits on the same
+ * bus_id as this one (its name is org.busd.Bridge.BUS_ID.NODE). */
+struct peer_bridge {
+	char unique[32];
+	int same_bus;
+};
+
 static int is_bridge(struct bridge *b, const char *unique)
 {
 	for (size_t i = 0; i < b->n_bridges; i++)
-		if (!strcmp(b->bridges[i], unique))
+		if (!strcmp(b->bridges[i].unique, unique))
 			return 1;
 	return 0;
 }
 
-static void bridge_add(struct bridge *b, const char *unique)
+static unsigned long long unique_num(const char *u)
 {
-	if (!unique[0] || is_bridge(b, unique))
+	return u[0] == ':' ? strtoull(u + 1, NULL, 10) : 0;
+}
+
+/* Of the bridges of one bus_id (which forward the same topics), the one
+ * connected first forwards the bus's events out: the others would send
+ * copies. When it leaves, bus.NameOwnerChanged makes the next one it. */
+static int forwarder(struct bridge *b)
+{
+	unsigned long long me = unique_num(bus_unique_name(b->bus));
+
+	for (size_t i = 0; i < b->n_bridges; i++)
+		if (b->bridges[i].same_bus && unique_num(b->bridges[i].unique) < me)
+			return 0;
+	return 1;
+}
+
+/* The bus_id a bridge's name carries matches ours. */
+static int same_bus(struct bridge *b, const char *name)
+{
+	const char *id = name + strlen(BRIDGE_NAME_PREFIX);
+	size_t n = strlen(b->conf->bus_id);
+
+	return strncmp(id, b->conf->bus_id, n) == 0 && id[n] == '.';
+}
+
+static void bridge_add(struct bridge *b, const char *unique, const char *name)
+{
+	if (!unique[0] || strlen(unique) >= sizeof(b->bridges->unique) ||
+	    !strcmp(unique, bus_unique_name(b->bus)) || is_bridge(b, unique))
 		return;
-	char **v = realloc(b->bridges, (b->n_bridges + 1) * sizeof(*v));
+	struct peer_bridge *v = realloc(b->bridges, (b->n_bridges + 1) * sizeof(*v));
 	if (!v)
 		return;
 	b->bridges = v;
-	if ((v[b->n_bridges] = strdup(unique)))
-		b->n_bridges++;
+	snprintf(v[b->n_bridges].unique, sizeof(v->unique), "%s", unique);
+	v[b->n_bridges].same_bus = same_bus(b, name);
+	b->n_bridges++;
 }
 
 static void bridge_remove(struct bridge *b, const char *unique)
 {
 	for (size_t i = 0; i < b->n_bridges; i++) {
-		if (strcmp(b->bridges[i], unique))
+		if (strcmp(b->bridges[i].unique, unique))
 			continue;
-		free(b->bridges[i]);
 		b->bridges[i] = b->bridges[--b->n_bridges];
 		return;
 	}
@@ -94,7 +130,7 @@ static void on_owner_changed(bus_t *bus, const bus_msg_t *ev, void *ud)
 		if (c->old_owner[0])
 			bridge_remove(b, c->old_owner);
 		if (c->new_owner[0])
-			bridge_add(b, c->new_owner);
+			bridge_add(b, c->new_owner, c->name);
 	}
 	protobuf_c_message_free_unpacked(&c->base, NULL);
 }
@@ -114,7 +150,7 @@ static int bridges_load(struct bridge *b)
 	for (size_t i = 0; i < l->n_peers; i++)
 		for (size_t k = 0; k < l->peers[i]->n_names; k++)
 			if (bridge_name(l->peers[i]->names[k]))
-				bridge_add(b, l->peers[i]->unique_name);
+				bridge_add(b, l->peers[i]->unique_name, l->peers[i]->names[k]);
 	bus__list_names_reply__free_unpacked(l, NULL);
 	return 0;
 }
@@ -129,7 +165,7 @@ static void on_local_event(bus_t *bus, const bus_msg_t *ev, void *ud)
 	char subject[512];
 	natsMsg *m;
 
-	if (!strcmp(ev->sender, bus_unique_name(bus)) || is_bridge(b, ev->sender))
+	if (!strcmp(ev->sender, bus_unique_name(bus)) || is_bridge(b, ev->sender) || !forwarder(b))
 		return;
 	snprintf(subject, sizeof(subject), "%s.event.%s", b->conf->prefix, ev->member);
 	if (natsMsg_Create(&m, subject, NULL, ev->body, (int)ev->body_len) != NATS_OK)
@@ -234,8 +270,6 @@ void events_stop(struct bridge *b)
 		free(t->pattern);
 		free(t);
 	}
-	for (size_t i = 0; i < b->n_bridges; i++)
-		free(b->bridges[i]);
 	free(b->bridges);
 	b->bridges = NULL;
 	b->n_bridges = 0;

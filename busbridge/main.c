@@ -78,7 +78,7 @@ static int run(struct bridge *b, const char *socket)
 	}
 	bus_set_connection_handler(b->bus, on_connection, b);
 	bus_set_reconnect(b->bus, 1);
-	snprintf(name, sizeof(name), BRIDGE_NAME_PREFIX "%s", b->conf->node);
+	snprintf(name, sizeof(name), BRIDGE_NAME_PREFIX "%s.%s", b->conf->bus_id, b->conf->node);
 	if (bus_request_name(b->bus, name, &err) < 0) {
 		log_msg("cannot own %s (is another bridge with node %s on this bus?): %s: %s", name,
 			b->conf->node, err.name, err.message);
