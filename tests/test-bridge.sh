@@ -4,13 +4,13 @@
 # services/echo on B. Calls from A reach echo on B (JSON, errors with their
 # names, no responders, timeouts); introspect on A shows the service on B;
 # events flow both ways exactly once, with a second bridge on A that must
-# not loop them; a third machine exporting the same name shares the calls
+# not loop them; busd B restarts and the bridge carries on; a third machine exporting the same name shares the calls
 # and takes them all when it is killed; killing the nats-server a bridge
 # is connected to moves it to another and calls resume.
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/bridge-lib.sh"
 bridge_need
-plan 24
+plan 26
 
 N=10000
 counter() { on "$1" "$BUSCTL" status | awk -v k="$2" '$1 == k { print $2 }'; }
@@ -19,7 +19,7 @@ now_ms() { date +%s%3N; }
 nats_start_cluster
 bus_start a
 bus_start b
-on b "$ECHO_SVC" 2>"$TEST_TMP/echo-b.log" &
+BUS_ADDRESS="$TEST_TMP/b.sock" "$ECHO_SVC" --reconnect 2>"$TEST_TMP/echo-b.log" &
 _bg_pids="$_bg_pids $!"
 on b "$BUSCTL" --timeout 10 wait org.busd.Echo
 bridge_start b1 b '[export]\nname = org.busd.Echo\n[topics]\npattern = demo.*'
@@ -72,9 +72,24 @@ for dir in "a b" "b a"; do
 		"$(tail -n 1 "$TEST_TMP/count-remote")" "events $N distinct $N"
 done
 
+# ---- busd B restarts: libbus reconnects echo and the bridge, which keeps
+# its configuration (the watch on the exported name, its topics)
+kill -TERM "$BUSD_PID_b"
+wait "$BUSD_PID_b"
+bus_start b
+wait_for 20 grep -q "reconnected to busd" "$TEST_TMP/bridge-b1.log"
+wait_for 20 on a "$PEER" call org.busd.Echo 1
+out=$(on a "$PEER" call org.busd.Echo 20)
+expect_eq "busd B restarted: calls from A reach echo on B again" "$out" "ok 20 failed 0"
+count_start b "$TEST_TMP/count-restart" 100
+on a "$PEER" emit demo.flood 100 >/dev/null
+wait "$LAST_COUNTER"
+expect_eq "  and events from A reach B again, once each" "$(tail -n 1 "$TEST_TMP/count-restart")" \
+	"events 100 distinct 100"
+
 # ---- two machines export the same name: calls are shared, and survive one
 bus_start c
-on c "$ECHO_SVC" 2>"$TEST_TMP/echo-c.log" &
+BUS_ADDRESS="$TEST_TMP/c.sock" "$ECHO_SVC" 2>"$TEST_TMP/echo-c.log" &
 ECHO_C=$!
 _bg_pids="$_bg_pids $!"
 on c "$BUSCTL" --timeout 10 wait org.busd.Echo

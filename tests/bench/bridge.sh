@@ -11,7 +11,7 @@ bridge_need >/dev/null || exit 0
 nats_start_cluster
 bus_start a
 bus_start b
-on b "$ECHO_SVC" 2>/dev/null &
+BUS_ADDRESS="$TEST_TMP/b.sock" "$ECHO_SVC" 2>/dev/null &
 _bg_pids="$_bg_pids $!"
 on b "$BUSCTL" --timeout 10 wait org.busd.Echo
 bridge_start b1 b '[export]\nname = org.busd.Echo\n[topics]\npattern = bench.bridge.*'
