@@ -35,8 +35,10 @@
  * on one bus know each other and each other's events. */
 #define BRIDGE_NAME_PREFIX "org.busd.Bridge."
 
-/* Most messages queued from cnats's threads to the loop. */
+/* Most messages, and bytes of their bodies, queued from cnats's threads to
+ * the loop. */
 #define LINK_QUEUE_MAX 200000
+#define LINK_QUEUE_BYTES (64u * 1024u * 1024u)
 
 struct bridge;
 typedef void (*route_fn)(struct bridge *b, natsMsg *msg, void *arg);
@@ -52,6 +54,7 @@ struct item {
 	struct item *next;
 	struct route *route; /* NULL: a connection change (kind) */
 	natsMsg *msg;
+	size_t bytes;
 	int kind;
 };
 
@@ -73,7 +76,7 @@ struct bridge {
 	int nats_up;
 	pthread_mutex_t lock;
 	struct item *head, **tail;
-	size_t queued, dropped;
+	size_t queued, queued_bytes, dropped;
 	int wake[2];
 	struct event *wake_ev;
 	/* calls.c */

@@ -28,15 +28,18 @@ void log_msg(const char *fmt, ...)
 
 /* ---------------------------------------------------------------- queue */
 
-/* From any thread. A full queue drops the message (counted, and said once
- * per thousand): the loop is behind, and what it holds is bounded. */
+/* From any thread. A full queue (LINK_QUEUE_MAX messages or
+ * LINK_QUEUE_BYTES of bodies) drops the message (counted, and said once per
+ * thousand): the loop is behind, and what it holds is bounded. */
 static void queue_push(struct bridge *b, struct route *route, natsMsg *msg, int kind)
 {
 	struct item *it = malloc(sizeof(*it));
+	size_t bytes = msg ? (size_t)natsMsg_GetDataLength(msg) : 0;
 	int wake = 0, drop = 0;
 
 	pthread_mutex_lock(&b->lock);
-	if (!it || (msg && b->queued >= LINK_QUEUE_MAX)) {
+	if (!it || (msg && (b->queued >= LINK_QUEUE_MAX ||
+			    b->queued_bytes + bytes > LINK_QUEUE_BYTES))) {
 		drop = ++b->dropped % 1000 == 1;
 		free(it);
 		it = NULL;
@@ -45,10 +48,12 @@ static void queue_push(struct bridge *b, struct route *route, natsMsg *msg, int 
 		it->route = route;
 		it->msg = msg;
 		it->kind = kind;
+		it->bytes = bytes;
 		wake = b->head == NULL;
 		*b->tail = it;
 		b->tail = &it->next;
 		b->queued++;
+		b->queued_bytes += bytes;
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (!it) {
@@ -106,6 +111,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	b->head = NULL;
 	b->tail = &b->head;
 	b->queued = 0;
+	b->queued_bytes = 0;
 	pthread_mutex_unlock(&b->lock);
 	while (it) {
 		struct item *next = it->next;
