@@ -237,8 +237,9 @@ static void on_import_call(bus_t *bus, const bus_msg_t *call, void *cd, void *ud
 	}
 	if (s != NATS_OK) {
 		outcall_free(o);
-		bus_call_fail(cd, BRIDGE_ERROR_UNAVAILABLE, "cannot send the call to %s over NATS: %s",
-			      imp->name, natsStatus_GetText(s));
+		bus_call_fail(cd, s == NATS_MAX_PAYLOAD ? BUS_ERROR_LIMITS_EXCEEDED : BRIDGE_ERROR_UNAVAILABLE,
+			      "cannot send the call to %s over NATS: %s (%zu bytes)", imp->name,
+			      natsStatus_GetText(s), call->body_len);
 		return;
 	}
 	o->call = cd;
@@ -396,10 +397,12 @@ static void on_export_call(struct bridge *b, natsMsg *msg, void *arg)
 			       (size_t)natsMsg_GetDataLength(msg),
 			       (uint64_t)b->conf->call_timeout_ms * 1000, in ? on_local_reply : NULL, in);
 	if (r < 0 && in) {
+		const char *name = r == -EINVAL ? BUS_ERROR_INVALID_ARGS :
+				   r == -EMSGSIZE ? BUS_ERROR_LIMITS_EXCEEDED : BRIDGE_ERROR_UNAVAILABLE;
 		snprintf(text, sizeof(text), "node %s cannot call %s on its bus: %s", b->conf->node,
-			 ex->name, r == -EINVAL ? "invalid method or interface" : strerror(-r));
-		reply_publish(b, in->reply, NULL,
-			      r == -EINVAL ? BUS_ERROR_INVALID_ARGS : BRIDGE_ERROR_UNAVAILABLE, text);
+			 ex->name, r == -EINVAL ? "invalid method, interface or body type" :
+			 r == -EMSGSIZE ? "the call is larger than busd accepts" : strerror(-r));
+		reply_publish(b, in->reply, NULL, name, text);
 		free(in);
 	}
 }

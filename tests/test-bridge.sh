@@ -10,7 +10,7 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/bridge-lib.sh"
 bridge_need
-plan 26
+plan 27
 
 N=10000
 counter() { on "$1" "$BUSCTL" status | awk -v k="$2" '$1 == k { print $2 }'; }
@@ -43,6 +43,10 @@ expect_match "an imported name no node exports: bus.Error.NameHasNoOwner" "$out"
 out=$(on a "$BUSCTL" call org.busd.Echo Delay '{"ms":60000,"text":"late"}' 2>&1)
 expect_match "no answer within call_timeout_ms: bus.Error.Timeout" "$out" \
 	"bus\.Error\.Timeout: no answer from the NATS cluster within 2000 ms"
+
+out=$(head -c 2000000 /dev/zero | on a "$BUSCTL" call --raw org.busd.Echo Echo 2>&1)
+expect_match "a call larger than NATS's max_payload: bus.Error.LimitsExceeded" "$out" \
+	"bus\.Error\.LimitsExceeded: cannot send the call to org\.busd\.Echo over NATS: .*2000000 bytes"
 
 # ---- schemas travel
 out=$(on a "$BUSCTL" introspect org.busd.Echo 2>&1)
