@@ -362,6 +362,10 @@ static void on_local_reply(bus_t *bus, const bus_msg_t *reply, const bus_error_t
 	struct incoming *in = ud;
 
 	(void)bus;
+	if (!in->b->nc) {
+		free(in); /* bus_close() at exit: NATS is gone already */
+		return;
+	}
 	if (err)
 		reply_publish(in->b, in->reply, NULL, err->name, err->message);
 	else
