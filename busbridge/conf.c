@@ -24,13 +24,33 @@ struct reader {
 	struct bridge_conf *c;
 };
 
+static __attribute__((format(printf, 2, 3))) int bad(struct reader *r, const char *fmt, ...);
+
+static const char *const sections[] = { "nats", "bridge", "export", "import", "topics" };
+
+static int section_known(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(sections) / sizeof(*sections); i++)
+		if (strlen(sections[i]) == len && !strncmp(sections[i], name, len))
+			return 1;
+	return 0;
+}
+
+/* fgets() that counts lines, and says which [section] is unknown where it
+ * stands: inih tells the handler of keys only, so an empty one would pass. */
 static char *reader_gets(char *str, int num, void *stream)
 {
 	struct reader *r = stream;
 	char *s = fgets(str, num, r->f);
 
-	if (s)
-		r->line++;
+	if (!s)
+		return NULL;
+	r->line++;
+	const char *p = s + strspn(s, " \t");
+	const char *end = *p == '[' ? strchr(p, ']') : NULL;
+	if (end && !section_known(p + 1, (size_t)(end - p - 1)))
+		bad(r, "unknown section %.*s (nats, bridge, export, import, topics)",
+		    (int)(end - p + 1), p);
 	return s;
 }
 
@@ -207,7 +227,7 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
 			return list_add(r, c->topics, &c->n_topics, CONF_MAX_TOPICS, "topic pattern", v);
 		}
 	} else {
-		return bad(r, "unknown section [%s] (nats, bridge, export, import, topics)", section);
+		return 1; /* reported at its [section] line */
 	}
 	return bad(r, "[%s] has no setting '%s'", section, key);
 }
