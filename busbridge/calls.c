@@ -200,7 +200,9 @@ static void on_import_call(bus_t *bus, const bus_msg_t *call, void *cd, void *ud
 	struct outcall *o = NULL;
 
 	(void)bus;
-	if (call->fd_count || call->n_fds) {
+	/* n_fds, not fd_count: a body sent out of line (a sealed memfd) is
+	 * counted in fd_count, and libbus hands it over as the body */
+	if (call->n_fds) {
 		bus_call_fail(cd, BUS_ERROR_INVALID_ARGS,
 			      "file descriptors cannot cross the bridge to %s", imp->name);
 		return;

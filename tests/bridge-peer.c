@@ -7,6 +7,8 @@
  *   bridge-peer call NAME N        N Echo calls to NAME, one after the
  *                                  other; print "ok K failed F" and the
  *                                  first error
+ *   bridge-peer callfd NAME 1      one Echo call to NAME passing a descriptor;
+ *                                  print the reply's text or the error
  *   bridge-peer count PATTERN TOPIC N
  *                                  subscribe to PATTERN, print "ready", count
  *                                  the events on TOPIC and the distinct texts
@@ -118,6 +120,27 @@ static int calls(bus_t *bus, const char *name, unsigned long n)
 	return bad ? 1 : 0;
 }
 
+static int call_fd(bus_t *bus, const char *name)
+{
+	Busd__Examples__EchoRequest req = BUSD__EXAMPLES__ECHO_REQUEST__INIT;
+	uint8_t body[64];
+	int fd = 0; /* stdin: any descriptor will do */
+	bus_error_t err;
+	void *reply = NULL;
+	size_t rlen = 0;
+
+	req.text = "with a descriptor";
+	size_t len = busd__examples__echo_request__pack(&req, body);
+	int r = bus_call_fds(bus, name, NULL, "Echo", "busd.examples.EchoRequest", body, len, &fd, 1,
+			     30ull * 1000000ull, &err, &reply, &rlen, NULL, NULL);
+	if (r == 0)
+		printf("reply %zu bytes\n", rlen);
+	else
+		printf("%s: %s\n", err.name, err.message);
+	free(reply);
+	return r == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	bus_error_t err;
@@ -125,7 +148,8 @@ int main(int argc, char **argv)
 	int status = 2;
 
 	if (argc < 4 || argc != (strcmp(argv[1], "count") ? 4 : 5) ||
-	    (strcmp(argv[1], "emit") && strcmp(argv[1], "count") && strcmp(argv[1], "call"))) {
+	    (strcmp(argv[1], "emit") && strcmp(argv[1], "count") && strcmp(argv[1], "call") &&
+	     strcmp(argv[1], "callfd"))) {
 		fprintf(stderr, "usage: bridge-peer emit TOPIC N | call NAME N | count PATTERN TOPIC N\n");
 		return 2;
 	}
@@ -134,7 +158,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bridge-peer: %s: %s\n", err.name, err.message);
 		return 1;
 	}
-	if (!strcmp(argv[1], "call")) {
+	if (!strcmp(argv[1], "callfd")) {
+		status = call_fd(bus, argv[2]);
+	} else if (!strcmp(argv[1], "call")) {
 		status = calls(bus, argv[2], strtoul(argv[3], NULL, 10));
 	} else if (!strcmp(argv[1], "emit")) {
 		status = emit(bus, argv[2], strtoul(argv[3], NULL, 10));
