@@ -7,7 +7,8 @@
 #                               busbridge or nats-server is absent
 #   nats_start_cluster          start nats 1..3; sets NATS_URLS, NATS_PORT_i
 #   nats_kill I                 SIGKILL nats-server I
-#   bus_start X                 busd on $TEST_TMP/X.sock (BUS_X)
+#   bus_start X [CONF]          busd on $TEST_TMP/X.sock, CONF (printf %b) added
+#                               to its configuration
 #   bridge_start NODE BUS CONF  a bridge on bus BUS (its socket), CONF being
 #                               the [export]/[import]/[topics] part; waits
 #                               until it says it is ready
@@ -71,9 +72,9 @@ nats_kill() {
 # for it past queue_hold_bytes (docs/security.md), which is not what these
 # tests count.
 bus_start() {
-	printf '[limits]\nmax_queued_bytes = 256M\nqueue_hold_bytes = 128M\nmax_queued_bytes_per_uid = 1G\n' \
-		>"$TEST_TMP/busd-test.conf"
-	"$BUSD" -c "$TEST_TMP/busd-test.conf" --socket "$TEST_TMP/$1.sock" 2>"$TEST_TMP/busd-$1.log" &
+	printf '[limits]\nmax_queued_bytes = 256M\nqueue_hold_bytes = 128M\nmax_queued_bytes_per_uid = 1G\n%b\n' \
+		"${2:-}" >"$TEST_TMP/busd-$1.conf"
+	"$BUSD" -c "$TEST_TMP/busd-$1.conf" --socket "$TEST_TMP/$1.sock" 2>"$TEST_TMP/busd-$1.log" &
 	_bg_pids="$_bg_pids $!"
 	eval "BUSD_PID_$1=$!"
 	wait_for 10 env BUS_ADDRESS="$TEST_TMP/$1.sock" "$BUSCTL" status ||

@@ -10,14 +10,15 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/bridge-lib.sh"
 bridge_need
-plan 28
+plan 30
 
 N=10000
 counter() { on "$1" "$BUSCTL" status | awk -v k="$2" '$1 == k { print $2 }'; }
 now_ms() { date +%s%3N; }
 
 nats_start_cluster
-bus_start a
+# bus A's policy binds what the bridge does there as any peer's
+bus_start a '[policy]\ndeny = call org.busd.Echo method=Secret\ndeny = emit demo.secret.*'
 bus_start b
 BUS_ADDRESS="$TEST_TMP/b.sock" "$ECHO_SVC" --reconnect 2>"$TEST_TMP/echo-b.log" &
 _bg_pids="$_bg_pids $!"
@@ -80,6 +81,15 @@ for dir in "a b" "b a"; do
 		"$(tail -n 1 "$TEST_TMP/count-remote")" "events $N distinct $N"
 	echo "# events_dropped by busd: on a $(counter a events_dropped), on b $(counter b events_dropped)"
 done
+
+# ---- busd's policy: imported names and forwarded events pass through it
+out=$(on a "$BUSCTL" call --raw org.busd.Echo Secret </dev/null 2>&1)
+expect_match "a call to an imported name that A's policy denies never leaves A (else: UnknownMethod from B)" \
+	"$out" "bus\.Error\.AccessDenied: call org\.busd\.Echo method Secret is not allowed"
+on b "$BUSCTL" emit --raw demo.secret.x </dev/null
+wait_for 20 grep -q "AccessDenied" "$TEST_TMP/bridge-a1.log" "$TEST_TMP/bridge-a2.log"
+check "an event from B that A's policy denies is refused to the bridge that emits it on A" \
+	'grep -q "busd refused.*AccessDenied" "$TEST_TMP/bridge-a1.log" "$TEST_TMP/bridge-a2.log"'
 
 # ---- busd B restarts: libbus reconnects echo and the bridge, which keeps
 # its configuration (the watch on the exported name, its topics)
