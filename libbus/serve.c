@@ -1,7 +1,7 @@
 /* serve.c - exported services: exporting (and telling busd, again after a
- * reconnect), routing an incoming CALL to a protoc-c service method, and the
- * call object (closure_data) that carries the answer back as a REPLY or
- * ERROR, now or later. */
+ * reconnect), routing an incoming CALL to a protoc-c service method or to a
+ * raw handler (bus_export_raw()), and the call object (closure_data) that
+ * carries the answer back as a REPLY or ERROR, now or later. */
 #include "config.h"
 
 #include <errno.h>
@@ -24,8 +24,17 @@ struct export {
 	bus_done_fn done;
 	void *userdata;
 	char *name; /* NULL: every name the connection has, and its unique id */
-	ProtobufCService *service;
+	ProtobufCService *service; /* NULL for a raw export */
+	char *iface;               /* a raw export's announced service, or NULL */
+	bus_call_fn raw;
+	void *raw_userdata;
 };
+
+/* The service busd is told of: NULL for a raw export that announces none. */
+static const char *export_iface(const struct export *e)
+{
+	return e->service ? e->service->descriptor->name : e->iface;
+}
 
 /* A call being served. The header strings live in the same allocation, so
  * bus_call_msg() stays valid until the answer; the body only during the
@@ -53,12 +62,19 @@ static void incall_free(bus_t *bus, struct incall *c)
 	free(c);
 }
 
-/* Send the REPLY (reply set) or ERROR frame answering the CALL m. The
+/* A reply body given as bytes (bus_reply_raw()). */
+struct raw_body {
+	const char *type;
+	const void *body;
+	size_t len;
+};
+
+/* Send the REPLY (reply or raw set) or ERROR frame answering the CALL m. The
  * caller gets one answer whatever the size: a reply too big for busd is
  * replaced by bus.Error.LimitsExceeded (and -EMSGSIZE returned), an error
  * message too long for the frame is cut. */
 static int answer_send(bus_t *bus, const bus_msg_t *m, const ProtobufCMessage *reply,
-		       const char *ename, const char *emsg)
+		       const struct raw_body *raw, const char *ename, const char *emsg)
 {
 	wire_header h = { .serial = conn_next_serial(bus), .reply_serial = m->serial };
 	char text[sizeof(((bus_error_t *)0)->message)];
@@ -67,10 +83,15 @@ static int answer_send(bus_t *bus, const bus_msg_t *m, const ProtobufCMessage *r
 	if (m->flags & BUS_FLAG_NO_REPLY_EXPECTED)
 		return 0;
 	h.destination = wire_str_c(m->sender);
-	if (reply) {
+	if (reply || raw) {
 		h.kind = WIRE_KIND_REPLY;
-		h.body_type = wire_str_c(reply->descriptor->name);
-		r = conn_send(bus, &h, NULL, 0, reply, NULL);
+		if (raw) {
+			h.body_type = wire_str_c(raw->type);
+			r = conn_send(bus, &h, raw->body, raw->len, NULL, NULL);
+		} else {
+			h.body_type = wire_str_c(reply->descriptor->name);
+			r = conn_send(bus, &h, NULL, 0, reply, NULL);
+		}
 		if (r != -EMSGSIZE)
 			return r;
 		if (bus->max_frame < CONN_MAX_FRAME)
@@ -111,7 +132,7 @@ int answer_error(bus_t *bus, const bus_msg_t *m, const char *name, const char *f
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	return answer_send(bus, m, NULL, name, text);
+	return answer_send(bus, m, NULL, NULL, name, text);
 }
 
 void serve_refuse(bus_t *bus, const bus_msg_t *m, const char *name, const char *why)
@@ -124,8 +145,8 @@ void serve_refuse(bus_t *bus, const bus_msg_t *m, const char *name, const char *
  * A call that came on an earlier connection is not answered on a later
  * one: its sender and serial meant something to the old broker only, and
  * busd answered the caller when the connection went. */
-static int incall_answer(struct incall *c, const ProtobufCMessage *reply, const char *ename,
-			 const char *emsg)
+static int incall_answer_raw(struct incall *c, const ProtobufCMessage *reply,
+			     const struct raw_body *raw, const char *ename, const char *emsg)
 {
 	bus_t *bus = c->bus;
 	int r = -ECONNRESET;
@@ -134,10 +155,27 @@ static int incall_answer(struct incall *c, const ProtobufCMessage *reply, const 
 		return -EALREADY;
 	c->answered = 1;
 	if (conn_usable(bus) && c->generation == bus->generation)
-		r = answer_send(bus, &c->msg, reply, ename, emsg);
+		r = answer_send(bus, &c->msg, reply, raw, ename, emsg);
 	if (!c->in_handler)
 		incall_free(bus, c);
 	return r;
+}
+
+static int incall_answer(struct incall *c, const ProtobufCMessage *reply, const char *ename,
+			 const char *emsg)
+{
+	return incall_answer_raw(c, reply, NULL, ename, emsg);
+}
+
+int bus_reply_raw(void *closure_data, const char *body_type, const void *body, size_t len)
+{
+	struct incall *c = closure_data;
+	struct raw_body raw = { .type = body_type, .body = body, .len = len };
+
+	if (!c || (len && !body) ||
+	    (body_type && body_type[0] && !wire_member_valid(body_type, strlen(body_type))))
+		return -EINVAL;
+	return incall_answer_raw(c, NULL, &raw, NULL, NULL);
 }
 
 static void serve_closure(const ProtobufCMessage *reply, void *closure_data)
@@ -265,16 +303,27 @@ static struct incall *incall_new(bus_t *bus, const bus_msg_t *m)
 /* busd routes to this connection only calls for names it owns or its unique
  * id, so an export under NULL takes any destination it is given. */
 static const ProtobufCMethodDescriptor *method_find(bus_t *bus, const bus_msg_t *m,
-						    ProtobufCService **svc, int *iface_seen)
+						    ProtobufCService **svc, struct export **raw,
+						    int *iface_seen)
 {
 	/* The unique id names the whole connection: it reaches every export. */
 	int to_me = strcmp(m->destination, bus_unique_name(bus)) == 0;
 
 	*iface_seen = 0;
+	*raw = NULL;
 	for (struct export *e = bus->exports; e; e = e->next) {
-		const ProtobufCServiceDescriptor *d = e->service->descriptor;
 		if (e->name && !to_me && strcmp(e->name, m->destination) != 0)
 			continue;
+		if (e->raw) {
+			/* a raw export takes every method of its service (of any
+			 * service when it announced none) */
+			if (!e->iface || !m->interface[0] || strcmp(e->iface, m->interface) == 0) {
+				*raw = e;
+				return NULL;
+			}
+			continue;
+		}
+		const ProtobufCServiceDescriptor *d = e->service->descriptor;
 		if (m->interface[0]) {
 			if (strcmp(d->name, m->interface) != 0)
 				continue;
@@ -302,12 +351,44 @@ static int handler_present(ProtobufCService *svc, unsigned index)
 	return ((handler_fn *)(svc + 1))[index] != NULL;
 }
 
+/* After the handler: a call answered is freed, one kept for later loses
+ * what was valid only during the handler. */
+static void incall_handled(bus_t *bus, struct incall *c)
+{
+	c->in_handler = 0;
+	if (c->answered) {
+		incall_free(bus, c);
+	} else {
+		c->msg.body = NULL;
+		c->msg.body_len = 0;
+		c->msg.n_fds = 0; /* those not taken are closed now */
+		c->msg.fds = NULL;
+	}
+}
+
+static void serve_raw(bus_t *bus, struct export *e, const bus_msg_t *m)
+{
+	struct incall *c = incall_new(bus, m);
+
+	if (!c) {
+		answer_error(bus, m, BUS_ERROR_FAILED, "out of memory");
+		return;
+	}
+	e->raw(bus, &c->msg, c, e->raw_userdata);
+	incall_handled(bus, c);
+}
+
 void serve_dispatch(bus_t *bus, const bus_msg_t *m)
 {
 	ProtobufCService *svc = NULL;
+	struct export *raw;
 	int iface_seen;
-	const ProtobufCMethodDescriptor *md = method_find(bus, m, &svc, &iface_seen);
+	const ProtobufCMethodDescriptor *md = method_find(bus, m, &svc, &raw, &iface_seen);
 
+	if (raw) {
+		serve_raw(bus, raw, m);
+		return;
+	}
 	if (!md) {
 		if (m->interface[0] && !iface_seen)
 			answer_error(bus, m, BUS_ERROR_UNKNOWN_INTERFACE, "%s does not serve %s",
@@ -342,15 +423,7 @@ void serve_dispatch(bus_t *bus, const bus_msg_t *m)
 	}
 	svc->invoke(svc, (unsigned)(md - svc->descriptor->methods), req, serve_closure, c);
 	unpack_free(bus, req);
-	c->in_handler = 0;
-	if (c->answered) {
-		incall_free(bus, c);
-	} else {
-		c->msg.body = NULL;
-		c->msg.body_len = 0;
-		c->msg.n_fds = 0; /* those not taken are closed now */
-		c->msg.fds = NULL;
-	}
+	incall_handled(bus, c);
 }
 
 /* ---------------------------------------------------------------- bus.Peer */
@@ -405,7 +478,7 @@ static int same_name(const char *a, const char *b)
 static void export_request(Bus__ExportRequest *req, const struct export *e, int remove)
 {
 	req->name = (char *)(e->name ? e->name : "");
-	req->service = (char *)e->service->descriptor->name;
+	req->service = (char *)export_iface(e);
 	req->remove = remove;
 }
 
@@ -415,6 +488,7 @@ static void export_free(struct export *e)
 	bus_slot_unref(e->schema);
 	free(e->schema_err);
 	free(e->name);
+	free(e->iface);
 	free(e);
 }
 
@@ -430,7 +504,7 @@ static void export_remove(bus_t *bus, struct export *e, int tell)
 	}
 	if (e->query)
 		call_cancel(bus, e->query);
-	if (tell && e->gen == bus->generation) {
+	if (tell && e->gen == bus->generation && export_iface(e)) {
 		Bus__ExportRequest req = BUS__EXPORT_REQUEST__INIT;
 		export_request(&req, e, 1);
 		control_oneway(bus, "Export", &req.base);
@@ -513,7 +587,7 @@ static void schema_answer(bus_t *bus, const bus_error_t *err, void *userdata)
 
 	if (err && !e->schema_err && (e->schema_err = malloc(sizeof(*e->schema_err)))) {
 		*e->schema_err = *err;
-		schema_message(e->schema_err, e->service->descriptor->name);
+		schema_message(e->schema_err, export_iface(e));
 	}
 }
 
@@ -529,7 +603,10 @@ static int schema_upload_async(bus_t *bus, struct export *e)
 	return r;
 }
 
+/* A protoc-c service (service set), or a raw handler (raw set) announced as
+ * iface (NULL: none). */
 static int export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
+		  const char *iface, bus_call_fn raw, void *raw_userdata,
 		  bus_done_fn done, void *userdata, int async, bus_error_t *err)
 {
 	Bus__ExportRequest req = BUS__EXPORT_REQUEST__INIT;
@@ -540,7 +617,8 @@ static int export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCServ
 	if (slot)
 		*slot = NULL;
 	bus_error_clear(err);
-	if (!bus || !service || !service->descriptor || !service->invoke ||
+	if (!bus || (raw ? service != NULL : !service || !service->descriptor || !service->invoke) ||
+	    (iface && !wire_member_valid(iface, strlen(iface))) ||
 	    (name && !wire_name_valid(name, strlen(name)))) {
 		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no service, or not a well-known name");
 		return -EINVAL;
@@ -552,29 +630,38 @@ static int export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCServ
 	if (!conn_usable(bus) && !conn_reconnecting(bus))
 		return call_send_error(bus, -ECONNRESET, NULL, err);
 	for (tail = &bus->exports; *tail; tail = &(*tail)->next) {
-		if ((*tail)->service == service && same_name((*tail)->name, name)) {
+		const struct export *o = *tail;
+		if (same_name(o->name, name) &&
+		    (raw ? o->raw && same_name(o->iface, iface) : o->service == service)) {
 			bus_error_set(err, BUS_ERROR_INVALID_ARGS, "%s is exported already",
-				      service->descriptor->name);
+				      raw ? (iface ? iface : "a raw handler") : service->descriptor->name);
 			return -EEXIST;
 		}
 	}
 	struct export *e = calloc(1, sizeof(*e));
-	if (!e || (name && !(e->name = strdup(name))) ||
-	    slot_prepare(bus, slot, SLOT_EXPORT, userdata, &sl) < 0) {
-		if (e)
+	if (!e || (name && !(e->name = strdup(name))) || (iface && !(e->iface = strdup(iface))) ||
+	    slot_prepare(bus, slot, SLOT_EXPORT, raw ? raw_userdata : userdata, &sl) < 0) {
+		if (e) {
 			free(e->name);
+			free(e->iface);
+		}
 		free(e);
 		bus_error_set(err, BUS_ERROR_FAILED, "out of memory");
 		return -ENOMEM;
 	}
 	e->service = service;
+	e->raw = raw;
+	e->raw_userdata = raw_userdata;
 	e->done = done;
 	e->userdata = userdata;
-	if (schema_needed(bus, service))
+	/* a raw export's schema is the program's to upload (bus_add_schema()) */
+	if (service && schema_needed(bus, service))
 		r = async ? schema_upload_async(bus, e) : schema_upload(bus, service, err);
 	/* Reconnecting (also when the loss cuts the call off), the new
 	 * connection announces it with the others. */
-	if (r == 0 && !conn_reconnecting(bus)) {
+	if (r == 0 && !export_iface(e))
+		e->gen = bus->generation; /* nothing to announce */
+	else if (r == 0 && !conn_reconnecting(bus)) {
 		export_request(&req, e, 0);
 		e->gen = bus->generation;
 		if (async) {
@@ -615,13 +702,23 @@ static int export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCServ
 int bus_export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
 	       bus_error_t *err)
 {
-	return export(bus, slot, name, service, NULL, NULL, 0, err);
+	return export(bus, slot, name, service, NULL, NULL, NULL, NULL, NULL, 0, err);
+}
+
+int bus_export_raw(bus_t *bus, bus_slot_t **slot, const char *name, const char *interface,
+		   bus_call_fn fn, void *userdata, bus_error_t *err)
+{
+	if (!fn) {
+		bus_error_set(err, BUS_ERROR_INVALID_ARGS, "no handler");
+		return -EINVAL;
+	}
+	return export(bus, slot, name, NULL, interface, fn, userdata, NULL, NULL, 0, err);
 }
 
 int bus_export_async(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
 		     bus_done_fn done, void *userdata)
 {
-	return export(bus, slot, name, service, done, userdata, 1, NULL);
+	return export(bus, slot, name, service, NULL, NULL, NULL, done, userdata, 1, NULL);
 }
 
 int serve_restore(bus_t *bus)
@@ -633,9 +730,11 @@ int serve_restore(bus_t *bus)
 		if (e->gen == bus->generation)
 			continue;
 		e->gen = bus->generation;
+		if (!export_iface(e))
+			continue;
 		export_request(&req, e, 0);
 		int r = restore_call(bus, "Export", &req.base, BUS_CONN_EXPORT_FAILED,
-				     e->service->descriptor->name);
+				     export_iface(e));
 		if (r < 0)
 			return r;
 		sent++;

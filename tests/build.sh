@@ -16,6 +16,8 @@ cd "$src"
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev \
 libprotobuf-c-dev protobuf-c-compiler libinih-dev protobuf-compiler libprotobuf-dev \
 libjson-c-dev python3 systemd clang tshark"
+# busbridge (docs/bridge.md): cnats to build it, nats-server for its tests.
+PKGS="$PKGS nats-server libnats-dev"
 
 install_deps() {
 	missing=""

@@ -409,6 +409,29 @@ int bus_export(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService
 	       bus_error_t *err);
 int bus_export_async(bus_t *bus, bus_slot_t **slot, const char *name, ProtobufCService *service,
 		     bus_done_fn done, void *userdata);
+/* Serve CALLs addressed to name (as bus_export()) without protoc-c code:
+ * fn runs from bus_process() for each CALL whose interface is interface or
+ * empty, or for every CALL to name when interface is NULL, with the frame
+ * as it came (its body is not unpacked; call->body is valid until fn
+ * returns, the rest until the call is answered) and closure_data, which
+ * answers it as a method handler's does: bus_reply_raw(), bus_call_fail(),
+ * now or later, exactly once. interface (a fully-qualified protobuf
+ * service) is what busd is told is served under name, for Introspect; no
+ * schema is made for it: upload one that declares it with bus_add_schema()
+ * first. NULL tells busd nothing. Programs that forward calls they do not
+ * know the types of (a bridge, a proxy) use it. Returns as bus_export(),
+ * -EEXIST for the same (name, interface) twice. */
+typedef void (*bus_call_fn)(bus_t *bus, const bus_msg_t *call, void *closure_data,
+			    void *userdata);
+int bus_export_raw(bus_t *bus, bus_slot_t **slot, const char *name, const char *interface,
+		   bus_call_fn fn, void *userdata, bus_error_t *err);
+/* Answer a call (closure_data of a handler) with len bytes of body, of
+ * type body_type (NULL or "": untyped). A reply too big to send is
+ * replaced by bus.Error.LimitsExceeded, as for a generated handler's.
+ * Returns 0, -EALREADY (answered before), -ECONNRESET, -EMSGSIZE or
+ * -EINVAL. */
+int bus_reply_raw(void *closure_data, const char *body_type, const void *body, size_t len);
+
 /* Upload the schema of the services this connection exports: the
  * FileDescriptorSet of their .proto files (protoc --include_imports
  * --descriptor_set_out; the build can link it in as a byte array). busd

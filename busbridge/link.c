@@ -1,0 +1,265 @@
+/* link.c - the connection to the NATS cluster: bridge.conf's options passed
+ * to cnats, and the hand-over of what cnats's threads receive to the loop
+ * thread (a locked queue and a pipe that wakes the loop), since libbus is
+ * used from that thread only. cnats reconnects to another server of the
+ * cluster by itself and subscribes again there. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bridge.h"
+
+void log_msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---------------------------------------------------------------- queue */
+
+/* From any thread. A full queue (LINK_QUEUE_MAX messages or
+ * LINK_QUEUE_BYTES of bodies) drops the message (counted, and said once per
+ * thousand): the loop is behind, and what it holds is bounded. */
+static void queue_push(struct bridge *b, struct route *route, natsMsg *msg, int kind)
+{
+	struct item *it = malloc(sizeof(*it));
+	size_t bytes = msg ? (size_t)natsMsg_GetDataLength(msg) : 0;
+	int wake = 0, drop = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (!it || (msg && (b->queued >= LINK_QUEUE_MAX ||
+			    b->queued_bytes + bytes > LINK_QUEUE_BYTES))) {
+		drop = ++b->dropped % 1000 == 1;
+		free(it);
+		it = NULL;
+	} else {
+		it->next = NULL;
+		it->route = route;
+		it->msg = msg;
+		it->kind = kind;
+		it->bytes = bytes;
+		wake = b->head == NULL;
+		*b->tail = it;
+		b->tail = &it->next;
+		b->queued++;
+		b->queued_bytes += bytes;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (!it) {
+		if (drop)
+			log_msg("the loop is behind: %zu messages from NATS dropped so far", b->dropped);
+		natsMsg_Destroy(msg);
+		return;
+	}
+	if (wake) {
+		char c = 1;
+		ssize_t n = write(b->wake[1], &c, 1);
+		(void)n; /* a full pipe has a wake-up pending already */
+	}
+}
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+	struct route *route = closure;
+
+	(void)nc;
+	(void)sub;
+	queue_push(route->b, route, msg, 0);
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	queue_push(closure, NULL, NULL, LINK_DISCONNECTED);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	queue_push(closure, NULL, NULL, LINK_RECONNECTED);
+}
+
+static void on_closed(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	queue_push(closure, NULL, NULL, LINK_CLOSED);
+}
+
+/* The loop's side: take the whole queue at once, then handle it in order. */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct bridge *b = arg;
+	char buf[256];
+	struct item *it;
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&b->lock);
+	it = b->head;
+	b->head = NULL;
+	b->tail = &b->head;
+	b->queued = 0;
+	b->queued_bytes = 0;
+	pthread_mutex_unlock(&b->lock);
+	while (it) {
+		struct item *next = it->next;
+		if (it->route) {
+			if (!b->stopping)
+				it->route->fn(b, it->msg, it->route->arg);
+			natsMsg_Destroy(it->msg);
+		} else {
+			if (it->kind == LINK_DISCONNECTED) {
+				b->nats_up = 0;
+				log_msg("lost the NATS server; reconnecting to another of the cluster");
+			} else if (it->kind == LINK_RECONNECTED) {
+				char url[256] = "";
+				b->nats_up = 1;
+				natsConnection_GetConnectedUrl(b->nc, url, sizeof(url));
+				log_msg("reconnected to NATS at %s", url);
+			} else {
+				b->nats_up = 0;
+			}
+			calls_link_event(b, it->kind);
+		}
+		free(it);
+		it = next;
+	}
+}
+
+/* ---------------------------------------------------------------- connect */
+
+static int check(natsStatus s, const char *what)
+{
+	if (s == NATS_OK)
+		return 0;
+	log_msg("NATS: %s: %s (%s)", what, natsStatus_GetText(s), nats_GetLastError(NULL));
+	return -1;
+}
+
+int link_connect(struct bridge *b)
+{
+	const struct bridge_conf *c = b->conf;
+	natsOptions *o = NULL;
+	int r = -1;
+
+	pthread_mutex_init(&b->lock, NULL);
+	b->tail = &b->head;
+	if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_msg("pipe: %s", strerror(errno));
+		return -1;
+	}
+	b->wake_ev = event_new(b->base, b->wake[0], EV_READ | EV_PERSIST, on_wake, b);
+	if (!b->wake_ev || event_add(b->wake_ev, NULL) < 0)
+		return -1;
+	if (check(natsOptions_Create(&o), "options") < 0 ||
+	    check(natsOptions_SetServers(o, (const char **)c->servers, (int)c->n_servers),
+		  "servers") < 0 ||
+	    check(natsOptions_SetName(o, c->node), "name") < 0 ||
+	    /* the bridge never wants what it publishes itself */
+	    check(natsOptions_SetNoEcho(o, true), "no echo") < 0 ||
+	    /* a call waits for each message: no flusher delay (about 1 ms) */
+	    check(natsOptions_SetSendAsap(o, true), "send asap") < 0 ||
+	    check(natsOptions_SetMaxReconnect(o, -1), "reconnects") < 0 ||
+	    check(natsOptions_SetReconnectWait(o, 100), "reconnect wait") < 0 ||
+	    check(natsOptions_SetPingInterval(o, 2000), "ping interval") < 0 ||
+	    check(natsOptions_SetMaxPingsOut(o, 2), "pings out") < 0 ||
+	    check(natsOptions_SetDisconnectedCB(o, on_disconnected, b), "callbacks") < 0 ||
+	    check(natsOptions_SetReconnectedCB(o, on_reconnected, b), "callbacks") < 0 ||
+	    check(natsOptions_SetClosedCB(o, on_closed, b), "callbacks") < 0)
+		goto out;
+	if ((c->user || c->password) &&
+	    check(natsOptions_SetUserInfo(o, c->user, c->password), "user and password") < 0)
+		goto out;
+	if (c->token && check(natsOptions_SetToken(o, c->token), "token") < 0)
+		goto out;
+	if (c->credentials &&
+	    check(natsOptions_SetUserCredentialsFromFiles(o, c->credentials, NULL), c->credentials) < 0)
+		goto out;
+	if (c->nkey_seed && check(natsOptions_SetNKeyFromSeed(o, NULL, c->nkey_seed), c->nkey_seed) < 0)
+		goto out;
+	if (c->tls && check(natsOptions_SetSecure(o, true), "tls") < 0)
+		goto out;
+	if (c->tls_ca && check(natsOptions_LoadCATrustedCertificates(o, c->tls_ca), c->tls_ca) < 0)
+		goto out;
+	if ((c->tls_cert || c->tls_key) &&
+	    check(natsOptions_LoadCertificatesChain(o, c->tls_cert, c->tls_key), "tls_cert/tls_key") < 0)
+		goto out;
+	if (c->tls_hostname && check(natsOptions_SetExpectedHostname(o, c->tls_hostname),
+				     "tls_hostname") < 0)
+		goto out;
+	if (c->tls_skip_verify && check(natsOptions_SkipServerVerification(o, true),
+					"tls_skip_verify") < 0)
+		goto out;
+	if (check(natsConnection_Connect(&b->nc, o), "connect") < 0)
+		goto out;
+	b->nats_up = 1;
+	r = 0;
+out:
+	natsOptions_Destroy(o);
+	return r;
+}
+
+int link_subscribe(struct bridge *b, natsSubscription **sub, const char *subject,
+		   const char *queue, struct route *route)
+{
+	natsStatus s;
+
+	route->b = b;
+	if (queue)
+		s = natsConnection_QueueSubscribe(sub, b->nc, subject, queue, on_msg, route);
+	else
+		s = natsConnection_Subscribe(sub, b->nc, subject, on_msg, route);
+	if (s == NATS_OK)
+		/* the loop's queue is the bound (LINK_QUEUE_MAX): cnats hands over at once */
+		s = natsSubscription_SetPendingLimits(*sub, 65536, 64 * 1024 * 1024);
+	return check(s, subject);
+}
+
+const char *link_header(natsMsg *msg, const char *key)
+{
+	const char *v = NULL;
+
+	if (natsMsgHeader_Get(msg, key, &v) != NATS_OK || !v)
+		return "";
+	return v;
+}
+
+/* After every subscription is gone: what is still queued is dropped. */
+void link_close(struct bridge *b)
+{
+	if (!b->tail)
+		return; /* never connected */
+	if (b->nc) {
+		natsConnection_Destroy(b->nc);
+		b->nc = NULL;
+	}
+	struct item *it = b->head;
+	while (it) {
+		struct item *next = it->next;
+		natsMsg_Destroy(it->msg);
+		free(it);
+		it = next;
+	}
+	b->head = NULL;
+	b->tail = &b->head;
+	if (b->wake_ev)
+		event_free(b->wake_ev);
+	b->wake_ev = NULL;
+	if (b->wake[0] > 0) {
+		close(b->wake[0]);
+		close(b->wake[1]);
+	}
+	pthread_mutex_destroy(&b->lock);
+}
