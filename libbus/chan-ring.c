@@ -4,7 +4,7 @@
  * the other side, and only wakes it when its waiter word says it sleeps.
  *
  * Waiting: a side first looks again for a while without a system call
- * (SPIN, DATA_LOOKS below), then sleeps: first in FUTEX_WAIT on the waiter
+ * (SPIN, LOOK_NS below), then sleeps: first in FUTEX_WAIT on the waiter
  * word (shared, so not the PRIVATE variant), for a slice of 20 ms; when the
  * slice runs out, it waits on in poll() on its end of the socket pair, with
  * CHAN_WAIT_LOOP set so that the other side sends it a byte. A futex cannot
@@ -40,7 +40,7 @@
  * consumer (the tail's line changes once a batch). */
 #define SPIN 64
 
-/* A consumer that finds the ring empty looks again DATA_LOOKS times,
+/* A consumer that finds the ring empty looks again CHAN_DATA_LOOKS times,
  * LOOK_NS apart, before it sleeps, and does not touch the shared area in
  * between. Each look at the head takes its cache line from the producer,
  * which writes it for every message: a consumer that looks as soon as it
@@ -50,10 +50,11 @@
  * again and again, and sleeps and is woken every few dozen messages. Looks
  * this far apart let the producer write a batch undisturbed (a hundred
  * messages of 64 B at 20 ns each), which the consumer then takes in one
- * go. A message that comes within DATA_LOOKS * LOOK_NS of the ring running
- * empty is seen within LOOK_NS, without a system call on either side; the
- * cost is that much CPU time spun before a consumer sleeps. */
-#define DATA_LOOKS 8
+ * go. A message that comes within CHAN_DATA_LOOKS * LOOK_NS of the ring
+ * running empty is seen within LOOK_NS, without a system call on either
+ * side; the cost is that much CPU time spun before a consumer sleeps. With
+ * one CPU online the producer cannot run while the consumer looks, so the
+ * consumer sleeps at once (e->data_looks 0, set by channel.c). */
 #define LOOK_NS 2000u
 
 static inline void cpu_relax(void)
@@ -273,7 +274,7 @@ int chan_peek(struct chan_end *e, const void **data, size_t *len, int flags)
 				return 0;
 			break;
 		}
-		int w = wait_on(e, &e->in->rwait, has_data, DATA_LOOKS, LOOK_NS, flags);
+		int w = wait_on(e, &e->in->rwait, has_data, e->data_looks, LOOK_NS, flags);
 		if (w < 0)
 			return w;
 	}
