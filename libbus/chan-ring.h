@@ -65,10 +65,13 @@ struct chan_end {
 	int sock;          /* liveness and loop wake-ups; -1: none (fuzzing) */
 	int dead;          /* the socket says the other side is gone */
 	int broken;        /* -EPROTO once the other side broke a rule */
+	int data_looks;    /* looks at an empty ring before sleeping (chan-ring.c):
+	                    * CHAN_DATA_LOOKS, 0 with one CPU online */
 	uint64_t want;     /* the room a waiting send needs */
 };
 
 #define CHAN_NONBLOCK 0x1 /* BUS_CHANNEL_NONBLOCK */
+#define CHAN_DATA_LOOKS 8 /* struct chan_end's data_looks, with two CPUs or more */
 
 /* As bus_channel_send(), _peek(), _consume(). */
 long chan_send(struct chan_end *e, const void *buf, size_t len, int flags);

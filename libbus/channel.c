@@ -65,6 +65,7 @@ static int map_area(bus_channel_t *ch, int memfd, uint64_t size, unsigned side)
 	e->in = &e->shm->ring[side ^ 1u];
 	e->out_data = ring[side];
 	e->in_data = ring[side ^ 1u];
+	e->data_looks = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? CHAN_DATA_LOOKS : 0;
 	return 0;
 }
 
