@@ -4,6 +4,7 @@
  * all kill what is left and remove the temporary directory. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -332,6 +333,21 @@ const char *harness_dir(void)
 pid_t harness_busd_pid(void)
 {
 	return busd_pid;
+}
+
+int harness_busd_fds(void)
+{
+	char path[64];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)harness_busd_pid());
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 static int status_of(int st)

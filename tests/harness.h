@@ -30,6 +30,8 @@ void harness_start_conf(const char *fmt, ...) __attribute__((format(printf, 1, 2
 const char *harness_socket(void);
 const char *harness_dir(void);
 pid_t harness_busd_pid(void);
+/* How many descriptors busd has open (/proc/PID/fd), or -1. */
+int harness_busd_fds(void);
 
 /* SIGTERM busd and wait for it. Returns its exit status, 128 + signal when
  * it died of a signal, or -ETIMEDOUT (it is then killed). */

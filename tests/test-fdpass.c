@@ -42,20 +42,6 @@
 #define NAME "org.test.Fd"
 #define LIMIT 4 /* limits.max_fds_per_frame */
 
-static int busd_fds(void)
-{
-	char path[64];
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)harness_busd_pid());
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 static raw_conn *fresh(raw_conn *c)
 {
@@ -136,7 +122,7 @@ static int settled_fds(void)
 		peers = r ? r->peers : 0;
 		bus__stats_reply__free_unpacked(r, NULL);
 	} while (peers != 1 && harness_now_ms() < until);
-	int n = busd_fds();
+	int n = harness_busd_fds();
 	raw_close(&c);
 	return n;
 }
@@ -414,7 +400,7 @@ static void test_dead_receiver(void)
 	}
 	close(nul);
 	sync_with(&caller);
-	int during = busd_fds();
+	int during = harness_busd_fds();
 	ok(during > base, "while they wait, busd holds their descriptors (%d, %d before)", during, base);
 	Bus__StatsRequest sreq = BUS__STATS_REQUEST__INIT;
 	raw_frame sf;

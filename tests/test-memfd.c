@@ -61,20 +61,6 @@
 #define LIMIT "300M" /* limits.max_memfd_body_size */
 #define BIG (256u * MIB)
 
-static int busd_fds(void)
-{
-	char path[64];
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)harness_busd_pid());
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 /* Lines of busd's /proc/PID/maps that map a memfd. */
 static int busd_memfd_maps(void)
@@ -199,7 +185,7 @@ static int settled_fds(unsigned peers)
 		now = r ? r->peers : 0;
 		bus__stats_reply__free_unpacked(r, NULL);
 	} while (now != peers + 1 && harness_now_ms() < until);
-	int n = busd_fds();
+	int n = harness_busd_fds();
 	raw_close(&c);
 	return n;
 }

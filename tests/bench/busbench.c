@@ -192,9 +192,29 @@ int time_to_look(const struct workload *w, uint64_t sent)
 	return (sent & 255) == 0 || w->body > 4096;
 }
 
+/* The fields of /proc/PID/stat after "pid (comm)" (comm may hold spaces
+ * and parentheses), read into buf: state, ppid, pgrp, session, tty_nr,
+ * tpgid, flags, minflt (field 10), ... utime and stime (14, 15). */
+static const char *stat_fields(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	size_t n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	if (!p)
+		die("%s: no command name", path);
+	return p + 1;
+}
+
 uint64_t minflt_of(pid_t pid)
 {
-	char path[64], buf[1024];
+	char buf[1024];
 	unsigned long long v = 0;
 
 	if (pid == 0) {
@@ -204,18 +224,8 @@ uint64_t minflt_of(pid_t pid)
 	}
 	if (pid < 0)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		die("%s: %s", path, strerror(errno));
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* After "pid (comm)" (comm may hold spaces and parentheses): state,
-	 * ppid, pgrp, session, tty_nr, tpgid, flags, then minflt (field 10). */
-	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %llu", &v) != 1)
-		die("%s: no minflt field", path);
+	if (sscanf(stat_fields(pid, buf, sizeof(buf)), " %*c %*d %*d %*d %*d %*d %*u %llu", &v) != 1)
+		die("/proc/%d/stat: no minflt field", (int)pid);
 	return (uint64_t)v;
 }
 
@@ -223,22 +233,14 @@ uint64_t minflt_of(pid_t pid)
  * (/proc/PID/stat fields 14 and 15); 0 for pid <= 0. */
 static uint64_t cpu_of(pid_t pid)
 {
-	char path[64], buf[1024];
+	char buf[1024];
 	unsigned long long u = 0, s = 0;
 
 	if (pid <= 0)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		die("%s: %s", path, strerror(errno));
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &u,
-			 &s) != 2)
-		die("%s: cannot read utime and stime", path);
+	if (sscanf(stat_fields(pid, buf, sizeof(buf)),
+		   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &u, &s) != 2)
+		die("/proc/%d/stat: cannot read utime and stime", (int)pid);
 	return (uint64_t)(u + s);
 }
 
