@@ -43,11 +43,18 @@
 struct bridge;
 typedef void (*route_fn)(struct bridge *b, natsMsg *msg, void *arg);
 
-/* What a NATS subscription hands its messages to. */
+/* What a NATS subscription hands its messages to. A synchronous one
+ * (async 0) is read on the loop thread after each read of the socket
+ * (link.c); the inbox of replies is asynchronous, since cnats reports "no
+ * responders" to a synchronous subscription without the message that
+ * says which request it answers. */
 struct route {
 	struct bridge *b;
 	route_fn fn;
 	void *arg;
+	int async;
+	natsSubscription *sub; /* synchronous: on b->routes */
+	struct route *next;
 };
 
 struct item {
@@ -79,6 +86,11 @@ struct bridge {
 	size_t queued, queued_bytes, dropped;
 	int wake[2];
 	struct event *wake_ev;
+	pthread_mutex_t ev_lock;         /* nats_rd, nats_wr: cnats's threads */
+	natsConnection *nc_ev;           /* as cnats gave it to ev_attach */
+	struct event *nats_rd, *nats_wr; /* cnats's socket on the loop */
+	struct route *routes;            /* the synchronous subscriptions */
+	unsigned routes_gen;
 	/* calls.c */
 	char inbox[128];
 	natsSubscription *inbox_sub;
@@ -99,6 +111,7 @@ int link_connect(struct bridge *b);
 void link_close(struct bridge *b);
 int link_subscribe(struct bridge *b, natsSubscription **sub, const char *subject,
 		   const char *queue, struct route *route);
+void link_unsubscribe(struct bridge *b, natsSubscription **sub, struct route *route);
 const char *link_header(natsMsg *msg, const char *key);
 void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

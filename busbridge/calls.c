@@ -421,18 +421,10 @@ static void on_schema_request(struct bridge *b, natsMsg *msg, void *arg)
 	schema_serve(b, ex->name, msg);
 }
 
-static void export_unsubscribe(struct export *ex)
+static void export_unsubscribe(struct bridge *b, struct export *ex)
 {
-	if (ex->call_sub) {
-		natsSubscription_Unsubscribe(ex->call_sub);
-		natsSubscription_Destroy(ex->call_sub);
-		ex->call_sub = NULL;
-	}
-	if (ex->schema_sub) {
-		natsSubscription_Unsubscribe(ex->schema_sub);
-		natsSubscription_Destroy(ex->schema_sub);
-		ex->schema_sub = NULL;
-	}
+	link_unsubscribe(b, &ex->call_sub, &ex->call_route);
+	link_unsubscribe(b, &ex->schema_sub, &ex->schema_route);
 }
 
 /* Offered to the cluster only while something on this bus owns the name:
@@ -458,7 +450,7 @@ static void on_export_owner(bus_t *bus, const char *name, const char *owner, voi
 			ex->schema_sub = NULL;
 		log_msg("exporting %s (owner %s) to the cluster", name, owner);
 	} else if (!owner && ex->call_sub) {
-		export_unsubscribe(ex);
+		export_unsubscribe(b, ex);
 		log_msg("%s has no owner on this bus: no longer exported", name);
 	}
 }
@@ -495,6 +487,7 @@ int calls_start(struct bridge *b)
 	natsInbox_Destroy(inbox);
 	snprintf(subject, sizeof(subject), "%s.*", b->inbox);
 	b->inbox_route.fn = on_inbox;
+	b->inbox_route.async = 1;
 	if (link_subscribe(b, &b->inbox_sub, subject, NULL, &b->inbox_route) < 0)
 		return -1;
 	for (size_t i = 0; i < b->conf->n_exports; i++)
@@ -536,7 +529,7 @@ void calls_stop(struct bridge *b)
 	while (b->exports) {
 		struct export *ex = b->exports;
 		b->exports = ex->next;
-		export_unsubscribe(ex);
+		export_unsubscribe(b, ex);
 		bus_slot_unref(ex->watch);
 		free(ex->name);
 		free(ex);
@@ -548,9 +541,5 @@ void calls_stop(struct bridge *b)
 		free(imp->name);
 		free(imp);
 	}
-	if (b->inbox_sub) {
-		natsSubscription_Unsubscribe(b->inbox_sub);
-		natsSubscription_Destroy(b->inbox_sub);
-		b->inbox_sub = NULL;
-	}
+	link_unsubscribe(b, &b->inbox_sub, &b->inbox_route);
 }

@@ -262,10 +262,7 @@ void events_stop(struct bridge *b)
 	while (b->topics) {
 		struct topic *t = b->topics;
 		b->topics = t->next;
-		if (t->sub) {
-			natsSubscription_Unsubscribe(t->sub);
-			natsSubscription_Destroy(t->sub);
-		}
+		link_unsubscribe(b, &t->sub, &t->route);
 		bus_slot_unref(t->slot);
 		free(t->pattern);
 		free(t);

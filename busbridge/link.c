@@ -1,8 +1,14 @@
 /* link.c - the connection to the NATS cluster: bridge.conf's options passed
- * to cnats, and the hand-over of what cnats's threads receive to the loop
- * thread (a locked queue and a pipe that wakes the loop), since libbus is
- * used from that thread only. cnats reconnects to another server of the
- * cluster by itself and subscribes again there. */
+ * to cnats, cnats's socket read on the loop thread (cnats's external event
+ * loop), and the hand-over to the loop thread of what cnats's threads
+ * deliver (a locked queue and a pipe that wakes the loop), since libbus is
+ * used from that thread only. Calls, schema requests and events come on
+ * synchronous subscriptions, taken on the loop right after the read that
+ * brought them: no thread hand-off. The inbox of replies and the
+ * connection's changes still come through cnats's threads and the queue.
+ * cnats reconnects to another server of the cluster by itself (on its own
+ * thread, which attaches the new socket to the loop) and subscribes again
+ * there. */
 #include "config.h"
 
 #include <errno.h>
@@ -138,6 +144,114 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* ---------------------------------------------------------------- event loop */
+
+/* The synchronous subscriptions' messages, in the order of the list; a
+ * route's function may end subscriptions (routes_gen), then the walk starts
+ * again. */
+static void take_sync(struct bridge *b)
+{
+	struct route *r;
+	natsMsg *msg;
+	natsStatus s;
+
+again:
+	for (r = b->routes; r; r = r->next) {
+		while ((s = natsSubscription_NextMsg(&msg, r->sub, 0)) == NATS_OK ||
+		       s == NATS_SLOW_CONSUMER) {
+			if (s == NATS_SLOW_CONSUMER) {
+				log_msg("the loop is behind: NATS dropped messages for a subscription");
+				continue;
+			}
+			unsigned gen = b->routes_gen;
+			if (!b->stopping)
+				r->fn(b, msg, r->arg);
+			natsMsg_Destroy(msg);
+			if (gen != b->routes_gen)
+				goto again;
+		}
+	}
+}
+
+static void on_nats_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct bridge *b = arg;
+
+	(void)fd;
+	if (what & EV_READ) {
+		natsConnection_ProcessReadEvent(b->nc_ev);
+		take_sync(b);
+	}
+	if (what & EV_WRITE)
+		natsConnection_ProcessWriteEvent(b->nc_ev);
+}
+
+static void finalized(struct event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+}
+
+/* From the loop or from cnats's reconnect thread: an event of the old
+ * socket may be running on the loop, so it is freed there once done. */
+static void drop_events(struct bridge *b)
+{
+	if (b->nats_rd)
+		event_free_finalize(0, b->nats_rd, finalized);
+	if (b->nats_wr)
+		event_free_finalize(0, b->nats_wr, finalized);
+	b->nats_rd = b->nats_wr = NULL;
+}
+
+/* cnats's callbacks of natsOptions_SetEventLoop: at each (re)connection,
+ * to poll for reading or writing, and at the end. */
+static natsStatus ev_attach(void **data, void *loop, natsConnection *nc, natsSock sock)
+{
+	struct bridge *b = loop;
+
+	pthread_mutex_lock(&b->ev_lock);
+	drop_events(b);
+	b->nc_ev = nc;
+	b->nats_rd = event_new(b->base, sock, EV_READ | EV_PERSIST, on_nats_io, b);
+	b->nats_wr = event_new(b->base, sock, EV_WRITE | EV_PERSIST, on_nats_io, b);
+	int ok = b->nats_rd && b->nats_wr && event_add(b->nats_rd, NULL) == 0;
+	pthread_mutex_unlock(&b->ev_lock);
+	*data = b;
+	return ok ? NATS_OK : NATS_NO_MEMORY;
+}
+
+static natsStatus ev_poll(struct bridge *b, int write, bool add)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&b->ev_lock);
+	struct event *ev = write ? b->nats_wr : b->nats_rd;
+	if (ev)
+		r = add ? event_add(ev, NULL) : event_del_noblock(ev);
+	pthread_mutex_unlock(&b->ev_lock);
+	return r == 0 ? NATS_OK : NATS_ERR;
+}
+
+static natsStatus ev_read(void *data, bool add)
+{
+	return ev_poll(data, 0, add);
+}
+
+static natsStatus ev_write(void *data, bool add)
+{
+	return ev_poll(data, 1, add);
+}
+
+static natsStatus ev_detach(void *data)
+{
+	struct bridge *b = data;
+
+	pthread_mutex_lock(&b->ev_lock);
+	drop_events(b);
+	pthread_mutex_unlock(&b->ev_lock);
+	return NATS_OK;
+}
+
 /* ---------------------------------------------------------------- connect */
 
 static int check(natsStatus s, const char *what)
@@ -155,6 +269,7 @@ int link_connect(struct bridge *b)
 	int r = -1;
 
 	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_init(&b->ev_lock, NULL);
 	b->tail = &b->head;
 	if (pipe2(b->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_msg("pipe: %s", strerror(errno));
@@ -177,7 +292,9 @@ int link_connect(struct bridge *b)
 	    check(natsOptions_SetMaxPingsOut(o, 2), "pings out") < 0 ||
 	    check(natsOptions_SetDisconnectedCB(o, on_disconnected, b), "callbacks") < 0 ||
 	    check(natsOptions_SetReconnectedCB(o, on_reconnected, b), "callbacks") < 0 ||
-	    check(natsOptions_SetClosedCB(o, on_closed, b), "callbacks") < 0)
+	    check(natsOptions_SetClosedCB(o, on_closed, b), "callbacks") < 0 ||
+	    check(natsOptions_SetEventLoop(o, b, ev_attach, ev_read, ev_write, ev_detach),
+		  "event loop") < 0)
 		goto out;
 	if ((c->user || c->password) &&
 	    check(natsOptions_SetUserInfo(o, c->user, c->password), "user and password") < 0)
@@ -217,14 +334,45 @@ int link_subscribe(struct bridge *b, natsSubscription **sub, const char *subject
 	natsStatus s;
 
 	route->b = b;
-	if (queue)
+	if (route->async && queue)
 		s = natsConnection_QueueSubscribe(sub, b->nc, subject, queue, on_msg, route);
-	else
+	else if (route->async)
 		s = natsConnection_Subscribe(sub, b->nc, subject, on_msg, route);
+	else if (queue)
+		s = natsConnection_QueueSubscribeSync(sub, b->nc, subject, queue);
+	else
+		s = natsConnection_SubscribeSync(sub, b->nc, subject);
 	if (s == NATS_OK)
-		/* the loop's queue is the bound (LINK_QUEUE_MAX): cnats hands over at once */
+		/* asynchronous: the loop's queue is the bound (LINK_QUEUE_MAX), cnats
+		 * hands over at once; synchronous: taken after each read */
 		s = natsSubscription_SetPendingLimits(*sub, 65536, 64 * 1024 * 1024);
+	if (s != NATS_OK) {
+		natsSubscription_Destroy(*sub);
+		*sub = NULL;
+	} else if (!route->async) {
+		route->sub = *sub;
+		route->next = b->routes;
+		b->routes = route;
+	}
 	return check(s, subject);
+}
+
+void link_unsubscribe(struct bridge *b, natsSubscription **sub, struct route *route)
+{
+	struct route **p;
+
+	if (!*sub)
+		return;
+	for (p = &b->routes; *p; p = &(*p)->next)
+		if (*p == route) {
+			*p = route->next;
+			b->routes_gen++;
+			break;
+		}
+	route->sub = NULL;
+	natsSubscription_Unsubscribe(*sub);
+	natsSubscription_Destroy(*sub);
+	*sub = NULL;
 }
 
 const char *link_header(natsMsg *msg, const char *key)
@@ -245,6 +393,13 @@ void link_close(struct bridge *b)
 		natsConnection_Destroy(b->nc);
 		b->nc = NULL;
 	}
+	/* on the loop, no callback of theirs running: freed at once (those of
+	 * older sockets are freed by event_base_free, running their finalizers) */
+	if (b->nats_rd)
+		event_free(b->nats_rd);
+	if (b->nats_wr)
+		event_free(b->nats_wr);
+	b->nats_rd = b->nats_wr = NULL;
 	struct item *it = b->head;
 	while (it) {
 		struct item *next = it->next;
@@ -262,4 +417,5 @@ void link_close(struct bridge *b)
 		close(b->wake[1]);
 	}
 	pthread_mutex_destroy(&b->lock);
+	pthread_mutex_destroy(&b->ev_lock);
 }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/thread.h>
+
 #include "bridge.h"
 
 #ifndef BRIDGE_CONFIG_FILE
@@ -136,6 +138,11 @@ int main(int argc, char **argv)
 	if (!socket)
 		socket = conf.socket;
 	signal(SIGPIPE, SIG_IGN);
+	/* cnats attaches its socket to the loop from its reconnect thread (link.c) */
+	if (evthread_use_pthreads() < 0) {
+		log_msg("cannot set up the event loop's locks");
+		return 1;
+	}
 	b.base = event_base_new();
 	struct event *sigterm = b.base ? evsignal_new(b.base, SIGTERM, on_signal, &b) : NULL;
 	struct event *sigint = b.base ? evsignal_new(b.base, SIGINT, on_signal, &b) : NULL;
