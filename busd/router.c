@@ -1,17 +1,14 @@
 /* router.c - route one frame. The header was decoded in place by the codec
  * (frame.c, libbus/wire.c); the sender is stamped into the frame once, and
- * the frame is queued by reference to each destination and monitor. */
+ * the frame is queued by reference to each destination and monitor. The
+ * table of calls in flight is pending.c's; the frames busd originates
+ * itself, router-send.c's. */
 #include "config.h"
 
-#include "router.h"
+#include "router-internal.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include <protobuf-c/protobuf-c.h>
 
 #include "bus/errors.h"
 #include "body.h"
@@ -25,332 +22,6 @@
 #include "schema.h"
 #include "supervise.h"
 #include "watchdog.h"
-
-/* ---------------------------------------------------------------- pending calls */
-
-/* Keyed (hash.h): the caller picks its serials. */
-static size_t pending_slot(const struct pending_table *t, uint64_t caller, uint64_t serial)
-{
-	const uint64_t key[2] = { caller, serial };
-	return (size_t)hash_bytes(key, sizeof(key)) & (t->n_buckets - 1);
-}
-
-static int pending_grow(struct pending_table *t)
-{
-	size_t n = t->n_buckets ? t->n_buckets * 2 : 64;
-	struct pending **nb = calloc(n, sizeof(*nb));
-	if (!nb)
-		return -ENOMEM;
-	struct pending_table nt = { nb, n, t->count, t->spare };
-	for (size_t i = 0; i < t->n_buckets; i++) {
-		struct pending *e = t->buckets[i];
-		while (e) {
-			struct pending *next = e->hnext;
-			size_t s = pending_slot(&nt, e->caller_id, e->serial);
-			e->hnext = nb[s];
-			nb[s] = e;
-			e = next;
-		}
-	}
-	free(t->buckets);
-	*t = nt;
-	return 0;
-}
-
-/* Record that callee owes caller an answer to serial, charged to the
- * caller. Returns 0, a charge outcome (CHARGE_E_PEER, CHARGE_E_USER) or
- * -ENOMEM; nothing is recorded unless 0. */
-static int pending_add(struct broker *b, struct peer *caller, struct peer *callee, uint64_t serial,
-		       struct frame *resend, unsigned resends)
-{
-	struct pending_table *t = &b->pending;
-	struct charge charge = { 0 };
-	int r = charge_take(&charge, &caller->acct, caller->user, CHARGE_CALLS, 1);
-
-	if (r)
-		return r;
-	if (t->count >= t->n_buckets && pending_grow(t) < 0 && t->n_buckets == 0) {
-		charge_release(&charge);
-		return -ENOMEM;
-	}
-	struct pending *e = t->spare;
-	if (e)
-		t->spare = e->hnext;
-	else if (!(e = malloc(sizeof(*e)))) {
-		charge_release(&charge);
-		return -ENOMEM;
-	}
-	memset(e, 0, sizeof(*e));
-	e->caller_id = caller->id;
-	e->serial = serial;
-	e->caller = caller;
-	e->callee = callee;
-	e->charge = charge;
-	e->frame = NULL;
-	e->resends = resends;
-	/* A kept frame keeps its descriptors open in busd: charged to the
-	 * caller like the ones it has in flight, or the call is not kept (it
-	 * fails with NoReply should its callee die). */
-	if (resend && resend->n_fds &&
-	    charge_take(&e->fd_charge, &caller->acct, caller->user, CHARGE_FDS, resend->n_fds))
-		resend = NULL;
-	if (resend && resend->h.memfd_body_size &&
-	    charge_take(&e->memfd_charge, &caller->acct, caller->user, CHARGE_MEMFD,
-			resend->h.memfd_body_size)) {
-		charge_release(&e->fd_charge);
-		resend = NULL;
-	}
-	if (resend) {
-		e->frame = frame_ref(resend);
-		e->kept = frame_cost(resend);
-		callee->kept_bytes += e->kept;
-	}
-	size_t s = pending_slot(t, caller->id, serial);
-	e->hnext = t->buckets[s];
-	t->buckets[s] = e;
-	t->count++;
-	e->in_next = callee->calls_in;
-	if (e->in_next)
-		e->in_next->in_prev = e;
-	callee->calls_in = e;
-	e->out_next = caller->calls_out;
-	if (e->out_next)
-		e->out_next->out_prev = e;
-	caller->calls_out = e;
-	return 0;
-}
-
-static struct pending *pending_find(const struct pending_table *t, uint64_t caller, uint64_t serial)
-{
-	if (!t->n_buckets)
-		return NULL;
-	for (struct pending *e = t->buckets[pending_slot(t, caller, serial)]; e; e = e->hnext)
-		if (e->caller_id == caller && e->serial == serial)
-			return e;
-	return NULL;
-}
-
-static void pending_remove(struct broker *b, struct pending *e)
-{
-	struct pending_table *t = &b->pending;
-	struct pending **pp = &t->buckets[pending_slot(t, e->caller_id, e->serial)];
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
-	t->count--;
-	if (e->in_prev)
-		e->in_prev->in_next = e->in_next;
-	else
-		e->callee->calls_in = e->in_next;
-	if (e->in_next)
-		e->in_next->in_prev = e->in_prev;
-	if (e->out_prev)
-		e->out_prev->out_next = e->out_next;
-	else
-		e->caller->calls_out = e->out_next;
-	if (e->out_next)
-		e->out_next->out_prev = e->out_prev;
-	charge_release(&e->charge);
-	charge_release(&e->fd_charge);
-	charge_release(&e->memfd_charge);
-	if (e->frame) {
-		e->callee->kept_bytes -= e->kept;
-		frame_unref(e->frame);
-	}
-	e->hnext = t->spare;
-	t->spare = e;
-}
-
-void router_trim(struct broker *b)
-{
-	struct pending_table *t = &b->pending;
-	while (t->spare) {
-		struct pending *next = t->spare->hnext;
-		free(t->spare);
-		t->spare = next;
-	}
-}
-
-void pending_table_free(struct pending_table *t)
-{
-	for (size_t i = 0; i < t->n_buckets; i++) {
-		struct pending *e = t->buckets[i];
-		while (e) {
-			struct pending *next = e->hnext;
-			free(e);
-			e = next;
-		}
-	}
-	while (t->spare) {
-		struct pending *next = t->spare->hnext;
-		free(t->spare);
-		t->spare = next;
-	}
-	free(t->buckets);
-	memset(t, 0, sizeof(*t));
-}
-
-/* ---------------------------------------------------------------- output */
-
-/* A copy for every monitor; one that cannot keep up (or that busd has no
- * memory to queue for) loses copies, counted, never the bus. */
-static void copy_to_monitors(struct broker *b, struct frame *f)
-{
-	for (struct peer *m = b->monitors; m; m = m->mon_next) {
-		uint64_t body = connection_memfd_of(&m->conn, f);
-		if (quota_drops(m) || (body && charge_would_pass(&m->conn.out_memfd_charge, body)) ||
-		    peer_send(m, f) < 0) {
-			m->dropped++;
-			b->stats.monitor_dropped++;
-		}
-	}
-}
-
-/* An answer p is owed could not be queued: p learns of it by losing its
- * connection, which fails every call it has waiting. */
-static void owed_lost(struct peer *p)
-{
-	peer_log(p, LOG_WARNING, "disconnected: out of memory for an answer it is owed");
-	broker_doom(p->broker, p, "out of memory for an answer");
-}
-
-/* Send a frame originated by busd (sender "bus") to p and the monitors.
- * Returns 0, or -ENOMEM when it could not be queued. */
-static int send_from_bus(struct peer *p, wire_header *h, const void *body, size_t len)
-{
-	struct broker *b = p->broker;
-
-	h->serial = ++b->serial;
-	h->sender = wire_str_c(WIRE_BUS_NAME);
-	struct frame *f = frame_new_local(h, body, len);
-	if (!f || peer_send(p, f) < 0) {
-		if (h->reply_serial)
-			owed_lost(p);
-		frame_unref(f);
-		return -ENOMEM;
-	}
-	if (h->kind == WIRE_KIND_ERROR)
-		b->stats.errors++;
-	else if (h->kind == WIRE_KIND_REPLY)
-		b->stats.replies++;
-	else if (h->kind == WIRE_KIND_CALL)
-		b->stats.calls++;
-	if (p->state != PEER_MONITOR)
-		copy_to_monitors(b, f);
-	frame_unref(f);
-	return 0;
-}
-
-static __attribute__((format(printf, 4, 0))) void
-send_errorv(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, va_list ap)
-{
-	char msg[512];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	wire_header h = { .kind = WIRE_KIND_ERROR, .reply_serial = reply_serial };
-	h.destination = (wire_str){ p->unique, (uint32_t)p->unique_len };
-	h.error_name = wire_str_c(name);
-	h.error_message = wire_str_c(msg);
-	send_from_bus(p, &h, NULL, 0);
-}
-
-void router_send_error(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	send_errorv(p, reply_serial, name, fmt, ap);
-	va_end(ap);
-}
-
-void router_calls_refused(struct peer *p, uint64_t serial, int r)
-{
-	const struct charge_limits *l = charge_limits_of(p->user);
-	int user = r == CHARGE_E_USER;
-
-	router_send_error(p, serial, BUS_ERROR_LIMITS_EXCEEDED,
-			  "%s %d has %llu calls waiting for an answer, the most limits.%s allows",
-			  user ? "uid" : "peer", user ? (int)p->conn.uid : (int)p->id,
-			  (unsigned long long)(user ? l->user[CHARGE_CALLS] : l->peer[CHARGE_CALLS]),
-			  charge_limit_name(CHARGE_CALLS, user));
-}
-
-void router_reject(struct peer *p, uint64_t reply_serial, const char *name, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	p->broker->stats.protocol_errors++;
-	peer_log(p, LOG_NOTICE, "protocol error, disconnecting: %s: %s", name, msg);
-	router_send_error(p, reply_serial, name, "%s", msg);
-	peer_disconnect(p, "protocol error");
-}
-
-/* Pack msg into a buffer: on the stack when small, else on the heap. */
-struct packed {
-	uint8_t stack[4096];
-	uint8_t *data;
-	size_t len;
-};
-
-static int pack(const ProtobufCMessage *msg, struct packed *pk)
-{
-	pk->len = protobuf_c_message_get_packed_size(msg);
-	pk->data = pk->len <= sizeof(pk->stack) ? pk->stack : malloc(pk->len);
-	if (!pk->data)
-		return -ENOMEM;
-	protobuf_c_message_pack(msg, pk->data);
-	return 0;
-}
-
-static void packed_done(struct packed *pk)
-{
-	if (pk->data != pk->stack)
-		free(pk->data);
-}
-
-void router_send_reply(struct peer *p, uint64_t reply_serial, const ProtobufCMessage *msg)
-{
-	struct packed pk;
-
-	/* busd's own replies (a schema, the list of peers) count against the
-	 * ceiling like any other answer. */
-	if (quota_over_ceiling(p)) {
-		char why[160];
-		p->broker->stats.answers_dropped++;
-		quota_ceiling_describe(p, why, sizeof(why));
-		router_send_error(p, reply_serial, BUS_ERROR_LIMITS_EXCEEDED, "busd's answer was "
-				  "dropped: %s", why);
-		return;
-	}
-	if (pack(msg, &pk) < 0) {
-		router_send_error(p, reply_serial, BUS_ERROR_FAILED, "out of memory");
-		return;
-	}
-	wire_header h = { .kind = WIRE_KIND_REPLY, .reply_serial = reply_serial };
-	h.destination = (wire_str){ p->unique, (uint32_t)p->unique_len };
-	h.body_type = wire_str_c(msg->descriptor->name);
-	send_from_bus(p, &h, pk.data, pk.len);
-	packed_done(&pk);
-}
-
-uint64_t router_call_from_bus(struct peer *p, const char *dest, const char *interface,
-			      const char *member, const ProtobufCMessage *msg)
-{
-	struct packed pk;
-
-	if (pack(msg, &pk) < 0)
-		return 0;
-	wire_header h = { .kind = WIRE_KIND_CALL };
-	h.destination = dest ? wire_str_c(dest) : (wire_str){ p->unique, (uint32_t)p->unique_len };
-	h.interface = wire_str_c(interface);
-	h.member = wire_str_c(member);
-	h.body_type = wire_str_c(msg->descriptor->name);
-	int r = send_from_bus(p, &h, pk.data, pk.len);
-	packed_done(&pk);
-	return r < 0 ? 0 : h.serial;
-}
 
 /* ---------------------------------------------------------------- policy */
 
@@ -465,29 +136,13 @@ static void fanout_one(void *owner, void *userdata)
 	fo->b->stats.event_deliveries++;
 }
 
-static void fanout(struct broker *b, struct frame *f)
+void router_fanout(struct broker *b, struct frame *f)
 {
 	struct fanout fo = { b, f->h.member, policy_may_deny(b->policy, POL_SUBSCRIBE),
 			     ++b->fanout_mark, f };
 	b->stats.events++;
 	match_topic(b->match, f->h.member.ptr, f->h.member.len, fanout_one, &fo);
-	copy_to_monitors(b, f);
-}
-
-void router_emit(struct broker *b, const char *topic, const ProtobufCMessage *msg)
-{
-	struct packed pk;
-	if (pack(msg, &pk) < 0)
-		return;
-	wire_header h = { .kind = WIRE_KIND_EVENT, .serial = ++b->serial };
-	h.sender = wire_str_c(WIRE_BUS_NAME);
-	h.member = wire_str_c(topic);
-	h.body_type = wire_str_c(msg->descriptor->name);
-	struct frame *f = frame_new_local(&h, pk.data, pk.len);
-	if (f)
-		fanout(b, f);
-	frame_unref(f);
-	packed_done(&pk);
+	router_copy_to_monitors(b, f);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -689,7 +344,7 @@ static void route_call_to(struct peer *p, struct frame *f, unsigned resends)
 		}
 	}
 	peer_send(dst, f);
-	copy_to_monitors(b, f);
+	router_copy_to_monitors(b, f);
 	/* Back-pressure: the caller waits until dst has taken some of its queue. */
 	if (dst->congested && dst != p)
 		quota_hold(p, dst);
@@ -709,7 +364,7 @@ static void route_call(struct peer *p, struct frame *f)
 			return;
 		}
 		if (b->monitors && stamp(p, f, (wire_str){ NULL, 0 }))
-			copy_to_monitors(b, f);
+			router_copy_to_monitors(b, f);
 		control_call(p, f);
 		return;
 	}
@@ -736,7 +391,7 @@ static void route_answer(struct peer *p, struct frame *f)
 		else
 			b->stats.errors++;
 		if (b->monitors && stamp(p, f, (wire_str){ NULL, 0 }))
-			copy_to_monitors(b, f);
+			router_copy_to_monitors(b, f);
 		return;
 	}
 	struct peer *dst = router_resolve(b, h->destination.ptr, h->destination.len);
@@ -789,14 +444,14 @@ static void route_answer(struct peer *p, struct frame *f)
 		return;
 	}
 	if (peer_send(dst, f) < 0) {
-		owed_lost(dst);
+		router_owed_lost(dst);
 		return;
 	}
 	if (f->h.kind == WIRE_KIND_REPLY)
 		b->stats.replies++;
 	else
 		b->stats.errors++;
-	copy_to_monitors(b, f);
+	router_copy_to_monitors(b, f);
 }
 
 /* busd's own events (bus.NameOwnerChanged, ...) live under the topic bus;
@@ -889,7 +544,7 @@ static void route(struct peer *p, struct frame *f)
 				   f->h.serial, 1))
 			break;
 		if (stamp(p, f, (wire_str){ NULL, 0 }))
-			fanout(p->broker, f);
+			router_fanout(p->broker, f);
 		break;
 	}
 }
