@@ -90,7 +90,7 @@ struct connection {
 	uint32_t max_frame;           /* largest frame it may send */
 	int paused;                   /* the layer above stopped its reading */
 	int large_next;               /* the last frame cut was large: read the */
-	                              /* next preamble alone (connection.c) */
+	                              /* next preamble alone (connection-read.c) */
 	struct charge_waiter waiter;  /* waiting for its user's input budget */
 
 	/* input: a preamble cut short, or a frame being received (its buffer
