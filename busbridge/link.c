@@ -268,6 +268,7 @@ int link_connect(struct bridge *b)
 	    check(natsOptions_SetNoEcho(o, true), "no echo") < 0 ||
 	    /* a call waits for each message: no flusher delay (about 1 ms) */
 	    check(natsOptions_SetSendAsap(o, true), "send asap") < 0 ||
+	    check(natsOptions_SetNoRandomize(o, !c->randomize), "randomize") < 0 ||
 	    check(natsOptions_SetMaxReconnect(o, -1), "reconnects") < 0 ||
 	    check(natsOptions_SetReconnectWait(o, 100), "reconnect wait") < 0 ||
 	    check(natsOptions_SetPingInterval(o, 2000), "ping interval") < 0 ||
