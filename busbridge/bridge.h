@@ -35,34 +35,30 @@
  * on one bus know each other and each other's events. */
 #define BRIDGE_NAME_PREFIX "org.busd.Bridge."
 
-/* Most messages, and bytes of their bodies, queued from cnats's threads to
- * the loop. */
-#define LINK_QUEUE_MAX 200000
-#define LINK_QUEUE_BYTES (64u * 1024u * 1024u)
+/* Most connection changes queued from cnats's threads to the loop. */
+#define LINK_QUEUE_MAX 1024
 
 struct bridge;
 typedef void (*route_fn)(struct bridge *b, natsMsg *msg, void *arg);
 
-/* What a NATS subscription hands its messages to. A synchronous one
- * (async 0) is read on the loop thread after each read of the socket
- * (link.c); the inbox of replies is asynchronous, since cnats reports "no
- * responders" to a synchronous subscription without the message that
- * says which request it answers. */
+/* What a NATS subscription hands its messages to. Every subscription is
+ * synchronous, read on the loop thread after each read of the socket
+ * (link.c). A route with `replies` set is a request's reply subscription:
+ * its function gets msg NULL for the server's "no responders", which
+ * cnats reports as a status, without the message. */
 struct route {
 	struct bridge *b;
 	route_fn fn;
 	void *arg;
-	int async;
-	natsSubscription *sub; /* synchronous: on b->routes */
-	struct route *next;
+	int replies;
+	natsSubscription *sub;
+	struct route *prev, *next; /* on b->routes */
 };
 
+/* A connection change, from cnats's threads to the loop. */
 struct item {
 	struct item *next;
-	struct route *route; /* NULL: a connection change (kind) */
-	natsMsg *msg;
-	size_t bytes;
-	int kind;
+	int kind; /* enum link_event */
 };
 
 enum link_event { LINK_DISCONNECTED = 1, LINK_RECONNECTED = 2, LINK_CLOSED = 3 };
@@ -83,18 +79,17 @@ struct bridge {
 	int nats_up;
 	pthread_mutex_t lock;
 	struct item *head, **tail;
-	size_t queued, queued_bytes, dropped;
+	size_t queued, dropped;
 	int wake[2];
 	struct event *wake_ev;
 	pthread_mutex_t ev_lock;         /* nats_rd, nats_wr: cnats's threads */
 	natsConnection *nc_ev;           /* as cnats gave it to ev_attach */
 	struct event *nats_rd, *nats_wr; /* cnats's socket on the loop */
-	struct route *routes;            /* the synchronous subscriptions */
-	unsigned routes_gen;
+	struct route *routes;            /* every subscription */
+	struct route *walk, *walk_next;  /* take_sync's place in routes */
+	int walk_gone;                   /* walk was unsubscribed */
 	/* calls.c */
-	char inbox[128];
-	natsSubscription *inbox_sub;
-	struct route inbox_route;
+	char inbox[128]; /* the prefix of this bridge's reply subjects */
 	uint64_t next_call_id;
 	struct outcall *outcalls;
 	struct import *imports;

@@ -20,7 +20,9 @@
 
 enum outcall_kind { OUT_CALL = 1, OUT_SCHEMA = 2 };
 
-/* A request on NATS waiting for its reply on the inbox. */
+/* A request on NATS waiting for its reply on its own subject, INBOX.ID,
+ * subscribed for one message: the server's "no responders" comes there
+ * too, and cnats reports it on that subscription alone. */
 struct outcall {
 	struct outcall *prev, *next;
 	struct bridge *b;
@@ -29,6 +31,8 @@ struct outcall {
 	void *call;          /* OUT_CALL: the local call it answers */
 	struct import *imp;  /* OUT_SCHEMA */
 	struct event *timer;
+	natsSubscription *sub;
+	struct route route;
 };
 
 struct import {
@@ -76,6 +80,7 @@ static void outcall_free(struct outcall *o)
 		o->next->prev = o->prev;
 	if (o->imp)
 		o->imp->schema_req = NULL;
+	link_unsubscribe(b, &o->sub, &o->route);
 	event_free(o->timer);
 	free(o);
 }
@@ -132,40 +137,37 @@ static struct outcall *outcall_new(struct bridge *b, enum outcall_kind kind)
 	return o;
 }
 
-/* Publish m as a request whose reply comes to the inbox as o's. */
+static void on_reply(struct bridge *b, natsMsg *msg, void *arg);
+
+/* Make m, a request whose reply comes to o's subject, subscribed first (the
+ * server takes the subscription before the request: one connection's
+ * protocol is handled in order, and both go out in one write). */
 static int outcall_publish(struct bridge *b, struct outcall *o, const char *subject,
 			   const void *body, size_t len, natsMsg **mp)
 {
 	char reply[sizeof(b->inbox) + 24];
 
 	snprintf(reply, sizeof(reply), "%s.%" PRIu64, b->inbox, o->id);
+	o->route.fn = on_reply;
+	o->route.arg = o;
+	o->route.replies = 1;
+	if (link_subscribe(b, &o->sub, reply, NULL, &o->route) < 0)
+		return -ENOMEM;
 	if (natsMsg_Create(mp, subject, reply, body, (int)len) != NATS_OK)
 		return -ENOMEM;
 	return 0;
 }
 
-/* A reply on the inbox: PREFIX_INBOX.ID. */
-static void on_inbox(struct bridge *b, natsMsg *msg, void *arg)
+/* The reply to o, or msg NULL: no node listens on the request's subject. A
+ * late one (after a timeout or the loss of the server) finds no
+ * subscription: outcall_free ended it. */
+static void on_reply(struct bridge *b, natsMsg *msg, void *arg)
 {
-	const char *subj = natsMsg_GetSubject(msg), *dot = strrchr(subj, '.');
-	struct outcall *o;
-	uint64_t id;
-	char *end;
+	struct outcall *o = arg;
 
-	(void)arg;
-	if (!dot)
-		return;
-	errno = 0;
-	id = strtoull(dot + 1, &end, 10);
-	if (errno || *end)
-		return;
-	for (o = b->outcalls; o && o->id != id; o = o->next)
-		;
-	if (!o)
-		return; /* answered already (timeout, lost server): a late reply */
 	if (o->kind == OUT_SCHEMA) {
 		struct import *imp = o->imp;
-		int ok = !natsMsg_IsNoResponders(msg) && schema_apply(b, imp->name, msg) == 0;
+		int ok = msg && schema_apply(b, imp->name, msg) == 0;
 		outcall_free(o);
 		if (ok)
 			imp->have_schema = 1;
@@ -173,7 +175,7 @@ static void on_inbox(struct bridge *b, natsMsg *msg, void *arg)
 			schema_retry_later(imp);
 		return;
 	}
-	if (natsMsg_IsNoResponders(msg)) {
+	if (!msg) {
 		const char *name = bus_call_msg(o->call)->destination;
 		bus_call_fail(o->call, BUS_ERROR_NAME_HAS_NO_OWNER,
 			      "no node of the NATS cluster exports %s", name);
@@ -479,17 +481,11 @@ static int export_start(struct bridge *b, const char *name)
 int calls_start(struct bridge *b)
 {
 	natsInbox *inbox = NULL;
-	char subject[sizeof(b->inbox) + 4];
 
 	if (natsInbox_Create(&inbox) != NATS_OK)
 		return -ENOMEM;
 	snprintf(b->inbox, sizeof(b->inbox), "%s", inbox);
 	natsInbox_Destroy(inbox);
-	snprintf(subject, sizeof(subject), "%s.*", b->inbox);
-	b->inbox_route.fn = on_inbox;
-	b->inbox_route.async = 1;
-	if (link_subscribe(b, &b->inbox_sub, subject, NULL, &b->inbox_route) < 0)
-		return -1;
 	for (size_t i = 0; i < b->conf->n_exports; i++)
 		if (export_start(b, b->conf->exports[i]) < 0)
 			return -1;
@@ -541,5 +537,4 @@ void calls_stop(struct bridge *b)
 		free(imp->name);
 		free(imp);
 	}
-	link_unsubscribe(b, &b->inbox_sub, &b->inbox_route);
 }

@@ -192,6 +192,8 @@ static int on_entry(void *ud, const char *section, const char *key, const char *
 			return set_string(r, &c->tls_hostname, v);
 		if (!strcmp(key, "tls_skip_verify"))
 			return set_bool(r, &c->tls_skip_verify, key, v);
+		if (!strcmp(key, "randomize"))
+			return set_bool(r, &c->randomize, key, v);
 		if (!strcmp(key, "prefix"))
 			return set_token(r, c->prefix, key, v);
 		if (!strcmp(key, "call_timeout_ms")) {
@@ -239,6 +241,7 @@ int conf_load(struct bridge_conf *c, const char *path)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->prefix, sizeof(c->prefix), "busd");
 	c->call_timeout_ms = 25000;
+	c->randomize = 1;
 	if (!(r.f = fopen(path, "re"))) {
 		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno));
 		return -1;

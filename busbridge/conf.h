@@ -19,6 +19,7 @@ struct bridge_conf {
 	int tls;               /* 1: require TLS (also when a URL says tls://) */
 	char *tls_ca, *tls_cert, *tls_key, *tls_hostname;
 	int tls_skip_verify;
+	int randomize;                /* 0: servers tried in their order (default 1) */
 	char prefix[CONF_TOKEN_MAX];  /* subject prefix, default "busd" */
 	unsigned call_timeout_ms;     /* calls in both directions, default 25000 */
 	/* [bridge] */

@@ -1,14 +1,12 @@
 /* link.c - the connection to the NATS cluster: bridge.conf's options passed
- * to cnats, cnats's socket read on the loop thread (cnats's external event
- * loop), and the hand-over to the loop thread of what cnats's threads
- * deliver (a locked queue and a pipe that wakes the loop), since libbus is
- * used from that thread only. Calls, schema requests and events come on
- * synchronous subscriptions, taken on the loop right after the read that
- * brought them: no thread hand-off. The inbox of replies and the
- * connection's changes still come through cnats's threads and the queue.
- * cnats reconnects to another server of the cluster by itself (on its own
- * thread, which attaches the new socket to the loop) and subscribes again
- * there. */
+ * to cnats, and cnats's socket read on the loop thread (cnats's external
+ * event loop), since libbus is used from that thread only. Every message
+ * comes on a synchronous subscription, taken on the loop right after the
+ * read that brought it: no thread hand-off. Only the connection's changes,
+ * which cnats reports from its own threads, reach the loop through a
+ * locked queue and a pipe. cnats reconnects to another server of the
+ * cluster by itself (on its own thread, which attaches the new socket to
+ * the loop) and subscribes again there. */
 #include "config.h"
 
 #include <errno.h>
@@ -34,40 +32,30 @@ void log_msg(const char *fmt, ...)
 
 /* ---------------------------------------------------------------- queue */
 
-/* From any thread. A full queue (LINK_QUEUE_MAX messages or
- * LINK_QUEUE_BYTES of bodies) drops the message (counted, and said once per
- * thousand): the loop is behind, and what it holds is bounded. */
-static void queue_push(struct bridge *b, struct route *route, natsMsg *msg, int kind)
+/* From cnats's threads: a connection change for the loop. A full queue
+ * (LINK_QUEUE_MAX, the loop stuck for that many changes) drops it, said
+ * once per thousand. */
+static void queue_push(struct bridge *b, int kind)
 {
 	struct item *it = malloc(sizeof(*it));
-	size_t bytes = msg ? (size_t)natsMsg_GetDataLength(msg) : 0;
 	int wake = 0, drop = 0;
 
 	pthread_mutex_lock(&b->lock);
-	if (!it || (msg && (b->queued >= LINK_QUEUE_MAX ||
-			    b->queued_bytes + bytes > LINK_QUEUE_BYTES))) {
+	if (!it || b->queued >= LINK_QUEUE_MAX) {
 		drop = ++b->dropped % 1000 == 1;
 		free(it);
 		it = NULL;
 	} else {
 		it->next = NULL;
-		it->route = route;
-		it->msg = msg;
 		it->kind = kind;
-		it->bytes = bytes;
 		wake = b->head == NULL;
 		*b->tail = it;
 		b->tail = &it->next;
 		b->queued++;
-		b->queued_bytes += bytes;
 	}
 	pthread_mutex_unlock(&b->lock);
-	if (!it) {
-		if (drop)
-			log_msg("the loop is behind: %zu messages from NATS dropped so far", b->dropped);
-		natsMsg_Destroy(msg);
-		return;
-	}
+	if (drop)
+		log_msg("the loop is behind: %zu connection changes dropped so far", b->dropped);
 	if (wake) {
 		char c = 1;
 		ssize_t n = write(b->wake[1], &c, 1);
@@ -75,31 +63,22 @@ static void queue_push(struct bridge *b, struct route *route, natsMsg *msg, int 
 	}
 }
 
-static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-	struct route *route = closure;
-
-	(void)nc;
-	(void)sub;
-	queue_push(route->b, route, msg, 0);
-}
-
 static void on_disconnected(natsConnection *nc, void *closure)
 {
 	(void)nc;
-	queue_push(closure, NULL, NULL, LINK_DISCONNECTED);
+	queue_push(closure, LINK_DISCONNECTED);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
 	(void)nc;
-	queue_push(closure, NULL, NULL, LINK_RECONNECTED);
+	queue_push(closure, LINK_RECONNECTED);
 }
 
 static void on_closed(natsConnection *nc, void *closure)
 {
 	(void)nc;
-	queue_push(closure, NULL, NULL, LINK_CLOSED);
+	queue_push(closure, LINK_CLOSED);
 }
 
 /* The loop's side: take the whole queue at once, then handle it in order. */
@@ -117,28 +96,21 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	b->head = NULL;
 	b->tail = &b->head;
 	b->queued = 0;
-	b->queued_bytes = 0;
 	pthread_mutex_unlock(&b->lock);
 	while (it) {
 		struct item *next = it->next;
-		if (it->route) {
-			if (!b->stopping)
-				it->route->fn(b, it->msg, it->route->arg);
-			natsMsg_Destroy(it->msg);
+		if (it->kind == LINK_DISCONNECTED) {
+			b->nats_up = 0;
+			log_msg("lost the NATS server; reconnecting to another of the cluster");
+		} else if (it->kind == LINK_RECONNECTED) {
+			char url[256] = "";
+			b->nats_up = 1;
+			natsConnection_GetConnectedUrl(b->nc, url, sizeof(url));
+			log_msg("reconnected to NATS at %s", url);
 		} else {
-			if (it->kind == LINK_DISCONNECTED) {
-				b->nats_up = 0;
-				log_msg("lost the NATS server; reconnecting to another of the cluster");
-			} else if (it->kind == LINK_RECONNECTED) {
-				char url[256] = "";
-				b->nats_up = 1;
-				natsConnection_GetConnectedUrl(b->nc, url, sizeof(url));
-				log_msg("reconnected to NATS at %s", url);
-			} else {
-				b->nats_up = 0;
-			}
-			calls_link_event(b, it->kind);
+			b->nats_up = 0;
 		}
+		calls_link_event(b, it->kind);
 		free(it);
 		it = next;
 	}
@@ -146,31 +118,41 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------------- event loop */
 
-/* The synchronous subscriptions' messages, in the order of the list; a
- * route's function may end subscriptions (routes_gen), then the walk starts
- * again. */
+/* The subscriptions' messages, in the order of the list, after each read
+ * (a subscription made meanwhile has none from this read: cnats drops
+ * what comes for no subscription). A route's function may end any
+ * subscription, its own included (link_unsubscribe moves the walk on). */
 static void take_sync(struct bridge *b)
 {
-	struct route *r;
 	natsMsg *msg;
 	natsStatus s;
 
-again:
-	for (r = b->routes; r; r = r->next) {
-		while ((s = natsSubscription_NextMsg(&msg, r->sub, 0)) == NATS_OK ||
-		       s == NATS_SLOW_CONSUMER) {
+	for (struct route *r = b->routes; r; r = b->walk_next) {
+		b->walk = r;
+		b->walk_next = r->next;
+		b->walk_gone = 0;
+		while (!b->walk_gone) {
+			int pending = 0;
+			/* a look that sets no error text, for the many empty ones */
+			if (natsSubscription_GetPending(r->sub, &pending, NULL) != NATS_OK ||
+			    pending <= 0)
+				break;
+			msg = NULL;
+			s = natsSubscription_NextMsg(&msg, r->sub, 0);
 			if (s == NATS_SLOW_CONSUMER) {
 				log_msg("the loop is behind: NATS dropped messages for a subscription");
 				continue;
 			}
-			unsigned gen = b->routes_gen;
+			if (s == NATS_NO_RESPONDERS && !r->replies)
+				continue;
+			if (s != NATS_OK && s != NATS_NO_RESPONDERS)
+				break;
 			if (!b->stopping)
-				r->fn(b, msg, r->arg);
+				r->fn(b, msg, r->arg); /* msg NULL: no responders */
 			natsMsg_Destroy(msg);
-			if (gen != b->routes_gen)
-				goto again;
 		}
 	}
+	b->walk = b->walk_next = NULL;
 }
 
 static void on_nats_io(evutil_socket_t fd, short what, void *arg)
@@ -286,6 +268,7 @@ int link_connect(struct bridge *b)
 	    check(natsOptions_SetNoEcho(o, true), "no echo") < 0 ||
 	    /* a call waits for each message: no flusher delay (about 1 ms) */
 	    check(natsOptions_SetSendAsap(o, true), "send asap") < 0 ||
+	    check(natsOptions_SetNoRandomize(o, !c->randomize), "randomize") < 0 ||
 	    check(natsOptions_SetMaxReconnect(o, -1), "reconnects") < 0 ||
 	    check(natsOptions_SetReconnectWait(o, 100), "reconnect wait") < 0 ||
 	    check(natsOptions_SetPingInterval(o, 2000), "ping interval") < 0 ||
@@ -334,42 +317,48 @@ int link_subscribe(struct bridge *b, natsSubscription **sub, const char *subject
 	natsStatus s;
 
 	route->b = b;
-	if (route->async && queue)
-		s = natsConnection_QueueSubscribe(sub, b->nc, subject, queue, on_msg, route);
-	else if (route->async)
-		s = natsConnection_Subscribe(sub, b->nc, subject, on_msg, route);
-	else if (queue)
+	if (queue)
 		s = natsConnection_QueueSubscribeSync(sub, b->nc, subject, queue);
 	else
 		s = natsConnection_SubscribeSync(sub, b->nc, subject);
 	if (s == NATS_OK)
-		/* asynchronous: the loop's queue is the bound (LINK_QUEUE_MAX), cnats
-		 * hands over at once; synchronous: taken after each read */
+		/* taken after each read: more than this waits only if the loop
+		 * falls behind cnats's own read */
 		s = natsSubscription_SetPendingLimits(*sub, 65536, 64 * 1024 * 1024);
+	if (s == NATS_OK && route->replies)
+		s = natsSubscription_AutoUnsubscribe(*sub, 1);
 	if (s != NATS_OK) {
 		natsSubscription_Destroy(*sub);
 		*sub = NULL;
-	} else if (!route->async) {
-		route->sub = *sub;
-		route->next = b->routes;
-		b->routes = route;
+		return check(s, subject);
 	}
-	return check(s, subject);
+	route->sub = *sub;
+	route->prev = NULL;
+	route->next = b->routes;
+	if (route->next)
+		route->next->prev = route;
+	b->routes = route;
+	return 0;
 }
 
 void link_unsubscribe(struct bridge *b, natsSubscription **sub, struct route *route)
 {
-	struct route **p;
-
 	if (!*sub)
 		return;
-	for (p = &b->routes; *p; p = &(*p)->next)
-		if (*p == route) {
-			*p = route->next;
-			b->routes_gen++;
-			break;
-		}
+	if (route == b->walk)
+		b->walk_gone = 1;
+	if (route == b->walk_next)
+		b->walk_next = route->next;
+	if (route->prev)
+		route->prev->next = route->next;
+	else
+		b->routes = route->next;
+	if (route->next)
+		route->next->prev = route->prev;
+	route->prev = route->next = NULL;
 	route->sub = NULL;
+	/* a reply subscription that took its message is gone already
+	 * (auto-unsubscribe): cnats then says so, harmlessly */
 	natsSubscription_Unsubscribe(*sub);
 	natsSubscription_Destroy(*sub);
 	*sub = NULL;
@@ -403,7 +392,6 @@ void link_close(struct bridge *b)
 	struct item *it = b->head;
 	while (it) {
 		struct item *next = it->next;
-		natsMsg_Destroy(it->msg);
 		free(it);
 		it = next;
 	}

@@ -11,7 +11,8 @@
 #                               to its configuration
 #   bridge_start NODE BUS CONF  a bridge on bus BUS (its socket), CONF being
 #                               the [export]/[import]/[topics] part; waits
-#                               until it says it is ready
+#                               until it says it is ready ($BRIDGE_NATS: more
+#                               [nats] lines; $NATS_URLS: its servers)
 #   on X CMD...                 run CMD with BUS_ADDRESS on bus X
 BUSBRIDGE="$top_builddir/busbridge/busbridge"
 PEER="$top_builddir/tests/bridge-peer"
@@ -88,8 +89,9 @@ on() {
 
 bridge_start() {
 	node=$1 bus=$2 rest=$3
-	printf '[nats]\nservers = %s\ncall_timeout_ms = %s\n[bridge]\nnode = %s\nbus_id = %s\n%b\n' \
-		"$NATS_URLS" "${BRIDGE_TIMEOUT_MS:-10000}" "$node" "$bus" "$rest" >"$TEST_TMP/bridge-$node.conf"
+	printf '[nats]\nservers = %s\ncall_timeout_ms = %s\n%b\n[bridge]\nnode = %s\nbus_id = %s\n%b\n' \
+		"$NATS_URLS" "${BRIDGE_TIMEOUT_MS:-10000}" "${BRIDGE_NATS:-}" "$node" "$bus" "$rest" \
+		>"$TEST_TMP/bridge-$node.conf"
 	: >"$TEST_TMP/bridge-$node.log"
 	"$BUSBRIDGE" -c "$TEST_TMP/bridge-$node.conf" -s "$TEST_TMP/$bus.sock" \
 		2>"$TEST_TMP/bridge-$node.log" &

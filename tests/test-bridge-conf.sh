@@ -8,7 +8,7 @@ if [ ! -x "$BUSBRIDGE" ]; then
 	echo "1..0 # SKIP busbridge is not built (configure found no libnats)"
 	exit 0
 fi
-plan 16
+plan 17
 
 CONF="$TEST_TMP/bridge.conf"
 cat >"$CONF" <<'EOF2'
@@ -47,6 +47,7 @@ cat >"$CONF" <<'EOF2'
 servers = 10.0.0.1:4222
 call_timeout_ms = 0
 tls = maybe
+randomize = often
 [bridge]
 node = a.b
 colour = blue
@@ -65,14 +66,15 @@ expect_match "a server that is not a URL, with its line" "$out" \
 	"^$CONF:2: servers: '10\.0\.0\.1:4222' is not a URL"
 expect_match "a timeout out of range" "$out" "^$CONF:3: call_timeout_ms takes 1 to 3600000, not '0'$"
 expect_match "a boolean that is not one" "$out" "^$CONF:4: tls takes yes or no, not 'maybe'$"
-expect_match "a node that is not one token" "$out" "^$CONF:6: node must be 1 to 63 letters"
-expect_match "an unknown key" "$out" "^$CONF:7: \[bridge\] has no setting 'colour'$"
-expect_match "a unique id cannot be exported" "$out" "^$CONF:9: \[export\] name: ':42' is not a well-known name$"
-expect_match "busd's own names never cross" "$out" "^$CONF:10: \[export\] name: 'bus\.Foo' is busd's own"
-expect_match "a pattern busd would not take" "$out" "^$CONF:12: \[topics\] pattern: 'a\.\*\.b' is not a topic"
+expect_match "randomize takes a boolean" "$out" "^$CONF:5: randomize takes yes or no, not 'often'$"
+expect_match "a node that is not one token" "$out" "^$CONF:7: node must be 1 to 63 letters"
+expect_match "an unknown key" "$out" "^$CONF:8: \[bridge\] has no setting 'colour'$"
+expect_match "a unique id cannot be exported" "$out" "^$CONF:10: \[export\] name: ':42' is not a well-known name$"
+expect_match "busd's own names never cross" "$out" "^$CONF:11: \[export\] name: 'bus\.Foo' is busd's own"
+expect_match "a pattern busd would not take" "$out" "^$CONF:13: \[topics\] pattern: 'a\.\*\.b' is not a topic"
 check "an unknown section (at its header, keys in it not repeated), a line that is no entry" \
-	'printf "%s\n" "$out" | grep -qx "$CONF:13: unknown section \[mystery\] (nats, bridge, export, import, topics)" &&
-	 printf "%s\n" "$out" | grep -qx "$CONF:15: not a \[section\] or key = value line"'
+	'printf "%s\n" "$out" | grep -qx "$CONF:14: unknown section \[mystery\] (nats, bridge, export, import, topics)" &&
+	 printf "%s\n" "$out" | grep -qx "$CONF:16: not a \[section\] or key = value line"'
 
 printf '[nats]\nservers = nats://h:1\n[export]\nname = a.B\n[import]\nname = a.B\n' >"$CONF"
 out=$("$BUSBRIDGE" --check-config -c "$CONF" 2>&1)

@@ -10,7 +10,7 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/bridge-lib.sh"
 bridge_need
-plan 30
+plan 31
 
 N=10000
 counter() { on "$1" "$BUSCTL" status | awk -v k="$2" '$1 == k { print $2 }'; }
@@ -112,8 +112,11 @@ BUS_ADDRESS="$TEST_TMP/c.sock" "$ECHO_SVC" 2>"$TEST_TMP/echo-c.log" &
 ECHO_C=$!
 _bg_pids="$_bg_pids $!"
 on c "$BUSCTL" --timeout 10 wait org.busd.Echo
-bridge_start c1 c '[export]\nname = org.busd.Echo'
+# in the listed order, not cnats's random one: server 3 first
+NATS_URLS="nats://127.0.0.1:$NATS_PORT_3, nats://127.0.0.1:$NATS_PORT_1" BRIDGE_NATS='randomize = no' \
+	bridge_start c1 c '[export]\nname = org.busd.Echo'
 wait_for 10 grep -q "exporting org.busd.Echo" "$TEST_TMP/bridge-c1.log"
+expect_eq "randomize = no: bridge c1 is on the first server it lists" "$(bridge_server c1)" 3
 rb=$(counter b replies); rc_=$(counter c replies)
 out=$(on a "$PEER" call org.busd.Echo 200)
 expect_eq "200 calls from A with B and C exporting the name all succeed" "$out" "ok 200 failed 0"
