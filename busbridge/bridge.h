@@ -104,6 +104,8 @@ struct bridge {
 /* link.c */
 int link_connect(struct bridge *b);
 void link_close(struct bridge *b);
+/* 0, or -1 once the reason is logged; for a route with `replies`,
+ * -(natsStatus), not logged: the request's caller is answered with it. */
 int link_subscribe(struct bridge *b, natsSubscription **sub, const char *subject,
 		   const char *queue, struct route *route);
 void link_unsubscribe(struct bridge *b, natsSubscription **sub, struct route *route);

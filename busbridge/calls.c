@@ -142,20 +142,19 @@ static void on_reply(struct bridge *b, natsMsg *msg, void *arg);
 /* Make m, a request whose reply comes to o's subject, subscribed first (the
  * server takes the subscription before the request: one connection's
  * protocol is handled in order, and both go out in one write). */
-static int outcall_publish(struct bridge *b, struct outcall *o, const char *subject,
-			   const void *body, size_t len, natsMsg **mp)
+static natsStatus outcall_publish(struct bridge *b, struct outcall *o, const char *subject,
+				  const void *body, size_t len, natsMsg **mp)
 {
 	char reply[sizeof(b->inbox) + 24];
+	int r;
 
 	snprintf(reply, sizeof(reply), "%s.%" PRIu64, b->inbox, o->id);
 	o->route.fn = on_reply;
 	o->route.arg = o;
 	o->route.replies = 1;
-	if (link_subscribe(b, &o->sub, reply, NULL, &o->route) < 0)
-		return -ENOMEM;
-	if (natsMsg_Create(mp, subject, reply, body, (int)len) != NATS_OK)
-		return -ENOMEM;
-	return 0;
+	if ((r = link_subscribe(b, &o->sub, reply, NULL, &o->route)) < 0)
+		return (natsStatus)-r;
+	return natsMsg_Create(mp, subject, reply, body, (int)len);
 }
 
 /* The reply to o, or msg NULL: no node listens on the request's subject. A
@@ -200,6 +199,7 @@ static void on_import_call(bus_t *bus, const bus_msg_t *call, void *cd, void *ud
 	char subject[512];
 	natsMsg *m = NULL;
 	struct outcall *o = NULL;
+	natsStatus ps = NATS_OK;
 
 	(void)bus;
 	/* n_fds, not fd_count: a body sent out of line (a sealed memfd) is
@@ -219,13 +219,17 @@ static void on_import_call(bus_t *bus, const bus_msg_t *call, void *cd, void *ud
 		if (natsMsg_Create(&m, subject, NULL, call->body, (int)call->body_len) != NATS_OK)
 			m = NULL;
 	} else if (!(o = outcall_new(b, OUT_CALL)) ||
-		   outcall_publish(b, o, subject, call->body, call->body_len, &m) < 0) {
+		   (ps = outcall_publish(b, o, subject, call->body, call->body_len, &m)) != NATS_OK) {
 		m = NULL;
 	}
 	if (!m) {
 		if (o)
 			outcall_free(o);
-		bus_call_fail(cd, BUS_ERROR_FAILED, "out of memory");
+		if (ps != NATS_OK && ps != NATS_NO_MEMORY)
+			bus_call_fail(cd, BRIDGE_ERROR_UNAVAILABLE, "cannot send the call to %s "
+				      "over NATS: %s", imp->name, natsStatus_GetText(ps));
+		else
+			bus_call_fail(cd, BUS_ERROR_FAILED, "out of memory");
 		return;
 	}
 	set_header(m, HDR_MEMBER, call->member);
@@ -262,7 +266,7 @@ static void schema_request(struct import *imp)
 		return;
 	o->imp = imp;
 	snprintf(subject, sizeof(subject), "%s.schema.%s", b->conf->prefix, imp->name);
-	if (outcall_publish(b, o, subject, NULL, 0, &m) < 0) {
+	if (outcall_publish(b, o, subject, NULL, 0, &m) != NATS_OK) {
 		outcall_free(o);
 		return;
 	}

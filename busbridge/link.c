@@ -330,7 +330,8 @@ int link_subscribe(struct bridge *b, natsSubscription **sub, const char *subject
 	if (s != NATS_OK) {
 		natsSubscription_Destroy(*sub);
 		*sub = NULL;
-		return check(s, subject);
+		/* a request's reply subscription: its call is answered with why */
+		return route->replies ? -(int)s : check(s, subject);
 	}
 	route->sub = *sub;
 	route->prev = NULL;
