@@ -87,7 +87,8 @@ static void outcall_free(struct outcall *o)
 
 static void schema_retry_later(struct import *imp);
 
-/* The end of a request that got no reply: name and text say why. */
+/* The end of a request that got no reply: name and text say why to its
+ * caller; a schema request is tried again later. */
 static void outcall_fail(struct outcall *o, const char *name, const char *text)
 {
 	if (o->kind == OUT_CALL) {
@@ -261,20 +262,24 @@ static void schema_request(struct import *imp)
 
 	if (imp->have_schema || imp->schema_req || !b->nats_up)
 		return;
+	/* a request that cannot be sent is tried again later, as one that
+	 * gets no schema */
 	struct outcall *o = outcall_new(b, OUT_SCHEMA);
-	if (!o)
+	if (!o) {
+		schema_retry_later(imp);
 		return;
+	}
 	o->imp = imp;
 	snprintf(subject, sizeof(subject), "%s.schema.%s", b->conf->prefix, imp->name);
 	if (outcall_publish(b, o, subject, NULL, 0, &m) != NATS_OK) {
-		outcall_free(o);
+		outcall_fail(o, NULL, NULL);
 		return;
 	}
 	set_header(m, HDR_NODE, b->conf->node);
 	if (natsConnection_PublishMsg(b->nc, m) == NATS_OK)
 		imp->schema_req = o;
 	else
-		outcall_free(o);
+		outcall_fail(o, NULL, NULL);
 	natsMsg_Destroy(m);
 }
 
