@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -51,8 +52,22 @@ void harness_sleep_ms(int ms)
 		;
 }
 
-/* Only async-signal-safe calls: this also runs from signal handlers. */
-static void cleanup(void)
+/* What the test itself put in the directory (files it wrote, sockets of
+ * its own fakes): removed at a normal exit, where opendir() may be used. */
+static void empty_dir(void)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
+/* Only async-signal-safe calls from a signal handler (signalled 1): there
+ * the directory keeps what the test wrote in it beside busd's files. */
+static void cleanup_at(int signalled)
 {
 	if (getpid() != parent_pid)
 		return;
@@ -69,6 +84,8 @@ static void cleanup(void)
 		busd_pid = -1;
 	}
 	if (dir[0]) {
+		if (!signalled)
+			empty_dir();
 		unlink(sock_path);
 		unlink(log_path);
 		unlink(conf_path);
@@ -77,9 +94,14 @@ static void cleanup(void)
 	}
 }
 
+static void cleanup(void)
+{
+	cleanup_at(0);
+}
+
 static void on_fatal(int sig)
 {
-	cleanup();
+	cleanup_at(1);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -90,7 +112,7 @@ static void on_watchdog(int sig)
 	(void)sig;
 	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(1);
-	cleanup();
+	cleanup_at(1);
 	_exit(1);
 }
 
@@ -327,6 +349,8 @@ const char *harness_socket(void)
 
 const char *harness_dir(void)
 {
+	install_handlers();
+	make_dir(); /* a test without busd gets one too */
 	return dir;
 }
 
@@ -335,19 +359,52 @@ pid_t harness_busd_pid(void)
 	return busd_pid;
 }
 
-int harness_busd_fds(void)
+int harness_open_fds(pid_t pid)
 {
 	char path[64];
 	int n = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)harness_busd_pid());
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fd");
 	DIR *d = opendir(path);
 	if (!d)
 		return -1;
 	for (struct dirent *e; (e = readdir(d));)
 		n += e->d_name[0] != '.';
 	closedir(d);
-	return n;
+	return pid ? n : n - 1; /* the directory's own */
+}
+
+int harness_busd_fds(void)
+{
+	return harness_open_fds(harness_busd_pid());
+}
+
+int harness_memfd_with(const void *data, size_t len, unsigned seals)
+{
+	int fd = memfd_create("test-body", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		harness_bail("memfd_create: %s", strerror(errno));
+	if (len && write(fd, data, len) != (ssize_t)len)
+		harness_bail("write to a memfd");
+	if (seals && fcntl(fd, F_ADD_SEALS, seals) < 0)
+		harness_bail("F_ADD_SEALS: %s", strerror(errno));
+	return fd;
+}
+
+void harness_fill(uint8_t *p, size_t len, unsigned seed)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
 }
 
 static int status_of(int st)
@@ -438,6 +495,7 @@ bus_t *harness_connect(void)
 int harness_fork(harness_child *c, harness_fn fn, void *arg)
 {
 	int sv[2];
+	install_handlers(); /* also for a test that starts no busd */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	fflush(stdout);

@@ -28,10 +28,20 @@ void harness_busd_env(const char *assignment);
  * configuration text (removed with the temporary directory). */
 void harness_start_conf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *harness_socket(void);
+/* The temporary directory (made on first use, also without busd; removed
+ * at exit once empty of what the test put there). */
 const char *harness_dir(void);
 pid_t harness_busd_pid(void);
 /* How many descriptors busd has open (/proc/PID/fd), or -1. */
 int harness_busd_fds(void);
+/* How many descriptors pid has open, 0 meaning this process (not counting
+ * the one that reads /proc/self/fd), or -1. */
+int harness_open_fds(pid_t pid);
+/* A memfd holding len bytes of data, with the given seals added (F_SEAL_*,
+ * 0 for none); bails out on failure. */
+int harness_memfd_with(const void *data, size_t len, unsigned seals);
+/* len bytes of a pattern that seed picks (xorshift), the same each time. */
+void harness_fill(uint8_t *p, size_t len, unsigned seed);
 
 /* SIGTERM busd and wait for it. Returns its exit status, 128 + signal when
  * it died of a signal, or -ETIMEDOUT (it is then killed). */

@@ -18,7 +18,6 @@
  * The descriptors counted are those in /proc/<busd pid>/fd. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -505,19 +504,6 @@ static int fd_server(int ctl, void *arg)
 	return r < 0 ? 2 : 0;
 }
 
-static int self_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1; /* the directory's own */
-}
-
 static char async_text[64];
 static int async_fd = -2;
 static volatile int async_done;
@@ -711,7 +697,7 @@ static void test_libbus(void)
 	   "a libbus service exports %s (%s)", SVC, line);
 	bus_t *bus = harness_connect();
 	is_int((long long)bus_get_max_fds(bus), LIMIT, "bus_get_max_fds() is busd's limit (%d)", LIMIT);
-	int mine = self_fds();
+	int mine = harness_open_fds(0);
 
 	pipe2(p, O_CLOEXEC);
 	n = 4;
@@ -776,7 +762,7 @@ static void test_libbus(void)
 		harness_loop_until(bus, &all, 100);
 	is_int(burst_ok, 50, "50 replies with a descriptor each, in flight together: each taken once");
 	test_stubs(bus);
-	is_int(self_fds(), mine, "the caller holds as many descriptors as before (%d)", mine);
+	is_int(harness_open_fds(0), mine, "the caller holds as many descriptors as before (%d)", mine);
 	test_busctl();
 
 	bus_close(bus);
